@@ -1,0 +1,8 @@
+find_package(Boost 1.74 REQUIRED COMPONENTS program_options filesystem)
+find_package(yaml-cpp REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+find_package(Threads REQUIRED)
+include(LibTorch)

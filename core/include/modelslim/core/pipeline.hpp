@@ -1,0 +1,46 @@
+// The runners: visit the model block by block and schedule processors and savers on each block.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "modelslim/model_adapter.hpp"
+#include "modelslim/processor.hpp"
+#include "modelslim/saver.hpp"
+
+namespace modelslim::core {
+
+enum class RunnerKind { kLayerWise, kModelWise };
+// "auto" → layer_wise on one device. Throws Unsupported for dp_layer_wise (not available yet).
+RunnerKind resolve_runner(const std::string& runner, std::size_t device_count);
+
+struct Pipeline {
+  std::vector<std::unique_ptr<Processor>> processors;
+  std::vector<std::unique_ptr<Saver>> savers;
+  bool needs_data() const;
+};
+
+struct RunStats {
+  std::size_t blocks = 0;
+  std::size_t block_forwards = 0;  // block forwards over all samples
+  double seconds = 0.0;
+};
+
+struct BlockProgress {
+  std::size_t index;
+  std::size_t total;
+  std::string name;
+  double elapsed_seconds;
+  double eta_seconds;
+};
+using ProgressCallback = std::function<void(const BlockProgress&)>;
+
+// Runs the pipeline. `inputs` are the embedded calibration samples (empty when nothing needs data).
+RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, std::vector<BlockInput> inputs, RunnerKind runner,
+                      const SaveContext& save_context, const ProgressCallback& progress);
+
+}  // namespace modelslim::core

@@ -1,0 +1,36 @@
+// `modelslim quant`: config → plugins → model → calibration → runner → savers → atomic output directory.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace modelslim::core {
+
+class PluginRegistry;
+
+struct QuantOptions {
+  std::filesystem::path model_path;
+  std::filesystem::path save_path;
+  std::optional<std::filesystem::path> config_path;
+  std::optional<std::string> quant_type;
+  std::string model_type;  // empty: from config.json
+  std::string device = "cpu";
+  bool trust_remote_code = false;
+  std::filesystem::path practice_repo;  // empty: MODELSLIM_CUSTOM_PRACTICE_REPO or the shipped lab only
+};
+
+struct QuantSummary {
+  std::string model_type;
+  std::string config_id;
+  std::size_t blocks = 0;
+  std::size_t samples = 0;
+  std::size_t block_forwards = 0;
+  double seconds = 0.0;
+  std::vector<std::string> warnings;
+};
+
+QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry);
+
+}  // namespace modelslim::core

@@ -1,0 +1,31 @@
+// One function per subcommand; each parses its own flags (private to the CLI).
+#pragma once
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+namespace modelslim::core {
+
+class PluginRegistry;
+
+// Bad flags or flag values: exit code 2 with a usage hint.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+int run_quant_command(const std::vector<std::string>& args);
+int run_plugins_command(const std::vector<std::string>& args);
+
+// Flags every command shares: --plugin-dir (repeatable) and --log-level.
+void add_common_options(boost::program_options::options_description& options);
+// Applies --log-level and loads plugins from the default dirs, MODELSLIM_PLUGIN_PATH and --plugin-dir.
+void apply_common_options(const boost::program_options::variables_map& values, PluginRegistry& registry);
+// The reference's booleans: exactly True or False (also true/false).
+bool parse_bool_flag(const std::string& flag, const std::string& value);
+
+}  // namespace modelslim::core

@@ -1,0 +1,39 @@
+#include <spdlog/spdlog.h>
+
+#include "cli_commands.hpp"
+#include "modelslim/core/paths.hpp"
+#include "modelslim/core/plugin_registry.hpp"
+
+namespace po = boost::program_options;
+
+namespace modelslim::core {
+
+void add_common_options(po::options_description& options) {
+  options.add_options()("plugin-dir", po::value<std::vector<std::string>>()->composing(),
+                        "extra directory of plugin libraries (repeatable)")(
+      "log-level", po::value<std::string>()->default_value("info"), "trace, debug, info, warn, error");
+}
+
+void apply_common_options(const po::variables_map& values, PluginRegistry& registry) {
+  const std::string level = values["log-level"].as<std::string>();
+  const spdlog::level::level_enum parsed = spdlog::level::from_str(level);
+  if (parsed == spdlog::level::off && level != "off") {
+    throw UsageError("--log-level '" + level + "': expected trace, debug, info, warn, error or off");
+  }
+  spdlog::set_level(parsed);
+  for (const auto& dir : default_plugin_dirs()) registry.load_directory(dir);
+  if (values.count("plugin-dir")) {
+    for (const auto& dir : values["plugin-dir"].as<std::vector<std::string>>()) {
+      if (!std::filesystem::is_directory(dir)) throw UsageError("--plugin-dir " + dir + ": not a directory");
+      registry.load_directory(dir);
+    }
+  }
+}
+
+bool parse_bool_flag(const std::string& flag, const std::string& value) {
+  if (value == "True" || value == "true") return true;
+  if (value == "False" || value == "false") return false;
+  throw UsageError(flag + " '" + value + "': expected True or False");
+}
+
+}  // namespace modelslim::core

@@ -1,0 +1,71 @@
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+
+#include "cli_commands.hpp"
+#include "modelslim/core/plugin_registry.hpp"
+#include "modelslim/core/quant_service.hpp"
+
+namespace po = boost::program_options;
+
+namespace modelslim::core {
+namespace {
+
+const char* kQuantExamples = R"(
+examples:
+  # W8A8 with the shipped best practice for the model's type
+  modelslim quant --model_path ./Llama-2-7b-hf --save_path ./out-w8a8 --quant_type w8a8
+  # a pipeline of your own
+  modelslim quant --model_path ./Qwen3-8B --save_path ./out --config_path my_w8a8.yaml --model_type Qwen3-8B
+)";
+
+}  // namespace
+
+int run_quant_command(const std::vector<std::string>& args) {
+  po::options_description options("modelslim quant --model_path DIR --save_path DIR (--config_path FILE | --quant_type TYPE)");
+  options.add_options()("help,h", "show this help")("model_path", po::value<std::string>(),
+                                                    "Hugging Face checkpoint directory (required)")(
+      "save_path", po::value<std::string>(), "output directory (required; written atomically)")(
+      "config_path", po::value<std::string>(), "practice YAML (apiversion modelslim_v1)")(
+      "quant_type", po::value<std::string>(), "use the best shipped practice: w8a8, w8a16, ...")(
+      "model_type", po::value<std::string>()->default_value(""),
+      "model type or name (e.g. Qwen3-8B); default: config.json's model_type")(
+      "device", po::value<std::string>()->default_value("cpu"), "cpu")(
+      "trust_remote_code", po::value<std::string>()->default_value("False"), "True or False")(
+      "practice_repo", po::value<std::string>()->default_value(""),
+      "extra practice repository searched by --quant_type (also MODELSLIM_CUSTOM_PRACTICE_REPO)");
+  add_common_options(options);
+  po::variables_map values;
+  po::store(po::command_line_parser(args).options(options).run(), values);
+  po::notify(values);
+  if (values.count("help")) {
+    std::cout << options << kQuantExamples;
+    return 0;
+  }
+  for (const char* required : {"model_path", "save_path"}) {
+    if (!values.count(required)) throw UsageError(std::string("--") + required + " is required");
+  }
+  if (values.count("config_path") == values.count("quant_type")) {
+    throw UsageError("pass exactly one of --config_path and --quant_type");
+  }
+  QuantOptions quant;
+  quant.model_path = values["model_path"].as<std::string>();
+  quant.save_path = values["save_path"].as<std::string>();
+  if (values.count("config_path")) quant.config_path = values["config_path"].as<std::string>();
+  if (values.count("quant_type")) quant.quant_type = values["quant_type"].as<std::string>();
+  quant.model_type = values["model_type"].as<std::string>();
+  quant.device = values["device"].as<std::string>();
+  quant.trust_remote_code = parse_bool_flag("--trust_remote_code", values["trust_remote_code"].as<std::string>());
+  quant.practice_repo = values["practice_repo"].as<std::string>();
+
+  PluginRegistry registry;
+  apply_common_options(values, registry);
+  const QuantSummary summary = run_quant(quant, registry);
+  for (const auto& warning : summary.warnings) spdlog::warn("{}", warning);
+  spdlog::info("quantized {} ({} blocks, {} calibration samples, {} block forwards) in {:.1f}s → {}",
+               summary.model_type, summary.blocks, summary.samples, summary.block_forwards, summary.seconds,
+               quant.save_path.string());
+  return 0;
+}
+
+}  // namespace modelslim::core

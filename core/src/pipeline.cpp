@@ -1,0 +1,70 @@
+#include "modelslim/core/pipeline.hpp"
+
+#include <algorithm>
+
+#include "modelslim/error.hpp"
+
+namespace modelslim::core {
+
+RunnerKind resolve_runner(const std::string& runner, std::size_t device_count) {
+  if (runner == "model_wise") return RunnerKind::kModelWise;
+  if (runner == "layer_wise") return RunnerKind::kLayerWise;
+  if (runner == "auto" && device_count <= 1) return RunnerKind::kLayerWise;
+  throw Error(ErrorCode::kUnsupported,
+              "runner '" + runner + "' on " + std::to_string(device_count) +
+                  " devices: data-parallel calibration (dp_layer_wise) is not available in this version",
+              "use runner layer_wise or model_wise on one device");
+}
+
+bool Pipeline::needs_data() const {
+  return std::any_of(processors.begin(), processors.end(), [](const auto& p) { return !p->is_data_free(); });
+}
+
+RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, std::vector<BlockInput> inputs, RunnerKind runner,
+                      const SaveContext& save_context, const ProgressCallback& progress) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  RunStats stats;
+  const std::size_t total = model.num_blocks();
+
+  // model_wise materialises every block up front; layer_wise loads each just before its round.
+  std::vector<std::unique_ptr<Block>> resident;
+  if (runner == RunnerKind::kModelWise) {
+    for (std::size_t i = 0; i < total; ++i) resident.push_back(model.load_block(i));
+  }
+
+  RunContext run_context{model, at::kCPU};
+  for (auto& processor : pipeline.processors) processor->pre_run(run_context);
+  for (auto& saver : pipeline.savers) saver->begin(save_context);
+
+  for (std::size_t index = 0; index < total; ++index) {
+    std::unique_ptr<Block> block = runner == RunnerKind::kModelWise ? std::move(resident[index]) : model.load_block(index);
+    BlockRequest request{block->name(), *block, inputs, {}, 0};
+    for (auto& processor : pipeline.processors) {
+      processor->preprocess(request);
+      processor->process(request);
+      processor->postprocess(request);
+    }
+    // The next block needs this block's outputs; run one forward if no processor did.
+    if (!inputs.empty() && request.outputs.empty() && index + 1 < total) run_block_forward(request);
+    for (auto& saver : pipeline.savers) saver->save_block(*block);
+    if (!request.outputs.empty()) {
+      for (std::size_t s = 0; s < inputs.size(); ++s) inputs[s].hidden = std::move(request.outputs[s]);
+    }
+    stats.block_forwards += request.forward_count;
+    block.reset();  // free this block's weights before the next one is read
+
+    if (progress) {
+      const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+      const double per_block = elapsed / static_cast<double>(index + 1);
+      progress({index + 1, total, request.name, elapsed, per_block * static_cast<double>(total - index - 1)});
+    }
+  }
+  for (auto& processor : pipeline.processors) processor->post_run(run_context);
+  for (auto& saver : pipeline.savers) saver->finish(model.non_block_parameters());
+  stats.blocks = total;
+  stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return stats;
+}
+
+}  // namespace modelslim::core

@@ -1,0 +1,64 @@
+#include "modelslim/core/practice_config.hpp"
+
+#include "modelslim/error.hpp"
+
+namespace modelslim::core {
+
+PracticeMetadata parse_metadata(const ConfigNode& node) {
+  PracticeMetadata metadata;
+  if (!node.defined()) return metadata;
+  node.check_keys({"config_id", "score", "label", "verified_model_types", "verified_tags"});
+  metadata.config_id = node.get_string("config_id", "Unknown");
+  if (metadata.config_id.size() > 200) node["config_id"].fail("must be at most 200 characters");
+  metadata.score = node.get_double("score", 100.0);
+  if (metadata.score < 0) node["score"].fail("must be >= 0");
+  const ConfigNode label = node["label"];
+  if (label.defined()) {
+    label.check_keys({"w_bit", "a_bit", "is_sparse", "kv_cache", "fa_bit", "fa_quant"});
+    metadata.has_label = true;
+    metadata.label.w_bit = static_cast<int>(label.get_int("w_bit", 0));
+    metadata.label.a_bit = static_cast<int>(label.get_int("a_bit", 0));
+    metadata.label.is_sparse = label.get_bool("is_sparse", false);
+    metadata.label.kv_cache = label.get_bool("kv_cache", false);
+  }
+  metadata.verified_model_types = node.get_string_list("verified_model_types", {});
+  const ConfigNode tags = node["verified_tags"];
+  if (tags.defined()) tags.require_map();
+  return metadata;
+}
+
+PracticeConfig parse_practice_config(const ConfigNode& root) {
+  root.require_map();
+  if (!root.has("apiversion")) root.fail("missing required field 'apiversion' (expected modelslim_v1)");
+  const std::string apiversion = root["apiversion"].as_string();
+  if (apiversion != "modelslim_v1") {
+    root["apiversion"].fail("unsupported apiversion '" + apiversion + "' (expected modelslim_v1)");
+  }
+  PracticeConfig config{root, parse_metadata(root["metadata"]), {}};
+
+  const ConfigNode spec = root["spec"];
+  if (!spec.defined()) return config;
+  spec.require_map();
+  spec.check_keys({"runner", "prior", "process", "save", "dataset"});
+  config.spec.runner =
+      spec.get_choice("runner", {"auto", "model_wise", "layer_wise", "dp_layer_wise"}, "auto");
+  const auto list_of_maps = [](const ConfigNode& list) {
+    std::vector<ConfigNode> items;
+    if (!list.defined()) return items;
+    for (const ConfigNode& item : list.items()) {
+      item.require_map();
+      items.push_back(item);
+    }
+    return items;
+  };
+  config.spec.process = list_of_maps(spec["process"]);
+  config.spec.save = list_of_maps(spec["save"]);
+  for (const ConfigNode& stage : list_of_maps(spec["prior"])) {
+    stage.check_keys({"process", "dataset"});
+    config.spec.prior.push_back(stage);
+  }
+  config.spec.dataset = spec.get_string("dataset", "");
+  return config;
+}
+
+}  // namespace modelslim::core

@@ -1,0 +1,64 @@
+#include "ascendv1_saver.hpp"
+
+#include <cmath>
+
+#include "ascend_tensors.hpp"
+#include "model_files.hpp"
+#include "modelslim/model_adapter.hpp"
+
+namespace modelslim::ascendv1 {
+
+AscendV1Saver::AscendV1Saver(const ConfigNode& config) {
+  config.check_keys({"type", "part_file_size", "ext"});
+  const double part_gib = config.get_double("part_file_size", 4.0);
+  if (!(part_gib >= 0.0) || !std::isfinite(part_gib)) {
+    config["part_file_size"].fail("expected a size in GiB >= 0 (0 = a single file), got " +
+                                  config["part_file_size"].as_string());
+  }
+  part_bytes_ = static_cast<std::uint64_t>(part_gib * 1024.0 * 1024.0 * 1024.0);
+  if (config.has("ext")) config["ext"].require_map();
+}
+
+void AscendV1Saver::begin(const SaveContext& context) {
+  output_dir_ = context.output_dir;
+  model_dir_ = context.model_dir;
+  float_dtype_ = context.model.checkpoint_dtype();
+  writer_ = std::make_unique<ShardedWriter>(output_dir_, "quant_model_weights", part_bytes_);
+  description_ = nlohmann::ordered_json::object();
+  model_quant_type_ = "FLOAT";
+  group_size_ = 0;
+}
+
+void AscendV1Saver::add(const std::string& key, const at::Tensor& tensor, const std::string& type) {
+  writer_->add(key, tensor);
+  description_[key] = type;
+  if (quant_type_rank(type) > quant_type_rank(model_quant_type_)) model_quant_type_ = type;
+}
+
+void AscendV1Saver::save_block(Block& block) {
+  for (const Linear* linear : block.linears()) {
+    if (linear->quantized() && linear->quantized()->group_size > 0) group_size_ = linear->quantized()->group_size;
+    for (const TypedTensor& entry : linear_tensors(*linear, float_dtype_)) add(entry.key, entry.tensor, entry.type);
+  }
+  for (const NamedTensor& parameter : block.other_parameters()) {
+    add(parameter.name, parameter.tensor.to(float_dtype_).contiguous(), "FLOAT");
+  }
+}
+
+void AscendV1Saver::finish(const std::vector<NamedTensor>& non_block_parameters) {
+  for (const NamedTensor& parameter : non_block_parameters) {
+    add(parameter.name, parameter.tensor.to(float_dtype_).contiguous(), "FLOAT");
+  }
+  writer_->finish();
+  writer_.reset();
+  copy_model_files(model_dir_, output_dir_);
+  nlohmann::ordered_json description = description_;
+  description["version"] = "1.0.0";
+  description["model_quant_type"] = model_quant_type_;
+  description["metadata"] = nlohmann::ordered_json::object();
+  description["group_size"] = group_size_;
+  description["optional"] = nlohmann::ordered_json::object();
+  write_text_atomic(output_dir_ / "quant_model_description.json", description.dump(2) + "\n");
+}
+
+}  // namespace modelslim::ascendv1

@@ -1,0 +1,37 @@
+// `ascendv1_saver`: the reference's deployable layout (quant_model_weights*.safetensors, the description
+// json, copies of the checkpoint's non-weight files). Blocks are written as they finish.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "modelslim/config_node.hpp"
+#include "modelslim/saver.hpp"
+#include "sharded_writer.hpp"
+
+namespace modelslim::ascendv1 {
+
+class AscendV1Saver final : public Saver {
+ public:
+  explicit AscendV1Saver(const ConfigNode& config);
+  void begin(const SaveContext& context) override;
+  void save_block(Block& block) override;
+  void finish(const std::vector<NamedTensor>& non_block_parameters) override;
+
+ private:
+  void add(const std::string& key, const at::Tensor& tensor, const std::string& type);
+
+  std::uint64_t part_bytes_ = 0;
+  std::filesystem::path output_dir_;
+  std::filesystem::path model_dir_;
+  at::ScalarType float_dtype_ = at::kFloat;
+  std::unique_ptr<ShardedWriter> writer_;
+  nlohmann::ordered_json description_;
+  std::string model_quant_type_ = "FLOAT";
+  std::int64_t group_size_ = 0;
+};
+
+}  // namespace modelslim::ascendv1

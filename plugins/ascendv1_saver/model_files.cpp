@@ -1,0 +1,43 @@
+#include "model_files.hpp"
+
+#include <fstream>
+
+#include "modelslim/error.hpp"
+#include "modelslim/json_file.hpp"
+
+namespace modelslim::ascendv1 {
+namespace {
+bool travels_with_model(const std::filesystem::path& file) {
+  const std::string name = file.filename().string();
+  const std::string extension = file.extension().string();
+  if (name.size() >= 10 && name.compare(name.size() - 10, 10, "index.json") == 0) return false;
+  return extension == ".json" || extension == ".py" || extension == ".txt" || extension == ".jinja" ||
+         name == "tokenizer.model";
+}
+}  // namespace
+
+void write_text_atomic(const std::filesystem::path& file, const std::string& text) {
+  const std::filesystem::path temp = file.string() + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out) throw Error(ErrorCode::kIo, temp.string() + ": cannot write");
+  }
+  std::filesystem::rename(temp, file);
+}
+
+void copy_model_files(const std::filesystem::path& model_dir, const std::filesystem::path& output_dir) {
+  for (const auto& entry : std::filesystem::directory_iterator(model_dir)) {
+    if (!entry.is_regular_file() || !travels_with_model(entry.path())) continue;
+    const std::filesystem::path target = output_dir / entry.path().filename();
+    if (entry.path().filename() == "config.json") {
+      nlohmann::json config = read_json_file(entry.path());
+      config.erase("quantization_config");
+      write_text_atomic(target, config.dump(2) + "\n");
+    } else {
+      std::filesystem::copy_file(entry.path(), target, std::filesystem::copy_options::overwrite_existing);
+    }
+  }
+}
+
+}  // namespace modelslim::ascendv1

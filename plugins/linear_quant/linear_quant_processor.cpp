@@ -1,0 +1,112 @@
+#include "linear_quant_processor.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "fake_quant_linear.hpp"
+#include "modelslim/error.hpp"
+#include "modelslim/quant_math.hpp"
+
+namespace modelslim::linear_quant {
+
+LinearQuantProcessor::LinearQuantProcessor(const ConfigNode& config)
+    : config_([&] {
+        config.check_keys({"type", "qconfig", "include", "exclude"});
+        if (!config.has("qconfig")) config.fail("missing required field 'qconfig'");
+        return parse_qconfig(config["qconfig"]);
+      }()),
+      filter_(config.get_string_list("include", {"*"}), config.get_string_list("exclude", {})),
+      config_path_(config.path()) {}
+
+void LinearQuantProcessor::preprocess(BlockRequest& request) {
+  selected_.clear();
+  observers_.clear();
+  observer_ids_.clear();
+  for (Linear* linear : request.block.linears()) {
+    if (!filter_.selects(linear->name())) continue;
+    selected_.push_back(linear);
+    if (config_.act_mode() != ActivationQuantMode::kStaticPerTensor) continue;
+    auto observer = std::make_shared<RangeObserver>();
+    const bool mean = config_.act->aggregation == "mean";
+    observer_ids_[linear->name()] = linear->add_observer([observer, mean](const at::Tensor& input) {
+      const at::Tensor x = input.detach().to(at::kFloat);
+      const at::Tensor mn = x.min();
+      const at::Tensor mx = x.max();
+      if (observer->batches == 0) {
+        observer->min = mn;
+        observer->max = mx;
+      } else if (mean) {
+        observer->min = observer->min + mn;
+        observer->max = observer->max + mx;
+      } else {
+        observer->min = at::minimum(observer->min, mn);
+        observer->max = at::maximum(observer->max, mx);
+      }
+      ++observer->batches;
+    });
+    observers_[linear->name()] = observer;
+  }
+}
+
+void LinearQuantProcessor::postprocess(BlockRequest& request) {
+  for (Linear* linear : selected_) {
+    const auto observer = observers_.find(linear->name());
+    if (observer != observers_.end()) linear->remove_observer(observer_ids_.at(linear->name()));
+    if (linear->quantized()) {
+      spdlog::warn("{}: {} was already quantized by an earlier processor; quantizing it again", config_path_,
+                   linear->name());
+    }
+    auto quantized = quantize(*linear, observer == observers_.end() ? nullptr : observer->second.get());
+    linear->set_compute(std::make_shared<FakeQuantLinear>(quantized));
+    linear->set_quantized(std::move(quantized));
+  }
+  selected_.clear();
+  observers_.clear();
+}
+
+std::shared_ptr<const QuantizedLinear> LinearQuantProcessor::quantize(const Linear& linear,
+                                                                      const RangeObserver* observer) const {
+  auto result = std::make_shared<QuantizedLinear>();
+  const QuantizerConfig& w = config_.weight;
+  const QuantizedWeight weight = quantize_weight_minmax(linear.weight(), w.bits(), w.symmetric,
+                                                        w.scope == "per_group" ? w.group_size : 0);
+  result->weight_bits = w.bits();
+  result->weight_symmetric = w.symmetric;
+  result->group_size = w.scope == "per_group" ? w.group_size : 0;
+  result->qweight = weight.qweight;
+  result->weight_scale = weight.scale;
+  result->weight_offset = weight.offset;
+  result->original_dtype = linear.weight().scalar_type();
+  if (linear.bias()) result->bias = linear.bias()->to(at::kFloat);
+  result->act_mode = config_.act_mode();
+  if (config_.act) {
+    result->act_bits = config_.act->bits();
+    result->act_symmetric = config_.act->symmetric;
+  }
+  if (result->act_mode == ActivationQuantMode::kStaticPerTensor) {
+    if (observer == nullptr || observer->batches == 0) {
+      throw Error(ErrorCode::kUnexpected,
+                  config_path_ + ": no calibration data reached " + linear.name() +
+                      ", so its static activation scale cannot be computed",
+                  "check that the calibration dataset is not empty and that the layer is used in the forward");
+    }
+    const double batches = static_cast<double>(observer->batches);
+    const bool mean = config_.act->aggregation == "mean";
+    const at::Tensor mn = mean ? observer->min / batches : observer->min;
+    const at::Tensor mx = mean ? observer->max / batches : observer->max;
+    const ScaleOffset params = minmax_scale_offset(mn.reshape({1}), mx.reshape({1}), result->act_bits,
+                                                   config_.act->symmetric);
+    result->input_scale = params.scale;
+    result->input_offset = params.offset;
+  }
+  return result;
+}
+
+std::vector<std::string> LinearQuantProcessor::warnings() const {
+  std::vector<std::string> messages;
+  for (const auto& pattern : filter_.unmatched_patterns()) {
+    messages.push_back(config_path_ + ": pattern '" + pattern + "' matched no linear layer");
+  }
+  return messages;
+}
+
+}  // namespace modelslim::linear_quant

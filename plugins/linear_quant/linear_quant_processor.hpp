@@ -1,0 +1,47 @@
+// `linear_quant`: quantizes the selected linear layers of each block. Static activations are calibrated
+// with a per-tensor min/max observer during the block's calibration forward; weights use min/max.
+// After a block, each quantized linear computes in fake-quant mode and carries its QuantizedLinear for savers.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "modelslim/config_node.hpp"
+#include "modelslim/name_pattern.hpp"
+#include "modelslim/processor.hpp"
+#include "qconfig.hpp"
+
+namespace modelslim::linear_quant {
+
+class LinearQuantProcessor final : public Processor {
+ public:
+  explicit LinearQuantProcessor(const ConfigNode& config);
+
+  void preprocess(BlockRequest& request) override;
+  void postprocess(BlockRequest& request) override;
+  bool is_data_free() const override { return config_.is_data_free(); }
+  bool support_distributed() const override { return true; }
+  std::vector<std::string> warnings() const override;
+
+  const LinearQuantConfig& config() const { return config_; }
+
+ private:
+  struct RangeObserver {
+    at::Tensor min;  // running min (or sum of per-batch mins for the mean aggregation)
+    at::Tensor max;
+    std::int64_t batches = 0;
+  };
+
+  std::shared_ptr<const QuantizedLinear> quantize(const Linear& linear, const RangeObserver* observer) const;
+
+  LinearQuantConfig config_;
+  NameFilter filter_;
+  std::string config_path_;
+  std::vector<Linear*> selected_;
+  std::map<std::string, std::shared_ptr<RangeObserver>> observers_;
+  std::map<std::string, std::size_t> observer_ids_;
+};
+
+}  // namespace modelslim::linear_quant

@@ -1,0 +1,54 @@
+// Processors transform a model block by block (the reference's protocol): pre_run once, then for every
+// block preprocess → process → postprocess, then post_run once.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "modelslim/block.hpp"
+
+namespace modelslim {
+
+class ModelAdapter;
+
+struct RunContext {
+  ModelAdapter& model;
+  at::Device device = at::kCPU;
+};
+
+struct BlockRequest {
+  std::string name;
+  Block& block;
+  const std::vector<BlockInput>& inputs;  // per calibration sample (empty for data-free runs)
+  std::vector<at::Tensor> outputs;        // filled by the last forward that ran on this block
+  std::size_t forward_count = 0;          // number of block forwards over all samples this round
+};
+
+// Runs the block on every input and stores the outputs in the request. The shared calibration forward.
+void run_block_forward(BlockRequest& request);
+
+class Processor {
+ public:
+  virtual ~Processor() = default;
+
+  virtual void pre_run(RunContext& /*context*/) {}
+  virtual void preprocess(BlockRequest& /*request*/) {}
+  // Default: a calibration forward unless the processor is data-free.
+  virtual void process(BlockRequest& request) {
+    if (!is_data_free()) run_block_forward(request);
+  }
+  virtual void postprocess(BlockRequest& /*request*/) {}
+  virtual void post_run(RunContext& /*context*/) {}
+
+  // True when the processor never needs calibration data (no forward).
+  virtual bool is_data_free() const = 0;
+  virtual bool support_distributed() const { return false; }
+  virtual bool need_kv_cache() const { return false; }
+  // Called once after the run: warnings such as include patterns that matched nothing.
+  virtual std::vector<std::string> warnings() const { return {}; }
+};
+
+}  // namespace modelslim

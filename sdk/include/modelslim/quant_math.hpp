@@ -1,0 +1,46 @@
+// Integer quantization arithmetic shared by processors, savers and evaluators (reference math,
+// ../shared/reference/quant-service.md §3), always computed in float32 whatever the model dtype.
+//   range:      mn = min(min, 0), mx = max(max, 0)
+//   symmetric:  scale = max(max(-mn, mx) / (2^(b-1) - 1), eps), offset = 0
+//   asymmetric: scale = max((mx - mn) / (2^b - 1), eps), offset = round(-mn / scale) - 2^(b-1)
+//   quantize:   q = clamp(round_half_even(x / scale + offset), -2^(b-1), 2^(b-1) - 1)
+//   dequantize: (q - offset) * scale
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+
+namespace modelslim {
+
+struct IntRange {
+  std::int64_t min;
+  std::int64_t max;
+};
+IntRange int_range(int bits);
+
+struct ScaleOffset {
+  at::Tensor scale;   // float32
+  at::Tensor offset;  // float32 (integer-valued)
+};
+
+// Element-wise over broadcastable min/max tensors.
+ScaleOffset minmax_scale_offset(const at::Tensor& min, const at::Tensor& max, int bits, bool symmetric);
+// Integer values as float32 (exact for |q| < 2^24).
+at::Tensor quantize_values(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& offset, int bits);
+at::Tensor dequantize_values(const at::Tensor& q, const at::Tensor& scale, const at::Tensor& offset);
+at::Tensor fake_quantize(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& offset, int bits);
+
+struct QuantizedWeight {
+  at::Tensor qweight;  // int8 [out, in]
+  at::Tensor scale;    // float32 [out] or [out, in / group_size]
+  at::Tensor offset;   // float32, same shape
+};
+// group_size 0: one scale per output row; otherwise per (row, group of `group_size` input columns).
+QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool symmetric, std::int64_t group_size);
+at::Tensor dequantize_weight(const at::Tensor& qweight, const at::Tensor& scale, const at::Tensor& offset);
+
+// Dynamic per-token activation fake quantization: one scale/offset per row of the last dimension.
+at::Tensor fake_quantize_per_token(const at::Tensor& x, int bits, bool symmetric);
+
+}  // namespace modelslim

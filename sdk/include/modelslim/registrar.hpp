@@ -1,0 +1,52 @@
+// What a plugin's register function receives: it adds factories by (kind, type name). Factories validate
+// their YAML configuration when called (at config-parse time, before any model is loaded) and throw
+// Error(kSchemaValidate) naming the field.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "modelslim/config_node.hpp"
+#include "modelslim/evaluator.hpp"
+#include "modelslim/model_adapter.hpp"
+#include "modelslim/processor.hpp"
+#include "modelslim/saver.hpp"
+#include "modelslim/strategy.hpp"
+
+namespace modelslim {
+
+enum class PluginKind { kProcessor, kSaver, kModelAdapter, kStrategy, kEvaluator };
+const char* plugin_kind_name(PluginKind kind);
+
+// Services the host offers to plugin factories (e.g. a container processor building its children).
+class HostServices {
+ public:
+  virtual ~HostServices() = default;
+  virtual std::unique_ptr<Processor> create_processor(const ConfigNode& config) const = 0;
+  virtual std::unique_ptr<Saver> create_saver(const ConfigNode& config) const = 0;
+};
+
+using ProcessorFactory =
+    std::function<std::unique_ptr<Processor>(const ConfigNode& config, const HostServices& host)>;
+using SaverFactory = std::function<std::unique_ptr<Saver>(const ConfigNode& config, const HostServices& host)>;
+using ModelAdapterFactory = std::function<std::unique_ptr<ModelAdapter>(const ModelLoadRequest& request)>;
+using StrategyFactory =
+    std::function<std::unique_ptr<Strategy>(const ConfigNode& config, const HostServices& host)>;
+using EvaluatorFactory =
+    std::function<std::unique_ptr<Evaluator>(const ConfigNode& config, const HostServices& host)>;
+
+class Registrar {
+ public:
+  virtual ~Registrar() = default;
+  virtual void add_processor(const std::string& type, ProcessorFactory factory) = 0;
+  virtual void add_saver(const std::string& type, SaverFactory factory) = 0;
+  // `model_types`: Hugging Face model_type values (and name prefixes such as "qwen3") the adapter handles.
+  virtual void add_model_adapter(const std::string& type, std::vector<std::string> model_types,
+                                 ModelAdapterFactory factory) = 0;
+  virtual void add_strategy(const std::string& type, StrategyFactory factory) = 0;
+  virtual void add_evaluator(const std::string& type, EvaluatorFactory factory) = 0;
+};
+
+}  // namespace modelslim

@@ -1,0 +1,12 @@
+#include "modelslim/block.hpp"
+
+namespace modelslim {
+
+Linear* Block::find_linear(const std::string& full_name) {
+  for (Linear* linear : linears()) {
+    if (linear->name() == full_name) return linear;
+  }
+  return nullptr;
+}
+
+}  // namespace modelslim

@@ -1,0 +1,29 @@
+#include "modelslim/model_adapter.hpp"
+
+#include "modelslim/tokenizer.hpp"
+
+namespace modelslim {
+
+std::vector<BlockInput> embed_texts(ModelAdapter& model, const std::vector<std::string>& texts) {
+  std::vector<BlockInput> inputs;
+  inputs.reserve(texts.size());
+  for (const auto& text : texts) {
+    const std::vector<std::int64_t> ids = model.tokenizer().encode(text);
+    if (ids.empty()) continue;  // nothing to calibrate on
+    const at::Tensor input_ids =
+        at::tensor(ids, at::TensorOptions().dtype(at::kLong)).reshape({1, static_cast<std::int64_t>(ids.size())});
+    inputs.push_back(model.embed(input_ids));
+  }
+  return inputs;
+}
+
+at::Tensor forward_logits(ModelAdapter& model, const at::Tensor& input_ids) {
+  BlockInput state = model.embed(input_ids);
+  for (std::size_t index = 0; index < model.num_blocks(); ++index) {
+    const std::unique_ptr<Block> block = model.load_block(index);
+    state.hidden = block->forward(state.hidden, *state.context);
+  }
+  return model.head(state.hidden);
+}
+
+}  // namespace modelslim

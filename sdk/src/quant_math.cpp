@@ -1,0 +1,80 @@
+#include "modelslim/quant_math.hpp"
+
+#include <limits>
+
+#include "modelslim/error.hpp"
+
+namespace modelslim {
+namespace {
+constexpr float kEps = std::numeric_limits<float>::epsilon();
+
+// Expands per-group params [out, groups] to the weight's [out, in] columns.
+at::Tensor expand_groups(const at::Tensor& params, std::int64_t in_features) {
+  if (params.dim() == 1) return params.unsqueeze(1);
+  const std::int64_t group_size = in_features / params.size(1);
+  return params.repeat_interleave(group_size, 1);
+}
+}  // namespace
+
+IntRange int_range(int bits) {
+  return {-(std::int64_t{1} << (bits - 1)), (std::int64_t{1} << (bits - 1)) - 1};
+}
+
+ScaleOffset minmax_scale_offset(const at::Tensor& min, const at::Tensor& max, int bits, bool symmetric) {
+  const at::Tensor mn = at::clamp_max(min.to(at::kFloat), 0.0);
+  const at::Tensor mx = at::clamp_min(max.to(at::kFloat), 0.0);
+  const IntRange range = int_range(bits);
+  if (symmetric) {
+    const at::Tensor scale = at::clamp_min(at::maximum(-mn, mx) / static_cast<double>(range.max), kEps);
+    return {scale, at::zeros_like(scale)};
+  }
+  const double levels = static_cast<double>((std::int64_t{1} << bits) - 1);
+  const at::Tensor scale = at::clamp_min((mx - mn) / levels, kEps);
+  const at::Tensor offset = at::round(-mn / scale) + static_cast<double>(range.min);
+  return {scale, offset};
+}
+
+at::Tensor quantize_values(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& offset, int bits) {
+  const IntRange range = int_range(bits);
+  return at::clamp(at::round(x.to(at::kFloat) / scale + offset), static_cast<double>(range.min),
+                   static_cast<double>(range.max));
+}
+
+at::Tensor dequantize_values(const at::Tensor& q, const at::Tensor& scale, const at::Tensor& offset) {
+  return (q.to(at::kFloat) - offset) * scale;
+}
+
+at::Tensor fake_quantize(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& offset, int bits) {
+  return dequantize_values(quantize_values(x, scale, offset, bits), scale, offset);
+}
+
+QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool symmetric, std::int64_t group_size) {
+  const at::Tensor w = weight.to(at::kFloat);
+  const std::int64_t out = w.size(0);
+  const std::int64_t in = w.size(1);
+  if (group_size > 0 && in % group_size != 0) {
+    throw Error(ErrorCode::kUnsupported, "per_group weight quantization: in_features " + std::to_string(in) +
+                                             " is not divisible by group_size " + std::to_string(group_size));
+  }
+  const at::Tensor grouped = group_size > 0 ? w.reshape({out, in / group_size, group_size}) : w.unsqueeze(1);
+  const ScaleOffset params = minmax_scale_offset(std::get<0>(grouped.min(2)), std::get<0>(grouped.max(2)), bits,
+                                                 symmetric);  // [out, groups]
+  const at::Tensor q =
+      quantize_values(grouped, params.scale.unsqueeze(2), params.offset.unsqueeze(2), bits).reshape({out, in});
+  if (group_size > 0) return {q.to(at::kChar), params.scale, params.offset};
+  return {q.to(at::kChar), params.scale.squeeze(1), params.offset.squeeze(1)};
+}
+
+at::Tensor dequantize_weight(const at::Tensor& qweight, const at::Tensor& scale, const at::Tensor& offset) {
+  const std::int64_t in = qweight.size(1);
+  return dequantize_values(qweight, expand_groups(scale, in), expand_groups(offset, in));
+}
+
+at::Tensor fake_quantize_per_token(const at::Tensor& x, int bits, bool symmetric) {
+  const at::Tensor xf = x.to(at::kFloat);
+  const ScaleOffset params = minmax_scale_offset(std::get<0>(xf.min(-1, true)), std::get<0>(xf.max(-1, true)),
+                                                 bits, symmetric);
+  return fake_quantize(xf, params.scale, params.offset, bits);
+}
+
+}  // namespace modelslim

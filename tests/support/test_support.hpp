@@ -1,0 +1,38 @@
+// Helpers shared by tests: locations of the source tree, build tree and ../shared, temp dirs, running the CLI.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace modelslim::test {
+
+std::filesystem::path source_dir();
+std::filesystem::path build_dir();
+std::filesystem::path shared_dir();  // ../shared beside the checkout
+std::filesystem::path modelslim_bin();
+
+// A fresh directory under the build tree, removed when the object dies.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& label);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& child) const { return path_ / child; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+// Runs a shell command, capturing both streams.
+CommandResult run_command(const std::string& command);
+
+std::string read_text(const std::filesystem::path& file);
+void write_text(const std::filesystem::path& file, const std::string& text);
+
+}  // namespace modelslim::test
