@@ -1,0 +1,177 @@
+// Bad input to `modelslim quant`: each case exits non-zero with a message naming the file, field or flag,
+// and leaves no output directory behind (acceptance 6 of the vertical slice).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include "support/test_support.hpp"
+
+namespace fs = std::filesystem;
+using modelslim::test::CommandResult;
+using modelslim::test::TempDir;
+namespace test = modelslim::test;
+
+namespace {
+
+const char* kConfig = R"(apiversion: modelslim_v1
+spec:
+  process:
+    - type: linear_quant
+      qconfig:
+        act: {scope: per_tensor, dtype: int8, symmetric: false}
+        weight: {scope: per_channel, dtype: int8}
+  dataset: DATASET
+)";
+
+struct Fixture {
+  TempDir dir{"quant-errors"};
+  fs::path model = dir / "model";
+  fs::path save = dir / "out";
+  fs::path config = dir / "config.yaml";
+
+  explicit Fixture(const std::string& model_flags = "") {
+    const fs::path fake = test::shared_dir() / "data" / "fake_llama";
+    const auto made = test::run_command((test::build_dir() / "bin" / "make_random_model").string() + " --config " +
+                                        fake.string() + " --tokenizer-from " + fake.string() + " --output " +
+                                        model.string() + " --seed 1 " + model_flags);
+    REQUIRE_MESSAGE(made.exit_code == 0, made.output);
+    write_config(test::shared_dir() / "data" / "msmodelslim_lab_calib" / "mix_calib.jsonl");
+  }
+  void write_config(const fs::path& dataset) {
+    std::string text = kConfig;
+    text.replace(text.find("DATASET"), 7, dataset.string());
+    test::write_text(config, text);
+  }
+  CommandResult quant(const std::string& extra = "") const {
+    return test::run_command(test::modelslim_bin().string() + " quant --model_path " + model.string() +
+                             " --save_path " + save.string() + " --config_path " + config.string() + " " + extra);
+  }
+  void expect_failure(const CommandResult& result, const std::vector<std::string>& parts) const {
+    CAPTURE(result.output);
+    CHECK(result.exit_code != 0);
+    for (const auto& part : parts) CHECK_MESSAGE(result.output.find(part) != std::string::npos, part);
+    CHECK_FALSE(fs::exists(save));
+    for (const auto& entry : fs::directory_iterator(save.parent_path())) {
+      CHECK(entry.path().filename().string().find(".partial") == std::string::npos);
+    }
+  }
+};
+
+void truncate_file(const fs::path& file, std::uintmax_t size) { fs::resize_file(file, size); }
+
+}  // namespace
+
+TEST_CASE("the fixture itself quantizes (so every failure below is caused by its one defect)") {
+  Fixture f;
+  const auto result = f.quant();
+  CHECK_MESSAGE(result.exit_code == 0, result.output);
+  CHECK(fs::exists(f.save / "quant_model_description.json"));
+}
+
+TEST_CASE("malformed YAML") {
+  Fixture f;
+  test::write_text(f.config, "apiversion: modelslim_v1\nspec:\n  process: [ {type: linear_quant\n");
+  f.expect_failure(f.quant(), {f.config.string() + ":", "malformed YAML"});
+}
+
+TEST_CASE("unknown key") {
+  Fixture f;
+  test::write_text(f.config, "apiversion: modelslim_v1\nspec:\n  runer: auto\n");
+  f.expect_failure(f.quant(), {f.config.string() + ":3:3", "spec.runer", "unknown key"});
+}
+
+TEST_CASE("wrong type") {
+  Fixture f;
+  test::write_text(f.config, std::string(kConfig).replace(std::string(kConfig).find("symmetric: false"), 16,
+                                                           "symmetric: sometimes"));
+  f.expect_failure(f.quant(), {"spec.process.0.qconfig.act.symmetric", "expected true or false"});
+}
+
+TEST_CASE("unknown processor type lists the known types") {
+  Fixture f;
+  test::write_text(f.config, "apiversion: modelslim_v1\nspec:\n  process:\n    - {type: smooth_everything}\n");
+  f.expect_failure(f.quant(), {"spec.process.0.type", "unknown processor type 'smooth_everything'", "linear_quant"});
+}
+
+TEST_CASE("truncated safetensors") {
+  Fixture f;
+  const fs::path weights = f.model / "model.safetensors";
+  truncate_file(weights, fs::file_size(weights) / 2);
+  f.expect_failure(f.quant(), {"model.safetensors"});
+}
+
+TEST_CASE("header offsets beyond the file") {
+  Fixture f;
+  const fs::path weights = f.model / "model.safetensors";
+  std::string bytes = test::read_text(weights);
+  // Rewrite the first data_offsets end with a huge value of the same width, keeping the header length.
+  const auto pos = bytes.find("\"data_offsets\":[");
+  REQUIRE(pos != std::string::npos);
+  const auto comma = bytes.find(',', pos);
+  const auto close = bytes.find(']', comma);
+  bytes.replace(comma + 1, close - comma - 1, std::string(close - comma - 1, '9'));
+  test::write_text(weights, bytes);
+  f.expect_failure(f.quant(), {"model.safetensors"});
+}
+
+TEST_CASE("missing tokenizer.json") {
+  Fixture f;
+  fs::remove(f.model / "tokenizer.json");
+  f.expect_failure(f.quant(), {"tokenizer.json"});
+}
+
+TEST_CASE("missing dataset") {
+  Fixture f;
+  f.write_config(f.dir / "no_such_calib.jsonl");
+  f.expect_failure(f.quant(), {"no_such_calib.jsonl"});
+}
+
+TEST_CASE("empty dataset") {
+  Fixture f;
+  test::write_text(f.dir / "empty.jsonl", "\n\n");
+  f.write_config(f.dir / "empty.jsonl");
+  f.expect_failure(f.quant(), {"empty.jsonl"});
+}
+
+TEST_CASE("save_path not writable") {
+  Fixture f;
+  test::write_text(f.dir / "a_file", "x");
+  const auto result = test::run_command(test::modelslim_bin().string() + " quant --model_path " + f.model.string() +
+                                        " --save_path " + (f.dir / "a_file" / "out").string() + " --config_path " +
+                                        f.config.string());
+  CHECK(result.exit_code != 0);
+  CHECK_MESSAGE(result.output.find("--save_path") != std::string::npos, result.output);
+  CHECK_FALSE(fs::exists(f.dir / "a_file" / "out"));
+}
+
+TEST_CASE("bad flags exit 2 naming the flag") {
+  Fixture f;
+  auto result = f.quant("--trust_remote_code maybe");
+  CHECK(result.exit_code == 2);
+  CHECK(result.output.find("--trust_remote_code") != std::string::npos);
+  result = test::run_command(test::modelslim_bin().string() + " quant --model_path " + f.model.string());
+  CHECK(result.exit_code == 2);
+  CHECK(result.output.find("--save_path") != std::string::npos);
+  result = f.quant("--no_such_flag 1");
+  CHECK(result.exit_code == 2);
+  CHECK(result.output.find("no_such_flag") != std::string::npos);
+  result = f.quant("--model_type gpt2");
+  CHECK(result.exit_code == 1);
+  CHECK(result.output.find("supported") != std::string::npos);
+  CHECK(result.output.find("llama") != std::string::npos);
+}
+
+TEST_CASE("a failure midway (a corrupt last shard) removes the partial output") {
+  Fixture f("--shard-size-mb 1");
+  std::vector<fs::path> shards;
+  for (const auto& entry : fs::directory_iterator(f.model)) {
+    if (entry.path().extension() == ".safetensors") shards.push_back(entry.path());
+  }
+  std::sort(shards.begin(), shards.end());
+  REQUIRE(shards.size() >= 2);
+  truncate_file(shards.back(), fs::file_size(shards.back()) - 16);
+  const auto result = f.quant();
+  f.expect_failure(result, {shards.back().filename().string()});
+  CHECK(result.output.find("block 1/3") != std::string::npos);  // it really failed after starting
+}

@@ -1,0 +1,114 @@
+// ascendv1 tensors: the saved integers reproduce the calibrated fake-quant linear, checked in float64 from
+// the deployment formula y = deq_scale · (Wq·xq + quant_bias); shard splitting and index.
+#include <doctest/doctest.h>
+
+#include "ascend_tensors.hpp"
+#include "linear_quant_processor.hpp"
+#include "modelslim/json_file.hpp"
+#include "modelslim/safetensors.hpp"
+#include "sharded_writer.hpp"
+#include "support/test_support.hpp"
+#include "support/toy_block.hpp"
+
+using namespace modelslim;
+
+namespace {
+void quantize_block(test::ToyBlock& block, const std::string& act) {
+  const std::string yaml = "process:\n  - type: linear_quant\n    qconfig:\n" + act +
+                           "      weight: {scope: per_channel, dtype: int8, symmetric: true}\n";
+  linear_quant::LinearQuantProcessor processor(parse_yaml_string(yaml, "t.yaml")["process"].at(0));
+  at::manual_seed(5);
+  const auto context = std::make_shared<test::ToyContext>();
+  std::vector<BlockInput> inputs = {{at::randn({1, 6, 16}) * 2.0 + 0.5, context}};
+  BlockRequest request{block.name(), block, inputs, {}, 0};
+  processor.preprocess(request);
+  processor.process(request);
+  processor.postprocess(request);
+}
+
+at::Tensor find(const std::vector<ascendv1::TypedTensor>& tensors, const std::string& key) {
+  for (const auto& t : tensors) {
+    if (t.key == key) return t.tensor;
+  }
+  FAIL("missing " << key);
+  return {};
+}
+}  // namespace
+
+TEST_CASE("W8A8 static: deq_scale and quant_bias reproduce the fake-quant linear (bias folded)") {
+  test::ToyBlock block("model.layers.0", 16, 24, 21);
+  quantize_block(block, "      act: {scope: per_tensor, dtype: int8, symmetric: false}\n");
+  const auto tensors = ascendv1::linear_tensors(block.up(), at::kBFloat16);
+  const std::string p = "model.layers.0.mlp.up_proj";
+  const at::Tensor weight = find(tensors, p + ".weight");
+  const at::Tensor input_scale = find(tensors, p + ".input_scale");
+  const at::Tensor input_offset = find(tensors, p + ".input_offset");
+  const at::Tensor deq_scale = find(tensors, p + ".deq_scale");
+  const at::Tensor quant_bias = find(tensors, p + ".quant_bias");
+  CHECK(weight.scalar_type() == at::kChar);
+  CHECK(input_scale.sizes() == at::IntArrayRef({1}));
+  CHECK(input_offset.scalar_type() == at::kFloat);
+  CHECK(deq_scale.scalar_type() == at::kFloat);  // bf16 model: float32
+  CHECK(quant_bias.scalar_type() == at::kInt);
+  CHECK(quant_bias.sizes() == at::IntArrayRef({24}));
+  for (const auto& t : tensors) CHECK(t.type == (t.key == p + ".bias" ? "FLOAT" : "W8A8"));
+
+  // Deployment arithmetic in float64 on integer activations.
+  at::manual_seed(9);
+  const at::Tensor x = at::randn({3, 16}, at::kDouble) * 2.0 + 0.5;
+  const double s = input_scale.item<double>();
+  const double o = input_offset.item<double>();
+  const at::Tensor xq = at::clamp(at::round(x / s + o), -128, 127);
+  const at::Tensor deployed =
+      deq_scale.to(at::kDouble) * (at::matmul(xq, weight.to(at::kDouble).t()) + quant_bias.to(at::kDouble));
+  const at::Tensor simulated = block.up().forward(x.to(at::kFloat)).to(at::kDouble);
+  // quant_bias is rounded to an integer: the difference is at most half a deq step per output.
+  const at::Tensor tolerance = deq_scale.to(at::kDouble) * 0.5 + 1e-5;
+  CHECK(((deployed - simulated).abs() <= tolerance).all().item<bool>());
+}
+
+TEST_CASE("W8A8 static for fp16/fp32 models stores deq_scale as float32 bits in int64") {
+  test::ToyBlock block("model.layers.0", 16, 24, 21);
+  quantize_block(block, "      act: {scope: per_tensor, dtype: int8, symmetric: true}\n");
+  const auto tensors = ascendv1::linear_tensors(block.down(), at::kFloat);
+  const at::Tensor deq = find(tensors, "model.layers.0.mlp.down_proj.deq_scale");
+  CHECK(deq.scalar_type() == at::kLong);
+  const auto& q = *block.down().quantized();
+  const at::Tensor expected = (q.input_scale * q.weight_scale).contiguous();
+  CHECK(at::equal(deq.to(at::kInt).view(at::kFloat), expected));
+}
+
+TEST_CASE("W8A8_DYNAMIC and unquantized linears") {
+  test::ToyBlock block("model.layers.1", 16, 24, 4);
+  quantize_block(block, "      act: {scope: per_token, dtype: int8, symmetric: true}\n");
+  const auto tensors = ascendv1::linear_tensors(block.up(), at::kFloat);
+  const std::string p = "model.layers.1.mlp.up_proj";
+  CHECK(find(tensors, p + ".weight_scale").sizes() == at::IntArrayRef({24, 1}));
+  CHECK(find(tensors, p + ".weight_offset").abs().sum().item<float>() == 0.0f);
+  CHECK(ascendv1::ascend_quant_type(*block.up().quantized()) == "W8A8_DYNAMIC");
+
+  test::ToyBlock plain("model.layers.2", 16, 24, 4);
+  const auto floats = ascendv1::linear_tensors(plain.up(), at::kHalf);
+  REQUIRE(floats.size() == 2);
+  CHECK(floats[0].type == "FLOAT");
+  CHECK(floats[0].tensor.scalar_type() == at::kHalf);
+}
+
+TEST_CASE("sharded writer splits at the limit and indexes every tensor") {
+  test::TempDir dir("shards");
+  ascendv1::ShardedWriter writer(dir.path(), "quant_model_weights", 1000);
+  for (int i = 0; i < 5; ++i) writer.add("t" + std::to_string(i), at::full({100}, i, at::kFloat));  // 400 B each
+  writer.add("big", at::zeros({600}, at::kFloat));                                                   // 2400 B alone
+  const auto names = writer.finish();
+  REQUIRE(names.size() == 4);  // [t0 t1] [t2 t3] [t4] [big]
+  CHECK(names[0] == "quant_model_weights-00001-of-00004.safetensors");
+  const auto index = read_json_file(dir / "quant_model_weights.safetensors.index.json");
+  CHECK(index["metadata"]["total_size"] == 5 * 400 + 2400);
+  CHECK(index["weight_map"]["t2"] == "quant_model_weights-00002-of-00004.safetensors");
+  CHECK(index["weight_map"]["big"] == "quant_model_weights-00004-of-00004.safetensors");
+  const auto checkpoint = SafetensorsCheckpoint::open_dir(dir.path());
+  CHECK(checkpoint.load("t3")[0].item<float>() == 3.0f);
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    CHECK(entry.path().filename().string().find(".part") == std::string::npos);  // no temp names left
+  }
+}

@@ -1,0 +1,179 @@
+// linear_quant: config validation (every error path names the field) and calibration/fake-quant math
+// against float64 recomputation.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "linear_quant_processor.hpp"
+#include "modelslim/error.hpp"
+#include "modelslim/quant_math.hpp"
+#include "support/toy_block.hpp"
+
+using namespace modelslim;
+using linear_quant::LinearQuantProcessor;
+
+namespace {
+ConfigNode entry(const std::string& yaml) { return parse_yaml_string(yaml, "practice.yaml")["process"].at(0); }
+
+std::string config_error(const std::string& yaml) {
+  try {
+    LinearQuantProcessor processor(entry(yaml));
+  } catch (const Error& error) {
+    return error.what();
+  }
+  FAIL("expected a config error for: " << yaml);
+  return {};
+}
+
+const char* kW8A8 = R"(process:
+  - type: linear_quant
+    qconfig:
+      act: {scope: per_tensor, dtype: int8, symmetric: false, method: minmax}
+      weight: {scope: per_channel, dtype: int8, symmetric: true, method: minmax}
+)";
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+}  // namespace
+
+TEST_CASE("schemes and data-freeness follow the (act, weight) pair") {
+  CHECK_FALSE(LinearQuantProcessor(entry(kW8A8)).is_data_free());
+  const LinearQuantProcessor dynamic(entry(R"(process:
+  - type: linear_quant
+    qconfig:
+      act: {scope: per_token, dtype: int8, symmetric: true}
+      weight: {scope: per_channel, dtype: int8, symmetric: true})"));
+  CHECK(dynamic.is_data_free());
+  CHECK(dynamic.config().scheme == linear_quant::Scheme::kW8A8Dynamic);
+  const LinearQuantProcessor w8a16(entry(R"(process:
+  - type: linear_quant
+    qconfig:
+      weight: {scope: per_group, dtype: int8, symmetric: false, ext: {group_size: 64}})"));
+  CHECK(w8a16.is_data_free());
+  CHECK(w8a16.config().scheme == linear_quant::Scheme::kW8A16);
+  CHECK(w8a16.config().weight.group_size == 64);
+}
+
+TEST_CASE("config errors name the field path and location") {
+  std::string message = config_error(R"(process:
+  - type: linear_quant
+    qconfig:
+      act: {scope: per_tensr, dtype: int8}
+      weight: {scope: per_channel})");
+  CHECK(contains(message, "practice.yaml:4:"));
+  CHECK(contains(message, "process.0.qconfig.act.scope"));
+  CHECK(contains(message, "per_tensr"));
+
+  message = config_error("process:\n  - {type: linear_quant, qconfig: {weight: {scope: per_channel}}, inclde: ['*']}\n");
+  CHECK(contains(message, "unknown key 'inclde'"));
+
+  message = config_error(R"(process:
+  - type: linear_quant
+    qconfig:
+      weight: {scope: per_channel, symmetric: maybe})");
+  CHECK(contains(message, "process.0.qconfig.weight.symmetric"));
+  CHECK(contains(message, "expected true or false"));
+
+  message = config_error("process:\n  - {type: linear_quant}\n");
+  CHECK(contains(message, "qconfig"));
+
+  message = config_error("process:\n  - {type: linear_quant, qconfig: {weight: {scope: per_channel}}, include: 3}\n");
+  CHECK(contains(message, "process.0.include"));
+}
+
+TEST_CASE("unsupported (act, weight) pairs are rejected at config time") {
+  CHECK(contains(config_error(R"(process:
+  - type: linear_quant
+    qconfig:
+      act: {scope: per_token, dtype: int8, symmetric: false}
+      weight: {scope: per_channel, dtype: int8})"),
+                 "symmetric"));
+  CHECK(contains(config_error(R"(process:
+  - type: linear_quant
+    qconfig:
+      act: {scope: per_tensor, dtype: int8}
+      weight: {scope: per_group, dtype: int8})"),
+                 "per_channel symmetric"));
+  CHECK(contains(config_error(R"(process:
+  - type: linear_quant
+    qconfig:
+      weight: {scope: per_channel, dtype: int8, method: gptq})"),
+                 "weight method 'gptq'"));
+  CHECK(contains(config_error(R"(process:
+  - type: linear_quant
+    qconfig:
+      act: {scope: per_tensor, dtype: fp8_e4m3}
+      weight: {scope: per_channel, dtype: int8})"),
+                 "activation dtype 'fp8_e4m3'"));
+  CHECK(contains(config_error(R"(process:
+  - type: linear_quant
+    qconfig:
+      weight: {scope: per_group, dtype: int8, ext: {group_size: 0}})"),
+                 "positive"));
+}
+
+TEST_CASE("static W8A8 calibrates the activation range over all samples and fake-quantizes as deployed") {
+  test::ToyBlock block("model.layers.0", 32, 64, 11);
+  const auto context = std::make_shared<test::ToyContext>();
+  at::manual_seed(3);
+  std::vector<BlockInput> inputs = {{at::randn({1, 5, 32}), context}, {at::randn({1, 7, 32}) * 3.0, context}};
+  const at::Tensor float_up_weight = block.up().weight().clone();
+
+  LinearQuantProcessor processor(entry(std::string(kW8A8) + "    exclude: ['*down_proj']\n"));
+  BlockRequest request{block.name(), block, inputs, {}, 0};
+  processor.preprocess(request);
+  processor.process(request);
+  processor.postprocess(request);
+  CHECK(request.forward_count == 2);
+  CHECK(block.down().quantized() == nullptr);
+  REQUIRE(block.up().quantized() != nullptr);
+  const QuantizedLinear& q = *block.up().quantized();
+
+  // Independent float64: the global range of both samples (the up_proj input is the block input).
+  const double mn = std::min(0.0, std::min(inputs[0].hidden.min().item<double>(), inputs[1].hidden.min().item<double>()));
+  const double mx = std::max(0.0, std::max(inputs[0].hidden.max().item<double>(), inputs[1].hidden.max().item<double>()));
+  const double scale = (mx - mn) / 255.0;
+  const double offset = std::nearbyint(-mn / scale) - 128.0;
+  CHECK(q.input_scale.item<float>() == doctest::Approx(scale).epsilon(1e-6));
+  CHECK(q.input_offset.item<float>() == doctest::Approx(offset));
+
+  // The fake-quant forward equals a float64 simulation of int8 activations × int8 weights.
+  const at::Tensor x = at::randn({1, 4, 32}, at::kDouble);
+  const at::Tensor xq = at::clamp(at::round(x / scale + offset), -128, 127);
+  const at::Tensor w64 = float_up_weight.to(at::kDouble);
+  const at::Tensor wscale = std::get<0>(w64.abs().max(1, true)) / 127.0;
+  const at::Tensor wq = at::clamp(at::round(w64 / wscale), -127, 127);
+  const at::Tensor expected = at::matmul((xq - offset) * scale, (wq * wscale).t()) + block.up().bias()->to(at::kDouble);
+  const at::Tensor actual = block.up().forward(x.to(at::kFloat)).to(at::kDouble);
+  CHECK((actual - expected).abs().max().item<double>() < 1e-4);
+  CHECK(processor.warnings().size() == 0);
+}
+
+TEST_CASE("patterns that matched nothing are reported") {
+  test::ToyBlock block("model.layers.0", 8, 16, 1);
+  LinearQuantProcessor processor(entry(R"(process:
+  - type: linear_quant
+    qconfig: {weight: {scope: per_channel}}
+    include: ["*up_proj", "*.o_proj"]
+    exclude: ["lm_head"])"));
+  std::vector<BlockInput> none;
+  BlockRequest request{block.name(), block, none, {}, 0};
+  processor.preprocess(request);
+  processor.process(request);
+  processor.postprocess(request);
+  CHECK(request.forward_count == 0);  // W8A16 is data-free
+  CHECK(block.up().quantized() != nullptr);
+  const auto warnings = processor.warnings();
+  REQUIRE(warnings.size() == 2);
+  CHECK(contains(warnings[0] + warnings[1], "*.o_proj"));
+  CHECK(contains(warnings[0] + warnings[1], "lm_head"));
+}
+
+TEST_CASE("a static linear that saw no calibration data is a clear error") {
+  test::ToyBlock block("model.layers.0", 8, 16, 1);
+  LinearQuantProcessor processor(entry(kW8A8));
+  std::vector<BlockInput> none;
+  BlockRequest request{block.name(), block, none, {}, 0};
+  processor.preprocess(request);
+  processor.process(request);
+  CHECK_THROWS_WITH_AS(processor.postprocess(request), doctest::Contains("no calibration data reached"), Error);
+}

@@ -1,0 +1,113 @@
+// PracticeConfig parsing: anchors/aliases, top-level extras, unknown keys and type errors with field path and
+// line:column, malformed YAML, and the --quant_type practice lookup.
+#include <doctest/doctest.h>
+
+#include "modelslim/core/practice_config.hpp"
+#include "modelslim/core/practice_repo.hpp"
+#include "modelslim/error.hpp"
+#include "support/test_support.hpp"
+
+using namespace modelslim;
+using namespace modelslim::core;
+
+namespace {
+std::string parse_error(const std::string& yaml) {
+  try {
+    parse_practice_config(parse_yaml_string(yaml, "p.yaml"));
+  } catch (const Error& error) {
+    CHECK(error.code() == ErrorCode::kSchemaValidate);
+    return error.what();
+  }
+  FAIL("expected an error for:\n" << yaml);
+  return {};
+}
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+}  // namespace
+
+TEST_CASE("anchors, aliases and top-level extras") {
+  const PracticeConfig config = parse_practice_config(parse_yaml_string(R"(apiversion: modelslim_v1
+metadata:
+  config_id: demo
+  score: 90
+  label: {w_bit: 8, a_bit: 8, is_sparse: False, kv_cache: false}
+  verified_model_types: [llama]
+shared_qconfig: &w8a8
+  act: {scope: per_tensor, dtype: int8}
+  weight: {scope: per_channel, dtype: int8}
+spec:
+  runner: layer_wise
+  process:
+    - {type: linear_quant, qconfig: *w8a8}
+    - {type: linear_quant, qconfig: *w8a8, include: ["*down_proj"]}
+  save: [{type: ascendv1_saver, part_file_size: 0}]
+  dataset: calib.jsonl
+)",
+                                                                        "p.yaml"));
+  CHECK(config.metadata.config_id == "demo");
+  CHECK(config.metadata.score == 90);
+  CHECK(config.metadata.label.w_bit == 8);
+  CHECK(config.spec.runner == "layer_wise");
+  REQUIRE(config.spec.process.size() == 2);
+  CHECK(config.spec.process[1]["qconfig"]["act"]["scope"].as_string() == "per_tensor");
+  CHECK(config.spec.process[1].path() == "spec.process.1");
+  CHECK(config.spec.dataset == "calib.jsonl");
+}
+
+TEST_CASE("errors name the field path and line:column") {
+  std::string message = parse_error("apiversion: modelslim_v1\nspec:\n  runner: auto\n  proces: []\n");
+  CHECK(contains(message, "p.yaml:4:3"));
+  CHECK(contains(message, "spec.proces"));
+  CHECK(contains(message, "unknown key 'proces'"));
+
+  message = parse_error("apiversion: modelslim_v1\nmetadata: {score: high}\n");
+  CHECK(contains(message, "metadata.score"));
+  CHECK(contains(message, "expected a number"));
+
+  message = parse_error("apiversion: modelslim_v1\nspec:\n  runner: fastest\n");
+  CHECK(contains(message, "spec.runner"));
+  CHECK(contains(message, "layer_wise"));
+
+  message = parse_error("apiversion: modelslim_v1\nspec: [1, 2]\n");
+  CHECK(contains(message, "spec: expected a mapping"));
+
+  message = parse_error("apiversion: modelslim_v0\n");
+  CHECK(contains(message, "modelslim_v1"));
+
+  message = parse_error("metadata: {}\n");
+  CHECK(contains(message, "apiversion"));
+
+  message = parse_error("apiversion: modelslim_v1\nmetadata: {label: {w_bits: 8}}\n");
+  CHECK(contains(message, "metadata.label.w_bits"));
+}
+
+TEST_CASE("malformed YAML names file and line") {
+  try {
+    parse_yaml_string("apiversion: modelslim_v1\nspec:\n  process: [ {type: linear_quant\n", "broken.yaml");
+    FAIL("expected a syntax error");
+  } catch (const Error& error) {
+    CHECK(contains(error.what(), "broken.yaml:"));
+    CHECK(contains(error.what(), "malformed YAML"));
+  }
+}
+
+TEST_CASE("--quant_type picks the best-scoring matching practice") {
+  CHECK(parse_quant_type("w8a8").w_bit == 8);
+  CHECK(parse_quant_type("W8A16").a_bit == 16);
+  CHECK_THROWS_AS(parse_quant_type("int8"), Error);
+  CHECK(pedigree_of("Qwen3-8B") == "qwen");
+
+  test::TempDir repo("practice-repo");
+  const std::string body = "\nspec: {process: []}\n";
+  test::write_text(repo / "qwen/a.yaml", "apiversion: modelslim_v1\nmetadata: {config_id: a, score: 80, label: "
+                                         "{w_bit: 8, a_bit: 8}}" + body);
+  test::write_text(repo / "qwen/b.yaml", "apiversion: modelslim_v1\nmetadata: {config_id: b, score: 95, label: "
+                                         "{w_bit: 8, a_bit: 8}, verified_model_types: [Qwen3-8B]}" + body);
+  test::write_text(repo / "qwen/c.yaml", "apiversion: modelslim_v1\nmetadata: {config_id: c, score: 99, label: "
+                                         "{w_bit: 8, a_bit: 16}}" + body);
+  CHECK(find_best_practice({repo.path()}, "Qwen3-8B", "w8a8").filename() == "b.yaml");
+  CHECK(find_best_practice({repo.path()}, "qwen2", "w8a8").filename() == "b.yaml");  // same pedigree
+  CHECK(find_best_practice({repo.path()}, "Qwen3-8B", "w8a16").filename() == "c.yaml");
+  CHECK_THROWS_WITH_AS(find_best_practice({repo.path()}, "Qwen3-8B", "w4a8"), doctest::Contains("no practice"), Error);
+  // The shipped lab has default practices for Llama-family models.
+  CHECK(find_best_practice({test::source_dir() / "practice_lab"}, "llama", "w8a8").filename() == "w8a8.yaml");
+}
