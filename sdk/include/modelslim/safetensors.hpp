@@ -70,6 +70,7 @@ class SafetensorsCheckpoint {
   std::map<std::string, std::filesystem::path> tensor_file_;
   mutable std::map<std::filesystem::path, std::shared_ptr<SafetensorsFile>> open_files_;
   std::shared_ptr<SafetensorsFile> file_for(const std::string& name) const;
+  std::shared_ptr<SafetensorsFile> file_for_path(const std::filesystem::path& file) const;
 };
 
 // Streams tensors into one safetensors file. Data goes to a spill file as it arrives; finish() writes the
