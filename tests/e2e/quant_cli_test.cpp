@@ -54,15 +54,6 @@ test::CommandResult quant(const fs::path& model, const fs::path& save, const std
                            " --save_path " + save.string() + " " + flags);
 }
 
-// Nothing that looks like an output: no save_path and no staging directory left beside it.
-void check_no_output(const fs::path& save) {
-  CHECK_FALSE(fs::exists(save));
-  if (!fs::exists(save.parent_path())) return;
-  for (const auto& entry : fs::directory_iterator(save.parent_path())) {
-    CHECK(entry.path().filename().string().find(".partial") == std::string::npos);
-  }
-}
-
 // Deployment arithmetic of an ascendv1 W8A8 linear, from the saved tensors only.
 class SavedW8A8Linear final : public LinearCompute {
  public:

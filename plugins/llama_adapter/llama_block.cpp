@@ -1,0 +1,70 @@
+#include "llama_block.hpp"
+
+#include <cmath>
+
+#include "rope.hpp"
+
+namespace modelslim::llama {
+namespace {
+enum LinearIndex { kQ, kK, kV, kO, kGate, kUp, kDown };
+}
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  const at::Tensor xf = x.to(at::kFloat);
+  return weight * (xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps));
+}
+
+LlamaBlock::LlamaBlock(std::string name, const LlamaConfig& config, std::vector<Linear> linears,
+                       LlamaBlockWeights norms)
+    : name_(std::move(name)), config_(config), linears_(std::move(linears)), norms_(std::move(norms)) {}
+
+std::vector<Linear*> LlamaBlock::linears() {
+  std::vector<Linear*> result;
+  for (Linear& linear : linears_) result.push_back(&linear);
+  return result;
+}
+
+std::vector<NamedTensor> LlamaBlock::other_parameters() const {
+  std::vector<NamedTensor> result = {{name_ + ".input_layernorm.weight", norms_.input_norm},
+                                     {name_ + ".post_attention_layernorm.weight", norms_.post_attention_norm}};
+  if (norms_.q_norm.defined()) {
+    result.push_back({name_ + ".self_attn.q_norm.weight", norms_.q_norm});
+    result.push_back({name_ + ".self_attn.k_norm.weight", norms_.k_norm});
+  }
+  return result;
+}
+
+at::Tensor LlamaBlock::attention(const at::Tensor& x, const LlamaContext& context) {
+  const std::int64_t batch = x.size(0);
+  const std::int64_t seq = x.size(1);
+  const std::int64_t heads = config_.num_heads;
+  const std::int64_t kv_heads = config_.num_kv_heads;
+  const std::int64_t dim = config_.head_dim;
+  at::Tensor q = linears_[kQ].forward(x).view({batch, seq, heads, dim});
+  at::Tensor k = linears_[kK].forward(x).view({batch, seq, kv_heads, dim});
+  at::Tensor v = linears_[kV].forward(x).view({batch, seq, kv_heads, dim});
+  if (config_.qk_norm) {
+    q = rms_norm(q, norms_.q_norm, config_.rms_norm_eps);
+    k = rms_norm(k, norms_.k_norm, config_.rms_norm_eps);
+  }
+  q = apply_rope(q.transpose(1, 2), context.cos, context.sin);  // [batch, heads, seq, dim]
+  k = apply_rope(k.transpose(1, 2), context.cos, context.sin);
+  v = v.transpose(1, 2);
+  if (kv_heads != heads) {  // grouped-query attention: each kv head serves heads / kv_heads query heads
+    k = k.repeat_interleave(heads / kv_heads, 1);
+    v = v.repeat_interleave(heads / kv_heads, 1);
+  }
+  const at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(dim)) + context.mask;
+  const at::Tensor output = at::matmul(at::softmax(scores, -1), v);
+  return linears_[kO].forward(output.transpose(1, 2).reshape({batch, seq, heads * dim}));
+}
+
+at::Tensor LlamaBlock::forward(const at::Tensor& hidden, const ForwardContext& context) {
+  const auto& llama_context = dynamic_cast<const LlamaContext&>(context);
+  const at::Tensor x = hidden.to(at::kFloat);
+  const at::Tensor h = x + attention(rms_norm(x, norms_.input_norm, config_.rms_norm_eps), llama_context);
+  const at::Tensor n = rms_norm(h, norms_.post_attention_norm, config_.rms_norm_eps);
+  return h + linears_[kDown].forward(at::silu(linears_[kGate].forward(n)) * linears_[kUp].forward(n));
+}
+
+}  // namespace modelslim::llama

@@ -1,0 +1,53 @@
+// One Llama-family decoder layer: RMSNorm → attention (GQA, RoPE, optional q/k bias and q/k norm) → residual,
+// RMSNorm → SwiGLU MLP → residual. Every matmul goes through modelslim::Linear so processors can observe and
+// replace it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "llama_config.hpp"
+#include "modelslim/block.hpp"
+
+namespace modelslim::llama {
+
+// Per-sample state shared by all blocks: rotary tables and the causal mask.
+class LlamaContext final : public ForwardContext {
+ public:
+  LlamaContext(at::Tensor cos, at::Tensor sin, at::Tensor mask)
+      : cos(std::move(cos)), sin(std::move(sin)), mask(std::move(mask)) {}
+  at::Tensor cos;   // [seq, head_dim]
+  at::Tensor sin;   // [seq, head_dim]
+  at::Tensor mask;  // [seq, seq], 0 where attention is allowed, -inf elsewhere
+};
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+struct LlamaBlockWeights {
+  at::Tensor input_norm;
+  at::Tensor post_attention_norm;
+  at::Tensor q_norm;  // Qwen3 only
+  at::Tensor k_norm;
+};
+
+class LlamaBlock final : public Block {
+ public:
+  // `linears` in the order q, k, v, o, gate, up, down.
+  LlamaBlock(std::string name, const LlamaConfig& config, std::vector<Linear> linears, LlamaBlockWeights norms);
+
+  const std::string& name() const override { return name_; }
+  std::vector<Linear*> linears() override;
+  std::vector<NamedTensor> other_parameters() const override;
+  at::Tensor forward(const at::Tensor& hidden, const ForwardContext& context) override;
+
+ private:
+  at::Tensor attention(const at::Tensor& x, const LlamaContext& context);
+
+  std::string name_;
+  const LlamaConfig& config_;
+  std::vector<Linear> linears_;
+  LlamaBlockWeights norms_;
+};
+
+}  // namespace modelslim::llama

@@ -1,0 +1,92 @@
+#include "llama_config.hpp"
+
+#include "modelslim/error.hpp"
+
+namespace modelslim::llama {
+namespace {
+
+class FieldReader {
+ public:
+  FieldReader(const nlohmann::json& config, std::filesystem::path file) : config_(config), file_(std::move(file)) {}
+
+  [[noreturn]] void fail(const std::string& field, const std::string& what) const {
+    throw Error(ErrorCode::kInvalidModel, file_.string() + ": field '" + field + "' " + what);
+  }
+  bool present(const char* field) const { return config_.contains(field) && !config_[field].is_null(); }
+  std::int64_t positive_int(const char* field) const {
+    if (!present(field)) fail(field, "is missing");
+    if (!config_[field].is_number_integer() || config_[field].get<std::int64_t>() <= 0) {
+      fail(field, "must be a positive integer, got " + config_[field].dump());
+    }
+    return config_[field].get<std::int64_t>();
+  }
+  std::int64_t positive_int(const char* field, std::int64_t fallback) const {
+    return present(field) ? positive_int(field) : fallback;
+  }
+  double number(const char* field, double fallback) const {
+    if (!present(field)) return fallback;
+    if (!config_[field].is_number()) fail(field, "must be a number, got " + config_[field].dump());
+    return config_[field].get<double>();
+  }
+  bool boolean(const char* field, bool fallback) const {
+    if (!present(field)) return fallback;
+    if (!config_[field].is_boolean()) fail(field, "must be true or false, got " + config_[field].dump());
+    return config_[field].get<bool>();
+  }
+
+ private:
+  const nlohmann::json& config_;
+  std::filesystem::path file_;
+};
+
+}  // namespace
+
+LlamaConfig parse_llama_config(const nlohmann::json& json, const std::filesystem::path& model_dir) {
+  const FieldReader read(json, model_dir / "config.json");
+  LlamaConfig config;
+  config.model_type = json.value("model_type", "llama");
+  config.hidden_size = read.positive_int("hidden_size");
+  config.intermediate_size = read.positive_int("intermediate_size");
+  config.num_layers = read.positive_int("num_hidden_layers");
+  config.num_heads = read.positive_int("num_attention_heads");
+  config.num_kv_heads = read.positive_int("num_key_value_heads", config.num_heads);
+  config.vocab_size = read.positive_int("vocab_size");
+  config.head_dim = read.positive_int("head_dim", config.hidden_size / config.num_heads);
+  config.max_position_embeddings = read.positive_int("max_position_embeddings", 4096);
+  config.rms_norm_eps = read.number("rms_norm_eps", 1e-6);
+  config.rope_theta = read.number("rope_theta", 10000.0);
+  config.tie_word_embeddings = read.boolean("tie_word_embeddings", false);
+  config.qkv_bias = config.model_type == "qwen2" || read.boolean("attention_bias", false);
+  config.qk_norm = config.model_type == "qwen3";
+  if (config.num_heads % config.num_kv_heads != 0) {
+    read.fail("num_key_value_heads", "(" + std::to_string(config.num_kv_heads) + ") must divide num_attention_heads (" +
+                                         std::to_string(config.num_heads) + ")");
+  }
+  if (config.head_dim % 2 != 0) read.fail("head_dim", "must be even for rotary embeddings");
+  const std::string act = json.value("hidden_act", "silu");
+  if (act != "silu") read.fail("hidden_act", "'" + act + "' is not supported (expected silu)");
+  const bool sliding = json.value("use_sliding_window", config.model_type == "mistral");
+  if (sliding && read.present("sliding_window")) config.sliding_window = read.positive_int("sliding_window");
+
+  if (read.present("rope_scaling")) {
+    const auto& scaling = json["rope_scaling"];
+    if (!scaling.is_object()) read.fail("rope_scaling", "must be an object or null");
+    RopeScaling& rope = config.rope_scaling;
+    rope.type = scaling.value("rope_type", scaling.value("type", std::string("default")));
+    const auto number = [&](const char* key, double fallback) {
+      if (!scaling.contains(key)) return fallback;
+      if (!scaling[key].is_number()) read.fail(std::string("rope_scaling.") + key, "must be a number");
+      return scaling[key].get<double>();
+    };
+    rope.factor = number("factor", 1.0);
+    rope.low_freq_factor = number("low_freq_factor", 1.0);
+    rope.high_freq_factor = number("high_freq_factor", 4.0);
+    rope.original_max_position_embeddings = number("original_max_position_embeddings", 8192);
+    if (rope.type != "default" && rope.type != "linear" && rope.type != "llama3") {
+      read.fail("rope_scaling", "type '" + rope.type + "' is not supported (default, linear, llama3)");
+    }
+  }
+  return config;
+}
+
+}  // namespace modelslim::llama
