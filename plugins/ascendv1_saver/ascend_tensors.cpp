@@ -53,7 +53,7 @@ std::vector<TypedTensor> linear_tensors(const Linear& linear, at::ScalarType flo
     tensors.push_back({name + ".quant_bias", at::round(correction).to(at::kInt).contiguous(), type});
     // bf16 deployments read deq_scale as float32; fp16 ones as the float32 bit pattern in int64.
     tensors.push_back({name + ".deq_scale",
-                       q.original_dtype == at::kBFloat16 ? deq_scale : deq_scale.view(at::kInt).to(at::kLong), type});
+                       float_dtype == at::kBFloat16 ? deq_scale : deq_scale.view(at::kInt).to(at::kLong), type});
   } else {
     tensors.push_back({name + ".weight_scale", as_column(q.weight_scale.to(at::kFloat)), type});
     tensors.push_back({name + ".weight_offset", as_column(q.weight_offset.to(at::kFloat)), type});

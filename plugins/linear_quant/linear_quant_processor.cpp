@@ -75,7 +75,6 @@ std::shared_ptr<const QuantizedLinear> LinearQuantProcessor::quantize(const Line
   result->qweight = weight.qweight;
   result->weight_scale = weight.scale;
   result->weight_offset = weight.offset;
-  result->original_dtype = linear.weight().scalar_type();
   if (linear.bias()) result->bias = linear.bias()->to(at::kFloat);
   result->act_mode = config_.act_mode();
   if (config_.act) {

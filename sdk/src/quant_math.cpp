@@ -21,8 +21,10 @@ IntRange int_range(int bits) {
 }
 
 ScaleOffset minmax_scale_offset(const at::Tensor& min, const at::Tensor& max, int bits, bool symmetric) {
-  const at::Tensor mn = at::clamp_max(min.to(at::kFloat), 0.0);
-  const at::Tensor mx = at::clamp_min(max.to(at::kFloat), 0.0);
+  // float32 unless the caller passes float64 (weights do, for exact integers).
+  const at::ScalarType type = min.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const at::Tensor mn = at::clamp_max(min.to(type), 0.0);
+  const at::Tensor mx = at::clamp_min(max.to(type), 0.0);
   const IntRange range = int_range(bits);
   if (symmetric) {
     const at::Tensor scale = at::clamp_min(at::maximum(-mn, mx) / static_cast<double>(range.max), kEps);
@@ -36,7 +38,8 @@ ScaleOffset minmax_scale_offset(const at::Tensor& min, const at::Tensor& max, in
 
 at::Tensor quantize_values(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& offset, int bits) {
   const IntRange range = int_range(bits);
-  return at::clamp(at::round(x.to(at::kFloat) / scale + offset), static_cast<double>(range.min),
+  const at::Tensor values = x.scalar_type() == at::kDouble ? x : x.to(at::kFloat);
+  return at::clamp(at::round(values / scale + offset), static_cast<double>(range.min),
                    static_cast<double>(range.max));
 }
 
@@ -49,7 +52,8 @@ at::Tensor fake_quantize(const at::Tensor& x, const at::Tensor& scale, const at:
 }
 
 QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool symmetric, std::int64_t group_size) {
-  const at::Tensor w = weight.to(at::kFloat);
+  // float64: the integers are then exactly those of the reference formula (no float32 rounding at .5 edges).
+  const at::Tensor w = weight.to(at::kDouble);
   const std::int64_t out = w.size(0);
   const std::int64_t in = w.size(1);
   if (group_size > 0 && in % group_size != 0) {
@@ -61,8 +65,10 @@ QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool 
                                                  symmetric);  // [out, groups]
   const at::Tensor q =
       quantize_values(grouped, params.scale.unsqueeze(2), params.offset.unsqueeze(2), bits).reshape({out, in});
-  if (group_size > 0) return {q.to(at::kChar), params.scale, params.offset};
-  return {q.to(at::kChar), params.scale.squeeze(1), params.offset.squeeze(1)};
+  const at::Tensor scale = params.scale.to(at::kFloat);
+  const at::Tensor offset = params.offset.to(at::kFloat);
+  if (group_size > 0) return {q.to(at::kChar), scale, offset};
+  return {q.to(at::kChar), scale.squeeze(1), offset.squeeze(1)};
 }
 
 at::Tensor dequantize_weight(const at::Tensor& qweight, const at::Tensor& scale, const at::Tensor& offset) {

@@ -1,6 +1,6 @@
 // docs/examples/processor_plugin, built out of tree against the INSTALLED SDK (cmake --install, then
 // find_package(ModelSlimSDK)), is loaded with --plugin-dir by the installed CLI and used by `quant`.
-#include <doctest/doctest.h>
+#include "support/doctest.hpp"
 
 #include "modelslim/json_file.hpp"
 #include "support/test_support.hpp"

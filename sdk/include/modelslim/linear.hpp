@@ -32,7 +32,6 @@ struct QuantizedLinear {
   at::Tensor input_offset;  // float32 [1] (static only)
 
   std::optional<at::Tensor> bias;  // float32 [out], the float bias kept alongside
-  at::ScalarType original_dtype = at::kFloat;
 };
 
 class Linear;
