@@ -1,0 +1,280 @@
+// The llama adapter's float forward against an independent float64 reference written here from the
+// Hugging Face modeling math (explicit per-head attention, rotate-half RoPE with its own llama3 frequency
+// rule, GQA head mapping h / (heads / kv_heads)), for Llama, Llama 3 rope scaling, Qwen2 and Qwen3 with GQA.
+#include "support/doctest.hpp"
+
+#include <cmath>
+#include <map>
+
+#include "llama_adapter.hpp"
+#include "modelslim/error.hpp"
+#include "modelslim/json_file.hpp"
+#include "modelslim/safetensors.hpp"
+#include "modelslim/tokenizer.hpp"
+#include "support/test_support.hpp"
+
+using namespace modelslim;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Variant {
+  std::string model_type = "llama";
+  std::int64_t hidden = 64, heads = 4, kv_heads = 2, head_dim = 16, intermediate = 96, layers = 2, vocab = 32;
+  bool tied = false;
+  bool llama3_rope = false;
+  double theta = 10000.0;
+  bool bias() const { return model_type == "qwen2"; }
+  bool qk_norm() const { return model_type == "qwen3"; }
+};
+
+nlohmann::json config_json(const Variant& v) {
+  nlohmann::json config = {{"model_type", v.model_type},         {"hidden_size", v.hidden},
+                           {"intermediate_size", v.intermediate}, {"num_hidden_layers", v.layers},
+                           {"num_attention_heads", v.heads},      {"num_key_value_heads", v.kv_heads},
+                           {"head_dim", v.head_dim},              {"vocab_size", v.vocab},
+                           {"rms_norm_eps", 1e-6},                {"rope_theta", v.theta},
+                           {"tie_word_embeddings", v.tied},       {"hidden_act", "silu"}};
+  if (v.llama3_rope) {
+    config["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                              {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 16}};
+  }
+  return config;
+}
+
+// Writes a random checkpoint; returns the tensors (float64) for the reference.
+std::map<std::string, at::Tensor> write_model(const fs::path& dir, const Variant& v, at::ScalarType dtype = at::kFloat) {
+  fs::create_directories(dir);
+  test::write_text(dir / "config.json", config_json(v).dump(2));
+  fs::copy_file(test::shared_dir() / "data" / "fake_llama" / "tokenizer.json", dir / "tokenizer.json");
+  at::manual_seed(1234);
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  const auto add = [&](const std::string& name, std::vector<std::int64_t> shape, double scale, double center = 0.0) {
+    tensors.emplace_back(name, (at::randn(shape) * scale + center).to(dtype));
+  };
+  add("model.embed_tokens.weight", {v.vocab, v.hidden}, 1.0);
+  for (std::int64_t l = 0; l < v.layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    add(p + "input_layernorm.weight", {v.hidden}, 0.1, 1.0);
+    add(p + "post_attention_layernorm.weight", {v.hidden}, 0.1, 1.0);
+    add(p + "self_attn.q_proj.weight", {v.heads * v.head_dim, v.hidden}, 0.15);
+    add(p + "self_attn.k_proj.weight", {v.kv_heads * v.head_dim, v.hidden}, 0.15);
+    add(p + "self_attn.v_proj.weight", {v.kv_heads * v.head_dim, v.hidden}, 0.15);
+    add(p + "self_attn.o_proj.weight", {v.hidden, v.heads * v.head_dim}, 0.15);
+    if (v.bias()) {
+      add(p + "self_attn.q_proj.bias", {v.heads * v.head_dim}, 0.1);
+      add(p + "self_attn.k_proj.bias", {v.kv_heads * v.head_dim}, 0.1);
+      add(p + "self_attn.v_proj.bias", {v.kv_heads * v.head_dim}, 0.1);
+    }
+    if (v.qk_norm()) {
+      add(p + "self_attn.q_norm.weight", {v.head_dim}, 0.1, 1.0);
+      add(p + "self_attn.k_norm.weight", {v.head_dim}, 0.1, 1.0);
+    }
+    add(p + "mlp.gate_proj.weight", {v.intermediate, v.hidden}, 0.15);
+    add(p + "mlp.up_proj.weight", {v.intermediate, v.hidden}, 0.15);
+    add(p + "mlp.down_proj.weight", {v.hidden, v.intermediate}, 0.15);
+  }
+  add("model.norm.weight", {v.hidden}, 0.1, 1.0);
+  if (!v.tied) add("lm_head.weight", {v.vocab, v.hidden}, 0.15);
+  save_safetensors(dir / "model.safetensors", tensors);
+  std::map<std::string, at::Tensor> result;
+  for (const auto& [name, tensor] : tensors) result[name] = tensor.to(at::kDouble);
+  return result;
+}
+
+// ---- the independent float64 reference ----
+at::Tensor ref_rms(const at::Tensor& x, const at::Tensor& w) { return w * x / at::sqrt((x * x).mean(-1, true) + 1e-6); }
+
+std::vector<double> ref_inv_freq(const Variant& v) {
+  std::vector<double> freqs;
+  for (std::int64_t i = 0; i < v.head_dim / 2; ++i) {
+    double f = 1.0 / std::pow(v.theta, static_cast<double>(2 * i) / static_cast<double>(v.head_dim));
+    if (v.llama3_rope) {
+      const double factor = 8.0, low = 1.0, high = 4.0, original = 16.0;
+      const double wavelen = 2.0 * M_PI / f;
+      if (wavelen < original / high) {
+        // high frequency: unchanged
+      } else if (wavelen > original / low) {
+        f = f / factor;
+      } else {
+        const double smooth = (original / wavelen - low) / (high - low);
+        f = (1.0 - smooth) * f / factor + smooth * f;
+      }
+    }
+    freqs.push_back(f);
+  }
+  return freqs;
+}
+
+// x: [seq, dim] for one head; rotates the pairs (i, i + dim/2) by position·freq_i.
+at::Tensor ref_rope(const at::Tensor& x, const std::vector<double>& freqs) {
+  at::Tensor out = x.clone();
+  const std::int64_t half = x.size(1) / 2;
+  for (std::int64_t s = 0; s < x.size(0); ++s) {
+    for (std::int64_t i = 0; i < half; ++i) {
+      const double angle = static_cast<double>(s) * freqs[i];
+      const double a = x[s][i].item<double>();
+      const double b = x[s][i + half].item<double>();
+      out[s][i] = a * std::cos(angle) - b * std::sin(angle);
+      out[s][i + half] = b * std::cos(angle) + a * std::sin(angle);
+    }
+  }
+  return out;
+}
+
+at::Tensor ref_linear(const std::map<std::string, at::Tensor>& w, const std::string& name, const at::Tensor& x) {
+  at::Tensor y = at::matmul(x, w.at(name + ".weight").t());
+  if (w.count(name + ".bias")) y = y + w.at(name + ".bias");
+  return y;
+}
+
+at::Tensor ref_logits(const std::map<std::string, at::Tensor>& w, const Variant& v, const std::vector<std::int64_t>& ids) {
+  const std::int64_t seq = static_cast<std::int64_t>(ids.size());
+  at::Tensor x = w.at("model.embed_tokens.weight").index_select(0, at::tensor(ids, at::kLong));  // [seq, hidden]
+  const auto freqs = ref_inv_freq(v);
+  const std::int64_t group = v.heads / v.kv_heads;
+  for (std::int64_t l = 0; l < v.layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    const at::Tensor n = ref_rms(x, w.at(p + "input_layernorm.weight"));
+    const at::Tensor q = ref_linear(w, p + "self_attn.q_proj", n);
+    const at::Tensor k = ref_linear(w, p + "self_attn.k_proj", n);
+    const at::Tensor vv = ref_linear(w, p + "self_attn.v_proj", n);
+    std::vector<at::Tensor> head_outputs;
+    for (std::int64_t h = 0; h < v.heads; ++h) {
+      const std::int64_t kvh = h / group;
+      at::Tensor qh = q.narrow(1, h * v.head_dim, v.head_dim);
+      at::Tensor kh = k.narrow(1, kvh * v.head_dim, v.head_dim);
+      const at::Tensor vh = vv.narrow(1, kvh * v.head_dim, v.head_dim);
+      if (v.qk_norm()) {
+        qh = ref_rms(qh, w.at(p + "self_attn.q_norm.weight"));
+        kh = ref_rms(kh, w.at(p + "self_attn.k_norm.weight"));
+      }
+      qh = ref_rope(qh, freqs);
+      kh = ref_rope(kh, freqs);
+      at::Tensor out = at::zeros({seq, v.head_dim}, at::kDouble);
+      for (std::int64_t s = 0; s < seq; ++s) {
+        const at::Tensor scores = at::matmul(kh.narrow(0, 0, s + 1), qh[s]) / std::sqrt(static_cast<double>(v.head_dim));
+        const at::Tensor weights = at::exp(scores - scores.max()) / at::exp(scores - scores.max()).sum();
+        out[s] = at::matmul(weights, vh.narrow(0, 0, s + 1));
+      }
+      head_outputs.push_back(out);
+    }
+    x = x + ref_linear(w, p + "self_attn.o_proj", at::cat(head_outputs, 1));
+    const at::Tensor n2 = ref_rms(x, w.at(p + "post_attention_layernorm.weight"));
+    const at::Tensor gate = ref_linear(w, p + "mlp.gate_proj", n2);
+    x = x + ref_linear(w, p + "mlp.down_proj", gate / (1.0 + at::exp(-gate)) * ref_linear(w, p + "mlp.up_proj", n2));
+  }
+  const at::Tensor head = v.tied ? w.at("model.embed_tokens.weight") : w.at("lm_head.weight");
+  return at::matmul(ref_rms(x, w.at("model.norm.weight")), head.t());
+}
+
+std::unique_ptr<ModelAdapter> open_adapter(const fs::path& dir) {
+  const auto config = read_json_file(dir / "config.json");
+  return llama::create_llama_adapter(ModelLoadRequest{dir, config, config["model_type"], at::kCPU, false});
+}
+
+void check_variant(const Variant& v, const std::string& label) {
+  test::TempDir dir("llama-" + label);
+  const auto weights = write_model(dir.path(), v);
+  const auto adapter = open_adapter(dir.path());
+  const std::vector<std::int64_t> ids = {1, 5, 9, 3, 28, 17, 2, 11, 11, 30, 0, 7};
+  const at::Tensor ours = forward_logits(*adapter, at::tensor(ids, at::kLong).reshape({1, -1})).squeeze(0);
+  const at::Tensor reference = ref_logits(weights, v, ids);
+  const double error = (ours.to(at::kDouble) - reference).abs().max().item<double>() / reference.abs().max().item<double>();
+  MESSAGE(label << ": max |ours - float64 reference| / max |logit| = " << error);
+  CHECK(error < 1e-4);
+}
+
+}  // namespace
+
+TEST_CASE("Llama with GQA matches the float64 reference") { check_variant(Variant{}, "llama-gqa"); }
+
+TEST_CASE("Llama 3 rope scaling matches the float64 reference") {
+  Variant v;
+  v.llama3_rope = true;
+  v.theta = 500000.0;
+  check_variant(v, "llama3-rope");
+}
+
+TEST_CASE("Qwen2 (q/k/v bias, GQA, tied embeddings) matches the float64 reference") {
+  Variant v;
+  v.model_type = "qwen2";
+  v.tied = true;
+  check_variant(v, "qwen2");
+}
+
+TEST_CASE("Qwen3 (q/k norm, GQA, head_dim != hidden/heads) matches the float64 reference") {
+  Variant v;
+  v.model_type = "qwen3";
+  v.head_dim = 24;
+  check_variant(v, "qwen3");
+}
+
+TEST_CASE("bf16 checkpoints load upcast; non-block parameters keep the stored dtype") {
+  test::TempDir dir("llama-bf16");
+  write_model(dir.path(), Variant{}, at::kBFloat16);
+  const auto adapter = open_adapter(dir.path());
+  CHECK((adapter->checkpoint_dtype() == at::kBFloat16));
+  const auto block = adapter->load_block(1);
+  CHECK((block->linears()[0]->weight().scalar_type() == at::kFloat));
+  CHECK(block->linears().size() == 7);
+  CHECK(block->linears()[6]->name() == "model.layers.1.mlp.down_proj");
+  for (const auto& parameter : adapter->non_block_parameters()) CHECK((parameter.tensor.scalar_type() == at::kBFloat16));
+}
+
+TEST_CASE("Linear::forward is what the block calls: observers see every projection's input") {
+  test::TempDir dir("llama-observe");
+  write_model(dir.path(), Variant{});
+  const auto adapter = open_adapter(dir.path());
+  const auto block = adapter->load_block(0);
+  std::map<std::string, std::vector<std::int64_t>> seen;
+  for (Linear* linear : block->linears()) {
+    linear->add_observer([&seen, name = linear->name()](const at::Tensor& x) { seen[name] = x.sizes().vec(); });
+  }
+  const BlockInput input = adapter->embed(at::arange(6, at::kLong).reshape({1, 6}));
+  block->forward(input.hidden, *input.context);
+  CHECK(seen.size() == 7);
+  CHECK(seen["model.layers.0.self_attn.o_proj"] == std::vector<std::int64_t>{1, 6, 4 * 16});
+  CHECK(seen["model.layers.0.mlp.down_proj"] == std::vector<std::int64_t>{1, 6, 96});
+}
+
+TEST_CASE("bad checkpoints: wrong shape, missing tensor, missing tokenizer, bad config field") {
+  test::TempDir dir("llama-bad");
+  const Variant v;
+  write_model(dir.path(), v);
+  {
+    auto tensors = std::vector<std::pair<std::string, at::Tensor>>{};
+    const auto original = SafetensorsCheckpoint::open_dir(dir.path());
+    for (const auto& name : original.names()) {
+      at::Tensor t = original.load(name);
+      if (name == "model.layers.1.mlp.up_proj.weight") t = at::zeros({95, 64});
+      if (name != "model.layers.1.self_attn.k_proj.weight") tensors.emplace_back(name, t);
+    }
+    save_safetensors(dir / "model.safetensors", tensors);
+  }
+  const auto adapter = open_adapter(dir.path());
+  CHECK_THROWS_WITH_AS(adapter->load_block(1), doctest::Contains("no tensor 'model.layers.1.self_attn.k_proj.weight'"), Error);
+  CHECK_NOTHROW(adapter->load_block(0));
+
+  test::TempDir dir2("llama-bad-shape");
+  write_model(dir2.path(), v);
+  {
+    const auto original = SafetensorsCheckpoint::open_dir(dir2.path());
+    std::vector<std::pair<std::string, at::Tensor>> tensors;
+    for (const auto& name : original.names()) {
+      tensors.emplace_back(name, name == "model.layers.1.mlp.up_proj.weight" ? at::zeros({95, 64}) : original.load(name));
+    }
+    save_safetensors(dir2 / "model.safetensors", tensors);
+  }
+  CHECK_THROWS_WITH_AS(open_adapter(dir2.path())->load_block(1),
+                       doctest::Contains("'model.layers.1.mlp.up_proj.weight' has shape [95, 64] but config.json implies [96, 64]"),
+                       Error);
+
+  fs::remove(dir2 / "tokenizer.json");
+  CHECK_THROWS_WITH_AS(open_adapter(dir2.path()), doctest::Contains("tokenizer.json"), Error);
+
+  auto config = config_json(v);
+  config.erase("hidden_size");
+  test::write_text(dir / "config.json", config.dump());
+  CHECK_THROWS_WITH_AS(open_adapter(dir.path()), doctest::Contains("config.json: field 'hidden_size' is missing"), Error);
+}
