@@ -1,5 +1,5 @@
-// make_random_model: writes a Llama-family Hugging Face checkpoint (config.json, safetensors, tokenizer files)
-// with random weights, one layer at a time so even 7B-shaped models need little memory.
+// make_random_model: writes a Llama-family Hugging Face checkpoint (config.json, safetensors, tokenizer
+// files) with random weights, one layer at a time so even 7B-shaped models need little memory.
 //
 //   make_random_model --config CONFIG_JSON_OR_DIR --output DIR [--seed N] [--dtype float32|float16|bfloat16]
 //                     [--shard-size-mb N] [--tokenizer-from DIR] [--byte-tokenizer] [--scale 0.02]
@@ -41,10 +41,11 @@ struct Options {
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
-  std::cerr << "make_random_model: " << message
-            << "\nusage: make_random_model --config CONFIG_JSON_OR_DIR --output DIR [--seed N] "
-               "[--dtype float32|float16|bfloat16] [--shard-size-mb N] [--tokenizer-from DIR] [--byte-tokenizer] "
-               "[--scale S] [--set key=value ...]\n";
+  std::cerr
+      << "make_random_model: " << message
+      << "\nusage: make_random_model --config CONFIG_JSON_OR_DIR --output DIR [--seed N] "
+         "[--dtype float32|float16|bfloat16] [--shard-size-mb N] [--tokenizer-from DIR] [--byte-tokenizer] "
+         "[--scale S] [--set key=value ...]\n";
   std::exit(2);
 }
 
@@ -57,21 +58,34 @@ Options parse_options(int argc, char** argv) {
       return argv[++i];
     };
     try {
-      if (flag == "--config") options.config = value();
-      else if (flag == "--output") options.output = value();
-      else if (flag == "--seed") options.seed = std::stoull(value());
+      if (flag == "--config")
+        options.config = value();
+      else if (flag == "--output")
+        options.output = value();
+      else if (flag == "--seed")
+        options.seed = std::stoull(value());
       else if (flag == "--dtype") {
         options.dtype_name = value();
-        if (options.dtype_name == "float32") options.dtype = at::kFloat;
-        else if (options.dtype_name == "float16") options.dtype = at::kHalf;
-        else if (options.dtype_name == "bfloat16") options.dtype = at::kBFloat16;
-        else usage_error("--dtype '" + options.dtype_name + "': expected float32, float16 or bfloat16");
-      } else if (flag == "--shard-size-mb") options.shard_bytes = std::stoull(value()) * 1024 * 1024;
-      else if (flag == "--tokenizer-from") options.tokenizer_from = value();
-      else if (flag == "--byte-tokenizer") options.byte_tokenizer = true;
-      else if (flag == "--scale") options.scale = std::stod(value());
-      else if (flag == "--set") options.overrides.push_back(value());
-      else usage_error("unknown flag '" + flag + "'");
+        if (options.dtype_name == "float32")
+          options.dtype = at::kFloat;
+        else if (options.dtype_name == "float16")
+          options.dtype = at::kHalf;
+        else if (options.dtype_name == "bfloat16")
+          options.dtype = at::kBFloat16;
+        else
+          usage_error("--dtype '" + options.dtype_name + "': expected float32, float16 or bfloat16");
+      } else if (flag == "--shard-size-mb")
+        options.shard_bytes = std::stoull(value()) * 1024 * 1024;
+      else if (flag == "--tokenizer-from")
+        options.tokenizer_from = value();
+      else if (flag == "--byte-tokenizer")
+        options.byte_tokenizer = true;
+      else if (flag == "--scale")
+        options.scale = std::stod(value());
+      else if (flag == "--set")
+        options.overrides.push_back(value());
+      else
+        usage_error("unknown flag '" + flag + "'");
     } catch (const std::invalid_argument&) {
       usage_error(flag + ": not a number");
     }
@@ -90,7 +104,7 @@ nlohmann::json load_config(const Options& options) {
     const std::string key = override_text.substr(0, eq);
     const std::string text = override_text.substr(eq + 1);
     config[key] = nlohmann::json::parse(text, nullptr, false).is_discarded() ? nlohmann::json(text)
-                                                                            : nlohmann::json::parse(text);
+                                                                             : nlohmann::json::parse(text);
   }
   config["torch_dtype"] = options.dtype_name;
   return config;
@@ -106,14 +120,17 @@ std::int64_t required_int(const nlohmann::json& config, const char* key) {
 // Streams tensors into shards of at most `shard_bytes` (0: one model.safetensors) and writes the index.
 class CheckpointWriter {
  public:
-  CheckpointWriter(fs::path dir, std::uint64_t shard_bytes) : dir_(std::move(dir)), shard_bytes_(shard_bytes) {}
+  CheckpointWriter(fs::path dir, std::uint64_t shard_bytes)
+      : dir_(std::move(dir)), shard_bytes_(shard_bytes) {}
 
   void add(const std::string& name, const at::Tensor& tensor) {
     const std::uint64_t bytes = static_cast<std::uint64_t>(tensor.numel()) * tensor.element_size();
-    if (!writer_ || (shard_bytes_ > 0 && writer_->tensor_count() > 0 && writer_->data_bytes() + bytes > shard_bytes_)) {
+    if (!writer_ ||
+        (shard_bytes_ > 0 && writer_->tensor_count() > 0 && writer_->data_bytes() + bytes > shard_bytes_)) {
       if (writer_) writer_->finish();
-      writer_ = std::make_unique<modelslim::SafetensorsWriter>(dir_ / ("shard-" + std::to_string(shards_.size())),
-                                                               std::map<std::string, std::string>{{"format", "pt"}});
+      writer_ = std::make_unique<modelslim::SafetensorsWriter>(
+          dir_ / ("shard-" + std::to_string(shards_.size())),
+          std::map<std::string, std::string>{{"format", "pt"}});
       shards_.emplace_back();
     }
     writer_->add(name, tensor);
@@ -176,8 +193,9 @@ std::vector<std::string> byte_level_symbols() {
 
 void write_byte_tokenizer(const fs::path& dir, std::int64_t vocab_size) {
   if (vocab_size < 257) {
-    throw Error(ErrorCode::kInvalidModel, "--byte-tokenizer needs vocab_size >= 257 (256 bytes + <|endoftext|>), got " +
-                                              std::to_string(vocab_size));
+    throw Error(ErrorCode::kInvalidModel,
+                "--byte-tokenizer needs vocab_size >= 257 (256 bytes + <|endoftext|>), got " +
+                    std::to_string(vocab_size));
   }
   nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
   const auto symbols = byte_level_symbols();
@@ -187,20 +205,36 @@ void write_byte_tokenizer(const fs::path& dir, std::int64_t vocab_size) {
       {"truncation", nullptr},
       {"padding", nullptr},
       {"added_tokens",
-       {{{"id", 256}, {"content", "<|endoftext|>"}, {"single_word", false}, {"lstrip", false}, {"rstrip", false},
-         {"normalized", false}, {"special", true}}}},
+       {{{"id", 256},
+         {"content", "<|endoftext|>"},
+         {"single_word", false},
+         {"lstrip", false},
+         {"rstrip", false},
+         {"normalized", false},
+         {"special", true}}}},
       {"normalizer", nullptr},
-      {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
-      {"post_processor", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", true}}},
-      {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
+      {"pre_tokenizer",
+       {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
+      {"post_processor",
+       {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", true}}},
+      {"decoder",
+       {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
       {"model",
-       {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"continuing_subword_prefix", nullptr},
-        {"end_of_word_suffix", nullptr}, {"fuse_unk", false}, {"byte_fallback", false}, {"vocab", vocab},
+       {{"type", "BPE"},
+        {"dropout", nullptr},
+        {"unk_token", nullptr},
+        {"continuing_subword_prefix", nullptr},
+        {"end_of_word_suffix", nullptr},
+        {"fuse_unk", false},
+        {"byte_fallback", false},
+        {"vocab", vocab},
         {"merges", nlohmann::ordered_json::array()}}}};
   std::ofstream(dir / "tokenizer.json") << tokenizer.dump(2) << "\n";
   std::ofstream(dir / "tokenizer_config.json")
-      << nlohmann::json({{"tokenizer_class", "PreTrainedTokenizerFast"}, {"eos_token", "<|endoftext|>"},
-                         {"bos_token", "<|endoftext|>"}, {"model_max_length", 2048}})
+      << nlohmann::json({{"tokenizer_class", "PreTrainedTokenizerFast"},
+                         {"eos_token", "<|endoftext|>"},
+                         {"bos_token", "<|endoftext|>"},
+                         {"model_max_length", 2048}})
              .dump(2)
       << "\n";
 }
@@ -217,9 +251,9 @@ void write_model(const Options& options, const nlohmann::json& config, const fs:
   const std::int64_t heads = required_int(config, "num_attention_heads");
   const std::int64_t kv_heads = config.value("num_key_value_heads", heads);
   const std::int64_t vocab = required_int(config, "vocab_size");
-  const std::int64_t head_dim =
-      config.contains("head_dim") && config["head_dim"].is_number_integer() ? config["head_dim"].get<std::int64_t>()
-                                                                             : hidden / heads;
+  const std::int64_t head_dim = config.contains("head_dim") && config["head_dim"].is_number_integer()
+                                    ? config["head_dim"].get<std::int64_t>()
+                                    : hidden / heads;
   const bool qkv_bias = model_type == "qwen2" || config.value("attention_bias", false);
   const bool qk_norm = model_type == "qwen3";
   const bool tied = config.value("tie_word_embeddings", false);
@@ -279,10 +313,12 @@ int main(int argc, char** argv) {
     if (!options.tokenizer_from.empty()) {
       for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                                "added_tokens.json", "tokenizer.model"}) {
-        if (fs::exists(options.tokenizer_from / name)) fs::copy_file(options.tokenizer_from / name, staging / name);
+        if (fs::exists(options.tokenizer_from / name))
+          fs::copy_file(options.tokenizer_from / name, staging / name);
       }
       if (!fs::exists(staging / "tokenizer.json")) {
-        throw Error(ErrorCode::kInvalidModel, "--tokenizer-from " + options.tokenizer_from.string() + ": no tokenizer.json there");
+        throw Error(ErrorCode::kInvalidModel,
+                    "--tokenizer-from " + options.tokenizer_from.string() + ": no tokenizer.json there");
       }
     }
     if (options.byte_tokenizer) write_byte_tokenizer(staging, config["vocab_size"].get<std::int64_t>());

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/program_options.hpp>
 
 #include "cli_commands.hpp"
 #include "modelslim/error.hpp"
@@ -40,8 +40,8 @@ int run_cli(int argc, char** argv) {
     if (command == "quant") return run_quant_command(args);
     if (command == "plugins") return run_plugins_command(args);
     if (command == "version" || command == "--version") {
-      std::cout << "modelslim " << kVersion << " (SDK ABI " << kSdkAbiMajor << "." << kSdkAbiMinor << ", LibTorch "
-                << host_torch_version() << ")\n";
+      std::cout << "modelslim " << kVersion << " (SDK ABI " << kSdkAbiMajor << "." << kSdkAbiMinor
+                << ", LibTorch " << host_torch_version() << ")\n";
       return 0;
     }
     if (command == "help" || command == "--help" || command == "-h") {

@@ -22,16 +22,19 @@ int run_plugins_command(const std::vector<std::string>& args) {
   PluginRegistry registry;
   apply_common_options(values, registry);
   std::cout << std::left << std::setw(15) << "KIND" << std::setw(20) << "TYPE" << std::setw(18) << "PLUGIN"
-            << std::setw(10) << "VERSION" << "FILE\n";
+            << std::setw(10) << "VERSION"
+            << "FILE\n";
   for (const PluginEntry& entry : registry.entries()) {
     std::string type = entry.type;
     if (!entry.model_types.empty()) {
       type += " (";
-      for (std::size_t i = 0; i < entry.model_types.size(); ++i) type += (i ? "," : "") + entry.model_types[i];
+      for (std::size_t i = 0; i < entry.model_types.size(); ++i)
+        type += (i ? "," : "") + entry.model_types[i];
       type += ")";
     }
-    std::cout << std::left << std::setw(15) << plugin_kind_name(entry.kind) << std::setw(20) << type << std::setw(18)
-              << entry.plugin << std::setw(10) << entry.version << entry.file.string() << "\n";
+    std::cout << std::left << std::setw(15) << plugin_kind_name(entry.kind) << std::setw(20) << type
+              << std::setw(18) << entry.plugin << std::setw(10) << entry.version << entry.file.string()
+              << "\n";
   }
   return 0;
 }

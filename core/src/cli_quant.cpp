@@ -22,7 +22,8 @@ examples:
 }  // namespace
 
 int run_quant_command(const std::vector<std::string>& args) {
-  po::options_description options("modelslim quant --model_path DIR --save_path DIR (--config_path FILE | --quant_type TYPE)");
+  po::options_description options(
+      "modelslim quant --model_path DIR --save_path DIR (--config_path FILE | --quant_type TYPE)");
   options.add_options()("help,h", "show this help")("model_path", po::value<std::string>(),
                                                     "Hugging Face checkpoint directory (required)")(
       "save_path", po::value<std::string>(), "output directory (required; written atomically)")(
@@ -55,7 +56,8 @@ int run_quant_command(const std::vector<std::string>& args) {
   if (values.count("quant_type")) quant.quant_type = values["quant_type"].as<std::string>();
   quant.model_type = values["model_type"].as<std::string>();
   quant.device = values["device"].as<std::string>();
-  quant.trust_remote_code = parse_bool_flag("--trust_remote_code", values["trust_remote_code"].as<std::string>());
+  quant.trust_remote_code =
+      parse_bool_flag("--trust_remote_code", values["trust_remote_code"].as<std::string>());
   quant.practice_repo = values["practice_repo"].as<std::string>();
 
   PluginRegistry registry;

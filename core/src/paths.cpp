@@ -20,8 +20,11 @@ std::vector<std::filesystem::path> split_path_list(const char* value) {
   return result;
 }
 
-// The install prefix as seen from the running binary (<prefix>/bin/modelslim), which is also the build tree root.
-std::filesystem::path prefix_dir() { return executable_dir().parent_path(); }
+// The install prefix as seen from the running binary (<prefix>/bin/modelslim), which is also the build tree
+// root.
+std::filesystem::path prefix_dir() {
+  return executable_dir().parent_path();
+}
 
 }  // namespace
 
@@ -47,7 +50,8 @@ std::vector<std::filesystem::path> dataset_dirs() {
 std::vector<std::filesystem::path> practice_dirs(const std::filesystem::path& user_repo) {
   std::vector<std::filesystem::path> dirs;
   if (!user_repo.empty()) dirs.push_back(user_repo);
-  if (const char* custom = std::getenv("MODELSLIM_CUSTOM_PRACTICE_REPO"); custom != nullptr && *custom != '\0') {
+  if (const char* custom = std::getenv("MODELSLIM_CUSTOM_PRACTICE_REPO");
+      custom != nullptr && *custom != '\0') {
     dirs.emplace_back(custom);
   }
   dirs.push_back(prefix_dir() / MODELSLIM_DATA_SUBDIR / "practice_lab");

@@ -20,8 +20,8 @@ bool Pipeline::needs_data() const {
   return std::any_of(processors.begin(), processors.end(), [](const auto& p) { return !p->is_data_free(); });
 }
 
-RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, std::vector<BlockInput> inputs, RunnerKind runner,
-                      const SaveContext& save_context, const ProgressCallback& progress) {
+RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, std::vector<BlockInput> inputs,
+                      RunnerKind runner, const SaveContext& save_context, const ProgressCallback& progress) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   RunStats stats;
@@ -38,7 +38,8 @@ RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, std::vector<Block
   for (auto& saver : pipeline.savers) saver->begin(save_context);
 
   for (std::size_t index = 0; index < total; ++index) {
-    std::unique_ptr<Block> block = runner == RunnerKind::kModelWise ? std::move(resident[index]) : model.load_block(index);
+    std::unique_ptr<Block> block =
+        runner == RunnerKind::kModelWise ? std::move(resident[index]) : model.load_block(index);
     BlockRequest request{block->name(), *block, inputs, {}, 0};
     for (auto& processor : pipeline.processors) {
       processor->preprocess(request);

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
-#include <boost/dll/shared_library.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/dll/shared_library.hpp>
 
 #include "modelslim/error.hpp"
 #include "modelslim/plugin.hpp"
@@ -24,7 +24,8 @@ std::string join(const std::vector<std::string>& items) {
   return text;
 }
 
-[[noreturn]] void plugin_error(const std::filesystem::path& file, const std::string& what, const std::string& tip) {
+[[noreturn]] void plugin_error(const std::filesystem::path& file, const std::string& what,
+                               const std::string& tip) {
   throw Error(ErrorCode::kPlugin, "plugin " + file.string() + ": " + what, tip);
 }
 
@@ -65,7 +66,8 @@ void PluginRegistry::load_directory(const std::filesystem::path& dir) {
 void PluginRegistry::load_library(const std::filesystem::path& file) {
   const std::filesystem::path absolute = std::filesystem::absolute(file);
   for (const auto& entry : entries_) {
-    if (std::filesystem::equivalent(entry.file, absolute)) return;  // already loaded (same file twice on the path)
+    if (std::filesystem::equivalent(entry.file, absolute))
+      return;  // already loaded (same file twice on the path)
   }
   auto library = std::make_shared<boost::dll::shared_library>();
   try {
@@ -75,8 +77,9 @@ void PluginRegistry::load_library(const std::filesystem::path& file) {
                  "check that it was built for this machine and that its dependencies are installed");
   }
   if (!library->has(MODELSLIM_PLUGIN_ENTRY_SYMBOL)) {
-    plugin_error(absolute, "does not export the entry symbol '" MODELSLIM_PLUGIN_ENTRY_SYMBOL "'",
-                 "declare the plugin with MODELSLIM_PLUGIN(name, version, register_fn) from modelslim/plugin.hpp");
+    plugin_error(
+        absolute, "does not export the entry symbol '" MODELSLIM_PLUGIN_ENTRY_SYMBOL "'",
+        "declare the plugin with MODELSLIM_PLUGIN(name, version, register_fn) from modelslim/plugin.hpp");
   }
   const auto entry_point = library->get<const ModelSlimPluginInfo*()>(MODELSLIM_PLUGIN_ENTRY_SYMBOL);
   const ModelSlimPluginInfo* info = entry_point();
@@ -84,9 +87,10 @@ void PluginRegistry::load_library(const std::filesystem::path& file) {
   const std::string plugin_abi = std::to_string(info->abi_major) + "." + std::to_string(info->abi_minor);
   const std::string host_abi = std::to_string(kSdkAbiMajor) + "." + std::to_string(kSdkAbiMinor);
   if (info->abi_major != kSdkAbiMajor || info->abi_minor > kSdkAbiMinor) {
-    plugin_error(absolute,
-                 "was built against modelslim SDK ABI " + plugin_abi + " but this host provides SDK ABI " + host_abi,
-                 "rebuild the plugin against the installed modelslim SDK");
+    plugin_error(
+        absolute,
+        "was built against modelslim SDK ABI " + plugin_abi + " but this host provides SDK ABI " + host_abi,
+        "rebuild the plugin against the installed modelslim SDK");
   }
   const std::string torch_version = info->torch_version == nullptr ? "(unknown)" : info->torch_version;
   if (torch_version != host_torch_version()) {
@@ -98,8 +102,12 @@ void PluginRegistry::load_library(const std::filesystem::path& file) {
   if (info->register_plugin == nullptr || info->plugin_name == nullptr) {
     plugin_error(absolute, "has no name or register function", "");
   }
-  registering_ = PluginEntry{PluginKind::kProcessor, "", info->plugin_name,
-                             info->plugin_version == nullptr ? "" : info->plugin_version, absolute, {}};
+  registering_ = PluginEntry{PluginKind::kProcessor,
+                             "",
+                             info->plugin_name,
+                             info->plugin_version == nullptr ? "" : info->plugin_version,
+                             absolute,
+                             {}};
   try {
     info->register_plugin(*this);
   } catch (...) {
@@ -111,16 +119,17 @@ void PluginRegistry::load_library(const std::filesystem::path& file) {
   spdlog::debug("loaded plugin {} {} from {}", info->plugin_name, info->plugin_version, absolute.string());
 }
 
-void PluginRegistry::add_entry(PluginKind kind, const std::string& type, std::vector<std::string> model_types) {
+void PluginRegistry::add_entry(PluginKind kind, const std::string& type,
+                               std::vector<std::string> model_types) {
   if (!registering_) {
     throw Error(ErrorCode::kPlugin, "factory '" + type + "' registered outside a plugin's register function");
   }
   for (const auto& existing : entries_) {
     if (existing.kind == kind && existing.type == type) {
       throw Error(ErrorCode::kPlugin,
-                  std::string("duplicate ") + plugin_kind_name(kind) + " type '" + type + "': registered by " +
-                      existing.file.string() + " (plugin " + existing.plugin + ") and by " +
-                      registering_->file.string() + " (plugin " + registering_->plugin + ")",
+                  std::string("duplicate ") + plugin_kind_name(kind) + " type '" + type +
+                      "': registered by " + existing.file.string() + " (plugin " + existing.plugin +
+                      ") and by " + registering_->file.string() + " (plugin " + registering_->plugin + ")",
                   "remove one of the two plugins from the plugin path");
     }
   }
@@ -157,7 +166,9 @@ void PluginRegistry::add_evaluator(const std::string& type, EvaluatorFactory fac
   evaluators_[type] = std::move(factory);
 }
 
-std::vector<PluginEntry> PluginRegistry::entries() const { return entries_; }
+std::vector<PluginEntry> PluginRegistry::entries() const {
+  return entries_;
+}
 
 std::vector<std::string> PluginRegistry::types(PluginKind kind) const {
   std::vector<std::string> result;
@@ -171,14 +182,14 @@ std::vector<std::string> PluginRegistry::types(PluginKind kind) const {
 std::string PluginRegistry::type_of(const ConfigNode& config, PluginKind kind) const {
   config.require_map();
   if (!config.has("type")) {
-    config.fail(std::string("missing field 'type' (known ") + plugin_kind_name(kind) + " types: " +
-                join(types(kind)) + ")");
+    config.fail(std::string("missing field 'type' (known ") + plugin_kind_name(kind) +
+                " types: " + join(types(kind)) + ")");
   }
   const std::string type = config["type"].as_string();
   const auto known = types(kind);
   if (std::find(known.begin(), known.end(), type) == known.end()) {
-    config["type"].fail(std::string("unknown ") + plugin_kind_name(kind) + " type '" + type + "' (known: " +
-                        join(known) + ")");
+    config["type"].fail(std::string("unknown ") + plugin_kind_name(kind) + " type '" + type +
+                        "' (known: " + join(known) + ")");
   }
   return type;
 }
@@ -199,7 +210,8 @@ std::unique_ptr<Evaluator> PluginRegistry::create_evaluator(const ConfigNode& co
   return evaluators_.at(type_of(config, PluginKind::kEvaluator))(config, *this);
 }
 
-std::string PluginRegistry::select_model_adapter(const std::string& requested, const nlohmann::json& hf_config) const {
+std::string PluginRegistry::select_model_adapter(const std::string& requested,
+                                                 const nlohmann::json& hf_config) const {
   std::vector<std::string> names;
   if (!requested.empty()) {
     names.push_back(requested);
@@ -236,12 +248,11 @@ std::string PluginRegistry::select_model_adapter(const std::string& requested, c
     if (entry.kind != PluginKind::kModelAdapter) continue;
     supported.push_back(entry.type + " (" + join(entry.model_types) + "; plugin " + entry.plugin + ")");
   }
-  const std::string asked = requested.empty()
-                                ? "config.json model_type/architectures [" + join(names) + "]"
-                                : "--model_type '" + requested + "'";
+  const std::string asked = requested.empty() ? "config.json model_type/architectures [" + join(names) + "]"
+                                              : "--model_type '" + requested + "'";
   throw Error(ErrorCode::kUnsupported,
-              "no model adapter supports " + asked + "; supported: " +
-                  (supported.empty() ? std::string("none loaded") : join(supported)),
+              "no model adapter supports " + asked +
+                  "; supported: " + (supported.empty() ? std::string("none loaded") : join(supported)),
               "pass --model_type with a supported type, or add an adapter plugin with --plugin-dir");
 }
 
@@ -249,8 +260,8 @@ std::unique_ptr<ModelAdapter> PluginRegistry::create_model_adapter(const std::st
                                                                    const ModelLoadRequest& request) const {
   const auto found = model_adapters_.find(adapter_type);
   if (found == model_adapters_.end()) {
-    throw Error(ErrorCode::kUnsupported, "unknown model adapter '" + adapter_type + "' (known: " +
-                                             join(keys_of(model_adapters_)) + ")");
+    throw Error(ErrorCode::kUnsupported, "unknown model adapter '" + adapter_type +
+                                             "' (known: " + join(keys_of(model_adapters_)) + ")");
   }
   return found->second(request);
 }

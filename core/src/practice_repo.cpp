@@ -30,8 +30,8 @@ std::string pedigree_of(const std::string& model_type) {
   return pedigree;
 }
 
-std::filesystem::path find_best_practice(const std::vector<std::filesystem::path>& repos, const std::string& model_type,
-                                         const std::string& quant_type) {
+std::filesystem::path find_best_practice(const std::vector<std::filesystem::path>& repos,
+                                         const std::string& model_type, const std::string& quant_type) {
   const QuantTypeLabel wanted = parse_quant_type(quant_type);
   struct Choice {
     double score;
@@ -56,18 +56,20 @@ std::filesystem::path find_best_practice(const std::vector<std::filesystem::path
           continue;
         }
         const auto& verified = meta.verified_model_types;
-        const bool model_ok = verified.empty() || std::any_of(verified.begin(), verified.end(), [&](const auto& t) {
-                                return pedigree_of(t) == pedigree_of(model_type) || t == model_type;
-                              });
+        const bool model_ok =
+            verified.empty() || std::any_of(verified.begin(), verified.end(), [&](const auto& t) {
+              return pedigree_of(t) == pedigree_of(model_type) || t == model_type;
+            });
         if (model_ok) choices.push_back({meta.score, meta.config_id, entry.path()});
       }
     }
     if (!choices.empty()) break;
   }
   if (choices.empty()) {
-    throw Error(ErrorCode::kSchemaValidate,
-                "--quant_type " + quant_type + ": no practice for model type '" + model_type + "' in " + searched,
-                "pass --config_path with a practice YAML, or add one to --practice_repo");
+    throw Error(
+        ErrorCode::kSchemaValidate,
+        "--quant_type " + quant_type + ": no practice for model type '" + model_type + "' in " + searched,
+        "pass --config_path with a practice YAML, or add one to --practice_repo");
   }
   std::sort(choices.begin(), choices.end(), [](const Choice& a, const Choice& b) {
     return a.score != b.score ? a.score > b.score : a.config_id < b.config_id;

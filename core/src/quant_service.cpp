@@ -22,12 +22,14 @@ constexpr const char* kDefaultDataset = "kjv_calib.jsonl";
 
 nlohmann::json read_model_config(const std::filesystem::path& model_path) {
   if (!std::filesystem::is_directory(model_path)) {
-    throw Error(ErrorCode::kInvalidModel, "--model_path " + model_path.string() + " is not a directory",
-                "pass the directory of a Hugging Face checkpoint (config.json, *.safetensors, tokenizer.json)");
+    throw Error(
+        ErrorCode::kInvalidModel, "--model_path " + model_path.string() + " is not a directory",
+        "pass the directory of a Hugging Face checkpoint (config.json, *.safetensors, tokenizer.json)");
   }
   const std::filesystem::path config_file = model_path / "config.json";
   if (!std::filesystem::exists(config_file)) {
-    throw Error(ErrorCode::kInvalidModel, config_file.string() + ": missing (every checkpoint needs config.json)");
+    throw Error(ErrorCode::kInvalidModel,
+                config_file.string() + ": missing (every checkpoint needs config.json)");
   }
   return read_json_file(config_file);
 }
@@ -48,7 +50,8 @@ Pipeline build_pipeline(const PracticeConfig& config, const PluginRegistry& regi
   if (!config.spec.prior.empty()) {
     config.spec.prior.front().fail("prior stages are not supported in this version");
   }
-  for (const ConfigNode& node : config.spec.process) pipeline.processors.push_back(registry.create_processor(node));
+  for (const ConfigNode& node : config.spec.process)
+    pipeline.processors.push_back(registry.create_processor(node));
   for (const ConfigNode& node : config.spec.save) pipeline.savers.push_back(registry.create_saver(node));
   if (pipeline.savers.empty()) {
     // A quantization nobody can deploy is never what the user wants: default to the reference format.
@@ -65,9 +68,10 @@ QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
   const nlohmann::json hf_config = read_model_config(options.model_path);
   const std::size_t devices = device_count(options.device);
   const std::string adapter_type = registry.select_model_adapter(options.model_type, hf_config);
-  const std::string model_type = !options.model_type.empty()      ? options.model_type
-                                 : hf_config.contains("model_type") ? hf_config["model_type"].get<std::string>()
-                                                                    : adapter_type;
+  const std::string model_type = !options.model_type.empty() ? options.model_type
+                                 : hf_config.contains("model_type")
+                                     ? hf_config["model_type"].get<std::string>()
+                                     : adapter_type;
 
   std::filesystem::path config_path;
   if (options.config_path) {
@@ -107,11 +111,11 @@ QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
   summary.config_id = practice.metadata.config_id;
   summary.samples = inputs.size();
   const SaveContext save_context{output.path(), options.model_path, *model};
-  const RunStats stats = run_pipeline(*model, pipeline, std::move(inputs), runner, save_context,
-                                      [](const BlockProgress& p) {
-                                        spdlog::info("[quant] block {}/{} {}  elapsed {:.1f}s  ETA {:.1f}s", p.index,
-                                                     p.total, p.name, p.elapsed_seconds, p.eta_seconds);
-                                      });
+  const RunStats stats =
+      run_pipeline(*model, pipeline, std::move(inputs), runner, save_context, [](const BlockProgress& p) {
+        spdlog::info("[quant] block {}/{} {}  elapsed {:.1f}s  ETA {:.1f}s", p.index, p.total, p.name,
+                     p.elapsed_seconds, p.eta_seconds);
+      });
   if (options.quant_type) {
     std::filesystem::copy_file(config_path, output.path() / (model_type + "_best_practice.yaml"),
                                std::filesystem::copy_options::overwrite_existing);

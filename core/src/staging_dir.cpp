@@ -24,8 +24,8 @@ StagingDir::StagingDir(std::filesystem::path final_path) : final_(std::filesyste
   std::filesystem::remove_all(staging_, error);
   std::filesystem::create_directory(staging_, error);
   if (error) {
-    throw Error(ErrorCode::kIo, "--save_path " + final_.string() + ": cannot create " + staging_.string() + ": " +
-                                    error.message());
+    throw Error(ErrorCode::kIo, "--save_path " + final_.string() + ": cannot create " + staging_.string() +
+                                    ": " + error.message());
   }
 }
 

@@ -9,7 +9,7 @@
 namespace modelslim::ascendv1 {
 
 struct TypedTensor {
-  std::string key;   // "<module>.<suffix>"
+  std::string key;  // "<module>.<suffix>"
   at::Tensor tensor;
   std::string type;  // "W8A8", "FLOAT", ...
 };

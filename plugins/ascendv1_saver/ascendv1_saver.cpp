@@ -37,8 +37,10 @@ void AscendV1Saver::add(const std::string& key, const at::Tensor& tensor, const 
 
 void AscendV1Saver::save_block(Block& block) {
   for (const Linear* linear : block.linears()) {
-    if (linear->quantized() && linear->quantized()->group_size > 0) group_size_ = linear->quantized()->group_size;
-    for (const TypedTensor& entry : linear_tensors(*linear, float_dtype_)) add(entry.key, entry.tensor, entry.type);
+    if (linear->quantized() && linear->quantized()->group_size > 0)
+      group_size_ = linear->quantized()->group_size;
+    for (const TypedTensor& entry : linear_tensors(*linear, float_dtype_))
+      add(entry.key, entry.tensor, entry.type);
   }
   for (const NamedTensor& parameter : block.other_parameters()) {
     add(parameter.name, parameter.tensor.to(float_dtype_).contiguous(), "FLOAT");

@@ -6,8 +6,9 @@
 
 namespace modelslim::ascendv1 {
 
-// Copies *.json, *.py, *.txt, *.jinja and tokenizer.model (not weight indexes) from `model_dir` to `output_dir`;
-// config.json loses its quantization_config (the float checkpoint may have been quantized before).
+// Copies *.json, *.py, *.txt, *.jinja and tokenizer.model (not weight indexes) from `model_dir` to
+// `output_dir`; config.json loses its quantization_config (the float checkpoint may have been quantized
+// before).
 void copy_model_files(const std::filesystem::path& model_dir, const std::filesystem::path& output_dir);
 void write_text_atomic(const std::filesystem::path& file, const std::string& text);
 

@@ -5,9 +5,10 @@
 
 namespace {
 void register_ascendv1_saver(modelslim::Registrar& registrar) {
-  registrar.add_saver("ascendv1_saver", [](const modelslim::ConfigNode& config, const modelslim::HostServices&) {
-    return std::make_unique<modelslim::ascendv1::AscendV1Saver>(config);
-  });
+  registrar.add_saver("ascendv1_saver",
+                      [](const modelslim::ConfigNode& config, const modelslim::HostServices&) {
+                        return std::make_unique<modelslim::ascendv1::AscendV1Saver>(config);
+                      });
 }
 }  // namespace
 

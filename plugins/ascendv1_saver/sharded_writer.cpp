@@ -29,7 +29,8 @@ void ShardedWriter::start_shard() {
 void ShardedWriter::add(const std::string& key, const at::Tensor& tensor) {
   const std::uint64_t bytes = static_cast<std::uint64_t>(tensor.numel()) * tensor.element_size();
   // Flush before a tensor would push the shard past the limit; an oversized tensor gets a shard of its own.
-  if (!current_ || (part_bytes_ > 0 && current_->tensor_count() > 0 && current_->data_bytes() + bytes > part_bytes_)) {
+  if (!current_ ||
+      (part_bytes_ > 0 && current_->tensor_count() > 0 && current_->data_bytes() + bytes > part_bytes_)) {
     if (current_) current_->finish();
     start_shard();
   }

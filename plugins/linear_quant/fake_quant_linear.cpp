@@ -5,9 +5,7 @@
 namespace modelslim::linear_quant {
 
 FakeQuantLinear::FakeQuantLinear(std::shared_ptr<const QuantizedLinear> quantized)
-    : quantized_(std::move(quantized)),
-      dequantized_weight_(
-          dequantize_weight(quantized_->qweight, quantized_->weight_scale, quantized_->weight_offset)) {}
+    : quantized_(std::move(quantized)) {}
 
 at::Tensor FakeQuantLinear::forward(const Linear& linear, const at::Tensor& input) const {
   const QuantizedLinear& q = *quantized_;
@@ -22,6 +20,9 @@ at::Tensor FakeQuantLinear::forward(const Linear& linear, const at::Tensor& inpu
     case ActivationQuantMode::kNone:
       break;
   }
+  std::call_once(dequantize_once_, [&] {
+    dequantized_weight_ = dequantize_weight(q.qweight, q.weight_scale, q.weight_offset);
+  });
   const at::Tensor weight = dequantized_weight_.to(x.device());
   const at::Tensor y = linear.bias() ? at::linear(x, weight, *linear.bias()) : at::linear(x, weight);
   return y.to(input.scalar_type());

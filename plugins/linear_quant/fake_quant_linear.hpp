@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 
 #include "modelslim/linear.hpp"
 
@@ -15,7 +16,9 @@ class FakeQuantLinear final : public LinearCompute {
 
  private:
   std::shared_ptr<const QuantizedLinear> quantized_;
-  at::Tensor dequantized_weight_;  // float32 [out, in]
+  // float32 [out, in], built on first use: layer-wise runs often never forward a block after quantizing it.
+  mutable std::once_flag dequantize_once_;
+  mutable at::Tensor dequantized_weight_;
 };
 
 }  // namespace modelslim::linear_quant

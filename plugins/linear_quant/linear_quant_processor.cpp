@@ -83,17 +83,18 @@ std::shared_ptr<const QuantizedLinear> LinearQuantProcessor::quantize(const Line
   }
   if (result->act_mode == ActivationQuantMode::kStaticPerTensor) {
     if (observer == nullptr || observer->batches == 0) {
-      throw Error(ErrorCode::kUnexpected,
-                  config_path_ + ": no calibration data reached " + linear.name() +
-                      ", so its static activation scale cannot be computed",
-                  "check that the calibration dataset is not empty and that the layer is used in the forward");
+      throw Error(
+          ErrorCode::kUnexpected,
+          config_path_ + ": no calibration data reached " + linear.name() +
+              ", so its static activation scale cannot be computed",
+          "check that the calibration dataset is not empty and that the layer is used in the forward");
     }
     const double batches = static_cast<double>(observer->batches);
     const bool mean = config_.act->aggregation == "mean";
     const at::Tensor mn = mean ? observer->min / batches : observer->min;
     const at::Tensor mx = mean ? observer->max / batches : observer->max;
-    const ScaleOffset params = minmax_scale_offset(mn.reshape({1}), mx.reshape({1}), result->act_bits,
-                                                   config_.act->symmetric);
+    const ScaleOffset params =
+        minmax_scale_offset(mn.reshape({1}), mx.reshape({1}), result->act_bits, config_.act->symmetric);
     result->input_scale = params.scale;
     result->input_offset = params.offset;
   }

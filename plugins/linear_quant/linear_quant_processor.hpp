@@ -1,6 +1,7 @@
 // `linear_quant`: quantizes the selected linear layers of each block. Static activations are calibrated
 // with a per-tensor min/max observer during the block's calibration forward; weights use min/max.
-// After a block, each quantized linear computes in fake-quant mode and carries its QuantizedLinear for savers.
+// After a block, each quantized linear computes in fake-quant mode and carries its QuantizedLinear for
+// savers.
 #pragma once
 
 #include <map>

@@ -5,9 +5,10 @@
 
 namespace {
 void register_linear_quant(modelslim::Registrar& registrar) {
-  registrar.add_processor("linear_quant", [](const modelslim::ConfigNode& config, const modelslim::HostServices&) {
-    return std::make_unique<modelslim::linear_quant::LinearQuantProcessor>(config);
-  });
+  registrar.add_processor("linear_quant",
+                          [](const modelslim::ConfigNode& config, const modelslim::HostServices&) {
+                            return std::make_unique<modelslim::linear_quant::LinearQuantProcessor>(config);
+                          });
 }
 }  // namespace
 

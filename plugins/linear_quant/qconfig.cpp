@@ -6,8 +6,8 @@ namespace modelslim::linear_quant {
 namespace {
 
 const std::vector<std::string> kDtypes = {"float", "int8", "int4", "fp8_e4m3", "mxfp8", "mxfp4"};
-const std::vector<std::string> kScopes = {"per_tensor", "per_channel", "per_group", "per_block", "per_token",
-                                          "pd_mix",     "per_head",    "dual_scale"};
+const std::vector<std::string> kScopes = {"per_tensor", "per_channel", "per_group", "per_block",
+                                          "per_token",  "pd_mix",      "per_head",  "dual_scale"};
 
 QuantizerConfig parse_quantizer(const ConfigNode& node) {
   node.check_keys({"dtype", "scope", "symmetric", "method", "ext"});
@@ -22,33 +22,39 @@ QuantizerConfig parse_quantizer(const ConfigNode& node) {
     ext.check_keys({"group_size", "aggregation_type"});
     config.group_size = ext.get_int("group_size", 0);
     config.aggregation = ext.get_choice("aggregation_type", {"minmax", "mean"}, "minmax");
-    if (ext.has("group_size") && config.group_size <= 0) ext["group_size"].fail("expected a positive integer");
+    if (ext.has("group_size") && config.group_size <= 0)
+      ext["group_size"].fail("expected a positive integer");
   }
   if (config.scope == "per_group" && config.group_size == 0) config.group_size = 128;
   return config;
 }
 
 [[noreturn]] void unsupported(const ConfigNode& node, const std::string& what) {
-  throw Error(ErrorCode::kUnsupported, node.location() + ": " + node.path() + ": " + what,
-              "supported: act int8 per_tensor (static, sym/asym) or per_token (dynamic, symmetric) with weight "
-              "int8 per_channel symmetric minmax (W8A8, W8A8_DYNAMIC); no act with weight int8 per_channel or "
-              "per_group minmax (W8A16)");
+  throw Error(
+      ErrorCode::kUnsupported, node.location() + ": " + node.path() + ": " + what,
+      "supported: act int8 per_tensor (static, sym/asym) or per_token (dynamic, symmetric) with weight "
+      "int8 per_channel symmetric minmax (W8A8, W8A8_DYNAMIC); no act with weight int8 per_channel or "
+      "per_group minmax (W8A16)");
 }
 
 }  // namespace
 
 const char* scheme_name(Scheme scheme) {
   switch (scheme) {
-    case Scheme::kW8A8Static: return "W8A8";
-    case Scheme::kW8A8Dynamic: return "W8A8_DYNAMIC";
-    case Scheme::kW8A16: return "W8A16";
+    case Scheme::kW8A8Static:
+      return "W8A8";
+    case Scheme::kW8A8Dynamic:
+      return "W8A8_DYNAMIC";
+    case Scheme::kW8A16:
+      return "W8A16";
   }
   return "?";
 }
 
 ActivationQuantMode LinearQuantConfig::act_mode() const {
   if (!act) return ActivationQuantMode::kNone;
-  return act->scope == "per_token" ? ActivationQuantMode::kDynamicPerToken : ActivationQuantMode::kStaticPerTensor;
+  return act->scope == "per_token" ? ActivationQuantMode::kDynamicPerToken
+                                   : ActivationQuantMode::kStaticPerTensor;
 }
 
 LinearQuantConfig parse_qconfig(const ConfigNode& qconfig) {
@@ -66,18 +72,23 @@ LinearQuantConfig parse_qconfig(const ConfigNode& qconfig) {
   }
 
   const QuantizerConfig& w = config.weight;
-  if (w.dtype != "int8") unsupported(weight_node["dtype"], "weight dtype '" + w.dtype + "' is not supported yet");
-  if (w.method != "minmax") unsupported(weight_node["method"], "weight method '" + w.method + "' is not supported yet");
+  if (w.dtype != "int8")
+    unsupported(weight_node["dtype"], "weight dtype '" + w.dtype + "' is not supported yet");
+  if (w.method != "minmax")
+    unsupported(weight_node["method"], "weight method '" + w.method + "' is not supported yet");
   if (w.scope != "per_channel" && w.scope != "per_group") {
-    unsupported(weight_node["scope"], "weight scope '" + w.scope + "' is not supported (per_channel, per_group)");
+    unsupported(weight_node["scope"],
+                "weight scope '" + w.scope + "' is not supported (per_channel, per_group)");
   }
   if (!config.act) {
     config.scheme = Scheme::kW8A16;
     return config;
   }
   const QuantizerConfig& a = *config.act;
-  if (a.dtype != "int8") unsupported(act_node["dtype"], "activation dtype '" + a.dtype + "' is not supported yet");
-  if (a.method != "minmax") unsupported(act_node["method"], "activation method '" + a.method + "' is not supported yet");
+  if (a.dtype != "int8")
+    unsupported(act_node["dtype"], "activation dtype '" + a.dtype + "' is not supported yet");
+  if (a.method != "minmax")
+    unsupported(act_node["method"], "activation method '" + a.method + "' is not supported yet");
   if (w.scope != "per_channel" || !w.symmetric) {
     unsupported(weight_node, "quantized activations need weight int8 per_channel symmetric (got " + w.scope +
                                  (w.symmetric ? " symmetric" : " asymmetric") + ")");
@@ -85,10 +96,13 @@ LinearQuantConfig parse_qconfig(const ConfigNode& qconfig) {
   if (a.scope == "per_tensor") {
     config.scheme = Scheme::kW8A8Static;
   } else if (a.scope == "per_token") {
-    if (!a.symmetric) unsupported(act_node["symmetric"], "per_token (dynamic) activations must be symmetric to deploy as W8A8_DYNAMIC");
+    if (!a.symmetric)
+      unsupported(act_node["symmetric"],
+                  "per_token (dynamic) activations must be symmetric to deploy as W8A8_DYNAMIC");
     config.scheme = Scheme::kW8A8Dynamic;
   } else {
-    unsupported(act_node["scope"], "activation scope '" + a.scope + "' is not supported (per_tensor, per_token)");
+    unsupported(act_node["scope"],
+                "activation scope '" + a.scope + "' is not supported (per_tensor, per_token)");
   }
   return config;
 }

@@ -16,7 +16,7 @@ struct QuantizerConfig {
   std::string scope;
   std::string method = "minmax";
   bool symmetric = true;
-  std::int64_t group_size = 0;  // per_group only (ext.group_size, default 128)
+  std::int64_t group_size = 0;         // per_group only (ext.group_size, default 128)
   std::string aggregation = "minmax";  // per_tensor act: ext.aggregation_type minmax | mean
 
   int bits() const { return dtype == "int4" ? 4 : 8; }

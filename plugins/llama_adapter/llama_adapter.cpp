@@ -32,12 +32,14 @@ class LlamaAdapter final : public ModelAdapter {
 
   BlockInput embed(const at::Tensor& input_ids) override {
     const std::int64_t seq = input_ids.size(1);
-    if (input_ids.max().item<std::int64_t>() >= config_.vocab_size || input_ids.min().item<std::int64_t>() < 0) {
+    if (input_ids.max().item<std::int64_t>() >= config_.vocab_size ||
+        input_ids.min().item<std::int64_t>() < 0) {
       throw Error(ErrorCode::kInvalidModel, (model_dir_ / "tokenizer.json").string() +
                                                 ": produced a token id outside the model's vocab_size " +
                                                 std::to_string(config_.vocab_size));
     }
-    const at::Tensor hidden = embedding_.index_select(0, input_ids.reshape({-1})).to(at::kFloat).reshape({1, seq, -1});
+    const at::Tensor hidden =
+        embedding_.index_select(0, input_ids.reshape({-1})).to(at::kFloat).reshape({1, seq, -1});
     auto [cos, sin] = rope_tables(config_, seq);
     return {hidden, std::make_shared<LlamaContext>(std::move(cos), std::move(sin), causal_mask(seq))};
   }
@@ -77,17 +79,20 @@ class LlamaAdapter final : public ModelAdapter {
   at::Tensor head(const at::Tensor& hidden) override {
     if (!final_norm_.defined()) {
       final_norm_ = load("model.norm.weight", {config_.hidden_size}, true);
-      lm_head_ = config_.tie_word_embeddings ? embedding_.to(at::kFloat)
-                                             : load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, true);
+      lm_head_ = config_.tie_word_embeddings
+                     ? embedding_.to(at::kFloat)
+                     : load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, true);
     }
     return at::linear(rms_norm(hidden, final_norm_, config_.rms_norm_eps), lm_head_);
   }
 
   std::vector<NamedTensor> non_block_parameters() override {
-    std::vector<NamedTensor> result = {{"model.embed_tokens.weight", embedding_},
-                                       {"model.norm.weight", load("model.norm.weight", {config_.hidden_size}, false)}};
+    std::vector<NamedTensor> result = {
+        {"model.embed_tokens.weight", embedding_},
+        {"model.norm.weight", load("model.norm.weight", {config_.hidden_size}, false)}};
     if (!config_.tie_word_embeddings) {
-      result.push_back({"lm_head.weight", load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, false)});
+      result.push_back(
+          {"lm_head.weight", load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, false)});
     }
     return result;
   }
@@ -98,8 +103,9 @@ class LlamaAdapter final : public ModelAdapter {
   // Reads one tensor, checks its shape against config.json, optionally converts to float32.
   at::Tensor load(const std::string& name, std::vector<std::int64_t> shape, bool as_float) const {
     if (!checkpoint_.contains(name)) {
-      throw Error(ErrorCode::kInvalidModel, model_dir_.string() + ": the checkpoint has no tensor '" + name + "'",
-                  "is this a " + config_.model_type + " checkpoint? check config.json and the safetensors files");
+      throw Error(
+          ErrorCode::kInvalidModel, model_dir_.string() + ": the checkpoint has no tensor '" + name + "'",
+          "is this a " + config_.model_type + " checkpoint? check config.json and the safetensors files");
     }
     at::Tensor tensor = checkpoint_.load(name);
     if (tensor.sizes() != at::IntArrayRef(shape)) {

@@ -25,8 +25,9 @@ std::vector<Linear*> LlamaBlock::linears() {
 }
 
 std::vector<NamedTensor> LlamaBlock::other_parameters() const {
-  std::vector<NamedTensor> result = {{name_ + ".input_layernorm.weight", norms_.input_norm},
-                                     {name_ + ".post_attention_layernorm.weight", norms_.post_attention_norm}};
+  std::vector<NamedTensor> result = {
+      {name_ + ".input_layernorm.weight", norms_.input_norm},
+      {name_ + ".post_attention_layernorm.weight", norms_.post_attention_norm}};
   if (norms_.q_norm.defined()) {
     result.push_back({name_ + ".self_attn.q_norm.weight", norms_.q_norm});
     result.push_back({name_ + ".self_attn.k_norm.weight", norms_.k_norm});
@@ -54,7 +55,8 @@ at::Tensor LlamaBlock::attention(const at::Tensor& x, const LlamaContext& contex
     k = k.repeat_interleave(heads / kv_heads, 1);
     v = v.repeat_interleave(heads / kv_heads, 1);
   }
-  const at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(dim)) + context.mask;
+  const at::Tensor scores =
+      at::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(dim)) + context.mask;
   const at::Tensor output = at::matmul(at::softmax(scores, -1), v);
   return linears_[kO].forward(output.transpose(1, 2).reshape({batch, seq, heads * dim}));
 }

@@ -34,7 +34,8 @@ struct LlamaBlockWeights {
 class LlamaBlock final : public Block {
  public:
   // `linears` in the order q, k, v, o, gate, up, down.
-  LlamaBlock(std::string name, const LlamaConfig& config, std::vector<Linear> linears, LlamaBlockWeights norms);
+  LlamaBlock(std::string name, const LlamaConfig& config, std::vector<Linear> linears,
+             LlamaBlockWeights norms);
 
   const std::string& name() const override { return name_; }
   std::vector<Linear*> linears() override;

@@ -7,7 +7,8 @@ namespace {
 
 class FieldReader {
  public:
-  FieldReader(const nlohmann::json& config, std::filesystem::path file) : config_(config), file_(std::move(file)) {}
+  FieldReader(const nlohmann::json& config, std::filesystem::path file)
+      : config_(config), file_(std::move(file)) {}
 
   [[noreturn]] void fail(const std::string& field, const std::string& what) const {
     throw Error(ErrorCode::kInvalidModel, file_.string() + ": field '" + field + "' " + what);
@@ -59,7 +60,8 @@ LlamaConfig parse_llama_config(const nlohmann::json& json, const std::filesystem
   config.qkv_bias = config.model_type == "qwen2" || read.boolean("attention_bias", false);
   config.qk_norm = config.model_type == "qwen3";
   if (config.num_heads % config.num_kv_heads != 0) {
-    read.fail("num_key_value_heads", "(" + std::to_string(config.num_kv_heads) + ") must divide num_attention_heads (" +
+    read.fail("num_key_value_heads", "(" + std::to_string(config.num_kv_heads) +
+                                         ") must divide num_attention_heads (" +
                                          std::to_string(config.num_heads) + ")");
   }
   if (config.head_dim % 2 != 0) read.fail("head_dim", "must be even for rotary embeddings");

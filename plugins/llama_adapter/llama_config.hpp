@@ -31,8 +31,8 @@ struct LlamaConfig {
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
   bool tie_word_embeddings = false;
-  bool qkv_bias = false;  // Qwen2 always; others with attention_bias
-  bool qk_norm = false;   // Qwen3
+  bool qkv_bias = false;            // Qwen2 always; others with attention_bias
+  bool qk_norm = false;             // Qwen3
   std::int64_t sliding_window = 0;  // 0: none
 };
 

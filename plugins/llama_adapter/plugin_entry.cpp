@@ -5,7 +5,8 @@
 
 namespace {
 void register_llama_adapter(modelslim::Registrar& registrar) {
-  registrar.add_model_adapter("llama", {"llama", "mistral", "qwen2", "qwen3"}, &modelslim::llama::create_llama_adapter);
+  registrar.add_model_adapter("llama", {"llama", "mistral", "qwen2", "qwen3"},
+                              &modelslim::llama::create_llama_adapter);
 }
 }  // namespace
 

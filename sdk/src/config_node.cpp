@@ -31,7 +31,9 @@ ConfigNode::ConfigNode(YAML::Node node, std::string path, std::string file)
   if (node_.IsDefined()) mark_ = node_.Mark();
 }
 
-bool ConfigNode::has(const std::string& key) const { return node_.IsMap() && node_[key].IsDefined(); }
+bool ConfigNode::has(const std::string& key) const {
+  return node_.IsMap() && node_[key].IsDefined();
+}
 
 ConfigNode ConfigNode::operator[](const std::string& key) const {
   if (!node_.IsMap()) return ConfigNode(YAML::Node(YAML::NodeType::Undefined), join_path(path_, key), file_);
@@ -44,7 +46,9 @@ ConfigNode ConfigNode::at(std::size_t index) const {
   return ConfigNode(node_[index], join_path(path_, std::to_string(index)), file_);
 }
 
-std::size_t ConfigNode::size() const { return node_.IsSequence() || node_.IsMap() ? node_.size() : 0; }
+std::size_t ConfigNode::size() const {
+  return node_.IsSequence() || node_.IsMap() ? node_.size() : 0;
+}
 
 std::vector<ConfigNode> ConfigNode::items() const {
   require_sequence();
@@ -175,9 +179,10 @@ ConfigNode parse_yaml_string(const std::string& text, const std::string& display
   try {
     return ConfigNode(YAML::Load(text), "", display_name);
   } catch (const YAML::Exception& error) {
-    const std::string where = error.mark.is_null() ? display_name
-                                                   : display_name + ":" + std::to_string(error.mark.line + 1) +
-                                                         ":" + std::to_string(error.mark.column + 1);
+    const std::string where = error.mark.is_null()
+                                  ? display_name
+                                  : display_name + ":" + std::to_string(error.mark.line + 1) + ":" +
+                                        std::to_string(error.mark.column + 1);
     throw Error(ErrorCode::kSchemaValidate, where + ": malformed YAML: " + error.msg,
                 "check the YAML syntax near that line");
   }

@@ -60,7 +60,8 @@ std::vector<std::string> read_text_dataset(const std::filesystem::path& file) {
   if (!std::filesystem::is_regular_file(file)) dataset_error(file, "dataset file not found");
   std::ifstream in(file, std::ios::binary);
   if (!in) dataset_error(file, "cannot be read");
-  std::vector<std::string> samples = file.extension() == ".json" ? read_json_array(file, in) : read_jsonl(file, in);
+  std::vector<std::string> samples =
+      file.extension() == ".json" ? read_json_array(file, in) : read_jsonl(file, in);
   if (samples.empty()) dataset_error(file, "contains no samples");
   return samples;
 }
@@ -77,7 +78,8 @@ std::filesystem::path resolve_dataset(const std::string& name_or_path,
       searched += ", " + candidate.string();
     }
   }
-  throw Error(ErrorCode::kInvalidDataset, "dataset '" + name_or_path + "' not found (looked for " + searched + ")",
+  throw Error(ErrorCode::kInvalidDataset,
+              "dataset '" + name_or_path + "' not found (looked for " + searched + ")",
               "give spec.dataset as an existing path or the name of a file in a dataset directory");
 }
 

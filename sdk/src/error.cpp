@@ -4,16 +4,26 @@ namespace modelslim {
 
 const char* error_code_name(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidModel: return "InvalidModelError";
-    case ErrorCode::kInvalidDataset: return "InvalidDatasetError";
-    case ErrorCode::kSchemaValidate: return "SchemaValidateError";
-    case ErrorCode::kSecurity: return "SecurityError";
-    case ErrorCode::kUnsupported: return "UnsupportedError";
-    case ErrorCode::kSpec: return "SpecError";
-    case ErrorCode::kIo: return "IoError";
-    case ErrorCode::kPlugin: return "PluginError";
-    case ErrorCode::kToDo: return "ToDoError";
-    case ErrorCode::kUnexpected: return "UnexpectedError";
+    case ErrorCode::kInvalidModel:
+      return "InvalidModelError";
+    case ErrorCode::kInvalidDataset:
+      return "InvalidDatasetError";
+    case ErrorCode::kSchemaValidate:
+      return "SchemaValidateError";
+    case ErrorCode::kSecurity:
+      return "SecurityError";
+    case ErrorCode::kUnsupported:
+      return "UnsupportedError";
+    case ErrorCode::kSpec:
+      return "SpecError";
+    case ErrorCode::kIo:
+      return "IoError";
+    case ErrorCode::kPlugin:
+      return "PluginError";
+    case ErrorCode::kToDo:
+      return "ToDoError";
+    case ErrorCode::kUnexpected:
+      return "UnexpectedError";
   }
   return "Error";
 }

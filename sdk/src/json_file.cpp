@@ -9,7 +9,8 @@ namespace modelslim {
 
 nlohmann::json read_json_file(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error(ErrorCode::kInvalidModel, file.string() + ": cannot be read (missing or not accessible)");
+  if (!in)
+    throw Error(ErrorCode::kInvalidModel, file.string() + ": cannot be read (missing or not accessible)");
   try {
     return nlohmann::json::parse(in);
   } catch (const nlohmann::json::parse_error& error) {

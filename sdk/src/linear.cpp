@@ -28,6 +28,8 @@ void Linear::remove_observer(std::size_t id) {
                    observers_.end());
 }
 
-void Linear::clear_observers() { observers_.clear(); }
+void Linear::clear_observers() {
+  observers_.clear();
+}
 
 }  // namespace modelslim

@@ -10,8 +10,8 @@ std::vector<BlockInput> embed_texts(ModelAdapter& model, const std::vector<std::
   for (const auto& text : texts) {
     const std::vector<std::int64_t> ids = model.tokenizer().encode(text);
     if (ids.empty()) continue;  // nothing to calibrate on
-    const at::Tensor input_ids =
-        at::tensor(ids, at::TensorOptions().dtype(at::kLong)).reshape({1, static_cast<std::int64_t>(ids.size())});
+    const at::Tensor input_ids = at::tensor(ids, at::TensorOptions().dtype(at::kLong))
+                                     .reshape({1, static_cast<std::int64_t>(ids.size())});
     inputs.push_back(model.embed(input_ids));
   }
   return inputs;

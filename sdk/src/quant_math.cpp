@@ -51,7 +51,8 @@ at::Tensor fake_quantize(const at::Tensor& x, const at::Tensor& scale, const at:
   return dequantize_values(quantize_values(x, scale, offset, bits), scale, offset);
 }
 
-QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool symmetric, std::int64_t group_size) {
+QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool symmetric,
+                                       std::int64_t group_size) {
   // float64: the integers are then exactly those of the reference formula (no float32 rounding at .5 edges).
   const at::Tensor w = weight.to(at::kDouble);
   const std::int64_t out = w.size(0);
@@ -61,10 +62,11 @@ QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool 
                                              " is not divisible by group_size " + std::to_string(group_size));
   }
   const at::Tensor grouped = group_size > 0 ? w.reshape({out, in / group_size, group_size}) : w.unsqueeze(1);
-  const ScaleOffset params = minmax_scale_offset(std::get<0>(grouped.min(2)), std::get<0>(grouped.max(2)), bits,
-                                                 symmetric);  // [out, groups]
-  const at::Tensor q =
-      quantize_values(grouped, params.scale.unsqueeze(2), params.offset.unsqueeze(2), bits).reshape({out, in});
+  const ScaleOffset params =
+      minmax_scale_offset(std::get<0>(grouped.min(2)), std::get<0>(grouped.max(2)), bits,
+                          symmetric);  // [out, groups]
+  const at::Tensor q = quantize_values(grouped, params.scale.unsqueeze(2), params.offset.unsqueeze(2), bits)
+                           .reshape({out, in});
   const at::Tensor scale = params.scale.to(at::kFloat);
   const at::Tensor offset = params.offset.to(at::kFloat);
   if (group_size > 0) return {q.to(at::kChar), scale, offset};
@@ -78,8 +80,8 @@ at::Tensor dequantize_weight(const at::Tensor& qweight, const at::Tensor& scale,
 
 at::Tensor fake_quantize_per_token(const at::Tensor& x, int bits, bool symmetric) {
   const at::Tensor xf = x.to(at::kFloat);
-  const ScaleOffset params = minmax_scale_offset(std::get<0>(xf.min(-1, true)), std::get<0>(xf.max(-1, true)),
-                                                 bits, symmetric);
+  const ScaleOffset params =
+      minmax_scale_offset(std::get<0>(xf.min(-1, true)), std::get<0>(xf.max(-1, true)), bits, symmetric);
   return fake_quantize(xf, params.scale, params.offset, bits);
 }
 

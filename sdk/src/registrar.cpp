@@ -4,11 +4,16 @@ namespace modelslim {
 
 const char* plugin_kind_name(PluginKind kind) {
   switch (kind) {
-    case PluginKind::kProcessor: return "processor";
-    case PluginKind::kSaver: return "saver";
-    case PluginKind::kModelAdapter: return "model_adapter";
-    case PluginKind::kStrategy: return "strategy";
-    case PluginKind::kEvaluator: return "evaluator";
+    case PluginKind::kProcessor:
+      return "processor";
+    case PluginKind::kSaver:
+      return "saver";
+    case PluginKind::kModelAdapter:
+      return "model_adapter";
+    case PluginKind::kStrategy:
+      return "strategy";
+    case PluginKind::kEvaluator:
+      return "evaluator";
   }
   return "unknown";
 }

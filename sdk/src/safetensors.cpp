@@ -38,7 +38,9 @@ constexpr std::array<DtypeEntry, 10> kDtypes = {{{"F64", at::kDouble},
               "the safetensors file is truncated or corrupt; re-download or regenerate it");
 }
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+  return std::strerror(errno);
+}
 
 // Writes all of `size` bytes or throws naming the file.
 void write_all(int fd, const void* data, std::size_t size, const std::filesystem::path& file) {
@@ -81,7 +83,8 @@ std::string safetensors_dtype_name(at::ScalarType type) {
   for (const auto& entry : kDtypes) {
     if (type == entry.type) return entry.name;
   }
-  throw Error(ErrorCode::kUnsupported, std::string("cannot store dtype ") + c10::toString(type) + " in safetensors");
+  throw Error(ErrorCode::kUnsupported,
+              std::string("cannot store dtype ") + c10::toString(type) + " in safetensors");
 }
 
 // ---------------------------------------------------------------------------------------------- reading
@@ -96,7 +99,9 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
   struct stat info {};
   if (::fstat(result->fd_, &info) != 0) model_error(file, "cannot stat: " + errno_text());
   result->file_size_ = static_cast<std::uint64_t>(info.st_size);
-  if (result->file_size_ < 8) model_error(file, "file is " + std::to_string(result->file_size_) + " bytes, shorter than the 8-byte header length");
+  if (result->file_size_ < 8)
+    model_error(file, "file is " + std::to_string(result->file_size_) +
+                          " bytes, shorter than the 8-byte header length");
   void* map = ::mmap(nullptr, result->file_size_, PROT_READ, MAP_PRIVATE, result->fd_, 0);
   if (map == MAP_FAILED) model_error(file, "cannot be memory-mapped: " + errno_text());
   result->map_ = map;
@@ -127,7 +132,8 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
       }
       continue;
     }
-    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets")) {
+    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
+        !entry.contains("data_offsets")) {
       model_error(file, "tensor '" + name + "' lacks dtype, shape or data_offsets");
     }
     TensorInfo info_entry;
@@ -164,8 +170,8 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
     const std::uint64_t expected = numel * c10::elementSize(type);
     if (info_entry.data_end - info_entry.data_begin != expected) {
       model_error(file, "tensor '" + name + "' data_offsets " + range + " hold " +
-                            std::to_string(info_entry.data_end - info_entry.data_begin) + " bytes but its dtype and shape need " +
-                            std::to_string(expected));
+                            std::to_string(info_entry.data_end - info_entry.data_begin) +
+                            " bytes but its dtype and shape need " + std::to_string(expected));
     }
     result->tensors_.push_back(std::move(info_entry));
   }
@@ -195,14 +201,17 @@ const TensorInfo* SafetensorsFile::find(const std::string& name) const {
 
 at::Tensor SafetensorsFile::load(const std::string& name) const {
   const TensorInfo* info = find(name);
-  if (info == nullptr) throw Error(ErrorCode::kInvalidModel, path_.string() + ": no tensor named '" + name + "'");
-  at::Tensor tensor = at::empty(info->shape, at::TensorOptions().dtype(scalar_type_from_safetensors(info->dtype)));
+  if (info == nullptr)
+    throw Error(ErrorCode::kInvalidModel, path_.string() + ": no tensor named '" + name + "'");
+  at::Tensor tensor =
+      at::empty(info->shape, at::TensorOptions().dtype(scalar_type_from_safetensors(info->dtype)));
   const std::uint64_t begin = data_offset_ + info->data_begin;
   const std::uint64_t size = info->data_end - info->data_begin;
   if (size > 0) std::memcpy(tensor.data_ptr(), static_cast<const char*>(map_) + begin, size);
   // Give the page cache back: resident memory must follow what is in use, not what was read.
   const long page = ::sysconf(_SC_PAGESIZE);
-  const std::uint64_t first_page = begin / static_cast<std::uint64_t>(page) * static_cast<std::uint64_t>(page);
+  const std::uint64_t first_page =
+      begin / static_cast<std::uint64_t>(page) * static_cast<std::uint64_t>(page);
   ::madvise(static_cast<char*>(map_) + first_page, begin + size - first_page, MADV_DONTNEED);
   return tensor;
 }
@@ -225,8 +234,8 @@ SafetensorsCheckpoint SafetensorsCheckpoint::open_dir(const std::filesystem::pat
     for (const auto& [name, shard] : index["weight_map"].items()) {
       const std::filesystem::path shard_file = dir / shard.get<std::string>();
       if (!std::filesystem::exists(shard_file)) {
-        throw Error(ErrorCode::kInvalidModel,
-                    index_file.string() + ": tensor '" + name + "' is in " + shard_file.string() + ", which is missing");
+        throw Error(ErrorCode::kInvalidModel, index_file.string() + ": tensor '" + name + "' is in " +
+                                                  shard_file.string() + ", which is missing");
       }
       checkpoint.tensor_file_[name] = shard_file;
     }
@@ -235,12 +244,14 @@ SafetensorsCheckpoint SafetensorsCheckpoint::open_dir(const std::filesystem::pat
   std::vector<std::filesystem::path> files;
   if (std::filesystem::is_directory(dir)) {
     for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-      if (entry.is_regular_file() && entry.path().extension() == ".safetensors") files.push_back(entry.path());
+      if (entry.is_regular_file() && entry.path().extension() == ".safetensors")
+        files.push_back(entry.path());
     }
   }
   if (files.empty()) {
-    throw Error(ErrorCode::kInvalidModel, dir.string() + ": no *.safetensors weights found",
-                "the model directory needs model.safetensors or model.safetensors.index.json with its shards");
+    throw Error(
+        ErrorCode::kInvalidModel, dir.string() + ": no *.safetensors weights found",
+        "the model directory needs model.safetensors or model.safetensors.index.json with its shards");
   }
   std::sort(files.begin(), files.end());
   for (const auto& file : files) {
@@ -248,15 +259,16 @@ SafetensorsCheckpoint SafetensorsCheckpoint::open_dir(const std::filesystem::pat
     for (const auto& tensor : opened->tensors()) {
       const auto [it, inserted] = checkpoint.tensor_file_.emplace(tensor.name, file);
       if (!inserted) {
-        throw Error(ErrorCode::kInvalidModel, "tensor '" + tensor.name + "' appears in both " + it->second.string() +
-                                                  " and " + file.string());
+        throw Error(ErrorCode::kInvalidModel, "tensor '" + tensor.name + "' appears in both " +
+                                                  it->second.string() + " and " + file.string());
       }
     }
   }
   return checkpoint;
 }
 
-std::shared_ptr<SafetensorsFile> SafetensorsCheckpoint::file_for_path(const std::filesystem::path& file) const {
+std::shared_ptr<SafetensorsFile> SafetensorsCheckpoint::file_for_path(
+    const std::filesystem::path& file) const {
   auto& slot = open_files_[file];
   if (!slot) slot = SafetensorsFile::open(file);
   return slot;
@@ -270,7 +282,9 @@ std::shared_ptr<SafetensorsFile> SafetensorsCheckpoint::file_for(const std::stri
   return file_for_path(found->second);
 }
 
-bool SafetensorsCheckpoint::contains(const std::string& name) const { return tensor_file_.count(name) > 0; }
+bool SafetensorsCheckpoint::contains(const std::string& name) const {
+  return tensor_file_.count(name) > 0;
+}
 
 std::vector<std::string> SafetensorsCheckpoint::names() const {
   std::vector<std::string> result;
@@ -282,7 +296,8 @@ const TensorInfo& SafetensorsCheckpoint::info(const std::string& name) const {
   const auto file = file_for(name);
   const TensorInfo* found = file->find(name);
   if (found == nullptr) {
-    throw Error(ErrorCode::kInvalidModel, file->path().string() + ": the index lists '" + name + "' but the file lacks it");
+    throw Error(ErrorCode::kInvalidModel,
+                file->path().string() + ": the index lists '" + name + "' but the file lacks it");
   }
   return *found;
 }
@@ -290,7 +305,8 @@ const TensorInfo& SafetensorsCheckpoint::info(const std::string& name) const {
 at::Tensor SafetensorsCheckpoint::load(const std::string& name) const {
   const auto file = file_for(name);
   if (file->find(name) == nullptr) {
-    throw Error(ErrorCode::kInvalidModel, file->path().string() + ": the index lists '" + name + "' but the file lacks it");
+    throw Error(ErrorCode::kInvalidModel,
+                file->path().string() + ": the index lists '" + name + "' but the file lacks it");
   }
   return file->load(name);
 }
@@ -315,7 +331,8 @@ SafetensorsWriter::~SafetensorsWriter() {
 void SafetensorsWriter::add(const std::string& name, const at::Tensor& tensor) {
   if (finished_) throw Error(ErrorCode::kUnexpected, path_.string() + ": add() after finish()");
   for (const auto& entry : entries_) {
-    if (entry.name == name) throw Error(ErrorCode::kUnexpected, path_.string() + ": duplicate tensor '" + name + "'");
+    if (entry.name == name)
+      throw Error(ErrorCode::kUnexpected, path_.string() + ": duplicate tensor '" + name + "'");
   }
   const at::Tensor data = tensor.detach().to(at::kCPU).contiguous();
   TensorInfo info;
@@ -335,7 +352,8 @@ void SafetensorsWriter::finish() {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata_.empty()) header["__metadata__"] = metadata_;
   for (const auto& entry : entries_) {
-    header[entry.name] = {{"dtype", entry.dtype}, {"shape", entry.shape}, {"data_offsets", {entry.data_begin, entry.data_end}}};
+    header[entry.name] = {
+        {"dtype", entry.dtype}, {"shape", entry.shape}, {"data_offsets", {entry.data_begin, entry.data_end}}};
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // keep the data section 8-byte aligned
@@ -364,14 +382,16 @@ void SafetensorsWriter::finish() {
       if (got == 0) break;
       write_all(out.get(), buffer.data(), static_cast<std::size_t>(got), temp);
     }
-    if (::fsync(out.get()) != 0) throw Error(ErrorCode::kIo, temp.string() + ": fsync failed: " + errno_text());
+    if (::fsync(out.get()) != 0)
+      throw Error(ErrorCode::kIo, temp.string() + ": fsync failed: " + errno_text());
   }
   std::filesystem::rename(temp, path_);
   std::filesystem::remove(spill_path_);
   finished_ = true;
 }
 
-void save_safetensors(const std::filesystem::path& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+void save_safetensors(const std::filesystem::path& path,
+                      const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata) {
   SafetensorsWriter writer(path, metadata);
   for (const auto& [name, tensor] : tensors) writer.add(name, tensor);

@@ -90,7 +90,9 @@ std::string replace_all(std::string text, const std::string& from, const std::st
   return text;
 }
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
 
 // ------------------------------------------------------------------------------------------ pipeline steps
 
@@ -263,8 +265,10 @@ void Tokenizer::Impl::parse_normalizer(const json& node) {
     Replace replace;
     const std::string pattern = pattern_of(node["pattern"], *this, is_regex);
     replace.to = node["content"].get<std::string>();
-    if (is_regex) replace.regex = std::make_shared<Regex>(pattern);
-    else replace.from = pattern;
+    if (is_regex)
+      replace.regex = std::make_shared<Regex>(pattern);
+    else
+      replace.from = pattern;
     normalizers.emplace_back(std::move(replace));
   } else if (type == "Lowercase") {
     normalizers.emplace_back(Lowercase{});
@@ -294,12 +298,18 @@ void Tokenizer::Impl::parse_pre_tokenizer(const json& node) {
     }
     Split split{std::make_shared<Regex>(pattern), SplitBehavior::kIsolated};
     const std::string behavior = node.value("behavior", "Isolated");
-    if (behavior == "Isolated") split.behavior = SplitBehavior::kIsolated;
-    else if (behavior == "Removed") split.behavior = SplitBehavior::kRemoved;
-    else if (behavior == "MergedWithPrevious") split.behavior = SplitBehavior::kMergedWithPrevious;
-    else if (behavior == "MergedWithNext") split.behavior = SplitBehavior::kMergedWithNext;
-    else if (behavior == "Contiguous") split.behavior = SplitBehavior::kContiguous;
-    else fail("Split behavior '" + behavior + "' is not supported");
+    if (behavior == "Isolated")
+      split.behavior = SplitBehavior::kIsolated;
+    else if (behavior == "Removed")
+      split.behavior = SplitBehavior::kRemoved;
+    else if (behavior == "MergedWithPrevious")
+      split.behavior = SplitBehavior::kMergedWithPrevious;
+    else if (behavior == "MergedWithNext")
+      split.behavior = SplitBehavior::kMergedWithNext;
+    else if (behavior == "Contiguous")
+      split.behavior = SplitBehavior::kContiguous;
+    else
+      fail("Split behavior '" + behavior + "' is not supported");
     pre_tokenizers.emplace_back(std::move(split));
   } else if (type == "ByteLevel") {
     ByteLevel step;
@@ -310,8 +320,10 @@ void Tokenizer::Impl::parse_pre_tokenizer(const json& node) {
   } else if (type == "Metaspace") {
     Metaspace step;
     step.replacement = node.value("replacement", std::string(kMetaspace));
-    if (node.contains("prepend_scheme")) step.prepend_scheme = node["prepend_scheme"].get<std::string>();
-    else step.prepend_scheme = node.value("add_prefix_space", true) ? "always" : "never";
+    if (node.contains("prepend_scheme"))
+      step.prepend_scheme = node["prepend_scheme"].get<std::string>();
+    else
+      step.prepend_scheme = node.value("add_prefix_space", true) ? "always" : "never";
     step.split = node.value("split", true);
     decode_strip_leading_space = step.prepend_scheme != "never";
     pre_tokenizers.emplace_back(std::move(step));
@@ -336,10 +348,12 @@ void Tokenizer::Impl::parse_post_processor(const json& node) {
         seen_sequence = true;
         continue;
       }
-      if (!item.contains("SpecialToken")) fail("post_processor template item must be SpecialToken or Sequence");
+      if (!item.contains("SpecialToken"))
+        fail("post_processor template item must be SpecialToken or Sequence");
       const std::string name = item["SpecialToken"]["id"].get<std::string>();
       const auto& specials = node["special_tokens"];
-      if (!specials.contains(name)) fail("post_processor template names unknown special token '" + name + "'");
+      if (!specials.contains(name))
+        fail("post_processor template names unknown special token '" + name + "'");
       for (const auto& id : specials[name]["ids"]) {
         (seen_sequence ? template_suffix : template_prefix).push_back(id.get<std::int64_t>());
       }
@@ -353,8 +367,9 @@ void Tokenizer::Impl::parse(const json& root) {
   if (!root.is_object()) fail("not a JSON object");
   parse_model(root.value("model", json()));
   for (const auto& token : root.value("added_tokens", json::array())) {
-    Added entry{token["content"].get<std::string>(), token["id"].get<std::int64_t>(), token.value("special", false),
-                token.value("lstrip", false), token.value("rstrip", false), token.value("single_word", false)};
+    Added entry{token["content"].get<std::string>(), token["id"].get<std::int64_t>(),
+                token.value("special", false),       token.value("lstrip", false),
+                token.value("rstrip", false),        token.value("single_word", false)};
     vocab[entry.content] = entry.id;
     added.push_back(std::move(entry));
   }
@@ -395,8 +410,9 @@ std::string Tokenizer::Impl::normalize(std::string text) const {
         text = replace_all(std::move(text), replace->from, replace->to);
       }
     } else {
-      std::transform(text.begin(), text.end(), text.begin(),
-                     [](unsigned char c) { return c < 0x80 ? static_cast<char>(std::tolower(c)) : static_cast<char>(c); });
+      std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) {
+        return c < 0x80 ? static_cast<char>(std::tolower(c)) : static_cast<char>(c);
+      });
     }
   }
   return text;
@@ -428,9 +444,12 @@ std::vector<std::string> split_pieces(const std::string& piece, const Regex& reg
         break;
       case SplitBehavior::kContiguous:
         if (!gap.empty()) out.push_back(gap);
-        if (!out.empty() && last == begin && !gap.empty()) out.push_back(match);
-        else if (!out.empty() && last == begin && begin != 0) out.back() += match;
-        else out.push_back(match);
+        if (!out.empty() && last == begin && !gap.empty())
+          out.push_back(match);
+        else if (!out.empty() && last == begin && begin != 0)
+          out.back() += match;
+        else
+          out.push_back(match);
         break;
     }
     last = end;
@@ -452,15 +471,16 @@ std::vector<std::string> Tokenizer::Impl::pre_tokenize(const std::string& text, 
     std::vector<std::string> next;
     if (const auto* split = std::get_if<Split>(&step)) {
       for (const auto& piece : pieces) {
-        for (auto& part : split_pieces(piece, *split->regex, split->behavior)) next.push_back(std::move(part));
+        for (auto& part : split_pieces(piece, *split->regex, split->behavior))
+          next.push_back(std::move(part));
       }
     } else if (const auto* byte_level_step = std::get_if<ByteLevel>(&step)) {
       const auto& table = byte_level_table();
       for (std::string piece : pieces) {
         if (byte_level_step->add_prefix_space && !piece.empty() && piece[0] != ' ') piece = " " + piece;
-        std::vector<std::string> parts = byte_level_step->gpt2
-                                             ? split_pieces(piece, *byte_level_step->gpt2, SplitBehavior::kIsolated)
-                                             : std::vector<std::string>{piece};
+        std::vector<std::string> parts =
+            byte_level_step->gpt2 ? split_pieces(piece, *byte_level_step->gpt2, SplitBehavior::kIsolated)
+                                  : std::vector<std::string>{piece};
         for (const auto& part : parts) {
           std::string mapped;
           for (const unsigned char byte : part) mapped += table.byte_to_char[byte];
@@ -470,7 +490,8 @@ std::vector<std::string> Tokenizer::Impl::pre_tokenize(const std::string& text, 
     } else if (const auto* meta = std::get_if<Metaspace>(&step)) {
       for (std::size_t i = 0; i < pieces.size(); ++i) {
         std::string piece = replace_all(pieces[i], " ", meta->replacement);
-        const bool prepend = meta->prepend_scheme == "always" || (meta->prepend_scheme == "first" && first_segment && i == 0);
+        const bool prepend =
+            meta->prepend_scheme == "always" || (meta->prepend_scheme == "first" && first_segment && i == 0);
         if (prepend && piece.compare(0, meta->replacement.size(), meta->replacement) != 0) {
           piece = meta->replacement + piece;
         }
@@ -564,7 +585,8 @@ std::vector<std::int64_t> Tokenizer::Impl::bpe(const std::string& word) const {
   return symbols;
 }
 
-void Tokenizer::Impl::encode_segment(const std::string& text, bool first_segment, std::vector<std::int64_t>& ids) const {
+void Tokenizer::Impl::encode_segment(const std::string& text, bool first_segment,
+                                     std::vector<std::int64_t>& ids) const {
   if (text.empty()) return;
   for (const auto& word : pre_tokenize(normalize(text), first_segment)) {
     if (word.empty()) continue;
@@ -653,7 +675,8 @@ std::string Tokenizer::decode(const std::vector<std::int64_t>& ids, bool skip_sp
     if (id < 0 || static_cast<std::size_t>(id) >= impl.id_to_token.size()) continue;
     if (skip_special_tokens && impl.is_special[static_cast<std::size_t>(id)]) continue;
     const std::string& token = impl.id_to_token[static_cast<std::size_t>(id)];
-    const bool added = std::any_of(impl.added.begin(), impl.added.end(), [&](const auto& a) { return a.id == id; });
+    const bool added =
+        std::any_of(impl.added.begin(), impl.added.end(), [&](const auto& a) { return a.id == id; });
     if (added) {
       text += token;
     } else if (impl.byte_level) {
@@ -671,7 +694,9 @@ std::string Tokenizer::decode(const std::vector<std::int64_t>& ids, bool skip_sp
   return text;
 }
 
-std::int64_t Tokenizer::vocab_size() const { return static_cast<std::int64_t>(impl_->id_to_token.size()); }
+std::int64_t Tokenizer::vocab_size() const {
+  return static_cast<std::int64_t>(impl_->id_to_token.size());
+}
 
 std::optional<std::int64_t> Tokenizer::token_to_id(std::string_view token) const {
   const auto found = impl_->vocab.find(std::string(token));

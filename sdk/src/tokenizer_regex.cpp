@@ -14,13 +14,14 @@ struct Regex::Code {
 Regex::Regex(const std::string& pattern) {
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
-  pcre2_code* compiled = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                                       PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &error_code, &error_offset, nullptr);
+  pcre2_code* compiled =
+      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                    PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &error_code, &error_offset, nullptr);
   if (compiled == nullptr) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(error_code, message, sizeof(message));
-    throw std::runtime_error("regex '" + pattern + "' does not compile at offset " + std::to_string(error_offset) +
-                             ": " + reinterpret_cast<const char*>(message));
+    throw std::runtime_error("regex '" + pattern + "' does not compile at offset " +
+                             std::to_string(error_offset) + ": " + reinterpret_cast<const char*>(message));
   }
   auto code = std::make_shared<Code>();
   code->code.reset(compiled);

@@ -3,5 +3,7 @@
 #include <torch/csrc/api/include/torch/version.h>
 
 namespace modelslim {
-const char* host_torch_version() { return TORCH_VERSION; }
+const char* host_torch_version() {
+  return TORCH_VERSION;
+}
 }  // namespace modelslim

@@ -17,17 +17,20 @@ test::CommandResult make(const std::string& args) {
 TEST_CASE("qwen3 with GQA and explicit head_dim; qwen2 biases; sharding with an index") {
   test::TempDir dir("rmm");
   const fs::path fake = test::shared_dir() / "data" / "fake_llama";
-  auto result = make("--config " + fake.string() + " --tokenizer-from " + fake.string() + " --output " +
-                     (dir / "q3").string() + " --set model_type=qwen3 --set num_key_value_heads=1 --set head_dim=48" +
-                     " --dtype bfloat16 --shard-size-mb 1");
+  auto result =
+      make("--config " + fake.string() + " --tokenizer-from " + fake.string() + " --output " +
+           (dir / "q3").string() + " --set model_type=qwen3 --set num_key_value_heads=1 --set head_dim=48" +
+           " --dtype bfloat16 --shard-size-mb 1");
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   CHECK(fs::exists(dir / "q3" / "model.safetensors.index.json"));
   CHECK(fs::exists(dir / "q3" / "tokenizer.json"));
   const auto config = read_json_file(dir / "q3" / "config.json");
   CHECK(config["torch_dtype"] == "bfloat16");
   const auto checkpoint = SafetensorsCheckpoint::open_dir(dir / "q3");
-  CHECK(checkpoint.info("model.layers.2.self_attn.q_proj.weight").shape == std::vector<std::int64_t>{2 * 48, 128});
-  CHECK(checkpoint.info("model.layers.2.self_attn.k_proj.weight").shape == std::vector<std::int64_t>{48, 128});
+  CHECK(checkpoint.info("model.layers.2.self_attn.q_proj.weight").shape ==
+        std::vector<std::int64_t>{2 * 48, 128});
+  CHECK(checkpoint.info("model.layers.2.self_attn.k_proj.weight").shape ==
+        std::vector<std::int64_t>{48, 128});
   CHECK(checkpoint.info("model.layers.0.self_attn.q_norm.weight").shape == std::vector<std::int64_t>{48});
   CHECK(checkpoint.info("model.layers.0.mlp.down_proj.weight").dtype == "BF16");
   CHECK(checkpoint.contains("lm_head.weight"));

@@ -36,15 +36,17 @@ std::string replace_all(std::string text, const std::string& from, const std::st
   return text;
 }
 
-fs::path mix_calib() { return test::shared_dir() / "data" / "msmodelslim_lab_calib" / "mix_calib.jsonl"; }
+fs::path mix_calib() {
+  return test::shared_dir() / "data" / "msmodelslim_lab_calib" / "mix_calib.jsonl";
+}
 
 // A random-weight copy of fake_llama in HF format.
 fs::path make_fake_llama(const test::TempDir& dir, const std::string& extra = "") {
   const fs::path fake = test::shared_dir() / "data" / "fake_llama";
   const fs::path model = dir / "model";
-  const auto result = test::run_command((test::build_dir() / "bin" / "make_random_model").string() + " --config " +
-                                        fake.string() + " --tokenizer-from " + fake.string() + " --output " +
-                                        model.string() + " --seed 42 " + extra);
+  const auto result = test::run_command((test::build_dir() / "bin" / "make_random_model").string() +
+                                        " --config " + fake.string() + " --tokenizer-from " + fake.string() +
+                                        " --output " + model.string() + " --seed 42 " + extra);
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   return model;
 }
@@ -64,7 +66,8 @@ class SavedW8A8Linear final : public LinearCompute {
         deq_scale_(saved.load(name + ".deq_scale").to(at::kInt).view(at::kFloat).to(at::kDouble)),
         quant_bias_(saved.load(name + ".quant_bias").to(at::kDouble)) {}
   at::Tensor forward(const Linear&, const at::Tensor& input) const override {
-    const at::Tensor xq = at::clamp(at::round(input.to(at::kDouble) / input_scale_ + input_offset_), -128, 127);
+    const at::Tensor xq =
+        at::clamp(at::round(input.to(at::kDouble) / input_scale_ + input_offset_), -128, 127);
     return (deq_scale_ * (at::matmul(xq, weight_.t()) + quant_bias_)).to(at::kFloat);
   }
 
@@ -135,17 +138,20 @@ TEST_CASE("int8 weights equal an independent float64 quantization and logits sta
   const auto hf_config = read_json_file(model / "config.json");
   auto adapter = registry.create_model_adapter(registry.select_model_adapter("", hf_config),
                                                ModelLoadRequest{model, hf_config, "llama", at::kCPU, false});
-  const std::vector<std::int64_t> ids = adapter->tokenizer().encode("THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG");
+  const std::vector<std::int64_t> ids =
+      adapter->tokenizer().encode("THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG");
   const at::Tensor input_ids = at::tensor(ids, at::kLong).reshape({1, -1});
   const at::Tensor float_logits = forward_logits(*adapter, input_ids);
   BlockInput state = adapter->embed(input_ids);
   for (std::size_t i = 0; i < adapter->num_blocks(); ++i) {
     auto block = adapter->load_block(i);
-    for (Linear* linear : block->linears()) linear->set_compute(std::make_shared<SavedW8A8Linear>(saved, linear->name()));
+    for (Linear* linear : block->linears())
+      linear->set_compute(std::make_shared<SavedW8A8Linear>(saved, linear->name()));
     state.hidden = block->forward(state.hidden, *state.context);
   }
   const at::Tensor quant_logits = adapter->head(state.hidden);
-  const double relative = (quant_logits - float_logits).norm().item<double>() / float_logits.norm().item<double>();
+  const double relative =
+      (quant_logits - float_logits).norm().item<double>() / float_logits.norm().item<double>();
   MESSAGE("W8A8 logits relative error vs float: " << relative);
   CHECK(relative < 0.05);
   CHECK(relative > 0.0);  // the arithmetic really is quantized

@@ -34,9 +34,9 @@ struct Fixture {
 
   explicit Fixture(const std::string& model_flags = "") {
     const fs::path fake = test::shared_dir() / "data" / "fake_llama";
-    const auto made = test::run_command((test::build_dir() / "bin" / "make_random_model").string() + " --config " +
-                                        fake.string() + " --tokenizer-from " + fake.string() + " --output " +
-                                        model.string() + " --seed 1 " + model_flags);
+    const auto made = test::run_command((test::build_dir() / "bin" / "make_random_model").string() +
+                                        " --config " + fake.string() + " --tokenizer-from " + fake.string() +
+                                        " --output " + model.string() + " --seed 1 " + model_flags);
     REQUIRE_MESSAGE(made.exit_code == 0, made.output);
     write_config(test::shared_dir() / "data" / "msmodelslim_lab_calib" / "mix_calib.jsonl");
   }
@@ -47,7 +47,8 @@ struct Fixture {
   }
   CommandResult quant(const std::string& extra = "") const {
     return test::run_command(test::modelslim_bin().string() + " quant --model_path " + model.string() +
-                             " --save_path " + save.string() + " --config_path " + config.string() + " " + extra);
+                             " --save_path " + save.string() + " --config_path " + config.string() + " " +
+                             extra);
   }
   void expect_failure(const CommandResult& result, const std::vector<std::string>& parts) const {
     CAPTURE(result.output);
@@ -60,7 +61,9 @@ struct Fixture {
   }
 };
 
-void truncate_file(const fs::path& file, std::uintmax_t size) { fs::resize_file(file, size); }
+void truncate_file(const fs::path& file, std::uintmax_t size) {
+  fs::resize_file(file, size);
+}
 
 }  // namespace
 
@@ -86,14 +89,16 @@ TEST_CASE("unknown key") {
 TEST_CASE("wrong type") {
   Fixture f;
   test::write_text(f.config, std::string(kConfig).replace(std::string(kConfig).find("symmetric: false"), 16,
-                                                           "symmetric: sometimes"));
+                                                          "symmetric: sometimes"));
   f.expect_failure(f.quant(), {"spec.process.0.qconfig.act.symmetric", "expected true or false"});
 }
 
 TEST_CASE("unknown processor type lists the known types") {
   Fixture f;
-  test::write_text(f.config, "apiversion: modelslim_v1\nspec:\n  process:\n    - {type: smooth_everything}\n");
-  f.expect_failure(f.quant(), {"spec.process.0.type", "unknown processor type 'smooth_everything'", "linear_quant"});
+  test::write_text(f.config,
+                   "apiversion: modelslim_v1\nspec:\n  process:\n    - {type: smooth_everything}\n");
+  f.expect_failure(f.quant(),
+                   {"spec.process.0.type", "unknown processor type 'smooth_everything'", "linear_quant"});
 }
 
 TEST_CASE("truncated safetensors") {
@@ -139,9 +144,9 @@ TEST_CASE("empty dataset") {
 TEST_CASE("save_path not writable") {
   Fixture f;
   test::write_text(f.dir / "a_file", "x");
-  const auto result = test::run_command(test::modelslim_bin().string() + " quant --model_path " + f.model.string() +
-                                        " --save_path " + (f.dir / "a_file" / "out").string() + " --config_path " +
-                                        f.config.string());
+  const auto result = test::run_command(
+      test::modelslim_bin().string() + " quant --model_path " + f.model.string() + " --save_path " +
+      (f.dir / "a_file" / "out").string() + " --config_path " + f.config.string());
   CHECK(result.exit_code != 0);
   CHECK_MESSAGE(result.output.find("--save_path") != std::string::npos, result.output);
   CHECK_FALSE(fs::exists(f.dir / "a_file" / "out"));

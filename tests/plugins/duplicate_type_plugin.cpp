@@ -4,8 +4,10 @@
 
 namespace {
 void register_duplicate(modelslim::Registrar& registrar) {
-  registrar.add_processor("linear_quant", [](const modelslim::ConfigNode&, const modelslim::HostServices&)
-                                              -> std::unique_ptr<modelslim::Processor> { return nullptr; });
+  registrar.add_processor(
+      "linear_quant",
+      [](const modelslim::ConfigNode&,
+         const modelslim::HostServices&) -> std::unique_ptr<modelslim::Processor> { return nullptr; });
 }
 }  // namespace
 

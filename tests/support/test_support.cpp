@@ -19,10 +19,18 @@ std::filesystem::path env_path(const char* name, const std::filesystem::path& fa
 }
 }  // namespace
 
-std::filesystem::path source_dir() { return env_path("MODELSLIM_SOURCE_DIR", MODELSLIM_TEST_SOURCE_DIR); }
-std::filesystem::path build_dir() { return env_path("MODELSLIM_BUILD_DIR", MODELSLIM_TEST_BUILD_DIR); }
-std::filesystem::path shared_dir() { return env_path("MODELSLIM_SHARED_DIR", source_dir() / ".." / "shared"); }
-std::filesystem::path modelslim_bin() { return env_path("MODELSLIM_BIN", build_dir() / "bin" / "modelslim"); }
+std::filesystem::path source_dir() {
+  return env_path("MODELSLIM_SOURCE_DIR", MODELSLIM_TEST_SOURCE_DIR);
+}
+std::filesystem::path build_dir() {
+  return env_path("MODELSLIM_BUILD_DIR", MODELSLIM_TEST_BUILD_DIR);
+}
+std::filesystem::path shared_dir() {
+  return env_path("MODELSLIM_SHARED_DIR", source_dir() / ".." / "shared");
+}
+std::filesystem::path modelslim_bin() {
+  return env_path("MODELSLIM_BIN", build_dir() / "bin" / "modelslim");
+}
 
 TempDir::TempDir(const std::string& label) {
   std::random_device device;

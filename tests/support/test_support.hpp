@@ -1,4 +1,5 @@
-// Helpers shared by tests: locations of the source tree, build tree and ../shared, temp dirs, running the CLI.
+// Helpers shared by tests: locations of the source tree, build tree and ../shared, temp dirs, running the
+// CLI.
 #pragma once
 
 #include <filesystem>

@@ -98,8 +98,9 @@ TEST_CASE("W8A8_DYNAMIC and unquantized linears") {
 TEST_CASE("sharded writer splits at the limit and indexes every tensor") {
   test::TempDir dir("shards");
   ascendv1::ShardedWriter writer(dir.path(), "quant_model_weights", 1000);
-  for (int i = 0; i < 5; ++i) writer.add("t" + std::to_string(i), at::full({100}, i, at::kFloat));  // 400 B each
-  writer.add("big", at::zeros({600}, at::kFloat));                                                   // 2400 B alone
+  for (int i = 0; i < 5; ++i)
+    writer.add("t" + std::to_string(i), at::full({100}, i, at::kFloat));  // 400 B each
+  writer.add("big", at::zeros({600}, at::kFloat));                        // 2400 B alone
   const auto names = writer.finish();
   REQUIRE(names.size() == 4);  // [t0 t1] [t2 t3] [t4] [big]
   CHECK(names[0] == "quant_model_weights-00001-of-00004.safetensors");

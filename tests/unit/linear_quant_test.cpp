@@ -13,7 +13,9 @@ using namespace modelslim;
 using linear_quant::LinearQuantProcessor;
 
 namespace {
-ConfigNode entry(const std::string& yaml) { return parse_yaml_string(yaml, "practice.yaml")["process"].at(0); }
+ConfigNode entry(const std::string& yaml) {
+  return parse_yaml_string(yaml, "practice.yaml")["process"].at(0);
+}
 
 std::string config_error(const std::string& yaml) {
   try {
@@ -32,7 +34,9 @@ const char* kW8A8 = R"(process:
       weight: {scope: per_channel, dtype: int8, symmetric: true, method: minmax}
 )";
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 }  // namespace
 
 TEST_CASE("schemes and data-freeness follow the (act, weight) pair") {
@@ -63,7 +67,8 @@ TEST_CASE("config errors name the field path and location") {
   CHECK(contains(message, "process.0.qconfig.act.scope"));
   CHECK(contains(message, "per_tensr"));
 
-  message = config_error("process:\n  - {type: linear_quant, qconfig: {weight: {scope: per_channel}}, inclde: ['*']}\n");
+  message = config_error(
+      "process:\n  - {type: linear_quant, qconfig: {weight: {scope: per_channel}}, inclde: ['*']}\n");
   CHECK(contains(message, "unknown key 'inclde'"));
 
   message = config_error(R"(process:
@@ -76,7 +81,8 @@ TEST_CASE("config errors name the field path and location") {
   message = config_error("process:\n  - {type: linear_quant}\n");
   CHECK(contains(message, "qconfig"));
 
-  message = config_error("process:\n  - {type: linear_quant, qconfig: {weight: {scope: per_channel}}, include: 3}\n");
+  message = config_error(
+      "process:\n  - {type: linear_quant, qconfig: {weight: {scope: per_channel}}, include: 3}\n");
   CHECK(contains(message, "process.0.include"));
 }
 
@@ -129,8 +135,10 @@ TEST_CASE("static W8A8 calibrates the activation range over all samples and fake
   const QuantizedLinear& q = *block.up().quantized();
 
   // Independent float64: the global range of both samples (the up_proj input is the block input).
-  const double mn = std::min(0.0, std::min(inputs[0].hidden.min().item<double>(), inputs[1].hidden.min().item<double>()));
-  const double mx = std::max(0.0, std::max(inputs[0].hidden.max().item<double>(), inputs[1].hidden.max().item<double>()));
+  const double mn =
+      std::min(0.0, std::min(inputs[0].hidden.min().item<double>(), inputs[1].hidden.min().item<double>()));
+  const double mx =
+      std::max(0.0, std::max(inputs[0].hidden.max().item<double>(), inputs[1].hidden.max().item<double>()));
   const double scale = (mx - mn) / 255.0;
   const double offset = std::nearbyint(-mn / scale) - 128.0;
   CHECK(q.input_scale.item<float>() == doctest::Approx(scale).epsilon(1e-6));
@@ -142,7 +150,8 @@ TEST_CASE("static W8A8 calibrates the activation range over all samples and fake
   const at::Tensor w64 = float_up_weight.to(at::kDouble);
   const at::Tensor wscale = std::get<0>(w64.abs().max(1, true)) / 127.0;
   const at::Tensor wq = at::clamp(at::round(w64 / wscale), -127, 127);
-  const at::Tensor expected = at::matmul((xq - offset) * scale, (wq * wscale).t()) + block.up().bias()->to(at::kDouble);
+  const at::Tensor expected =
+      at::matmul((xq - offset) * scale, (wq * wscale).t()) + block.up().bias()->to(at::kDouble);
   const at::Tensor actual = block.up().forward(x.to(at::kFloat)).to(at::kDouble);
   CHECK((actual - expected).abs().max().item<double>() < 1e-4);
   CHECK(processor.warnings().size() == 0);
@@ -175,5 +184,6 @@ TEST_CASE("a static linear that saw no calibration data is a clear error") {
   BlockRequest request{block.name(), block, none, {}, 0};
   processor.preprocess(request);
   processor.process(request);
-  CHECK_THROWS_WITH_AS(processor.postprocess(request), doctest::Contains("no calibration data reached"), Error);
+  CHECK_THROWS_WITH_AS(processor.postprocess(request), doctest::Contains("no calibration data reached"),
+                       Error);
 }

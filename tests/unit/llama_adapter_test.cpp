@@ -29,27 +29,38 @@ struct Variant {
 };
 
 nlohmann::json config_json(const Variant& v) {
-  nlohmann::json config = {{"model_type", v.model_type},         {"hidden_size", v.hidden},
-                           {"intermediate_size", v.intermediate}, {"num_hidden_layers", v.layers},
-                           {"num_attention_heads", v.heads},      {"num_key_value_heads", v.kv_heads},
-                           {"head_dim", v.head_dim},              {"vocab_size", v.vocab},
-                           {"rms_norm_eps", 1e-6},                {"rope_theta", v.theta},
-                           {"tie_word_embeddings", v.tied},       {"hidden_act", "silu"}};
+  nlohmann::json config = {{"model_type", v.model_type},
+                           {"hidden_size", v.hidden},
+                           {"intermediate_size", v.intermediate},
+                           {"num_hidden_layers", v.layers},
+                           {"num_attention_heads", v.heads},
+                           {"num_key_value_heads", v.kv_heads},
+                           {"head_dim", v.head_dim},
+                           {"vocab_size", v.vocab},
+                           {"rms_norm_eps", 1e-6},
+                           {"rope_theta", v.theta},
+                           {"tie_word_embeddings", v.tied},
+                           {"hidden_act", "silu"}};
   if (v.llama3_rope) {
-    config["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
-                              {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 16}};
+    config["rope_scaling"] = {{"rope_type", "llama3"},
+                              {"factor", 8.0},
+                              {"low_freq_factor", 1.0},
+                              {"high_freq_factor", 4.0},
+                              {"original_max_position_embeddings", 16}};
   }
   return config;
 }
 
 // Writes a random checkpoint; returns the tensors (float64) for the reference.
-std::map<std::string, at::Tensor> write_model(const fs::path& dir, const Variant& v, at::ScalarType dtype = at::kFloat) {
+std::map<std::string, at::Tensor> write_model(const fs::path& dir, const Variant& v,
+                                              at::ScalarType dtype = at::kFloat) {
   fs::create_directories(dir);
   test::write_text(dir / "config.json", config_json(v).dump(2));
   fs::copy_file(test::shared_dir() / "data" / "fake_llama" / "tokenizer.json", dir / "tokenizer.json");
   at::manual_seed(1234);
   std::vector<std::pair<std::string, at::Tensor>> tensors;
-  const auto add = [&](const std::string& name, std::vector<std::int64_t> shape, double scale, double center = 0.0) {
+  const auto add = [&](const std::string& name, std::vector<std::int64_t> shape, double scale,
+                       double center = 0.0) {
     tensors.emplace_back(name, (at::randn(shape) * scale + center).to(dtype));
   };
   add("model.embed_tokens.weight", {v.vocab, v.hidden}, 1.0);
@@ -83,7 +94,9 @@ std::map<std::string, at::Tensor> write_model(const fs::path& dir, const Variant
 }
 
 // ---- the independent float64 reference ----
-at::Tensor ref_rms(const at::Tensor& x, const at::Tensor& w) { return w * x / at::sqrt((x * x).mean(-1, true) + 1e-6); }
+at::Tensor ref_rms(const at::Tensor& x, const at::Tensor& w) {
+  return w * x / at::sqrt((x * x).mean(-1, true) + 1e-6);
+}
 
 std::vector<double> ref_inv_freq(const Variant& v) {
   std::vector<double> freqs;
@@ -122,15 +135,18 @@ at::Tensor ref_rope(const at::Tensor& x, const std::vector<double>& freqs) {
   return out;
 }
 
-at::Tensor ref_linear(const std::map<std::string, at::Tensor>& w, const std::string& name, const at::Tensor& x) {
+at::Tensor ref_linear(const std::map<std::string, at::Tensor>& w, const std::string& name,
+                      const at::Tensor& x) {
   at::Tensor y = at::matmul(x, w.at(name + ".weight").t());
   if (w.count(name + ".bias")) y = y + w.at(name + ".bias");
   return y;
 }
 
-at::Tensor ref_logits(const std::map<std::string, at::Tensor>& w, const Variant& v, const std::vector<std::int64_t>& ids) {
+at::Tensor ref_logits(const std::map<std::string, at::Tensor>& w, const Variant& v,
+                      const std::vector<std::int64_t>& ids) {
   const std::int64_t seq = static_cast<std::int64_t>(ids.size());
-  at::Tensor x = w.at("model.embed_tokens.weight").index_select(0, at::tensor(ids, at::kLong));  // [seq, hidden]
+  at::Tensor x =
+      w.at("model.embed_tokens.weight").index_select(0, at::tensor(ids, at::kLong));  // [seq, hidden]
   const auto freqs = ref_inv_freq(v);
   const std::int64_t group = v.heads / v.kv_heads;
   for (std::int64_t l = 0; l < v.layers; ++l) {
@@ -153,7 +169,8 @@ at::Tensor ref_logits(const std::map<std::string, at::Tensor>& w, const Variant&
       kh = ref_rope(kh, freqs);
       at::Tensor out = at::zeros({seq, v.head_dim}, at::kDouble);
       for (std::int64_t s = 0; s < seq; ++s) {
-        const at::Tensor scores = at::matmul(kh.narrow(0, 0, s + 1), qh[s]) / std::sqrt(static_cast<double>(v.head_dim));
+        const at::Tensor scores =
+            at::matmul(kh.narrow(0, 0, s + 1), qh[s]) / std::sqrt(static_cast<double>(v.head_dim));
         const at::Tensor weights = at::exp(scores - scores.max()) / at::exp(scores - scores.max()).sum();
         out[s] = at::matmul(weights, vh.narrow(0, 0, s + 1));
       }
@@ -162,7 +179,8 @@ at::Tensor ref_logits(const std::map<std::string, at::Tensor>& w, const Variant&
     x = x + ref_linear(w, p + "self_attn.o_proj", at::cat(head_outputs, 1));
     const at::Tensor n2 = ref_rms(x, w.at(p + "post_attention_layernorm.weight"));
     const at::Tensor gate = ref_linear(w, p + "mlp.gate_proj", n2);
-    x = x + ref_linear(w, p + "mlp.down_proj", gate / (1.0 + at::exp(-gate)) * ref_linear(w, p + "mlp.up_proj", n2));
+    x = x + ref_linear(w, p + "mlp.down_proj",
+                       gate / (1.0 + at::exp(-gate)) * ref_linear(w, p + "mlp.up_proj", n2));
   }
   const at::Tensor head = v.tied ? w.at("model.embed_tokens.weight") : w.at("lm_head.weight");
   return at::matmul(ref_rms(x, w.at("model.norm.weight")), head.t());
@@ -180,14 +198,17 @@ void check_variant(const Variant& v, const std::string& label) {
   const std::vector<std::int64_t> ids = {1, 5, 9, 3, 28, 17, 2, 11, 11, 30, 0, 7};
   const at::Tensor ours = forward_logits(*adapter, at::tensor(ids, at::kLong).reshape({1, -1})).squeeze(0);
   const at::Tensor reference = ref_logits(weights, v, ids);
-  const double error = (ours.to(at::kDouble) - reference).abs().max().item<double>() / reference.abs().max().item<double>();
+  const double error =
+      (ours.to(at::kDouble) - reference).abs().max().item<double>() / reference.abs().max().item<double>();
   MESSAGE(label << ": max |ours - float64 reference| / max |logit| = " << error);
   CHECK(error < 1e-4);
 }
 
 }  // namespace
 
-TEST_CASE("Llama with GQA matches the float64 reference") { check_variant(Variant{}, "llama-gqa"); }
+TEST_CASE("Llama with GQA matches the float64 reference") {
+  check_variant(Variant{}, "llama-gqa");
+}
 
 TEST_CASE("Llama 3 rope scaling matches the float64 reference") {
   Variant v;
@@ -219,7 +240,8 @@ TEST_CASE("bf16 checkpoints load upcast; non-block parameters keep the stored dt
   CHECK((block->linears()[0]->weight().scalar_type() == at::kFloat));
   CHECK(block->linears().size() == 7);
   CHECK(block->linears()[6]->name() == "model.layers.1.mlp.down_proj");
-  for (const auto& parameter : adapter->non_block_parameters()) CHECK((parameter.tensor.scalar_type() == at::kBFloat16));
+  for (const auto& parameter : adapter->non_block_parameters())
+    CHECK((parameter.tensor.scalar_type() == at::kBFloat16));
 }
 
 TEST_CASE("Linear::forward is what the block calls: observers see every projection's input") {
@@ -229,7 +251,8 @@ TEST_CASE("Linear::forward is what the block calls: observers see every projecti
   const auto block = adapter->load_block(0);
   std::map<std::string, std::vector<std::int64_t>> seen;
   for (Linear* linear : block->linears()) {
-    linear->add_observer([&seen, name = linear->name()](const at::Tensor& x) { seen[name] = x.sizes().vec(); });
+    linear->add_observer(
+        [&seen, name = linear->name()](const at::Tensor& x) { seen[name] = x.sizes().vec(); });
   }
   const BlockInput input = adapter->embed(at::arange(6, at::kLong).reshape({1, 6}));
   block->forward(input.hidden, *input.context);
@@ -253,7 +276,8 @@ TEST_CASE("bad checkpoints: wrong shape, missing tensor, missing tokenizer, bad 
     save_safetensors(dir / "model.safetensors", tensors);
   }
   const auto adapter = open_adapter(dir.path());
-  CHECK_THROWS_WITH_AS(adapter->load_block(1), doctest::Contains("no tensor 'model.layers.1.self_attn.k_proj.weight'"), Error);
+  CHECK_THROWS_WITH_AS(adapter->load_block(1),
+                       doctest::Contains("no tensor 'model.layers.1.self_attn.k_proj.weight'"), Error);
   CHECK_NOTHROW(adapter->load_block(0));
 
   test::TempDir dir2("llama-bad-shape");
@@ -262,13 +286,16 @@ TEST_CASE("bad checkpoints: wrong shape, missing tensor, missing tokenizer, bad 
     const auto original = SafetensorsCheckpoint::open_dir(dir2.path());
     std::vector<std::pair<std::string, at::Tensor>> tensors;
     for (const auto& name : original.names()) {
-      tensors.emplace_back(name, name == "model.layers.1.mlp.up_proj.weight" ? at::zeros({95, 64}) : original.load(name));
+      tensors.emplace_back(
+          name, name == "model.layers.1.mlp.up_proj.weight" ? at::zeros({95, 64}) : original.load(name));
     }
     save_safetensors(dir2 / "model.safetensors", tensors);
   }
-  CHECK_THROWS_WITH_AS(open_adapter(dir2.path())->load_block(1),
-                       doctest::Contains("'model.layers.1.mlp.up_proj.weight' has shape [95, 64] but config.json implies [96, 64]"),
-                       Error);
+  CHECK_THROWS_WITH_AS(
+      open_adapter(dir2.path())->load_block(1),
+      doctest::Contains(
+          "'model.layers.1.mlp.up_proj.weight' has shape [95, 64] but config.json implies [96, 64]"),
+      Error);
 
   fs::remove(dir2 / "tokenizer.json");
   CHECK_THROWS_WITH_AS(open_adapter(dir2.path()), doctest::Contains("tokenizer.json"), Error);
@@ -276,5 +303,6 @@ TEST_CASE("bad checkpoints: wrong shape, missing tensor, missing tokenizer, bad 
   auto config = config_json(v);
   config.erase("hidden_size");
   test::write_text(dir / "config.json", config.dump());
-  CHECK_THROWS_WITH_AS(open_adapter(dir.path()), doctest::Contains("config.json: field 'hidden_size' is missing"), Error);
+  CHECK_THROWS_WITH_AS(open_adapter(dir.path()),
+                       doctest::Contains("config.json: field 'hidden_size' is missing"), Error);
 }

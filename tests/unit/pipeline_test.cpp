@@ -34,7 +34,9 @@ class CountedBlock final : public Block {
 class ToyAdapter final : public ModelAdapter {
  public:
   std::string model_type() const override { return "toy"; }
-  const Tokenizer& tokenizer() const override { throw Error(ErrorCode::kToDo, "toy adapter has no tokenizer"); }
+  const Tokenizer& tokenizer() const override {
+    throw Error(ErrorCode::kToDo, "toy adapter has no tokenizer");
+  }
   BlockInput embed(const at::Tensor& input_ids) override {
     return {at::sin(input_ids.to(at::kFloat)).unsqueeze(-1).expand({1, input_ids.size(1), 8}).contiguous(),
             std::make_shared<test::ToyContext>()};
@@ -70,7 +72,9 @@ class RecordingSaver final : public Saver {
   explicit RecordingSaver(std::vector<std::string>& log) : log_(log) {}
   void begin(const SaveContext&) override { log_.push_back("saver:begin"); }
   void save_block(Block& block) override { log_.push_back("saver:block:" + block.name()); }
-  void finish(const std::vector<NamedTensor>& rest) override { log_.push_back("saver:finish:" + rest.at(0).name); }
+  void finish(const std::vector<NamedTensor>& rest) override {
+    log_.push_back("saver:finish:" + rest.at(0).name);
+  }
 
  private:
   std::vector<std::string>& log_;
@@ -90,12 +94,17 @@ TEST_CASE("hooks run per processor in list order, savers after, in block order")
   pipeline.processors.push_back(std::make_unique<RecordingProcessor>("b", true, log));
   pipeline.savers.push_back(std::make_unique<RecordingSaver>(log));
   const SaveContext save{"/nonexistent", "/nonexistent", adapter};
-  const RunStats stats = run_pipeline(adapter, pipeline, samples(adapter), RunnerKind::kLayerWise, save, nullptr);
+  const RunStats stats =
+      run_pipeline(adapter, pipeline, samples(adapter), RunnerKind::kLayerWise, save, nullptr);
   CHECK(stats.blocks == 3);
   CHECK(stats.block_forwards == 3 * 2);  // only `a` needs data: one forward per sample per block
-  const std::vector<std::string> first_block = {"a:pre_run", "b:pre_run", "saver:begin",
-                                                "a:preprocess:model.layers.0", "a:postprocess:model.layers.0",
-                                                "b:preprocess:model.layers.0", "b:postprocess:model.layers.0",
+  const std::vector<std::string> first_block = {"a:pre_run",
+                                                "b:pre_run",
+                                                "saver:begin",
+                                                "a:preprocess:model.layers.0",
+                                                "a:postprocess:model.layers.0",
+                                                "b:preprocess:model.layers.0",
+                                                "b:postprocess:model.layers.0",
                                                 "saver:block:model.layers.0"};
   REQUIRE(log.size() >= first_block.size());
   for (std::size_t i = 0; i < first_block.size(); ++i) CHECK(log[i] == first_block[i]);

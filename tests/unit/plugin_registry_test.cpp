@@ -14,8 +14,12 @@ using modelslim::core::PluginRegistry;
 namespace test = modelslim::test;
 
 namespace {
-std::filesystem::path plugin_dir() { return test::build_dir() / "lib" / "modelslim" / "plugins"; }
-std::filesystem::path test_plugin_dir(const std::string& name) { return test::build_dir() / "test-plugins" / name; }
+std::filesystem::path plugin_dir() {
+  return test::build_dir() / "lib" / "modelslim" / "plugins";
+}
+std::filesystem::path test_plugin_dir(const std::string& name) {
+  return test::build_dir() / "test-plugins" / name;
+}
 
 std::string load_error(PluginRegistry& registry, const std::filesystem::path& dir) {
   try {
@@ -28,7 +32,9 @@ std::string load_error(PluginRegistry& registry, const std::filesystem::path& di
   return {};
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 }  // namespace
 
 TEST_CASE("in-tree plugins register their types") {

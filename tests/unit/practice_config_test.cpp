@@ -21,7 +21,9 @@ std::string parse_error(const std::string& yaml) {
   FAIL("expected an error for:\n" << yaml);
   return {};
 }
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 }  // namespace
 
 TEST_CASE("anchors, aliases and top-level extras") {
@@ -98,16 +100,23 @@ TEST_CASE("--quant_type picks the best-scoring matching practice") {
 
   test::TempDir repo("practice-repo");
   const std::string body = "\nspec: {process: []}\n";
-  test::write_text(repo / "qwen/a.yaml", "apiversion: modelslim_v1\nmetadata: {config_id: a, score: 80, label: "
-                                         "{w_bit: 8, a_bit: 8}}" + body);
-  test::write_text(repo / "qwen/b.yaml", "apiversion: modelslim_v1\nmetadata: {config_id: b, score: 95, label: "
-                                         "{w_bit: 8, a_bit: 8}, verified_model_types: [Qwen3-8B]}" + body);
-  test::write_text(repo / "qwen/c.yaml", "apiversion: modelslim_v1\nmetadata: {config_id: c, score: 99, label: "
-                                         "{w_bit: 8, a_bit: 16}}" + body);
+  test::write_text(repo / "qwen/a.yaml",
+                   "apiversion: modelslim_v1\nmetadata: {config_id: a, score: 80, label: "
+                   "{w_bit: 8, a_bit: 8}}" +
+                       body);
+  test::write_text(repo / "qwen/b.yaml",
+                   "apiversion: modelslim_v1\nmetadata: {config_id: b, score: 95, label: "
+                   "{w_bit: 8, a_bit: 8}, verified_model_types: [Qwen3-8B]}" +
+                       body);
+  test::write_text(repo / "qwen/c.yaml",
+                   "apiversion: modelslim_v1\nmetadata: {config_id: c, score: 99, label: "
+                   "{w_bit: 8, a_bit: 16}}" +
+                       body);
   CHECK(find_best_practice({repo.path()}, "Qwen3-8B", "w8a8").filename() == "b.yaml");
   CHECK(find_best_practice({repo.path()}, "qwen2", "w8a8").filename() == "b.yaml");  // same pedigree
   CHECK(find_best_practice({repo.path()}, "Qwen3-8B", "w8a16").filename() == "c.yaml");
-  CHECK_THROWS_WITH_AS(find_best_practice({repo.path()}, "Qwen3-8B", "w4a8"), doctest::Contains("no practice"), Error);
+  CHECK_THROWS_WITH_AS(find_best_practice({repo.path()}, "Qwen3-8B", "w4a8"),
+                       doctest::Contains("no practice"), Error);
   // The shipped lab has default practices for Llama-family models.
   CHECK(find_best_practice({test::source_dir() / "practice_lab"}, "llama", "w8a8").filename() == "w8a8.yaml");
 }

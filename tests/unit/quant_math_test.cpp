@@ -91,7 +91,8 @@ TEST_CASE("per-channel and per-group weights match a float64 reference on random
           const float scale = group == 0 ? q.scale[r].item<float>() : q.scale[r][g].item<float>();
           CHECK(scale == doctest::Approx(p.scale).epsilon(1e-6));
           for (std::int64_t c = g * span; c < (g + 1) * span; ++c) {
-            if (q.qweight[r][c].item<int>() != static_cast<int>(ref_quantize(data[r * 256 + c], p, 8))) ++mismatches;
+            if (q.qweight[r][c].item<int>() != static_cast<int>(ref_quantize(data[r * 256 + c], p, 8)))
+              ++mismatches;
           }
         }
       }

@@ -37,7 +37,9 @@ std::string open_error(const fs::path& file) {
   return {};
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 }  // namespace
 
@@ -46,7 +48,8 @@ TEST_CASE("a hand-written file is read correctly") {
   const std::string header =
       R"({"__metadata__":{"format":"pt"},"b":{"dtype":"I8","shape":[3],"data_offsets":[16,19]},)"
       R"("a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})";
-  test::write_text(dir / "x.safetensors", safetensors_bytes(header, float_bytes({1.5f, -2.0f, 3.25f, 0.0f}) + "\x01\xff\x7f"));
+  test::write_text(dir / "x.safetensors",
+                   safetensors_bytes(header, float_bytes({1.5f, -2.0f, 3.25f, 0.0f}) + "\x01\xff\x7f"));
   const auto file = SafetensorsFile::open(dir / "x.safetensors");
   CHECK(file->metadata().at("format") == "pt");
   const at::Tensor a = file->load("a");
@@ -65,12 +68,18 @@ TEST_CASE("every dtype round-trips bit-exactly, header padded to 8 bytes") {
   test::TempDir dir("st-roundtrip");
   at::manual_seed(3);
   const std::vector<std::pair<std::string, at::Tensor>> tensors = {
-      {"f64", at::randn({3, 5}, at::kDouble)},        {"f32", at::randn({7})},
-      {"f16", at::randn({4, 4}).to(at::kHalf)},       {"bf16", at::randn({2, 3, 4}).to(at::kBFloat16)},
-      {"i64", at::arange(-5, 5, at::kLong)},          {"i32", at::arange(10, at::kInt)},
-      {"i16", at::arange(6, at::kShort)},             {"i8", at::arange(-128, 128, at::kLong).to(at::kChar)},
-      {"u8", at::arange(256, at::kLong).to(at::kByte)}, {"bool", at::rand({9}) > 0.5},
-      {"empty", at::zeros({0, 4})},                   {"scalar_like", at::ones({1})}};
+      {"f64", at::randn({3, 5}, at::kDouble)},
+      {"f32", at::randn({7})},
+      {"f16", at::randn({4, 4}).to(at::kHalf)},
+      {"bf16", at::randn({2, 3, 4}).to(at::kBFloat16)},
+      {"i64", at::arange(-5, 5, at::kLong)},
+      {"i32", at::arange(10, at::kInt)},
+      {"i16", at::arange(6, at::kShort)},
+      {"i8", at::arange(-128, 128, at::kLong).to(at::kChar)},
+      {"u8", at::arange(256, at::kLong).to(at::kByte)},
+      {"bool", at::rand({9}) > 0.5},
+      {"empty", at::zeros({0, 4})},
+      {"scalar_like", at::ones({1})}};
   save_safetensors(dir / "all.safetensors", tensors, {{"note", "hi"}});
   const std::string bytes = test::read_text(dir / "all.safetensors");
   std::uint64_t header_size = 0;
@@ -104,8 +113,9 @@ TEST_CASE("corrupt files are refused naming the file and the tensor") {
   CHECK(contains(trunc, "'w'"));
   CHECK(contains(trunc, "exceed the data section"));
 
-  test::write_text(dir / "count.safetensors",
-                   safetensors_bytes(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", float_bytes({1, 2})));
+  test::write_text(
+      dir / "count.safetensors",
+      safetensors_bytes(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", float_bytes({1, 2})));
   CHECK(contains(open_error(dir / "count.safetensors"), "need 12"));
 
   test::write_text(dir / "dtype.safetensors",
@@ -134,10 +144,11 @@ TEST_CASE("sharded checkpoints through the index; a missing shard is named") {
   CHECK(checkpoint.load("b").size(0) == 3);
   CHECK_THROWS_WITH_AS(checkpoint.load("c"), doctest::Contains("no tensor 'c'"), Error);
   fs::remove(dir / "model-00002-of-00002.safetensors");
-  CHECK_THROWS_WITH_AS(SafetensorsCheckpoint::open_dir(dir.path()), doctest::Contains("model-00002-of-00002.safetensors"),
-                       Error);
+  CHECK_THROWS_WITH_AS(SafetensorsCheckpoint::open_dir(dir.path()),
+                       doctest::Contains("model-00002-of-00002.safetensors"), Error);
   test::TempDir empty("st-empty");
-  CHECK_THROWS_WITH_AS(SafetensorsCheckpoint::open_dir(empty.path()), doctest::Contains("no *.safetensors"), Error);
+  CHECK_THROWS_WITH_AS(SafetensorsCheckpoint::open_dir(empty.path()), doctest::Contains("no *.safetensors"),
+                       Error);
 }
 
 TEST_CASE("an unfinished writer leaves nothing; an unwritable directory is named") {
@@ -149,5 +160,6 @@ TEST_CASE("an unfinished writer leaves nothing; an unwritable directory is named
   }
   CHECK(fs::is_empty(dir.path()));
   test::write_text(dir / "file", "x");
-  CHECK_THROWS_WITH_AS(SafetensorsWriter(dir / "file" / "w.safetensors"), doctest::Contains("file/w.safetensors"), Error);
+  CHECK_THROWS_WITH_AS(SafetensorsWriter(dir / "file" / "w.safetensors"),
+                       doctest::Contains("file/w.safetensors"), Error);
 }

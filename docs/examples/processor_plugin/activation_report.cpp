@@ -60,9 +60,10 @@ class ActivationReport final : public modelslim::Processor {
 };
 
 void register_activation_report(modelslim::Registrar& registrar) {
-  registrar.add_processor("activation_report", [](const modelslim::ConfigNode& config, const modelslim::HostServices&) {
-    return std::make_unique<ActivationReport>(config);
-  });
+  registrar.add_processor("activation_report",
+                          [](const modelslim::ConfigNode& config, const modelslim::HostServices&) {
+                            return std::make_unique<ActivationReport>(config);
+                          });
 }
 
 }  // namespace

@@ -22,7 +22,7 @@ class ForwardContext {
 
 // One calibration sample as it enters a block.
 struct BlockInput {
-  at::Tensor hidden;                               // [1, seq, hidden]
+  at::Tensor hidden;                              // [1, seq, hidden]
   std::shared_ptr<const ForwardContext> context;  // shared by every block of this sample
 };
 
@@ -36,7 +36,8 @@ class Block {
   virtual ~Block() = default;
 
   virtual const std::string& name() const = 0;  // e.g. "model.layers.3"
-  // The block's linear layers, in forward order; names are full module names ("model.layers.3.self_attn.q_proj").
+  // The block's linear layers, in forward order; names are full module names
+  // ("model.layers.3.self_attn.q_proj").
   virtual std::vector<Linear*> linears() = 0;
   // Every parameter that is not part of a linear (norm weights, ...), full names, stored dtype.
   virtual std::vector<NamedTensor> other_parameters() const = 0;

@@ -7,8 +7,8 @@
 
 namespace modelslim {
 
-// `.json`: a JSON array of strings. Otherwise JSONL: each non-empty line's "inputs_pretokenized" when the line
-// is a JSON object that has it, else the raw line. Throws Error(kInvalidDataset) naming file and line.
+// `.json`: a JSON array of strings. Otherwise JSONL: each non-empty line's "inputs_pretokenized" when the
+// line is a JSON object that has it, else the raw line. Throws Error(kInvalidDataset) naming file and line.
 std::vector<std::string> read_text_dataset(const std::filesystem::path& file);
 
 // A path that exists is used as is; otherwise the first `<dir>/<name>` that exists. Throws kInvalidDataset

@@ -25,7 +25,7 @@ struct EvaluationRequest {
 };
 
 struct EvaluationResult {
-  bool ok = true;            // false: the evaluation itself failed (timeout, crash); see message
+  bool ok = true;  // false: the evaluation itself failed (timeout, crash); see message
   std::string message;
   std::vector<MetricValue> metrics;
 };

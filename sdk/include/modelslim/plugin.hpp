@@ -18,20 +18,20 @@ class Registrar;
 
 extern "C" {
 struct ModelSlimPluginInfo {
-  std::uint32_t abi_major;    // MODELSLIM_SDK_ABI_MAJOR the plugin was compiled against
-  std::uint32_t abi_minor;    // MODELSLIM_SDK_ABI_MINOR the plugin was compiled against
-  const char* plugin_name;    // e.g. "llama_adapter"
-  const char* plugin_version; // the plugin's own version
-  const char* torch_version;  // TORCH_VERSION the plugin was compiled against
+  std::uint32_t abi_major;     // MODELSLIM_SDK_ABI_MAJOR the plugin was compiled against
+  std::uint32_t abi_minor;     // MODELSLIM_SDK_ABI_MINOR the plugin was compiled against
+  const char* plugin_name;     // e.g. "llama_adapter"
+  const char* plugin_version;  // the plugin's own version
+  const char* torch_version;   // TORCH_VERSION the plugin was compiled against
   void (*register_plugin)(modelslim::Registrar& registrar);
 };
 }
 
 #define MODELSLIM_PLUGIN_ENTRY_SYMBOL "modelslim_plugin_info"
 
-#define MODELSLIM_PLUGIN(name, version, register_fn)                                                  \
+#define MODELSLIM_PLUGIN(name, version, register_fn)                                                     \
   extern "C" __attribute__((visibility("default"))) const ModelSlimPluginInfo* modelslim_plugin_info() { \
-    static const ModelSlimPluginInfo info{MODELSLIM_SDK_ABI_MAJOR, MODELSLIM_SDK_ABI_MINOR, name,        \
-                                          version,                 TORCH_VERSION,           register_fn}; \
-    return &info;                                                                                     \
+    static const ModelSlimPluginInfo info{                                                               \
+        MODELSLIM_SDK_ABI_MAJOR, MODELSLIM_SDK_ABI_MINOR, name, version, TORCH_VERSION, register_fn};    \
+    return &info;                                                                                        \
   }

@@ -37,7 +37,8 @@ struct QuantizedWeight {
   at::Tensor offset;   // float32, same shape
 };
 // group_size 0: one scale per output row; otherwise per (row, group of `group_size` input columns).
-QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool symmetric, std::int64_t group_size);
+QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool symmetric,
+                                       std::int64_t group_size);
 at::Tensor dequantize_weight(const at::Tensor& qweight, const at::Tensor& scale, const at::Tensor& offset);
 
 // Dynamic per-token activation fake quantization: one scale/offset per row of the last dimension.

@@ -30,7 +30,8 @@ class HostServices {
 
 using ProcessorFactory =
     std::function<std::unique_ptr<Processor>(const ConfigNode& config, const HostServices& host)>;
-using SaverFactory = std::function<std::unique_ptr<Saver>(const ConfigNode& config, const HostServices& host)>;
+using SaverFactory =
+    std::function<std::unique_ptr<Saver>(const ConfigNode& config, const HostServices& host)>;
 using ModelAdapterFactory = std::function<std::unique_ptr<ModelAdapter>(const ModelLoadRequest& request)>;
 using StrategyFactory =
     std::function<std::unique_ptr<Strategy>(const ConfigNode& config, const HostServices& host)>;

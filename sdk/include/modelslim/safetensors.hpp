@@ -98,7 +98,8 @@ class SafetensorsWriter {
 };
 
 // Convenience: writes the tensors (in the given order) atomically.
-void save_safetensors(const std::filesystem::path& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+void save_safetensors(const std::filesystem::path& path,
+                      const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace modelslim

@@ -40,7 +40,7 @@ struct BlockProgress {
 using ProgressCallback = std::function<void(const BlockProgress&)>;
 
 // Runs the pipeline. `inputs` are the embedded calibration samples (empty when nothing needs data).
-RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, std::vector<BlockInput> inputs, RunnerKind runner,
-                      const SaveContext& save_context, const ProgressCallback& progress);
+RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, std::vector<BlockInput> inputs,
+                      RunnerKind runner, const SaveContext& save_context, const ProgressCallback& progress);
 
 }  // namespace modelslim::core

@@ -59,7 +59,8 @@ class PluginRegistry final : public Registrar, public HostServices {
   std::unique_ptr<Evaluator> create_evaluator(const ConfigNode& config) const;
 
   // Picks the adapter for a user-given name (--model_type) or, when empty, config.json's model_type and
-  // architectures. Matches a registered model type exactly or as a prefix ("Qwen3-8B" → qwen3), longest first.
+  // architectures. Matches a registered model type exactly or as a prefix ("Qwen3-8B" → qwen3), longest
+  // first.
   std::string select_model_adapter(const std::string& requested, const nlohmann::json& hf_config) const;
   std::unique_ptr<ModelAdapter> create_model_adapter(const std::string& adapter_type,
                                                      const ModelLoadRequest& request) const;

@@ -20,7 +20,7 @@ QuantTypeLabel parse_quant_type(const std::string& quant_type);
 std::string pedigree_of(const std::string& model_type);
 
 // Returns the chosen practice file; throws Error(kSchemaValidate) listing what was searched.
-std::filesystem::path find_best_practice(const std::vector<std::filesystem::path>& repos, const std::string& model_type,
-                                         const std::string& quant_type);
+std::filesystem::path find_best_practice(const std::vector<std::filesystem::path>& repos,
+                                         const std::string& model_type, const std::string& quant_type);
 
 }  // namespace modelslim::core
