@@ -3,6 +3,7 @@
 #include "support/doctest.hpp"
 
 #include <cmath>
+#include <set>
 
 #include "modelslim/core/plugin_registry.hpp"
 #include "modelslim/json_file.hpp"
@@ -155,4 +156,40 @@ TEST_CASE("int8 weights equal an independent float64 quantization and logits sta
   MESSAGE("W8A8 logits relative error vs float: " << relative);
   CHECK(relative < 0.05);
   CHECK(relative > 0.0);  // the arithmetic really is quantized
+}
+
+TEST_CASE("--quant_type w8a16 uses the shipped practice; W8A8_DYNAMIC with sharded output") {
+  test::TempDir dir("quant-e2e-types");
+  const fs::path model = make_fake_llama(dir);
+  auto result = quant(model, dir / "w8a16", "--quant_type w8a16 --model_type Llama-2-7b");
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  auto description = read_json_file(dir / "w8a16" / "quant_model_description.json");
+  CHECK(description["model_quant_type"] == "W8A16");
+  CHECK(fs::exists(dir / "w8a16" / "Llama-2-7b_best_practice.yaml"));
+  const auto w8a16 = SafetensorsCheckpoint::open_dir(dir / "w8a16");
+  CHECK(w8a16.info("model.layers.1.mlp.up_proj.weight_scale").shape == std::vector<std::int64_t>{256, 1});
+
+  test::write_text(dir / "dynamic.yaml", R"(apiversion: modelslim_v1
+spec:
+  process:
+    - type: linear_quant
+      qconfig:
+        act: {scope: per_token, dtype: int8, symmetric: true}
+        weight: {scope: per_channel, dtype: int8, symmetric: true}
+      exclude: ["*down_proj"]
+  save: [{type: ascendv1_saver, part_file_size: 0.0002}]
+)");
+  result = quant(model, dir / "dynamic", "--config_path " + (dir / "dynamic.yaml").string());
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  CHECK(result.output.find("0 calibration samples") != std::string::npos);  // data-free: no calibration
+  description = read_json_file(dir / "dynamic" / "quant_model_description.json");
+  CHECK(description["model_quant_type"] == "W8A8_DYNAMIC");
+  CHECK(description["model.layers.0.mlp.down_proj.weight"] == "FLOAT");
+  const auto index = read_json_file(dir / "dynamic" / "quant_model_weights.safetensors.index.json");
+  std::set<std::string> shards;
+  for (const auto& [key, shard] : index["weight_map"].items()) shards.insert(shard.get<std::string>());
+  CHECK(shards.size() > 2);  // 0.0002 GiB ≈ 215 KB per shard, about 800 KB in all
+  const auto saved = SafetensorsCheckpoint::open_dir(dir / "dynamic");
+  CHECK(saved.names().size() == index["weight_map"].size());
+  CHECK(saved.info("model.layers.2.self_attn.o_proj.weight_offset").shape == std::vector<std::int64_t>{128, 1});
 }
