@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Builds the project's default calibration set from the King James Bible (public domain, Debian bible-kjv).
+"""Builds the project's default calibration and evaluation sets from the King James Bible (public domain, Debian bible-kjv).
 
 Deterministic: fixed passages, so the committed data/datasets/kjv_calib.jsonl can be regenerated and checked.
 Usage: scripts/make-default-datasets.py [output_dir]   (needs the `bible` command from bible-kjv)
@@ -34,6 +34,52 @@ def passage_text(reference: str) -> str:
     return " ".join(verses)
 
 
+HELD_OUT_BOOKS = ("Prv", "Lam", "2Tim")  # never used for training the demo model
+
+
+def held_out_verses():
+    output = subprocess.run(["bible", "-f", "Gen1:1-Rev22:21"], cwd="/usr/lib", check=True, capture_output=True,
+                            text=True).stdout
+    verses = []
+    for line in output.splitlines():
+        reference, _, text = line.partition(" ")
+        book = reference.rstrip("0123456789:")
+        if book in HELD_OUT_BOOKS and text:
+            verses.append((reference, text))
+    return verses
+
+
+def write_eval_sets(out_dir: str) -> None:
+    import random
+    verses = held_out_verses()
+    # Perplexity/accuracy set: 48 passages of 4 consecutive held-out verses, evenly spread.
+    step = len(verses) // 48
+    with open(os.path.join(out_dir, "kjv_eval.jsonl"), "w", encoding="utf-8") as out:
+        for i in range(48):
+            chunk = verses[i * step:i * step + 4]
+            out.write(json.dumps({"inputs_pretokenized": " ".join(t for _, t in chunk),
+                                  "source": "KJV " + chunk[0][0] + "-" + chunk[-1][0]}) + "\n")
+    # Multiple choice: the start of a held-out verse, its true ending and three endings of other verses.
+    rng = random.Random(1611)
+    candidates = [(r, t) for r, t in verses if len(t.split()) >= 10]
+    with open(os.path.join(out_dir, "kjv_choice.jsonl"), "w", encoding="utf-8") as out:
+        for reference, text in rng.sample(candidates, 40):
+            words = text.split()
+            cut = len(words) // 2
+            context, ending = " ".join(words[:cut]), " " + " ".join(words[cut:])
+            others = []
+            while len(others) < 3:
+                _, other = rng.choice(candidates)
+                other_words = other.split()
+                option = " " + " ".join(other_words[len(other_words) // 2:])
+                if option != ending and option not in others:
+                    others.append(option)
+            label = rng.randrange(4)
+            choices = others[:label] + [ending] + others[label:]
+            out.write(json.dumps({"inputs_pretokenized": context, "choices_pretokenized": choices, "label": label,
+                                  "source": "KJV " + reference}) + "\n")
+
+
 def main() -> None:
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "data", "datasets")
     os.makedirs(out_dir, exist_ok=True)
@@ -43,6 +89,8 @@ def main() -> None:
             out.write(json.dumps({"inputs_pretokenized": passage_text(reference), "source": "KJV " + reference}) + "\n")
     os.replace(path + ".tmp", path)
     print(f"wrote {len(PASSAGES)} samples to {path}")
+    write_eval_sets(out_dir)
+    print("wrote kjv_eval.jsonl and kjv_choice.jsonl (held-out books: " + ", ".join(HELD_OUT_BOOKS) + ")")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 #include <boost/dll/shared_library.hpp>
 
 #include "modelslim/error.hpp"
+#include "modelslim/json_file.hpp"
 #include "modelslim/plugin.hpp"
 #include "modelslim/version.hpp"
 
@@ -254,6 +255,14 @@ std::string PluginRegistry::select_model_adapter(const std::string& requested,
               "no model adapter supports " + asked +
                   "; supported: " + (supported.empty() ? std::string("none loaded") : join(supported)),
               "pass --model_type with a supported type, or add an adapter plugin with --plugin-dir");
+}
+
+std::unique_ptr<ModelAdapter> PluginRegistry::load_model(const std::filesystem::path& model_dir,
+                                                         const std::string& model_type) const {
+  const nlohmann::json hf_config = read_json_file(model_dir / "config.json");
+  const std::string adapter = select_model_adapter(model_type, hf_config);
+  const std::string resolved = !model_type.empty() ? model_type : hf_config.value("model_type", adapter);
+  return create_model_adapter(adapter, ModelLoadRequest{model_dir, hf_config, resolved, at::kCPU, false});
 }
 
 std::unique_ptr<ModelAdapter> PluginRegistry::create_model_adapter(const std::string& adapter_type,

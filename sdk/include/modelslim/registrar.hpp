@@ -3,6 +3,7 @@
 // Error(kSchemaValidate) naming the field.
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -26,6 +27,9 @@ class HostServices {
   virtual ~HostServices() = default;
   virtual std::unique_ptr<Processor> create_processor(const ConfigNode& config) const = 0;
   virtual std::unique_ptr<Saver> create_saver(const ConfigNode& config) const = 0;
+  // Since ABI 1.1: opens a checkpoint with the adapter chosen for `model_type` (empty: from its config.json).
+  virtual std::unique_ptr<ModelAdapter> load_model(const std::filesystem::path& model_dir,
+                                                   const std::string& model_type) const = 0;
 };
 
 using ProcessorFactory =

@@ -5,7 +5,7 @@
 #include <cstdint>
 
 #define MODELSLIM_SDK_ABI_MAJOR 1
-#define MODELSLIM_SDK_ABI_MINOR 0
+#define MODELSLIM_SDK_ABI_MINOR 1
 #define MODELSLIM_VERSION_STRING "0.1.0"
 
 namespace modelslim {

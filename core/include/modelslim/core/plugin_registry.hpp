@@ -55,6 +55,8 @@ class PluginRegistry final : public Registrar, public HostServices {
   // HostServices: dispatch on the config's `type` field; unknown types list the known ones.
   std::unique_ptr<Processor> create_processor(const ConfigNode& config) const override;
   std::unique_ptr<Saver> create_saver(const ConfigNode& config) const override;
+  std::unique_ptr<ModelAdapter> load_model(const std::filesystem::path& model_dir,
+                                           const std::string& model_type) const override;
   std::unique_ptr<Strategy> create_strategy(const ConfigNode& config) const;
   std::unique_ptr<Evaluator> create_evaluator(const ConfigNode& config) const;
 
