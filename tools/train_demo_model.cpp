@@ -1,11 +1,12 @@
 // train_demo_model: trains a small Llama-architecture byte-level language model on a text corpus (the King
-// James Bible in this project) with LibTorch autograd on the CPU, deterministically, and writes it in Hugging Face
-// layout (config.json, model.safetensors, tokenizer.json, generation_config.json, train_log.json).
+// James Bible in this project) with LibTorch autograd on the CPU, deterministically, and writes it in Hugging
+// Face layout (config.json, model.safetensors, tokenizer.json, generation_config.json, train_log.json).
 //
 //   train_demo_model --corpus FILE --output DIR [--steps 600] [--seed 1234] [--hidden 192] [--layers 4]
 //                    [--heads 6] [--kv-heads 2] [--intermediate 512] [--seq 128] [--batch 16] [--lr 3e-3]
 //                    [--holdout Prv,Lam,2Tim]
-// Corpus lines look like "Ge1:1 In the beginning ..." (`bible -f`); verses of the --holdout books are excluded.
+// Corpus lines look like "Ge1:1 In the beginning ..." (`bible -f`); verses of the --holdout books are
+// excluded.
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/grad_mode.h>
@@ -32,7 +33,8 @@ namespace {
 struct Options {
   fs::path corpus;
   fs::path output;
-  std::int64_t steps = 600, seed = 1234, hidden = 192, layers = 4, heads = 6, kv_heads = 2, intermediate = 512;
+  std::int64_t steps = 600, seed = 1234, hidden = 192, layers = 4, heads = 6, kv_heads = 2,
+               intermediate = 512;
   std::int64_t seq = 128, batch = 16;
   double lr = 3e-3;
   std::set<std::string> holdout = {"Prv", "Lam", "2Tim"};
@@ -50,23 +52,36 @@ Options parse(int argc, char** argv) {
     if (i + 1 >= argc) usage(flag + " needs a value");
     const std::string value = argv[++i];
     try {
-      if (flag == "--corpus") o.corpus = value;
-      else if (flag == "--output") o.output = value;
-      else if (flag == "--steps") o.steps = std::stoll(value);
-      else if (flag == "--seed") o.seed = std::stoll(value);
-      else if (flag == "--hidden") o.hidden = std::stoll(value);
-      else if (flag == "--layers") o.layers = std::stoll(value);
-      else if (flag == "--heads") o.heads = std::stoll(value);
-      else if (flag == "--kv-heads") o.kv_heads = std::stoll(value);
-      else if (flag == "--intermediate") o.intermediate = std::stoll(value);
-      else if (flag == "--seq") o.seq = std::stoll(value);
-      else if (flag == "--batch") o.batch = std::stoll(value);
-      else if (flag == "--lr") o.lr = std::stod(value);
+      if (flag == "--corpus")
+        o.corpus = value;
+      else if (flag == "--output")
+        o.output = value;
+      else if (flag == "--steps")
+        o.steps = std::stoll(value);
+      else if (flag == "--seed")
+        o.seed = std::stoll(value);
+      else if (flag == "--hidden")
+        o.hidden = std::stoll(value);
+      else if (flag == "--layers")
+        o.layers = std::stoll(value);
+      else if (flag == "--heads")
+        o.heads = std::stoll(value);
+      else if (flag == "--kv-heads")
+        o.kv_heads = std::stoll(value);
+      else if (flag == "--intermediate")
+        o.intermediate = std::stoll(value);
+      else if (flag == "--seq")
+        o.seq = std::stoll(value);
+      else if (flag == "--batch")
+        o.batch = std::stoll(value);
+      else if (flag == "--lr")
+        o.lr = std::stod(value);
       else if (flag == "--holdout") {
         o.holdout.clear();
         std::stringstream list(value);
         for (std::string book; std::getline(list, book, ',');) o.holdout.insert(book);
-      } else usage("unknown flag " + flag);
+      } else
+        usage("unknown flag " + flag);
     } catch (const std::invalid_argument&) {
       usage(flag + ": not a number");
     }
@@ -111,7 +126,9 @@ struct Weights {
   const at::Tensor& operator[](const std::string& name) const { return by_name.at(name); }
 };
 
-at::Tensor rms(const at::Tensor& x, const at::Tensor& w) { return w * (x * at::rsqrt(x.pow(2).mean(-1, true) + 1e-5)); }
+at::Tensor rms(const at::Tensor& x, const at::Tensor& w) {
+  return w * (x * at::rsqrt(x.pow(2).mean(-1, true) + 1e-5));
+}
 
 at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
   const std::int64_t half = x.size(-1) / 2;
@@ -127,15 +144,19 @@ at::Tensor forward(const Weights& w, const Options& o, const at::Tensor& ids, co
     const std::string p = "model.layers." + std::to_string(l) + ".";
     const at::Tensor n = rms(x, w[p + "input_layernorm.weight"]);
     at::Tensor q = at::linear(n, w[p + "self_attn.q_proj.weight"]).view({b, s, o.heads, d}).transpose(1, 2);
-    at::Tensor k = at::linear(n, w[p + "self_attn.k_proj.weight"]).view({b, s, o.kv_heads, d}).transpose(1, 2);
-    at::Tensor v = at::linear(n, w[p + "self_attn.v_proj.weight"]).view({b, s, o.kv_heads, d}).transpose(1, 2);
+    at::Tensor k =
+        at::linear(n, w[p + "self_attn.k_proj.weight"]).view({b, s, o.kv_heads, d}).transpose(1, 2);
+    at::Tensor v =
+        at::linear(n, w[p + "self_attn.v_proj.weight"]).view({b, s, o.kv_heads, d}).transpose(1, 2);
     q = rope(q, cos, sin);
     k = rope(k, cos, sin).repeat_interleave(o.heads / o.kv_heads, 1);
     v = v.repeat_interleave(o.heads / o.kv_heads, 1);
     const at::Tensor attn = at::softmax(at::matmul(q, k.transpose(-1, -2)) / std::sqrt(double(d)) + mask, -1);
-    x = x + at::linear(at::matmul(attn, v).transpose(1, 2).reshape({b, s, o.hidden}), w[p + "self_attn.o_proj.weight"]);
+    x = x + at::linear(at::matmul(attn, v).transpose(1, 2).reshape({b, s, o.hidden}),
+                       w[p + "self_attn.o_proj.weight"]);
     const at::Tensor m = rms(x, w[p + "post_attention_layernorm.weight"]);
-    x = x + at::linear(at::silu(at::linear(m, w[p + "mlp.gate_proj.weight"])) * at::linear(m, w[p + "mlp.up_proj.weight"]),
+    x = x + at::linear(at::silu(at::linear(m, w[p + "mlp.gate_proj.weight"])) *
+                           at::linear(m, w[p + "mlp.up_proj.weight"]),
                        w[p + "mlp.down_proj.weight"]);
   }
   return at::linear(rms(x, w["model.norm.weight"]), w["lm_head.weight"]);
@@ -145,7 +166,8 @@ at::Tensor forward(const Weights& w, const Options& o, const at::Tensor& ids, co
 
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
-  if (o.hidden % o.heads != 0 || o.heads % o.kv_heads != 0) usage("hidden must divide by heads, heads by kv-heads");
+  if (o.hidden % o.heads != 0 || o.heads % o.kv_heads != 0)
+    usage("hidden must divide by heads, heads by kv-heads");
   std::size_t held_out = 0;
   const std::string text = training_text(o, held_out);
   std::vector<std::int64_t> bytes(text.begin(), text.end());
@@ -157,7 +179,8 @@ int main(int argc, char** argv) {
   at::manual_seed(o.seed);
   at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(o.seed);
   const double init = 0.02;
-  const double residual_init = init / std::sqrt(2.0 * o.layers);  // keeps the residual stream's scale at depth
+  const double residual_init =
+      init / std::sqrt(2.0 * o.layers);  // keeps the residual stream's scale at depth
   const std::int64_t d = o.hidden / o.heads;
   Weights w;
   w.add("model.embed_tokens.weight", at::normal(0, init, {vocab, o.hidden}, generator));
@@ -177,7 +200,8 @@ int main(int argc, char** argv) {
   w.add("lm_head.weight", at::normal(0, init, {vocab, o.hidden}, generator));
 
   // Rotary tables and causal mask for the fixed training length.
-  const at::Tensor inv_freq = 1.0 / at::pow(10000.0, at::arange(0, d, 2, at::kLong).to(at::kFloat) / double(d));
+  const at::Tensor inv_freq =
+      1.0 / at::pow(10000.0, at::arange(0, d, 2, at::kLong).to(at::kFloat) / double(d));
   const at::Tensor freqs = at::outer(at::arange(o.seq, at::kLong).to(at::kFloat), inv_freq);
   const at::Tensor cos = at::cat({freqs, freqs}, -1).cos();
   const at::Tensor sin = at::cat({freqs, freqs}, -1).sin();
@@ -206,8 +230,9 @@ int main(int argc, char** argv) {
       if (p.grad().defined()) p.mutable_grad().zero_();
     }
     loss.backward();
-    const double lr = step <= warmup ? o.lr * step / warmup
-                                     : o.lr * 0.5 * (1 + std::cos(M_PI * double(step - warmup) / double(o.steps - warmup)));
+    const double lr =
+        step <= warmup ? o.lr * step / warmup
+                       : o.lr * 0.5 * (1 + std::cos(M_PI * double(step - warmup) / double(o.steps - warmup)));
     {
       const at::NoGradGuard no_grad;
       for (std::size_t i = 0; i < w.named.size(); ++i) {
@@ -224,8 +249,8 @@ int main(int argc, char** argv) {
     smoothed = step == 1 ? value : 0.95 * smoothed + 0.05 * value;
     if (step % 25 == 0 || step == o.steps) {
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::cout << "step " << step << "/" << o.steps << "  loss " << value << "  (smoothed " << smoothed << ", ppl "
-                << std::exp(smoothed) << ")  lr " << lr << "  " << seconds << "s" << std::endl;
+      std::cout << "step " << step << "/" << o.steps << "  loss " << value << "  (smoothed " << smoothed
+                << ", ppl " << std::exp(smoothed) << ")  lr " << lr << "  " << seconds << "s" << std::endl;
       log.push_back({{"step", step}, {"loss", value}, {"smoothed_loss", smoothed}, {"seconds", seconds}});
     }
   }
@@ -236,27 +261,29 @@ int main(int argc, char** argv) {
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (const auto& [name, p] : w.named) tensors.emplace_back(name, p.detach().contiguous());
   modelslim::save_safetensors(staging / "model.safetensors", tensors, {{"format", "pt"}});
-  const nlohmann::json config = {{"architectures", {"LlamaForCausalLM"}},
-                                 {"model_type", "llama"},
-                                 {"hidden_size", o.hidden},
-                                 {"intermediate_size", o.intermediate},
-                                 {"num_hidden_layers", o.layers},
-                                 {"num_attention_heads", o.heads},
-                                 {"num_key_value_heads", o.kv_heads},
-                                 {"head_dim", d},
-                                 {"vocab_size", vocab},
-                                 {"max_position_embeddings", 2048},
-                                 {"rms_norm_eps", 1e-5},
-                                 {"rope_theta", 10000.0},
-                                 {"rope_scaling", nullptr},
-                                 {"hidden_act", "silu"},
-                                 {"tie_word_embeddings", false},
-                                 {"bos_token_id", modelslim::tools::kEndOfText},
-                                 {"eos_token_id", modelslim::tools::kEndOfText},
-                                 {"torch_dtype", "float32"}};
+  const nlohmann::json config = {
+      {"architectures", {"LlamaForCausalLM"}},
+      {"model_type", "llama"},
+      {"hidden_size", o.hidden},
+      {"intermediate_size", o.intermediate},
+      {"num_hidden_layers", o.layers},
+      {"num_attention_heads", o.heads},
+      {"num_key_value_heads", o.kv_heads},
+      {"head_dim", d},
+      {"vocab_size", vocab},
+      {"max_position_embeddings", o.seq},  // positions beyond the training length were never seen
+      {"rms_norm_eps", 1e-5},
+      {"rope_theta", 10000.0},
+      {"rope_scaling", nullptr},
+      {"hidden_act", "silu"},
+      {"tie_word_embeddings", false},
+      {"bos_token_id", modelslim::tools::kEndOfText},
+      {"eos_token_id", modelslim::tools::kEndOfText},
+      {"torch_dtype", "float32"}};
   std::ofstream(staging / "config.json") << config.dump(2) << "\n";
   std::ofstream(staging / "generation_config.json")
-      << nlohmann::json({{"bos_token_id", modelslim::tools::kEndOfText}, {"eos_token_id", modelslim::tools::kEndOfText}})
+      << nlohmann::json(
+             {{"bos_token_id", modelslim::tools::kEndOfText}, {"eos_token_id", modelslim::tools::kEndOfText}})
              .dump(2)
       << "\n";
   modelslim::tools::write_byte_level_tokenizer(staging, vocab);

@@ -22,7 +22,9 @@ std::vector<std::string> split_list(const std::string& text) {
   return items;
 }
 
-std::string yaml_quote(const std::string& text) { return nlohmann::json(text).dump(); }  // JSON strings are YAML
+std::string yaml_quote(const std::string& text) {
+  return nlohmann::json(text).dump();
+}  // JSON strings are YAML
 
 nlohmann::json to_json(const std::vector<MetricValue>& metrics) {
   nlohmann::json out = nlohmann::json::array();
@@ -39,23 +41,28 @@ nlohmann::json to_json(const std::vector<MetricValue>& metrics) {
 
 int run_eval_command(const std::vector<std::string>& args) {
   po::options_description options(
-      "modelslim eval --model_path DIR [--quant_path SAVED_DIR] --dataset FILE [--metrics ppl,acc,...] [--json OUT]");
-  options.add_options()("help,h", "show this help")("model_path", po::value<std::string>(), "float checkpoint")(
-      "quant_path", po::value<std::string>(), "a saved ascendv1 artifact of that model (evaluated as deployed)")(
+      "modelslim eval --model_path DIR [--quant_path SAVED_DIR] --dataset FILE [--metrics ppl,acc,...] "
+      "[--json OUT]");
+  options.add_options()("help,h", "show this help")("model_path", po::value<std::string>(),
+                                                    "float checkpoint")(
+      "quant_path", po::value<std::string>(),
+      "a saved ascendv1 artifact of that model (evaluated as deployed)")(
       "dataset", po::value<std::vector<std::string>>()->composing(), "evaluation file (repeatable)")(
       "metrics", po::value<std::string>()->default_value("ppl,acc"),
       "comma list: ppl, acc (next token), choice_acc (multiple choice), fidelity (top-1 agreement and KL)")(
       "json", po::value<std::string>(), "also write the results as JSON")(
       "model_type", po::value<std::string>()->default_value(""), "model type (default: config.json)")(
-      "max_samples", po::value<std::int64_t>()->default_value(0), "evaluate at most this many samples (0 = all)")(
+      "max_samples", po::value<std::int64_t>()->default_value(0),
+      "evaluate at most this many samples (0 = all)")(
       "max_tokens", po::value<std::int64_t>()->default_value(512), "truncate samples to this many tokens");
   add_common_options(options);
   po::variables_map values;
   po::store(po::command_line_parser(args).options(options).run(), values);
   po::notify(values);
   if (values.count("help")) {
-    std::cout << options << "\nexample:\n  modelslim eval --model_path demo --quant_path out/demo-w8a8 "
-                            "--dataset data/datasets/kjv_eval.jsonl --metrics ppl,acc,fidelity\n";
+    std::cout << options
+              << "\nexample:\n  modelslim eval --model_path demo --quant_path out/demo-w8a8 "
+                 "--dataset data/datasets/kjv_eval.jsonl --metrics ppl,acc,fidelity\n";
     return 0;
   }
   if (!values.count("model_path")) throw UsageError("--model_path is required");
@@ -63,8 +70,9 @@ int run_eval_command(const std::vector<std::string>& args) {
   const std::vector<std::string> metrics = split_list(values["metrics"].as<std::string>());
   if (metrics.empty()) throw UsageError("--metrics must name at least one metric");
 
-  std::string yaml = "type: builtin\nmax_samples: " + std::to_string(values["max_samples"].as<std::int64_t>()) +
-                     "\nmax_tokens: " + std::to_string(values["max_tokens"].as<std::int64_t>()) + "\ndatasets:\n";
+  std::string yaml =
+      "type: builtin\nmax_samples: " + std::to_string(values["max_samples"].as<std::int64_t>()) +
+      "\nmax_tokens: " + std::to_string(values["max_tokens"].as<std::int64_t>()) + "\ndatasets:\n";
   for (const auto& dataset : values["dataset"].as<std::vector<std::string>>()) {
     yaml += "  - {path: " + yaml_quote(dataset) + ", metrics: [";
     for (std::size_t i = 0; i < metrics.size(); ++i) yaml += (i ? ", " : "") + yaml_quote(metrics[i]);
@@ -93,8 +101,8 @@ int run_eval_command(const std::vector<std::string>& args) {
     if (!quantized) {
       std::printf("%-16s %-12s %12.5f %12s %12s\n", q.dataset.c_str(), q.metric.c_str(), q.value, "-", "-");
     } else if (f != nullptr) {
-      std::printf("%-16s %-12s %12.5f %12.5f %+12.5f\n", q.dataset.c_str(), q.metric.c_str(), f->value, q.value,
-                  q.value - f->value);
+      std::printf("%-16s %-12s %12.5f %12.5f %+12.5f\n", q.dataset.c_str(), q.metric.c_str(), f->value,
+                  q.value, q.value - f->value);
     } else {  // fidelity metrics exist only for the quantized model
       std::printf("%-16s %-12s %12s %12.5f %12s\n", q.dataset.c_str(), q.metric.c_str(), "-", q.value, "-");
     }

@@ -23,10 +23,12 @@ int run_generate_command(const std::vector<std::string>& args) {
     std::cout << options << "\n";
     return 0;
   }
-  if (!values.count("model_path") || !values.count("prompt")) throw UsageError("--model_path and --prompt are required");
+  if (!values.count("model_path") || !values.count("prompt"))
+    throw UsageError("--model_path and --prompt are required");
   PluginRegistry registry;
   apply_common_options(values, registry);
-  const auto model = registry.load_model(values["model_path"].as<std::string>(), values["model_type"].as<std::string>());
+  const auto model =
+      registry.load_model(values["model_path"].as<std::string>(), values["model_type"].as<std::string>());
   std::vector<std::int64_t> ids = model->tokenizer().encode(values["prompt"].as<std::string>());
   for (std::int64_t step = 0; step < values["max_new_tokens"].as<std::int64_t>(); ++step) {
     const at::Tensor logits = forward_logits(*model, at::tensor(ids, at::kLong).reshape({1, -1}));

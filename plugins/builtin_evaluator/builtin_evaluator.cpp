@@ -25,7 +25,8 @@ struct SavedArtifact {
 };
 
 // Runs every sequence through all blocks (one block resident at a time) and returns the final hidden states.
-std::vector<at::Tensor> final_hidden(ModelAdapter& model, const std::vector<std::vector<std::int64_t>>& sequences,
+std::vector<at::Tensor> final_hidden(ModelAdapter& model,
+                                     const std::vector<std::vector<std::int64_t>>& sequences,
                                      const SavedArtifact* saved) {
   std::vector<BlockInput> states;
   for (const auto& ids : sequences) {
@@ -47,7 +48,8 @@ std::vector<at::Tensor> final_hidden(ModelAdapter& model, const std::vector<std:
   return result;
 }
 
-MetricValue metric(const std::string& dataset, const std::string& name, double value, MetricDirection direction) {
+MetricValue metric(const std::string& dataset, const std::string& name, double value,
+                   MetricDirection direction) {
   return MetricValue{dataset, name, value, direction};
 }
 
@@ -69,7 +71,8 @@ BuiltinEvaluator::BuiltinEvaluator(const ConfigNode& config, const HostServices&
     spec.metrics = node.get_string_list("metrics", {"ppl"});
     for (std::size_t i = 0; i < spec.metrics.size(); ++i) {
       if (std::find(kMetrics.begin(), kMetrics.end(), spec.metrics[i]) == kMetrics.end()) {
-        node["metrics"].at(i).fail("unknown metric '" + spec.metrics[i] + "' (known: ppl, acc, choice_acc, fidelity)");
+        node["metrics"].at(i).fail("unknown metric '" + spec.metrics[i] +
+                                   "' (known: ppl, acc, choice_acc, fidelity)");
       }
     }
     datasets_.push_back(std::move(spec));
@@ -102,11 +105,13 @@ EvaluationResult BuiltinEvaluator::evaluate(const EvaluationRequest& request) {
       std::vector<std::vector<std::int64_t>> sequences;
       for (std::size_t i = 0; i < limit(texts.size()); ++i) {
         std::vector<std::int64_t> ids = tokenizer.encode(texts[i]);
-        if (static_cast<std::int64_t>(ids.size()) > max_tokens_) ids.resize(static_cast<std::size_t>(max_tokens_));
+        if (static_cast<std::int64_t>(ids.size()) > max_tokens_)
+          ids.resize(static_cast<std::size_t>(max_tokens_));
         if (ids.size() >= 2) sequences.push_back(std::move(ids));
       }
       if (sequences.empty()) {
-        throw Error(ErrorCode::kInvalidDataset, spec.path + ": no sample has at least two tokens to evaluate");
+        throw Error(ErrorCode::kInvalidDataset,
+                    spec.path + ": no sample has at least two tokens to evaluate");
       }
       const auto hidden = final_hidden(model, sequences, saved ? &*saved : nullptr);
       std::vector<at::Tensor> reference;
@@ -135,7 +140,8 @@ EvaluationResult BuiltinEvaluator::evaluate(const EvaluationRequest& request) {
                                         MetricDirection::kHigherIsBetter));
       }
       if (fidelity.positions > 0) {
-        result.metrics.push_back(metric(spec.name, "top1_agree", double(fidelity.top1_agree) / double(fidelity.positions),
+        result.metrics.push_back(metric(spec.name, "top1_agree",
+                                        double(fidelity.top1_agree) / double(fidelity.positions),
                                         MetricDirection::kHigherIsBetter));
         result.metrics.push_back(metric(spec.name, "kl", fidelity.kl_sum / double(fidelity.positions),
                                         MetricDirection::kLowerIsBetter));
@@ -162,8 +168,8 @@ EvaluationResult BuiltinEvaluator::evaluate(const EvaluationRequest& request) {
         std::int64_t best = -1;
         double best_score = -INFINITY;
         for (std::size_t c = 0; c < samples[i].choices.size(); ++c, ++next) {
-          const double score =
-              continuation_log_prob(model.head(hidden[next]).squeeze(0), sequences[next], context_sizes[next]);
+          const double score = continuation_log_prob(model.head(hidden[next]).squeeze(0), sequences[next],
+                                                     context_sizes[next]);
           if (score > best_score) {
             best_score = score;
             best = static_cast<std::int64_t>(c);
@@ -171,7 +177,8 @@ EvaluationResult BuiltinEvaluator::evaluate(const EvaluationRequest& request) {
         }
         correct += best == samples[i].label ? 1 : 0;
       }
-      result.metrics.push_back(metric(spec.name, "choice_acc", double(correct) / double(limit(samples.size())),
+      result.metrics.push_back(metric(spec.name, "choice_acc",
+                                      double(correct) / double(limit(samples.size())),
                                       MetricDirection::kHigherIsBetter));
     }
   }

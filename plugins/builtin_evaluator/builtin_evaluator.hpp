@@ -1,7 +1,7 @@
-// `builtin` evaluator: runs the float checkpoint, or the SAVED ascendv1 artifact with the deployment arithmetic,
-// in process, layer by layer over all samples. Metrics per dataset:
-//   ppl (lower is better), acc (next-token accuracy), choice_acc (multiple choice), top1_agree and kl (fidelity to
-//   the float model; quantized runs only).
+// `builtin` evaluator: runs the float checkpoint, or the SAVED ascendv1 artifact with the deployment
+// arithmetic, in process, layer by layer over all samples. Metrics per dataset:
+//   ppl (lower is better), acc (next-token accuracy), choice_acc (multiple choice), top1_agree and kl
+//   (fidelity to the float model; quantized runs only).
 //
 //   evaluation: {type: builtin, datasets: [{name: kjv_eval, path: kjv_eval.jsonl, metrics: [ppl, acc]}],
 //                max_samples: 0, max_tokens: 512}

@@ -61,7 +61,8 @@ class DynamicW8A8 final : public LinearCompute {
 class WeightOnly final : public LinearCompute {
  public:
   WeightOnly(const SafetensorsCheckpoint& saved, const std::string& name)
-      : weight_(dequantize_weight(saved.load(name + ".weight"), squeeze_column(saved.load(name + ".weight_scale")),
+      : weight_(dequantize_weight(saved.load(name + ".weight"),
+                                  squeeze_column(saved.load(name + ".weight_scale")),
                                   squeeze_column(saved.load(name + ".weight_offset")))
                     .to(at::kDouble)),
         bias_(optional_tensor(saved, name + ".bias")) {}
@@ -80,13 +81,13 @@ class WeightOnly final : public LinearCompute {
 
 }  // namespace
 
-std::shared_ptr<const LinearCompute> make_deployed_linear(const SafetensorsCheckpoint& saved, const std::string& name,
-                                                          const std::string& type) {
+std::shared_ptr<const LinearCompute> make_deployed_linear(const SafetensorsCheckpoint& saved,
+                                                          const std::string& name, const std::string& type) {
   if (type == "W8A8") return std::make_shared<StaticW8A8>(saved, name);
   if (type == "W8A8_DYNAMIC") return std::make_shared<DynamicW8A8>(saved, name);
   if (type == "W8A16") return std::make_shared<WeightOnly>(saved, name);
-  throw Error(ErrorCode::kUnsupported, "builtin evaluator: ascendv1 type '" + type + "' of " + name +
-                                           " cannot be evaluated yet");
+  throw Error(ErrorCode::kUnsupported,
+              "builtin evaluator: ascendv1 type '" + type + "' of " + name + " cannot be evaluated yet");
 }
 
 }  // namespace modelslim::eval

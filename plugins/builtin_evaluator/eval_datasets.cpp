@@ -25,7 +25,8 @@ std::vector<ChoiceSample> read_choice_dataset(const std::filesystem::path& file)
     }
     if (!value.contains("choices_pretokenized") || !value["choices_pretokenized"].is_array() ||
         value["choices_pretokenized"].size() < 2) {
-      throw Error(ErrorCode::kInvalidDataset, where + "'choices_pretokenized' must be a list of at least 2 strings");
+      throw Error(ErrorCode::kInvalidDataset,
+                  where + "'choices_pretokenized' must be a list of at least 2 strings");
     }
     if (!value.contains("label") || !value["label"].is_number_integer()) {
       throw Error(ErrorCode::kInvalidDataset, where + "missing integer field 'label'");
@@ -33,12 +34,14 @@ std::vector<ChoiceSample> read_choice_dataset(const std::filesystem::path& file)
     ChoiceSample sample;
     sample.context = value["inputs_pretokenized"].get<std::string>();
     for (const auto& choice : value["choices_pretokenized"]) {
-      if (!choice.is_string()) throw Error(ErrorCode::kInvalidDataset, where + "every choice must be a string");
+      if (!choice.is_string())
+        throw Error(ErrorCode::kInvalidDataset, where + "every choice must be a string");
       sample.choices.push_back(choice.get<std::string>());
     }
     sample.label = value["label"].get<std::int64_t>();
     if (sample.label < 0 || sample.label >= static_cast<std::int64_t>(sample.choices.size())) {
-      throw Error(ErrorCode::kInvalidDataset, where + "label " + std::to_string(sample.label) + " is not an index into " +
+      throw Error(ErrorCode::kInvalidDataset, where + "label " + std::to_string(sample.label) +
+                                                  " is not an index into " +
                                                   std::to_string(sample.choices.size()) + " choices");
     }
     samples.push_back(std::move(sample));

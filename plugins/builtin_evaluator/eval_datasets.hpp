@@ -15,7 +15,8 @@ struct ChoiceSample {
   std::int64_t label = 0;
 };
 
-// Throws Error(kInvalidDataset) naming file and line for missing fields, a label outside the choices, or no samples.
+// Throws Error(kInvalidDataset) naming file and line for missing fields, a label outside the choices, or no
+// samples.
 std::vector<ChoiceSample> read_choice_dataset(const std::filesystem::path& file);
 
 }  // namespace modelslim::eval

@@ -4,9 +4,10 @@
 
 namespace {
 void register_builtin_evaluator(modelslim::Registrar& registrar) {
-  registrar.add_evaluator("builtin", [](const modelslim::ConfigNode& config, const modelslim::HostServices& host) {
-    return std::make_unique<modelslim::eval::BuiltinEvaluator>(config, host);
-  });
+  registrar.add_evaluator("builtin",
+                          [](const modelslim::ConfigNode& config, const modelslim::HostServices& host) {
+                            return std::make_unique<modelslim::eval::BuiltinEvaluator>(config, host);
+                          });
 }
 }  // namespace
 

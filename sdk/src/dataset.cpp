@@ -1,6 +1,7 @@
 #include "modelslim/dataset.hpp"
 
 #include <fstream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -9,55 +10,88 @@
 namespace modelslim {
 namespace {
 
-[[noreturn]] void dataset_error(const std::filesystem::path& file, const std::string& what) {
+namespace fs = std::filesystem;
+
+[[noreturn]] void dataset_error(const fs::path& file, const std::string& what) {
   throw Error(ErrorCode::kInvalidDataset, file.string() + ": " + what,
               "a dataset is a .json array of strings or a .jsonl file with one sample per line "
               "({\"inputs_pretokenized\": ...} or plain text)");
 }
 
-std::vector<std::string> read_json_array(const std::filesystem::path& file, std::ifstream& in) {
+bool is_blank(const std::string& text) {
+  return text.find_first_not_of(" \t\r\n") == std::string::npos;
+}
+
+void strip_utf8_bom(std::string& text) {
+  if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.erase(0, 3);
+}
+
+std::vector<std::string> read_json_array(const fs::path& file, std::ifstream& in) {
+  std::ostringstream content;
+  content << in.rdbuf();
+  std::string text = content.str();
+  strip_utf8_bom(text);
+  if (is_blank(text)) dataset_error(file, "contains no samples (the file is empty)");
   nlohmann::json value;
   try {
-    value = nlohmann::json::parse(in);
+    value = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& error) {
-    dataset_error(file, std::string("not valid JSON: ") + error.what());
+    dataset_error(file,
+                  std::string("not valid JSON (") + error.what() + "); expected a JSON array of strings");
   }
-  if (!value.is_array()) dataset_error(file, "expected a JSON array of strings");
+  if (!value.is_array()) {
+    dataset_error(file, std::string("expected a JSON array of strings, found a JSON ") + value.type_name());
+  }
   std::vector<std::string> samples;
+  samples.reserve(value.size());
   for (std::size_t i = 0; i < value.size(); ++i) {
-    if (!value[i].is_string()) dataset_error(file, "element " + std::to_string(i) + " is not a string");
+    if (!value[i].is_string()) {
+      dataset_error(file, "element " + std::to_string(i) + " is not a string (found a JSON " +
+                              value[i].type_name() + "); expected a JSON array of strings");
+    }
     samples.push_back(value[i].get<std::string>());
   }
   return samples;
 }
 
-// JSONL: a line that is a JSON object with "inputs_pretokenized" contributes that string; any other line
-// (plain text, or JSON without the field) is taken as raw text, as the reference does.
-std::vector<std::string> read_jsonl(const std::filesystem::path& file, std::ifstream& in) {
+// JSONL, as the reference reads it: a line that parses as a JSON object with "inputs_pretokenized"
+// contributes that string. Every other non-blank line is taken verbatim as a sample: plain text, JSON that is
+// not such an object (`{"other": 1}`, `42`), and text that merely looks like JSON (`{oops`) alike, since
+// calibration text may legitimately start with a brace. Blank lines are skipped; CRLF endings are accepted.
+std::vector<std::string> read_jsonl(const fs::path& file, std::ifstream& in) {
   std::vector<std::string> samples;
   std::string line;
   std::size_t line_number = 0;
   while (std::getline(in, line)) {
     ++line_number;
+    if (line_number == 1) strip_utf8_bom(line);
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    if (is_blank(line)) continue;
     const nlohmann::json value = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (value.is_object() && value.contains("inputs_pretokenized")) {
-      if (!value["inputs_pretokenized"].is_string()) {
-        dataset_error(file, "line " + std::to_string(line_number) + ": inputs_pretokenized is not a string");
+      const auto& text = value["inputs_pretokenized"];
+      if (!text.is_string()) {
+        dataset_error(file, "line " + std::to_string(line_number) +
+                                ": \"inputs_pretokenized\" must be a string, found a JSON " +
+                                text.type_name());
       }
-      samples.push_back(value["inputs_pretokenized"].get<std::string>());
+      samples.push_back(text.get<std::string>());
     } else {
       samples.push_back(line);
     }
   }
+  if (in.bad()) dataset_error(file, "read failed after line " + std::to_string(line_number));
   return samples;
 }
 
 }  // namespace
 
-std::vector<std::string> read_text_dataset(const std::filesystem::path& file) {
-  if (!std::filesystem::is_regular_file(file)) dataset_error(file, "dataset file not found");
+std::vector<std::string> read_text_dataset(const fs::path& file) {
+  std::error_code ignored;
+  if (!fs::exists(file, ignored)) dataset_error(file, "dataset file not found");
+  if (!fs::is_regular_file(file, ignored)) {
+    dataset_error(file, "is not a regular file; expected a .json or .jsonl dataset file");
+  }
   std::ifstream in(file, std::ios::binary);
   if (!in) dataset_error(file, "cannot be read");
   std::vector<std::string> samples =
@@ -67,14 +101,15 @@ std::vector<std::string> read_text_dataset(const std::filesystem::path& file) {
 }
 
 std::filesystem::path resolve_dataset(const std::string& name_or_path,
-                                      const std::vector<std::filesystem::path>& dataset_dirs) {
-  const std::filesystem::path direct(name_or_path);
-  if (std::filesystem::exists(direct)) return direct;
+                                      const std::vector<fs::path>& dataset_dirs) {
+  const fs::path direct(name_or_path);
+  std::error_code ignored;
+  if (fs::exists(direct, ignored)) return direct;
   std::string searched = direct.string();
   if (!direct.is_absolute()) {
     for (const auto& dir : dataset_dirs) {
-      const std::filesystem::path candidate = dir / name_or_path;
-      if (std::filesystem::exists(candidate)) return candidate;
+      const fs::path candidate = dir / name_or_path;
+      if (fs::exists(candidate, ignored)) return candidate;
       searched += ", " + candidate.string();
     }
   }

@@ -23,7 +23,8 @@ NextTokenStats next_token_stats(const at::Tensor& logits, const std::vector<std:
   return stats;
 }
 
-double continuation_log_prob(const at::Tensor& logits, const std::vector<std::int64_t>& ids, std::size_t begin) {
+double continuation_log_prob(const at::Tensor& logits, const std::vector<std::int64_t>& ids,
+                             std::size_t begin) {
   if (begin == 0 || begin > ids.size()) {
     throw Error(ErrorCode::kUnexpected, "continuation must start after at least one context token");
   }

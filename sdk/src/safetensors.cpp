@@ -9,14 +9,23 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
+#include <limits>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "modelslim/error.hpp"
+#include "modelslim/json_file.hpp"
 
 namespace modelslim {
 namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::uint64_t kLengthPrefixBytes = 8;
+// The format's own readers refuse headers above 100 MB; so do we, before trusting the length prefix.
+constexpr std::uint64_t kMaxHeaderBytes = 100ull * 1024 * 1024;
+constexpr const char* kCorruptHint = "; the file is truncated or corrupt";
 
 struct DtypeEntry {
   const char* name;
@@ -33,29 +42,27 @@ constexpr std::array<DtypeEntry, 10> kDtypes = {{{"F64", at::kDouble},
                                                  {"U8", at::kByte},
                                                  {"BOOL", at::kBool}}};
 
-[[noreturn]] void model_error(const std::filesystem::path& file, const std::string& what) {
-  throw Error(ErrorCode::kInvalidModel, file.string() + ": " + what,
-              "the safetensors file is truncated or corrupt; re-download or regenerate it");
-}
-
-std::string errno_text() {
-  return std::strerror(errno);
-}
-
-// Writes all of `size` bytes or throws naming the file.
-void write_all(int fd, const void* data, std::size_t size, const std::filesystem::path& file) {
-  const char* cursor = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t written = ::write(fd, cursor, size);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      throw Error(ErrorCode::kIo, file.string() + ": write failed: " + errno_text());
-    }
-    cursor += written;
-    size -= static_cast<std::size_t>(written);
+const DtypeEntry* find_dtype(const std::string& name) {
+  for (const auto& entry : kDtypes) {
+    if (name == entry.name) return &entry;
   }
+  return nullptr;
 }
 
+[[noreturn]] void invalid_file(const fs::path& file, const std::string& what) {
+  throw Error(ErrorCode::kInvalidModel, file.string() + ": " + what,
+              "re-download or regenerate the safetensors file");
+}
+
+[[noreturn]] void io_error(const fs::path& file, const std::string& what) {
+  throw Error(ErrorCode::kIo, file.string() + ": " + what + ": " + std::strerror(errno));
+}
+
+std::string single_quoted(const std::string& name) {
+  return "'" + name + "'";
+}
+
+// Owns a file descriptor; closes it when it goes out of scope.
 class FileDescriptor {
  public:
   explicit FileDescriptor(int fd) : fd_(fd) {}
@@ -65,18 +72,166 @@ class FileDescriptor {
   FileDescriptor(const FileDescriptor&) = delete;
   FileDescriptor& operator=(const FileDescriptor&) = delete;
   int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
 
  private:
   int fd_;
 };
 
+// Writes all of `size` bytes or throws naming the file.
+void write_all(int fd, const void* data, std::size_t size, const fs::path& file) {
+  const char* cursor = static_cast<const char*>(data);
+  while (size > 0) {
+    const ssize_t written = ::write(fd, cursor, size);
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      io_error(file, "write failed");
+    }
+    cursor += written;
+    size -= static_cast<std::size_t>(written);
+  }
+}
+
+// Appends everything left in `in` to `out`: copy_file_range lets the kernel move the bytes (no user-space
+// copy of multi-GB spill files); a buffered loop covers filesystems that do not support it.
+void append_file(int in, const fs::path& in_path, int out, const fs::path& out_path) {
+  constexpr std::size_t kChunk = 1u << 30;
+  bool kernel_copy = true;
+  while (kernel_copy) {
+    const ssize_t moved = ::copy_file_range(in, nullptr, out, nullptr, kChunk, 0);
+    if (moved == 0) return;
+    if (moved > 0) continue;
+    if (errno == EINTR) continue;
+    if (errno != ENOSYS && errno != EXDEV && errno != EINVAL && errno != EOPNOTSUPP) {
+      io_error(out_path, "copying " + in_path.string() + " failed");
+    }
+    kernel_copy = false;  // nothing was copied by the failed call, so the file offsets are still right
+  }
+  std::vector<char> buffer(1u << 20);
+  while (true) {
+    const ssize_t got = ::read(in, buffer.data(), buffer.size());
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) io_error(in_path, "read failed");
+    if (got == 0) return;
+    write_all(out, buffer.data(), static_cast<std::size_t>(got), out_path);
+  }
+}
+
+std::uint64_t read_little_endian_u64(const unsigned char* bytes) {
+  std::uint64_t value = 0;
+  for (int i = 7; i >= 0; --i) value = (value << 8) | bytes[i];
+  return value;
+}
+
+std::array<unsigned char, 8> little_endian_u64(std::uint64_t value) {
+  std::array<unsigned char, 8> bytes{};
+  for (auto& byte : bytes) {
+    byte = static_cast<unsigned char>(value & 0xff);
+    value >>= 8;
+  }
+  return bytes;
+}
+
+// Validates one header entry against the data section; every message names the file and the tensor.
+TensorInfo parse_tensor_entry(const fs::path& file, const std::string& name, const nlohmann::json& entry,
+                              std::uint64_t data_size) {
+  const std::string tensor = "tensor " + single_quoted(name);
+  if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
+      !entry.contains("data_offsets")) {
+    invalid_file(file, tensor + " needs dtype, shape and data_offsets in the header" + kCorruptHint);
+  }
+  TensorInfo info;
+  info.name = name;
+  const auto& dtype = entry["dtype"];
+  info.dtype = dtype.is_string() ? dtype.get<std::string>() : dtype.dump();
+  const DtypeEntry* known = find_dtype(info.dtype);
+  if (known == nullptr) {
+    invalid_file(file, tensor + " has unsupported dtype " + single_quoted(info.dtype) +
+                           " (expected F64, F32, F16, BF16, I64, I32, I16, I8, U8 or BOOL)");
+  }
+
+  const auto& shape = entry["shape"];
+  if (!shape.is_array())
+    invalid_file(file, tensor + " shape must be a list of integers, got " + shape.dump());
+  const std::uint64_t element_size = c10::elementSize(known->type);
+  std::uint64_t expected_bytes = element_size;
+  for (const auto& dim : shape) {
+    if (!dim.is_number_integer() || dim.get<std::int64_t>() < 0) {
+      invalid_file(file, tensor + " shape " + shape.dump() + " must hold non-negative integers");
+    }
+    const auto extent = dim.get<std::uint64_t>();
+    if (extent != 0 && expected_bytes > std::numeric_limits<std::uint64_t>::max() / extent) {
+      invalid_file(file, tensor + " shape " + shape.dump() + " is too large" + kCorruptHint);
+    }
+    expected_bytes *= extent;
+    info.shape.push_back(static_cast<std::int64_t>(extent));
+  }
+
+  const auto& offsets = entry["data_offsets"];
+  if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
+      !offsets[1].is_number_unsigned()) {
+    invalid_file(
+        file, tensor + " data_offsets must be two non-negative integers [begin, end], got " + offsets.dump());
+  }
+  info.data_begin = offsets[0].get<std::uint64_t>();
+  info.data_end = offsets[1].get<std::uint64_t>();
+  const std::string range =
+      "[" + std::to_string(info.data_begin) + ", " + std::to_string(info.data_end) + "]";
+  if (info.data_begin > info.data_end) {
+    invalid_file(file, tensor + " data_offsets " + range + " end before they begin" + kCorruptHint);
+  }
+  if (info.data_end > data_size) {
+    invalid_file(file, tensor + " data_offsets " + range + " exceed the data section (" +
+                           std::to_string(data_size) + " bytes)" + kCorruptHint);
+  }
+  const std::uint64_t stored_bytes = info.data_end - info.data_begin;
+  if (stored_bytes != expected_bytes) {
+    invalid_file(file, tensor + " data_offsets " + range + " hold " + std::to_string(stored_bytes) +
+                           " bytes but dtype " + info.dtype + " and shape " + shape.dump() + " need " +
+                           std::to_string(expected_bytes) + kCorruptHint);
+  }
+  return info;
+}
+
+void check_no_overlap(const fs::path& file, const std::vector<TensorInfo>& tensors) {
+  std::vector<const TensorInfo*> stored;
+  for (const auto& tensor : tensors) {
+    if (tensor.data_end > tensor.data_begin) stored.push_back(&tensor);  // empty tensors occupy nothing
+  }
+  std::sort(stored.begin(), stored.end(),
+            [](const TensorInfo* a, const TensorInfo* b) { return a->data_begin < b->data_begin; });
+  for (std::size_t i = 1; i < stored.size(); ++i) {
+    if (stored[i]->data_begin < stored[i - 1]->data_end) {
+      invalid_file(file, "tensors " + single_quoted(stored[i - 1]->name) + " and " +
+                             single_quoted(stored[i]->name) + " overlap in the data section" + kCorruptHint);
+    }
+  }
+}
+
+// Tells the kernel what to do with the pages behind [begin, begin + size) of a mapping.
+void advise_range(void* map, std::uint64_t begin, std::uint64_t size, int advice) {
+  if (size == 0) return;
+  static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const std::uint64_t first_page = begin / page * page;
+  // Best effort: a refused hint changes only memory use or speed, never the data read.
+  ::madvise(static_cast<char*>(map) + first_page, begin + size - first_page, advice);
+}
+
+// A shard name from an index must stay inside the checkpoint directory.
+bool is_plain_relative(const fs::path& name) {
+  if (name.empty() || name.is_absolute()) return false;
+  for (const auto& part : name) {
+    if (part == "..") return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 at::ScalarType scalar_type_from_safetensors(const std::string& dtype) {
-  for (const auto& entry : kDtypes) {
-    if (dtype == entry.name) return entry.type;
-  }
-  throw Error(ErrorCode::kInvalidModel, "unsupported safetensors dtype '" + dtype + "'");
+  if (const DtypeEntry* entry = find_dtype(dtype)) return entry->type;
+  throw Error(ErrorCode::kInvalidModel, "unsupported safetensors dtype " + single_quoted(dtype) +
+                                            " (expected F64, F32, F16, BF16, I64, I32, I16, I8, U8 or BOOL)");
 }
 
 std::string safetensors_dtype_name(at::ScalarType type) {
@@ -89,102 +244,66 @@ std::string safetensors_dtype_name(at::ScalarType type) {
 
 // ---------------------------------------------------------------------------------------------- reading
 
-std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& file) {
+std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const fs::path& file) {
+  // Owned by the shared_ptr from here on, so every throw below unmaps through the destructor.
   std::shared_ptr<SafetensorsFile> result(new SafetensorsFile());
   result->path_ = file;
-  result->fd_ = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (result->fd_ < 0) {
-    throw Error(ErrorCode::kInvalidModel, file.string() + ": cannot open: " + errno_text());
+  {
+    // The mapping outlives the descriptor; closing it keeps many-shard checkpoints off the fd limit.
+    const FileDescriptor fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) {
+      throw Error(ErrorCode::kInvalidModel, file.string() + ": cannot open: " + std::strerror(errno));
+    }
+    struct stat info {};
+    if (::fstat(fd.get(), &info) != 0) io_error(file, "cannot stat");
+    if (!S_ISREG(info.st_mode)) invalid_file(file, "not a regular file");
+    result->file_size_ = static_cast<std::uint64_t>(info.st_size);
+    if (result->file_size_ < kLengthPrefixBytes) {
+      invalid_file(file, "file is " + std::to_string(result->file_size_) +
+                             " bytes, shorter than the 8-byte header length" + kCorruptHint);
+    }
+    void* map = ::mmap(nullptr, result->file_size_, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+    if (map == MAP_FAILED) io_error(file, "cannot be memory-mapped");
+    result->map_ = map;
   }
-  struct stat info {};
-  if (::fstat(result->fd_, &info) != 0) model_error(file, "cannot stat: " + errno_text());
-  result->file_size_ = static_cast<std::uint64_t>(info.st_size);
-  if (result->file_size_ < 8)
-    model_error(file, "file is " + std::to_string(result->file_size_) +
-                          " bytes, shorter than the 8-byte header length");
-  void* map = ::mmap(nullptr, result->file_size_, PROT_READ, MAP_PRIVATE, result->fd_, 0);
-  if (map == MAP_FAILED) model_error(file, "cannot be memory-mapped: " + errno_text());
-  result->map_ = map;
 
-  const auto* bytes = static_cast<const unsigned char*>(map);
-  std::uint64_t header_size = 0;
-  for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | bytes[i];  // little-endian
-  if (header_size > result->file_size_ - 8) {
-    model_error(file, "header length " + std::to_string(header_size) + " exceeds the file size " +
-                          std::to_string(result->file_size_));
+  const auto* bytes = static_cast<const unsigned char*>(result->map_);
+  const std::uint64_t header_size = read_little_endian_u64(bytes);
+  if (header_size > result->file_size_ - kLengthPrefixBytes) {
+    invalid_file(file, "header length " + std::to_string(header_size) + " exceeds the file size (" +
+                           std::to_string(result->file_size_) + " bytes)" + kCorruptHint);
   }
-  result->data_offset_ = 8 + header_size;
+  if (header_size > kMaxHeaderBytes) {
+    invalid_file(file,
+                 "header length " + std::to_string(header_size) + " exceeds the 100 MB limit" + kCorruptHint);
+  }
+  result->data_offset_ = kLengthPrefixBytes + header_size;
   const std::uint64_t data_size = result->file_size_ - result->data_offset_;
 
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(bytes + 8, bytes + 8 + header_size);
+    header = nlohmann::json::parse(bytes + kLengthPrefixBytes, bytes + result->data_offset_);
   } catch (const nlohmann::json::parse_error& error) {
-    model_error(file, std::string("header is not valid JSON: ") + error.what());
+    invalid_file(file, std::string("header is not valid JSON (") + error.what() + ")" + kCorruptHint);
   }
-  if (!header.is_object()) model_error(file, "header is not a JSON object");
+  if (!header.is_object())
+    invalid_file(file, std::string("header must be a JSON object, got a JSON ") + header.type_name());
 
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
-      if (!entry.is_object()) model_error(file, "__metadata__ is not an object");
+      if (!entry.is_object()) invalid_file(file, "__metadata__ must be an object of strings");
       for (const auto& [key, value] : entry.items()) {
-        if (value.is_string()) result->metadata_[key] = value.get<std::string>();
+        if (!value.is_string()) {
+          invalid_file(file,
+                       "__metadata__ value " + single_quoted(key) + " must be a string, got " + value.dump());
+        }
+        result->metadata_[key] = value.get<std::string>();
       }
       continue;
     }
-    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
-        !entry.contains("data_offsets")) {
-      model_error(file, "tensor '" + name + "' lacks dtype, shape or data_offsets");
-    }
-    TensorInfo info_entry;
-    info_entry.name = name;
-    info_entry.dtype = entry["dtype"].is_string() ? entry["dtype"].get<std::string>() : "";
-    at::ScalarType type{};
-    try {
-      type = scalar_type_from_safetensors(info_entry.dtype);
-    } catch (const Error&) {
-      model_error(file, "tensor '" + name + "' has unsupported dtype '" + info_entry.dtype + "'");
-    }
-    std::uint64_t numel = 1;
-    if (!entry["shape"].is_array()) model_error(file, "tensor '" + name + "' shape is not a list");
-    for (const auto& dim : entry["shape"]) {
-      if (!dim.is_number_integer() || dim.get<std::int64_t>() < 0) {
-        model_error(file, "tensor '" + name + "' has a negative or non-integer dimension");
-      }
-      info_entry.shape.push_back(dim.get<std::int64_t>());
-      numel *= dim.get<std::uint64_t>();
-    }
-    const auto& offsets = entry["data_offsets"];
-    if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
-        !offsets[1].is_number_unsigned()) {
-      model_error(file, "tensor '" + name + "' data_offsets must be two non-negative integers");
-    }
-    info_entry.data_begin = offsets[0].get<std::uint64_t>();
-    info_entry.data_end = offsets[1].get<std::uint64_t>();
-    const std::string range =
-        "[" + std::to_string(info_entry.data_begin) + ", " + std::to_string(info_entry.data_end) + "]";
-    if (info_entry.data_begin > info_entry.data_end || info_entry.data_end > data_size) {
-      model_error(file, "tensor '" + name + "' data_offsets " + range + " exceed the data section (" +
-                            std::to_string(data_size) + " bytes)");
-    }
-    const std::uint64_t expected = numel * c10::elementSize(type);
-    if (info_entry.data_end - info_entry.data_begin != expected) {
-      model_error(file, "tensor '" + name + "' data_offsets " + range + " hold " +
-                            std::to_string(info_entry.data_end - info_entry.data_begin) +
-                            " bytes but its dtype and shape need " + std::to_string(expected));
-    }
-    result->tensors_.push_back(std::move(info_entry));
+    result->tensors_.push_back(parse_tensor_entry(file, name, entry, data_size));
   }
-  // Tensors must not overlap.
-  std::vector<const TensorInfo*> by_offset;
-  for (const auto& t : result->tensors_) by_offset.push_back(&t);
-  std::sort(by_offset.begin(), by_offset.end(),
-            [](const TensorInfo* a, const TensorInfo* b) { return a->data_begin < b->data_begin; });
-  for (std::size_t i = 1; i < by_offset.size(); ++i) {
-    if (by_offset[i]->data_begin < by_offset[i - 1]->data_end) {
-      model_error(file, "tensors '" + by_offset[i - 1]->name + "' and '" + by_offset[i]->name + "' overlap");
-    }
-  }
+  check_no_overlap(file, result->tensors_);
   for (std::size_t i = 0; i < result->tensors_.size(); ++i) result->index_[result->tensors_[i].name] = i;
   return result;
 }
@@ -201,74 +320,82 @@ const TensorInfo* SafetensorsFile::find(const std::string& name) const {
 
 at::Tensor SafetensorsFile::load(const std::string& name) const {
   const TensorInfo* info = find(name);
-  if (info == nullptr)
-    throw Error(ErrorCode::kInvalidModel, path_.string() + ": no tensor named '" + name + "'");
+  if (info == nullptr) {
+    throw Error(ErrorCode::kInvalidModel, path_.string() + ": no tensor named " + single_quoted(name));
+  }
   at::Tensor tensor =
       at::empty(info->shape, at::TensorOptions().dtype(scalar_type_from_safetensors(info->dtype)));
   const std::uint64_t begin = data_offset_ + info->data_begin;
   const std::uint64_t size = info->data_end - info->data_begin;
+  advise_range(map_, begin, size, MADV_WILLNEED);  // start read-ahead of the whole range at once
   if (size > 0) std::memcpy(tensor.data_ptr(), static_cast<const char*>(map_) + begin, size);
-  // Give the page cache back: resident memory must follow what is in use, not what was read.
-  const long page = ::sysconf(_SC_PAGESIZE);
-  const std::uint64_t first_page =
-      begin / static_cast<std::uint64_t>(page) * static_cast<std::uint64_t>(page);
-  ::madvise(static_cast<char*>(map_) + first_page, begin + size - first_page, MADV_DONTNEED);
+  // Drop the mapped pages again: resident memory must follow the tensors in use, not what was read.
+  advise_range(map_, begin, size, MADV_DONTNEED);
   return tensor;
 }
 
-SafetensorsCheckpoint SafetensorsCheckpoint::open_dir(const std::filesystem::path& dir) {
+SafetensorsCheckpoint SafetensorsCheckpoint::open_dir(const fs::path& dir) {
   SafetensorsCheckpoint checkpoint;
   checkpoint.dir_ = dir;
-  const std::filesystem::path index_file = dir / "model.safetensors.index.json";
-  if (std::filesystem::exists(index_file)) {
-    std::ifstream in(index_file);
-    nlohmann::json index;
-    try {
-      index = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& error) {
-      throw Error(ErrorCode::kInvalidModel, index_file.string() + ": not valid JSON (" + error.what() + ")");
+  if (!fs::is_directory(dir)) {
+    throw Error(ErrorCode::kInvalidModel, dir.string() + ": model directory not found",
+                "--model_path must name a directory holding config.json and *.safetensors");
+  }
+
+  const fs::path index_file = dir / "model.safetensors.index.json";
+  if (fs::exists(index_file)) {
+    const nlohmann::json index = read_json_file(index_file);
+    if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object() ||
+        index["weight_map"].empty()) {
+      throw Error(ErrorCode::kInvalidModel,
+                  index_file.string() + ": expected a non-empty \"weight_map\" object {tensor: shard file}");
     }
-    if (!index.contains("weight_map") || !index["weight_map"].is_object()) {
-      throw Error(ErrorCode::kInvalidModel, index_file.string() + ": missing the weight_map object");
-    }
+    std::set<fs::path> present_shards;
     for (const auto& [name, shard] : index["weight_map"].items()) {
-      const std::filesystem::path shard_file = dir / shard.get<std::string>();
-      if (!std::filesystem::exists(shard_file)) {
-        throw Error(ErrorCode::kInvalidModel, index_file.string() + ": tensor '" + name + "' is in " +
-                                                  shard_file.string() + ", which is missing");
+      if (!shard.is_string() || !is_plain_relative(shard.get<std::string>())) {
+        throw Error(ErrorCode::kInvalidModel,
+                    index_file.string() + ": weight_map entry " + single_quoted(name) +
+                        " must name a shard file in the directory, got " + shard.dump());
+      }
+      const fs::path shard_file = dir / shard.get<std::string>();
+      if (present_shards.count(shard_file) == 0) {
+        if (!fs::is_regular_file(shard_file)) {
+          throw Error(ErrorCode::kInvalidModel, index_file.string() + ": tensor " + single_quoted(name) +
+                                                    " is in shard " + shard_file.string() +
+                                                    ", which is missing");
+        }
+        present_shards.insert(shard_file);
       }
       checkpoint.tensor_file_[name] = shard_file;
     }
     return checkpoint;
   }
-  std::vector<std::filesystem::path> files;
-  if (std::filesystem::is_directory(dir)) {
-    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-      if (entry.is_regular_file() && entry.path().extension() == ".safetensors")
-        files.push_back(entry.path());
-    }
+
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.is_regular_file() && entry.path().extension() == ".safetensors") files.push_back(entry.path());
   }
   if (files.empty()) {
     throw Error(
         ErrorCode::kInvalidModel, dir.string() + ": no *.safetensors weights found",
         "the model directory needs model.safetensors or model.safetensors.index.json with its shards");
   }
-  std::sort(files.begin(), files.end());
+  std::sort(files.begin(), files.end());  // deterministic "appears in both" messages
   for (const auto& file : files) {
     const auto opened = checkpoint.file_for_path(file);
     for (const auto& tensor : opened->tensors()) {
-      const auto [it, inserted] = checkpoint.tensor_file_.emplace(tensor.name, file);
+      const auto [existing, inserted] = checkpoint.tensor_file_.emplace(tensor.name, file);
       if (!inserted) {
-        throw Error(ErrorCode::kInvalidModel, "tensor '" + tensor.name + "' appears in both " +
-                                                  it->second.string() + " and " + file.string());
+        throw Error(ErrorCode::kInvalidModel, dir.string() + ": tensor " + single_quoted(tensor.name) +
+                                                  " appears in both " + existing->second.string() + " and " +
+                                                  file.string());
       }
     }
   }
   return checkpoint;
 }
 
-std::shared_ptr<SafetensorsFile> SafetensorsCheckpoint::file_for_path(
-    const std::filesystem::path& file) const {
+std::shared_ptr<SafetensorsFile> SafetensorsCheckpoint::file_for_path(const fs::path& file) const {
   auto& slot = open_files_[file];
   if (!slot) slot = SafetensorsFile::open(file);
   return slot;
@@ -277,7 +404,8 @@ std::shared_ptr<SafetensorsFile> SafetensorsCheckpoint::file_for_path(
 std::shared_ptr<SafetensorsFile> SafetensorsCheckpoint::file_for(const std::string& name) const {
   const auto found = tensor_file_.find(name);
   if (found == tensor_file_.end()) {
-    throw Error(ErrorCode::kInvalidModel, dir_.string() + ": the checkpoint has no tensor '" + name + "'");
+    throw Error(ErrorCode::kInvalidModel,
+                dir_.string() + ": the checkpoint has no tensor " + single_quoted(name));
   }
   return file_for_path(found->second);
 }
@@ -288,6 +416,7 @@ bool SafetensorsCheckpoint::contains(const std::string& name) const {
 
 std::vector<std::string> SafetensorsCheckpoint::names() const {
   std::vector<std::string> result;
+  result.reserve(tensor_file_.size());
   for (const auto& entry : tensor_file_) result.push_back(entry.first);
   return result;
 }
@@ -296,48 +425,59 @@ const TensorInfo& SafetensorsCheckpoint::info(const std::string& name) const {
   const auto file = file_for(name);
   const TensorInfo* found = file->find(name);
   if (found == nullptr) {
-    throw Error(ErrorCode::kInvalidModel,
-                file->path().string() + ": the index lists '" + name + "' but the file lacks it");
+    throw Error(ErrorCode::kInvalidModel, file->path().string() + ": the index lists tensor " +
+                                              single_quoted(name) + " in this shard but the shard lacks it");
   }
-  return *found;
+  return *found;  // the file stays cached in open_files_, so the reference stays valid
 }
 
 at::Tensor SafetensorsCheckpoint::load(const std::string& name) const {
-  const auto file = file_for(name);
-  if (file->find(name) == nullptr) {
-    throw Error(ErrorCode::kInvalidModel,
-                file->path().string() + ": the index lists '" + name + "' but the file lacks it");
-  }
-  return file->load(name);
+  info(name);  // same checks and messages as info()
+  return file_for(name)->load(name);
 }
 
 // ---------------------------------------------------------------------------------------------- writing
 
-SafetensorsWriter::SafetensorsWriter(std::filesystem::path path, std::map<std::string, std::string> metadata)
+SafetensorsWriter::SafetensorsWriter(fs::path path, std::map<std::string, std::string> metadata)
     : path_(std::move(path)), spill_path_(path_.string() + ".tmp.data"), metadata_(std::move(metadata)) {
   spill_fd_ = ::open(spill_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (spill_fd_ < 0) throw Error(ErrorCode::kIo, spill_path_.string() + ": cannot create: " + errno_text());
+  if (spill_fd_ < 0) {
+    throw Error(ErrorCode::kIo,
+                path_.string() + ": cannot create the temporary data file " + spill_path_.string() + ": " +
+                    std::strerror(errno),
+                "check that the output directory exists and is writable");
+  }
 }
 
 SafetensorsWriter::~SafetensorsWriter() {
   if (spill_fd_ >= 0) ::close(spill_fd_);
   if (!finished_) {
     std::error_code ignored;
-    std::filesystem::remove(spill_path_, ignored);
-    std::filesystem::remove(path_.string() + ".tmp", ignored);
+    fs::remove(spill_path_, ignored);
+    fs::remove(path_.string() + ".tmp", ignored);
   }
 }
 
 void SafetensorsWriter::add(const std::string& name, const at::Tensor& tensor) {
-  if (finished_) throw Error(ErrorCode::kUnexpected, path_.string() + ": add() after finish()");
-  for (const auto& entry : entries_) {
-    if (entry.name == name)
-      throw Error(ErrorCode::kUnexpected, path_.string() + ": duplicate tensor '" + name + "'");
+  if (finished_ || spill_fd_ < 0) {
+    throw Error(ErrorCode::kUnexpected,
+                path_.string() + ": tensor " + single_quoted(name) + " added after finish()");
   }
-  const at::Tensor data = tensor.detach().to(at::kCPU).contiguous();
+  if (name == "__metadata__") {
+    throw Error(ErrorCode::kUnexpected, path_.string() + ": '__metadata__' is reserved, not a tensor name");
+  }
+  if (std::any_of(entries_.begin(), entries_.end(), [&](const TensorInfo& e) { return e.name == name; })) {
+    throw Error(ErrorCode::kUnexpected, path_.string() + ": duplicate tensor " + single_quoted(name));
+  }
   TensorInfo info;
   info.name = name;
-  info.dtype = safetensors_dtype_name(data.scalar_type());
+  try {
+    info.dtype = safetensors_dtype_name(tensor.scalar_type());
+  } catch (const Error& error) {
+    throw Error(ErrorCode::kUnsupported,
+                path_.string() + ": tensor " + single_quoted(name) + ": " + error.what());
+  }
+  const at::Tensor data = tensor.detach().to(at::kCPU).contiguous();
   info.shape = data.sizes().vec();
   info.data_begin = data_bytes_;
   const std::uint64_t size = static_cast<std::uint64_t>(data.numel()) * data.element_size();
@@ -349,49 +489,42 @@ void SafetensorsWriter::add(const std::string& name, const at::Tensor& tensor) {
 
 void SafetensorsWriter::finish() {
   if (finished_) return;
+  if (spill_fd_ < 0)
+    throw Error(ErrorCode::kUnexpected, path_.string() + ": finish() after a failed finish()");
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata_.empty()) header["__metadata__"] = metadata_;
   for (const auto& entry : entries_) {
     header[entry.name] = {
         {"dtype", entry.dtype}, {"shape", entry.shape}, {"data_offsets", {entry.data_begin, entry.data_end}}};
   }
-  std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');  // keep the data section 8-byte aligned
+  std::string header_text = header.dump();
+  header_text.append((8 - header_text.size() % 8) % 8, ' ');  // keeps the data section 8-byte aligned
   ::close(spill_fd_);
   spill_fd_ = -1;
 
-  const std::filesystem::path temp = path_.string() + ".tmp";
+  const fs::path temp = path_.string() + ".tmp";
   {
     const FileDescriptor out(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (out.get() < 0) throw Error(ErrorCode::kIo, temp.string() + ": cannot create: " + errno_text());
-    std::array<unsigned char, 8> length{};
-    std::uint64_t header_size = text.size();
-    for (auto& byte : length) {
-      byte = static_cast<unsigned char>(header_size & 0xff);
-      header_size >>= 8;
-    }
+    if (!out.valid()) io_error(temp, "cannot create");
+    const auto length = little_endian_u64(header_text.size());
     write_all(out.get(), length.data(), length.size(), temp);
-    write_all(out.get(), text.data(), text.size(), temp);
-    const FileDescriptor in(::open(spill_path_.c_str(), O_RDONLY | O_CLOEXEC));
-    if (in.get() < 0) throw Error(ErrorCode::kIo, spill_path_.string() + ": cannot reopen: " + errno_text());
-    std::vector<char> buffer(1 << 20);
-    while (true) {
-      const ssize_t got = ::read(in.get(), buffer.data(), buffer.size());
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0) throw Error(ErrorCode::kIo, spill_path_.string() + ": read failed: " + errno_text());
-      if (got == 0) break;
-      write_all(out.get(), buffer.data(), static_cast<std::size_t>(got), temp);
-    }
-    if (::fsync(out.get()) != 0)
-      throw Error(ErrorCode::kIo, temp.string() + ": fsync failed: " + errno_text());
+    write_all(out.get(), header_text.data(), header_text.size(), temp);
+    const FileDescriptor spill(::open(spill_path_.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!spill.valid()) io_error(spill_path_, "cannot reopen");
+    append_file(spill.get(), spill_path_, out.get(), temp);
+    if (::fsync(out.get()) != 0) io_error(temp, "fsync failed");
   }
-  std::filesystem::rename(temp, path_);
-  std::filesystem::remove(spill_path_);
+  std::error_code error;
+  fs::rename(temp, path_, error);
+  if (error) {
+    throw Error(ErrorCode::kIo,
+                path_.string() + ": cannot rename " + temp.string() + " into place: " + error.message());
+  }
   finished_ = true;
+  fs::remove(spill_path_, error);  // the published file is complete; a stray spill file is only litter
 }
 
-void save_safetensors(const std::filesystem::path& path,
-                      const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+void save_safetensors(const fs::path& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata) {
   SafetensorsWriter writer(path, metadata);
   for (const auto& [name, tensor] : tensors) writer.add(name, tensor);

@@ -1,5 +1,6 @@
-// `modelslim eval` and the builtin evaluator: the SAVED artifact evaluated with the deployment arithmetic agrees
-// with the in-memory fake-quant forward used during calibration; bad evaluation datasets are clear errors.
+// `modelslim eval` and the builtin evaluator: the SAVED artifact evaluated with the deployment arithmetic
+// agrees with the in-memory fake-quant forward used during calibration; bad evaluation datasets are clear
+// errors.
 #include "support/doctest.hpp"
 
 #include <cmath>
@@ -41,7 +42,9 @@ class FakeQuantProbe final : public Saver {
   BlockInput state_;
 };
 
-fs::path plugin_dir() { return test::build_dir() / "lib" / "modelslim" / "plugins"; }
+fs::path plugin_dir() {
+  return test::build_dir() / "lib" / "modelslim" / "plugins";
+}
 
 }  // namespace
 
@@ -56,15 +59,18 @@ TEST_CASE("saved artifact (deployment arithmetic) agrees with the in-memory fake
   std::string config = kConfig;
   config.replace(config.find("DATASET"), 7, calib.string());
   test::write_text(dir / "w8a8.yaml", config);
-  const std::string eval_text = read_text_dataset(test::source_dir() / "data/datasets/kjv_eval.jsonl").front();
+  const std::string eval_text =
+      read_text_dataset(test::source_dir() / "data/datasets/kjv_eval.jsonl").front();
   test::write_text(dir / "one.jsonl", nlohmann::json({{"inputs_pretokenized", eval_text}}).dump() + "\n");
 
   result = test::run_command(test::modelslim_bin().string() + " quant --model_path " + model.string() +
-                             " --save_path " + (dir / "out").string() + " --config_path " + (dir / "w8a8.yaml").string());
+                             " --save_path " + (dir / "out").string() + " --config_path " +
+                             (dir / "w8a8.yaml").string());
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
-  result = test::run_command(test::modelslim_bin().string() + " eval --model_path " + model.string() + " --quant_path " +
-                             (dir / "out").string() + " --dataset " + (dir / "one.jsonl").string() +
-                             " --metrics ppl,acc,fidelity --json " + (dir / "eval.json").string());
+  result = test::run_command(test::modelslim_bin().string() + " eval --model_path " + model.string() +
+                             " --quant_path " + (dir / "out").string() + " --dataset " +
+                             (dir / "one.jsonl").string() + " --metrics ppl,acc,fidelity --json " +
+                             (dir / "eval.json").string());
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   CHECK(result.output.find("top1_agree") != std::string::npos);
   const auto report = read_json_file(dir / "eval.json");
@@ -84,13 +90,13 @@ TEST_CASE("saved artifact (deployment arithmetic) agrees with the in-memory fake
   auto probe = std::make_unique<FakeQuantProbe>(adapter->embed(at::tensor(ids, at::kLong).reshape({1, -1})));
   FakeQuantProbe& probe_ref = *probe;
   pipeline.savers.push_back(std::move(probe));
-  core::run_pipeline(*adapter, pipeline, embed_texts(*adapter, read_text_dataset(calib)), core::RunnerKind::kLayerWise,
-                     SaveContext{dir / "unused", model, *adapter}, nullptr);
+  core::run_pipeline(*adapter, pipeline, embed_texts(*adapter, read_text_dataset(calib)),
+                     core::RunnerKind::kLayerWise, SaveContext{dir / "unused", model, *adapter}, nullptr);
   const NextTokenStats stats = next_token_stats(adapter->head(probe_ref.hidden()).squeeze(0), ids);
   const double memory_ppl = std::exp(stats.nll_sum / double(stats.tokens));
   MESSAGE("ppl: saved artifact " << saved_ppl << ", in-memory fake quant " << memory_ppl);
-  // Stated tolerance 0.1%: the in-memory path accumulates in float32, the deployed one in float64, which flips the
-  // rounding of a few activations near a quantization boundary in later layers.
+  // Stated tolerance 0.1%: the in-memory path accumulates in float32, the deployed one in float64, which
+  // flips the rounding of a few activations near a quantization boundary in later layers.
   CHECK(saved_ppl == doctest::Approx(memory_ppl).epsilon(1e-3));
 }
 
@@ -103,20 +109,22 @@ TEST_CASE("bad evaluation datasets: missing fields, wrong label index, empty fil
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   const auto eval = [&](const std::string& file, const std::string& content, const std::string& metrics) {
     test::write_text(dir / file, content);
-    return test::run_command(test::modelslim_bin().string() + " eval --model_path " + model.string() + " --dataset " +
-                             (dir / file).string() + " --metrics " + metrics);
+    return test::run_command(test::modelslim_bin().string() + " eval --model_path " + model.string() +
+                             " --dataset " + (dir / file).string() + " --metrics " + metrics);
   };
   result = eval("missing.jsonl", "{\"inputs_pretokenized\": \"a\", \"label\": 0}\n", "choice_acc");
   CHECK(result.exit_code == 1);
   CHECK(result.output.find("missing.jsonl:1: 'choices_pretokenized'") != std::string::npos);
-  result = eval("label.jsonl", "{\"inputs_pretokenized\": \"a\", \"choices_pretokenized\": [\"b\", \"c\"], \"label\": 2}\n",
+  result = eval("label.jsonl",
+                "{\"inputs_pretokenized\": \"a\", \"choices_pretokenized\": [\"b\", \"c\"], \"label\": 2}\n",
                 "choice_acc");
   CHECK(result.exit_code == 1);
   CHECK(result.output.find("label.jsonl:1: label 2 is not an index into 2 choices") != std::string::npos);
   result = eval("empty.jsonl", "\n", "ppl");
   CHECK(result.exit_code == 1);
   CHECK(result.output.find("empty.jsonl: contains no samples") != std::string::npos);
-  result = eval("ok.jsonl", "{\"inputs_pretokenized\": \"a\", \"choices_pretokenized\": [\"b\", \"c\"], \"label\": 1}\n",
+  result = eval("ok.jsonl",
+                "{\"inputs_pretokenized\": \"a\", \"choices_pretokenized\": [\"b\", \"c\"], \"label\": 1}\n",
                 "choice_acc,perplexity");
   CHECK(result.exit_code == 1);
   CHECK(result.output.find("unknown metric 'perplexity'") != std::string::npos);

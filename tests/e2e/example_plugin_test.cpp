@@ -30,8 +30,8 @@ TEST_CASE("out-of-tree example plugin built against the installed SDK is used by
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   CHECK(result.output.find("activation_report") != std::string::npos);
   CHECK(result.output.find("linear_quant") != std::string::npos);  // installed in-tree plugins found too
-  result = test::run_command("MODELSLIM_PLUGIN_PATH=/nonexistent:" + example_build.string() + " " + modelslim.string() +
-                             " plugins");
+  result = test::run_command("MODELSLIM_PLUGIN_PATH=/nonexistent:" + example_build.string() + " " +
+                             modelslim.string() + " plugins");
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   CHECK(result.output.find("activation_report") != std::string::npos);
 

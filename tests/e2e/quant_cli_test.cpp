@@ -191,5 +191,6 @@ spec:
   CHECK(shards.size() > 2);  // 0.0002 GiB ≈ 215 KB per shard, about 800 KB in all
   const auto saved = SafetensorsCheckpoint::open_dir(dir / "dynamic");
   CHECK(saved.names().size() == index["weight_map"].size());
-  CHECK(saved.info("model.layers.2.self_attn.o_proj.weight_offset").shape == std::vector<std::int64_t>{128, 1});
+  CHECK(saved.info("model.layers.2.self_attn.o_proj.weight_offset").shape ==
+        std::vector<std::int64_t>{128, 1});
 }

@@ -43,8 +43,8 @@ std::vector<std::string> byte_level_symbols() {
 void write_byte_level_tokenizer(const std::filesystem::path& dir, std::int64_t vocab_size) {
   if (vocab_size < 257) {
     throw modelslim::Error(modelslim::ErrorCode::kInvalidModel,
-                "--byte-tokenizer needs vocab_size >= 257 (256 bytes + <|endoftext|>), got " +
-                    std::to_string(vocab_size));
+                           "--byte-tokenizer needs vocab_size >= 257 (256 bytes + <|endoftext|>), got " +
+                               std::to_string(vocab_size));
   }
   nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
   const auto symbols = byte_level_symbols();
@@ -87,6 +87,5 @@ void write_byte_level_tokenizer(const std::filesystem::path& dir, std::int64_t v
              .dump(2)
       << "\n";
 }
-
 
 }  // namespace modelslim::tools

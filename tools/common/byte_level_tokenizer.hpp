@@ -1,5 +1,5 @@
-// Writes a byte-level BPE tokenizer.json (HF format): ids 0..255 are the bytes through GPT-2's byte-to-unicode
-// map, id 256 is <|endoftext|>. Used by the demo model and random test models.
+// Writes a byte-level BPE tokenizer.json (HF format): ids 0..255 are the bytes through GPT-2's
+// byte-to-unicode map, id 256 is <|endoftext|>. Used by the demo model and random test models.
 #pragma once
 
 #include <cstdint>

@@ -10,14 +10,15 @@ namespace modelslim {
 
 // Sums over next-token predictions of one sequence: logits [seq, vocab] predict ids[1..seq-1].
 struct NextTokenStats {
-  double nll_sum = 0.0;       // Σ −log p(ids[t+1] | ids[..t])
-  std::int64_t tokens = 0;    // predictions counted
-  std::int64_t correct = 0;   // argmax == next id
+  double nll_sum = 0.0;      // Σ −log p(ids[t+1] | ids[..t])
+  std::int64_t tokens = 0;   // predictions counted
+  std::int64_t correct = 0;  // argmax == next id
 };
 NextTokenStats next_token_stats(const at::Tensor& logits, const std::vector<std::int64_t>& ids);
 
 // Σ log p over the tokens of positions [begin, ids.size()) (a multiple-choice continuation).
-double continuation_log_prob(const at::Tensor& logits, const std::vector<std::int64_t>& ids, std::size_t begin);
+double continuation_log_prob(const at::Tensor& logits, const std::vector<std::int64_t>& ids,
+                             std::size_t begin);
 
 // Fidelity of `quant` to `reference` logits [seq, vocab]: top-1 agreement count and Σ KL(p_ref ‖ p_quant).
 struct FidelityStats {
