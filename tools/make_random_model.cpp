@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -325,13 +326,21 @@ class RandomTensors {
     at::Tensor flat = out.view({-1});
     const std::int64_t chunks = (numel + kChunkElements - 1) / kChunkElements;
     std::atomic<std::int64_t> next_chunk{0};
+    std::exception_ptr failure;  // the first error of any thread, rethrown once all have joined
+    std::mutex failure_mutex;
     const auto work = [&] {
-      for (std::int64_t chunk = next_chunk++; chunk < chunks; chunk = next_chunk++) {
-        const std::int64_t begin = chunk * kChunkElements;
-        const std::int64_t length = std::min(kChunkElements, numel - begin);
-        at::Generator chunk_generator =
-            at::make_generator<at::CPUGeneratorImpl>(mix(tensor_seed + static_cast<std::uint64_t>(chunk)));
-        flat.narrow(0, begin, length).copy_(at::normal(mean, stddev, {length}, chunk_generator));
+      try {
+        for (std::int64_t chunk = next_chunk++; chunk < chunks; chunk = next_chunk++) {
+          const std::int64_t begin = chunk * kChunkElements;
+          const std::int64_t length = std::min(kChunkElements, numel - begin);
+          at::Generator chunk_generator =
+              at::make_generator<at::CPUGeneratorImpl>(mix(tensor_seed + static_cast<std::uint64_t>(chunk)));
+          flat.narrow(0, begin, length).copy_(at::normal(mean, stddev, {length}, chunk_generator));
+        }
+      } catch (...) {
+        const std::lock_guard<std::mutex> lock(failure_mutex);
+        if (!failure) failure = std::current_exception();
+        next_chunk = chunks;  // the others stop at their next chunk
       }
     };
     const auto thread_count =
@@ -340,6 +349,7 @@ class RandomTensors {
     for (std::int64_t i = 1; i < thread_count; ++i) helpers.emplace_back(work);
     work();
     for (auto& helper : helpers) helper.join();
+    if (failure) std::rethrow_exception(failure);
     return out;
   }
 
@@ -404,13 +414,8 @@ std::uint64_t write_weights(const Options& options, const Architecture& arch, co
   return writer.total_bytes();
 }
 
-void write_generation_config(const Options& options, const nlohmann::json& config, const fs::path& dir) {
-  // A model directory given as --config brings its own generation settings.
-  const fs::path source = options.config / "generation_config.json";
-  if (fs::is_directory(options.config) && fs::is_regular_file(source)) {
-    fs::copy_file(source, dir / "generation_config.json");
-    return;
-  }
+// Derived from the final config (after --set), so token ids always agree with it.
+void write_generation_config(const nlohmann::json& config, const fs::path& dir) {
   nlohmann::json generation = {{"_from_model_config", true}};
   for (const char* key : {"bos_token_id", "eos_token_id", "pad_token_id"}) {
     if (config.contains(key)) generation[key] = config[key];
@@ -471,7 +476,7 @@ int main(int argc, char** argv) {
 
     const std::uint64_t bytes = write_weights(options, arch, staging);
     modelslim::write_json_file_atomic(staging / "config.json", config);
-    write_generation_config(options, config, staging);
+    write_generation_config(config, staging);
     if (!options.tokenizer_from.empty()) copy_tokenizer(options.tokenizer_from, staging);
     if (options.byte_tokenizer) modelslim::tools::write_byte_level_tokenizer(staging, arch.vocab);
 
