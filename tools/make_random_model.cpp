@@ -464,10 +464,9 @@ int main(int argc, char** argv) {
     const Architecture arch = read_architecture(config, config_path);
     if (options.byte_tokenizer && arch.vocab <= modelslim::tools::kEndOfText) {
       // Checked before generating gigabytes of weights, not after.
+      const std::string got = std::to_string(arch.vocab);
       throw Error(ErrorCode::kInvalidModel,
-                  "--byte-tokenizer needs vocab_size >= 257 (256 bytes + <|endoftext|>), "
-                  "got " +
-                      std::to_string(arch.vocab));
+                  "--byte-tokenizer needs vocab_size >= 257 (256 bytes + <|endoftext|>), got " + got);
     }
     check_replaceable(options.output);
     if (options.output.has_parent_path()) fs::create_directories(options.output.parent_path());
