@@ -194,3 +194,34 @@ spec:
   CHECK(saved.info("model.layers.2.self_attn.o_proj.weight_offset").shape ==
         std::vector<std::int64_t>{128, 1});
 }
+
+TEST_CASE("group: static W8A8 attention and dynamic MLP in one shared calibration forward") {
+  test::TempDir dir("quant-e2e-group");
+  const fs::path model = make_fake_llama(dir);
+  test::write_text(dir / "group.yaml", replace_all(R"(apiversion: modelslim_v1
+spec:
+  process:
+    - type: group
+      configs:
+        - type: linear_quant
+          qconfig:
+            act: {scope: per_tensor, dtype: int8, symmetric: false}
+            weight: {scope: per_channel, dtype: int8, symmetric: true}
+          include: ["*self_attn*"]
+        - type: linear_quant
+          qconfig:
+            act: {scope: per_token, dtype: int8, symmetric: true}
+            weight: {scope: per_channel, dtype: int8, symmetric: true}
+          include: ["*mlp*"]
+  dataset: DATASET
+)",
+                                                   "DATASET", mix_calib().string()));
+  const auto result = quant(model, dir / "out", "--config_path " + (dir / "group.yaml").string());
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  CHECK(result.output.find("48 calibration samples, 144 block forwards") !=
+        std::string::npos);  // 3 blocks × 48
+  const auto description = read_json_file(dir / "out" / "quant_model_description.json");
+  CHECK(description["model.layers.1.self_attn.o_proj.weight"] == "W8A8");
+  CHECK(description["model.layers.1.mlp.gate_proj.weight"] == "W8A8_DYNAMIC");
+  CHECK(description["model_quant_type"] == "W8A8");
+}
