@@ -35,6 +35,14 @@ std::vector<NamedTensor> LlamaBlock::other_parameters() const {
   return result;
 }
 
+std::vector<NormLinearSubgraph> LlamaBlock::norm_linear_subgraphs() {
+  return {
+      {name_ + ".input_layernorm.weight", norms_.input_norm, {&linears_[kQ], &linears_[kK], &linears_[kV]}},
+      {name_ + ".post_attention_layernorm.weight",
+       norms_.post_attention_norm,
+       {&linears_[kGate], &linears_[kUp]}}};
+}
+
 at::Tensor LlamaBlock::attention(const at::Tensor& x, const LlamaContext& context) {
   const std::int64_t batch = x.size(0);
   const std::int64_t seq = x.size(1);

@@ -41,6 +41,7 @@ class LlamaBlock final : public Block {
   std::vector<Linear*> linears() override;
   std::vector<NamedTensor> other_parameters() const override;
   at::Tensor forward(const at::Tensor& hidden, const ForwardContext& context) override;
+  std::vector<NormLinearSubgraph> norm_linear_subgraphs() override;
 
  private:
   at::Tensor attention(const at::Tensor& x, const LlamaContext& context);

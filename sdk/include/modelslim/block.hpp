@@ -31,6 +31,14 @@ struct NamedTensor {
   at::Tensor tensor;
 };
 
+// A norm feeding linears (input_layernorm → q/k/v, post_attention_layernorm → gate/up): outlier suppression
+// rescales the norm weight's channels and the linears' input columns inversely, keeping the function.
+struct NormLinearSubgraph {
+  std::string norm;              // full name of the norm weight, e.g. "model.layers.3.input_layernorm.weight"
+  at::Tensor norm_weight;        // the block's own tensor (in-place updates change the block)
+  std::vector<Linear*> linears;  // the linears that read the norm's output
+};
+
 class Block {
  public:
   virtual ~Block() = default;
@@ -42,6 +50,9 @@ class Block {
   // Every parameter that is not part of a linear (norm weights, ...), full names, stored dtype.
   virtual std::vector<NamedTensor> other_parameters() const = 0;
   virtual at::Tensor forward(const at::Tensor& hidden, const ForwardContext& context) = 0;
+
+  // Subgraphs for outlier suppression; adapters that do not describe any return none (since ABI 2.0).
+  virtual std::vector<NormLinearSubgraph> norm_linear_subgraphs() { return {}; }
 
   Linear* find_linear(const std::string& full_name);
 };

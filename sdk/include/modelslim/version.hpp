@@ -4,8 +4,8 @@
 
 #include <cstdint>
 
-#define MODELSLIM_SDK_ABI_MAJOR 1
-#define MODELSLIM_SDK_ABI_MINOR 1
+#define MODELSLIM_SDK_ABI_MAJOR 2
+#define MODELSLIM_SDK_ABI_MINOR 0
 #define MODELSLIM_VERSION_STRING "0.1.0"
 
 namespace modelslim {
