@@ -20,8 +20,8 @@ bool Pipeline::needs_data() const {
   return std::any_of(processors.begin(), processors.end(), [](const auto& p) { return !p->is_data_free(); });
 }
 
-RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, std::vector<BlockInput> inputs,
-                      RunnerKind runner, const SaveContext& save_context, const ProgressCallback& progress) {
+RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector<at::Tensor>& token_ids,
+                      RunnerKind runner, SaveContext save_context, const ProgressCallback& progress) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   RunStats stats;
@@ -33,9 +33,15 @@ RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, std::vector<Block
     for (std::size_t i = 0; i < total; ++i) resident.push_back(model.load_block(i));
   }
 
-  RunContext run_context{model, at::kCPU};
+  RunArtifacts artifacts;
+  RunContext run_context{model, at::kCPU, &artifacts};
   for (auto& processor : pipeline.processors) processor->pre_run(run_context);
+  save_context.artifacts = &artifacts;
   for (auto& saver : pipeline.savers) saver->begin(save_context);
+
+  std::vector<BlockInput> inputs;
+  inputs.reserve(token_ids.size());
+  for (const at::Tensor& ids : token_ids) inputs.push_back(model.embed(ids));
 
   for (std::size_t index = 0; index < total; ++index) {
     std::unique_ptr<Block> block =

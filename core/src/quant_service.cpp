@@ -98,10 +98,10 @@ QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
   StagingDir output(options.save_path);
   ModelLoadRequest request{options.model_path, hf_config, model_type, at::kCPU, options.trust_remote_code};
   std::unique_ptr<ModelAdapter> model = registry.create_model_adapter(adapter_type, request);
-  std::vector<BlockInput> inputs;
+  std::vector<at::Tensor> token_ids;
   if (!texts.empty()) {
-    inputs = embed_texts(*model, texts);
-    if (inputs.empty()) {
+    token_ids = tokenize_texts(*model, texts);
+    if (token_ids.empty()) {
       throw Error(ErrorCode::kInvalidDataset, "the calibration dataset produced no tokens");
     }
   }
@@ -109,10 +109,10 @@ QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
   QuantSummary summary;
   summary.model_type = model_type;
   summary.config_id = practice.metadata.config_id;
-  summary.samples = inputs.size();
+  summary.samples = token_ids.size();
   const SaveContext save_context{output.path(), options.model_path, *model};
   const RunStats stats =
-      run_pipeline(*model, pipeline, std::move(inputs), runner, save_context, [](const BlockProgress& p) {
+      run_pipeline(*model, pipeline, token_ids, runner, save_context, [](const BlockProgress& p) {
         spdlog::info("[quant] block {}/{} {}  elapsed {:.1f}s  ETA {:.1f}s", p.index, p.total, p.name,
                      p.elapsed_seconds, p.eta_seconds);
       });

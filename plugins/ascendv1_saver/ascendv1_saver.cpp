@@ -5,6 +5,7 @@
 #include "ascend_tensors.hpp"
 #include "model_files.hpp"
 #include "modelslim/model_adapter.hpp"
+#include "modelslim/safetensors.hpp"
 
 namespace modelslim::ascendv1 {
 
@@ -22,6 +23,8 @@ AscendV1Saver::AscendV1Saver(const ConfigNode& config) {
 void AscendV1Saver::begin(const SaveContext& context) {
   output_dir_ = context.output_dir;
   model_dir_ = context.model_dir;
+  model_ = &context.model;
+  artifacts_ = context.artifacts;
   float_dtype_ = context.model.checkpoint_dtype();
   writer_ = std::make_unique<ShardedWriter>(output_dir_, "quant_model_weights", part_bytes_);
   description_ = nlohmann::ordered_json::object();
@@ -53,14 +56,35 @@ void AscendV1Saver::finish(const std::vector<NamedTensor>& non_block_parameters)
   }
   writer_->finish();
   writer_.reset();
-  copy_model_files(model_dir_, output_dir_);
+  copy_model_files(model_dir_, output_dir_, model_->hf_config());
   nlohmann::ordered_json description = description_;
   description["version"] = "1.0.0";
   description["model_quant_type"] = model_quant_type_;
   description["metadata"] = nlohmann::ordered_json::object();
   description["group_size"] = group_size_;
-  description["optional"] = nlohmann::ordered_json::object();
+  description["optional"] = write_optional_files();
+  // Loaders check this flag before looking for the rotation (QuaRot folded into the weights).
+  if (description["optional"].contains("quarot")) description["is_rot_used"] = true;
   write_text_atomic(output_dir_ / "quant_model_description.json", description.dump(2) + "\n");
+}
+
+// optional/<name>.safetensors per artifact; the description maps each tensor key to its file.
+nlohmann::ordered_json AscendV1Saver::write_optional_files() const {
+  nlohmann::ordered_json optional = nlohmann::ordered_json::object();
+  if (artifacts_ == nullptr || artifacts_->optional.empty()) return optional;
+  std::filesystem::create_directories(output_dir_ / "optional");
+  for (const OptionalTensors& artifact : artifacts_->optional) {
+    const std::string relative = "optional/" + artifact.name + ".safetensors";
+    std::vector<std::pair<std::string, at::Tensor>> tensors;
+    nlohmann::ordered_json map = nlohmann::ordered_json::object();
+    for (const auto& [key, tensor] : artifact.tensors) {
+      tensors.emplace_back(key, tensor.contiguous());
+      map[key] = relative;
+    }
+    save_safetensors(output_dir_ / relative, tensors);
+    optional[artifact.name][artifact.map_name] = map;
+  }
+  return optional;
 }
 
 }  // namespace modelslim::ascendv1

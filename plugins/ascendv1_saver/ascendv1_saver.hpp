@@ -23,10 +23,13 @@ class AscendV1Saver final : public Saver {
 
  private:
   void add(const std::string& key, const at::Tensor& tensor, const std::string& type);
+  nlohmann::ordered_json write_optional_files() const;
 
   std::uint64_t part_bytes_ = 0;
   std::filesystem::path output_dir_;
   std::filesystem::path model_dir_;
+  ModelAdapter* model_ = nullptr;            // the run's adapter, valid from begin() to finish()
+  const RunArtifacts* artifacts_ = nullptr;  // processors' extra tensors
   at::ScalarType float_dtype_ = at::kFloat;
   std::unique_ptr<ShardedWriter> writer_;
   nlohmann::ordered_json description_;

@@ -26,14 +26,15 @@ void write_text_atomic(const std::filesystem::path& file, const std::string& tex
   std::filesystem::rename(temp, file);
 }
 
-void copy_model_files(const std::filesystem::path& model_dir, const std::filesystem::path& output_dir) {
+void copy_model_files(const std::filesystem::path& model_dir, const std::filesystem::path& output_dir,
+                      const nlohmann::json& config) {
   for (const auto& entry : std::filesystem::directory_iterator(model_dir)) {
     if (!entry.is_regular_file() || !travels_with_model(entry.path())) continue;
     const std::filesystem::path target = output_dir / entry.path().filename();
     if (entry.path().filename() == "config.json") {
-      nlohmann::json config = read_json_file(entry.path());
-      config.erase("quantization_config");
-      write_text_atomic(target, config.dump(2) + "\n");
+      nlohmann::json saved = config;
+      saved.erase("quantization_config");
+      write_text_atomic(target, saved.dump(2) + "\n");
     } else {
       std::filesystem::copy_file(entry.path(), target, std::filesystem::copy_options::overwrite_existing);
     }

@@ -22,6 +22,7 @@ class LlamaAdapter final : public ModelAdapter {
  public:
   explicit LlamaAdapter(const ModelLoadRequest& request)
       : model_dir_(request.model_dir),
+        hf_config_(request.hf_config),
         config_(parse_llama_config(request.hf_config, request.model_dir)),
         tokenizer_(Tokenizer::from_file(request.model_dir / "tokenizer.json")),
         checkpoint_(SafetensorsCheckpoint::open_dir(request.model_dir)),
@@ -53,10 +54,12 @@ class LlamaAdapter final : public ModelAdapter {
     const std::int64_t q_dim = config_.num_heads * config_.head_dim;
     const std::int64_t kv_dim = config_.num_kv_heads * config_.head_dim;
     const std::int64_t inter = config_.intermediate_size;
+    // A bias the config does not imply is still read when present (processed checkpoints may carry one).
     const auto linear = [&](const std::string& suffix, std::int64_t out, std::int64_t in, bool bias) {
       const std::string full = name + "." + suffix;
+      const bool has_bias = bias || checkpoint_.contains(full + ".bias");
       return Linear(full, load(full + ".weight", {out, in}, true),
-                    bias ? std::optional<at::Tensor>(load(full + ".bias", {out}, true)) : std::nullopt);
+                    has_bias ? std::optional<at::Tensor>(load(full + ".bias", {out}, true)) : std::nullopt);
     };
     std::vector<Linear> linears;
     linears.push_back(linear("self_attn.q_proj", q_dim, hidden, config_.qkv_bias));
@@ -69,6 +72,12 @@ class LlamaAdapter final : public ModelAdapter {
     LlamaBlockWeights norms;
     norms.input_norm = load(name + ".input_layernorm.weight", {hidden}, true);
     norms.post_attention_norm = load(name + ".post_attention_layernorm.weight", {hidden}, true);
+    if (checkpoint_.contains(name + ".input_layernorm.bias")) {
+      norms.input_norm_bias = load(name + ".input_layernorm.bias", {hidden}, true);
+    }
+    if (checkpoint_.contains(name + ".post_attention_layernorm.bias")) {
+      norms.post_attention_norm_bias = load(name + ".post_attention_layernorm.bias", {hidden}, true);
+    }
     if (config_.qk_norm) {
       norms.q_norm = load(name + ".self_attn.q_norm.weight", {config_.head_dim}, true);
       norms.k_norm = load(name + ".self_attn.k_norm.weight", {config_.head_dim}, true);
@@ -77,16 +86,16 @@ class LlamaAdapter final : public ModelAdapter {
   }
 
   at::Tensor head(const at::Tensor& hidden) override {
-    if (!final_norm_.defined()) {
-      final_norm_ = load("model.norm.weight", {config_.hidden_size}, true);
-      lm_head_ = config_.tie_word_embeddings
-                     ? embedding_.to(at::kFloat)
-                     : load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, true);
-    }
+    load_head();
     return at::linear(rms_norm(hidden, final_norm_, config_.rms_norm_eps), lm_head_);
   }
 
   std::vector<NamedTensor> non_block_parameters() override {
+    if (head_modified_) {  // the processed tensors, not the checkpoint's
+      return {{"model.embed_tokens.weight", embedding_},
+              {"model.norm.weight", final_norm_},
+              {"lm_head.weight", lm_head_}};
+    }
     std::vector<NamedTensor> result = {
         {"model.embed_tokens.weight", embedding_},
         {"model.norm.weight", load("model.norm.weight", {config_.hidden_size}, false)}};
@@ -97,7 +106,25 @@ class LlamaAdapter final : public ModelAdapter {
     return result;
   }
 
-  at::ScalarType checkpoint_dtype() const override { return embedding_.scalar_type(); }
+  at::ScalarType checkpoint_dtype() const override { return dtype_; }
+
+  nlohmann::json hf_config() const override {
+    nlohmann::json config = hf_config_;
+    config.erase("quantization_config");
+    if (head_modified_) config["tie_word_embeddings"] = false;  // lm_head has its own tensor now
+    return config;
+  }
+
+  std::optional<ModelRotationPoints> rotation_points() override {
+    load_head();
+    if (!head_modified_) {
+      // Rotations run in float32; the embedding and lm_head stop sharing storage.
+      embedding_ = embedding_.to(at::kFloat);
+      lm_head_ = lm_head_.clone();
+      head_modified_ = true;
+    }
+    return ModelRotationPoints{embedding_, final_norm_, lm_head_};
+  }
 
  private:
   // Reads one tensor, checks its shape against config.json, optionally converts to float32.
@@ -116,6 +143,14 @@ class LlamaAdapter final : public ModelAdapter {
     return as_float ? tensor.to(at::kFloat) : tensor;
   }
 
+  void load_head() {
+    if (final_norm_.defined()) return;
+    final_norm_ = load("model.norm.weight", {config_.hidden_size}, true);
+    lm_head_ = config_.tie_word_embeddings
+                   ? embedding_.to(at::kFloat)
+                   : load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, true);
+  }
+
   at::Tensor causal_mask(std::int64_t seq) const {
     const at::Tensor rows = at::arange(seq, at::kLong).unsqueeze(1);
     const at::Tensor cols = at::arange(seq, at::kLong).unsqueeze(0);
@@ -125,12 +160,15 @@ class LlamaAdapter final : public ModelAdapter {
   }
 
   std::filesystem::path model_dir_;
+  nlohmann::json hf_config_;
   LlamaConfig config_;
   Tokenizer tokenizer_;
   SafetensorsCheckpoint checkpoint_;
-  at::Tensor embedding_;  // stored dtype; rows are converted on lookup
-  at::Tensor final_norm_;
-  at::Tensor lm_head_;
+  at::Tensor embedding_;  // stored dtype (float32 once rotated); rows are converted on lookup
+  at::ScalarType dtype_ = embedding_.scalar_type();
+  at::Tensor final_norm_;       // float32, loaded with the head
+  at::Tensor lm_head_;          // float32
+  bool head_modified_ = false;  // rotation_points() was called: the non-block tensors are the processed ones
 };
 
 }  // namespace

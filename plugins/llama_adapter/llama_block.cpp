@@ -9,9 +9,10 @@ namespace {
 enum LinearIndex { kQ, kK, kV, kO, kGate, kUp, kDown };
 }
 
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, const at::Tensor& bias) {
   const at::Tensor xf = x.to(at::kFloat);
-  return weight * (xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps));
+  const at::Tensor normed = weight * (xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps));
+  return bias.defined() ? normed + bias : normed;
 }
 
 LlamaBlock::LlamaBlock(std::string name, const LlamaConfig& config, std::vector<Linear> linears,
@@ -28,6 +29,12 @@ std::vector<NamedTensor> LlamaBlock::other_parameters() const {
   std::vector<NamedTensor> result = {
       {name_ + ".input_layernorm.weight", norms_.input_norm},
       {name_ + ".post_attention_layernorm.weight", norms_.post_attention_norm}};
+  if (norms_.input_norm_bias.defined()) {
+    result.push_back({name_ + ".input_layernorm.bias", norms_.input_norm_bias});
+  }
+  if (norms_.post_attention_norm_bias.defined()) {
+    result.push_back({name_ + ".post_attention_layernorm.bias", norms_.post_attention_norm_bias});
+  }
   if (norms_.q_norm.defined()) {
     result.push_back({name_ + ".self_attn.q_norm.weight", norms_.q_norm});
     result.push_back({name_ + ".self_attn.k_norm.weight", norms_.k_norm});
@@ -36,11 +43,35 @@ std::vector<NamedTensor> LlamaBlock::other_parameters() const {
 }
 
 std::vector<NormLinearSubgraph> LlamaBlock::norm_linear_subgraphs() {
-  return {
-      {name_ + ".input_layernorm.weight", norms_.input_norm, {&linears_[kQ], &linears_[kK], &linears_[kV]}},
-      {name_ + ".post_attention_layernorm.weight",
-       norms_.post_attention_norm,
-       {&linears_[kGate], &linears_[kUp]}}};
+  return {{name_ + ".input_layernorm.weight",
+           norms_.input_norm,
+           {&linears_[kQ], &linears_[kK], &linears_[kV]},
+           &norms_.input_norm_bias},
+          {name_ + ".post_attention_layernorm.weight",
+           norms_.post_attention_norm,
+           {&linears_[kGate], &linears_[kUp]},
+           &norms_.post_attention_norm_bias}};
+}
+
+std::vector<LinearPairSubgraph> LlamaBlock::linear_pair_subgraphs() {
+  LinearPairSubgraph ov{LinearPairKind::kOV, &linears_[kV], &linears_[kO]};
+  ov.num_heads = config_.num_heads;
+  ov.num_kv_heads = config_.num_kv_heads;
+  ov.head_dim = config_.head_dim;
+  return {ov, {LinearPairKind::kUpDown, &linears_[kUp], &linears_[kDown]}};
+}
+
+std::optional<BlockRotationPoints> LlamaBlock::rotation_points() {
+  BlockRotationPoints points;
+  points.norms = norm_linear_subgraphs();
+  points.readers = {&linears_[kQ], &linears_[kK], &linears_[kV], &linears_[kGate], &linears_[kUp]};
+  points.writers = {&linears_[kO], &linears_[kDown]};
+  points.value = &linears_[kV];
+  points.attention_output = &linears_[kO];
+  points.num_heads = config_.num_heads;
+  points.num_kv_heads = config_.num_kv_heads;
+  points.head_dim = config_.head_dim;
+  return points;
 }
 
 at::Tensor LlamaBlock::attention(const at::Tensor& x, const LlamaContext& context) {
@@ -72,8 +103,11 @@ at::Tensor LlamaBlock::attention(const at::Tensor& x, const LlamaContext& contex
 at::Tensor LlamaBlock::forward(const at::Tensor& hidden, const ForwardContext& context) {
   const auto& llama_context = dynamic_cast<const LlamaContext&>(context);
   const at::Tensor x = hidden.to(at::kFloat);
-  const at::Tensor h = x + attention(rms_norm(x, norms_.input_norm, config_.rms_norm_eps), llama_context);
-  const at::Tensor n = rms_norm(h, norms_.post_attention_norm, config_.rms_norm_eps);
+  const at::Tensor h =
+      x +
+      attention(rms_norm(x, norms_.input_norm, config_.rms_norm_eps, norms_.input_norm_bias), llama_context);
+  const at::Tensor n =
+      rms_norm(h, norms_.post_attention_norm, config_.rms_norm_eps, norms_.post_attention_norm_bias);
   return h + linears_[kDown].forward(at::silu(linears_[kGate].forward(n)) * linears_[kUp].forward(n));
 }
 

@@ -22,11 +22,14 @@ class LlamaContext final : public ForwardContext {
   at::Tensor mask;  // [seq, seq], 0 where attention is allowed, -inf elsewhere
 };
 
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+// RMSNorm with an optional additive bias (present after asymmetric outlier suppression shifted it).
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, const at::Tensor& bias = {});
 
 struct LlamaBlockWeights {
   at::Tensor input_norm;
   at::Tensor post_attention_norm;
+  at::Tensor input_norm_bias;  // undefined unless a processor or the checkpoint added one
+  at::Tensor post_attention_norm_bias;
   at::Tensor q_norm;  // Qwen3 only
   at::Tensor k_norm;
 };
@@ -42,6 +45,8 @@ class LlamaBlock final : public Block {
   std::vector<NamedTensor> other_parameters() const override;
   at::Tensor forward(const at::Tensor& hidden, const ForwardContext& context) override;
   std::vector<NormLinearSubgraph> norm_linear_subgraphs() override;
+  std::vector<LinearPairSubgraph> linear_pair_subgraphs() override;
+  std::optional<BlockRotationPoints> rotation_points() override;
 
  private:
   at::Tensor attention(const at::Tensor& x, const LlamaContext& context);

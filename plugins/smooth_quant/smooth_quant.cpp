@@ -5,8 +5,6 @@
 //
 //   - {type: smooth_quant, alpha: 0.5, scale_min: 1e-5, include: ["*"], exclude: []}   # patterns match norm
 //   names
-#include <cmath>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +12,7 @@
 #include "modelslim/name_pattern.hpp"
 #include "modelslim/plugin.hpp"
 #include "modelslim/registrar.hpp"
+#include "modelslim/smoothing.hpp"
 
 namespace {
 
@@ -36,30 +35,19 @@ class SmoothQuant final : public modelslim::Processor {
     for (auto& subgraph : request.block.norm_linear_subgraphs()) {
       const std::string source = subgraph.norm.substr(0, subgraph.norm.rfind(".weight"));
       if (subgraph.linears.empty() || !filter_.selects(source)) continue;
-      auto absmax = std::make_shared<at::Tensor>();
-      modelslim::Linear* first = subgraph.linears.front();
-      const std::size_t id = first->add_observer([absmax](const at::Tensor& input) {
-        const at::Tensor x = input.detach().abs().reshape({-1, input.size(-1)}).amax(0).to(at::kFloat);
-        *absmax = absmax->defined() ? at::maximum(*absmax, x) : x;
-      });
-      subgraphs_.push_back({std::move(subgraph), absmax, first, id});
+      auto observer = std::make_unique<modelslim::ChannelRangeObserver>(*subgraph.linears.front());
+      subgraphs_.push_back({std::move(subgraph), std::move(observer)});
     }
   }
 
   void postprocess(modelslim::BlockRequest&) override {
     for (auto& entry : subgraphs_) {
-      entry.observed->remove_observer(entry.observer_id);
-      if (!entry.absmax->defined()) continue;  // no calibration data reached it
-      at::Tensor weight_max;
-      for (const modelslim::Linear* linear : entry.subgraph.linears) {
-        const at::Tensor column_max = linear->weight().abs().amax(0);
-        weight_max = weight_max.defined() ? at::maximum(weight_max, column_max) : column_max;
-      }
-      const at::Tensor scale = at::clamp_min(
-          at::pow(*entry.absmax, alpha_) / at::pow(at::clamp_min(weight_max, 1e-5), 1.0 - alpha_),
+      entry.observer->detach();
+      if (!entry.observer->seen()) continue;  // no calibration data reached it
+      const at::Tensor scales = modelslim::smoothing_scales(
+          entry.observer->absmax(), modelslim::weight_column_absmax(entry.subgraph.linears), alpha_,
           scale_min_);
-      entry.subgraph.norm_weight.div_(scale);
-      for (modelslim::Linear* linear : entry.subgraph.linears) linear->weight().mul_(scale.unsqueeze(0));
+      modelslim::fuse_norm_linear_scales(entry.subgraph, scales);
     }
     subgraphs_.clear();
   }
@@ -75,9 +63,7 @@ class SmoothQuant final : public modelslim::Processor {
  private:
   struct Pending {
     modelslim::NormLinearSubgraph subgraph;
-    std::shared_ptr<at::Tensor> absmax;
-    modelslim::Linear* observed;
-    std::size_t observer_id;
+    std::unique_ptr<modelslim::ChannelRangeObserver> observer;
   };
   modelslim::NameFilter filter_;
   std::string config_path_;

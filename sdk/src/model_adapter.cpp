@@ -4,16 +4,21 @@
 
 namespace modelslim {
 
-std::vector<BlockInput> embed_texts(ModelAdapter& model, const std::vector<std::string>& texts) {
-  std::vector<BlockInput> inputs;
-  inputs.reserve(texts.size());
+std::vector<at::Tensor> tokenize_texts(const ModelAdapter& model, const std::vector<std::string>& texts) {
+  std::vector<at::Tensor> token_ids;
+  token_ids.reserve(texts.size());
   for (const auto& text : texts) {
     const std::vector<std::int64_t> ids = model.tokenizer().encode(text);
     if (ids.empty()) continue;  // nothing to calibrate on
-    const at::Tensor input_ids = at::tensor(ids, at::TensorOptions().dtype(at::kLong))
-                                     .reshape({1, static_cast<std::int64_t>(ids.size())});
-    inputs.push_back(model.embed(input_ids));
+    token_ids.push_back(at::tensor(ids, at::TensorOptions().dtype(at::kLong))
+                            .reshape({1, static_cast<std::int64_t>(ids.size())}));
   }
+  return token_ids;
+}
+
+std::vector<BlockInput> embed_texts(ModelAdapter& model, const std::vector<std::string>& texts) {
+  std::vector<BlockInput> inputs;
+  for (const at::Tensor& ids : tokenize_texts(model, texts)) inputs.push_back(model.embed(ids));
   return inputs;
 }
 

@@ -90,7 +90,7 @@ TEST_CASE("saved artifact (deployment arithmetic) agrees with the in-memory fake
   auto probe = std::make_unique<FakeQuantProbe>(adapter->embed(at::tensor(ids, at::kLong).reshape({1, -1})));
   FakeQuantProbe& probe_ref = *probe;
   pipeline.savers.push_back(std::move(probe));
-  core::run_pipeline(*adapter, pipeline, embed_texts(*adapter, read_text_dataset(calib)),
+  core::run_pipeline(*adapter, pipeline, tokenize_texts(*adapter, read_text_dataset(calib)),
                      core::RunnerKind::kLayerWise, SaveContext{dir / "unused", model, *adapter}, nullptr);
   const NextTokenStats stats = next_token_stats(adapter->head(probe_ref.hidden()).squeeze(0), ids);
   const double memory_ppl = std::exp(stats.nll_sum / double(stats.tokens));

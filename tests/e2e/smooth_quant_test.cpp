@@ -56,7 +56,7 @@ double smoothed_vs_float(const fs::path& model_dir) {
   Probe& probe_ref = *probe;
   pipeline.savers.push_back(std::move(probe));
   const auto texts = read_text_dataset(test::source_dir() / "data" / "datasets" / "kjv_calib.jsonl");
-  core::run_pipeline(*model, pipeline, embed_texts(*model, {texts.begin(), texts.begin() + 8}),
+  core::run_pipeline(*model, pipeline, tokenize_texts(*model, {texts.begin(), texts.begin() + 8}),
                      core::RunnerKind::kLayerWise, SaveContext{"/unused", model_dir, *model}, nullptr);
   const at::Tensor smoothed = model->head(probe_ref.hidden());
   CHECK(probe_ref.norm_change() > 0.1);  // the smoothing really rescaled the norms

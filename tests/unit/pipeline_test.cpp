@@ -49,6 +49,7 @@ class ToyAdapter final : public ModelAdapter {
   at::Tensor head(const at::Tensor& hidden) override { return hidden; }
   std::vector<NamedTensor> non_block_parameters() override { return {{"model.norm.weight", at::ones({8})}}; }
   at::ScalarType checkpoint_dtype() const override { return at::kFloat; }
+  nlohmann::json hf_config() const override { return nlohmann::json::object(); }
 };
 
 class RecordingProcessor final : public Processor {
@@ -80,8 +81,8 @@ class RecordingSaver final : public Saver {
   std::vector<std::string>& log_;
 };
 
-std::vector<BlockInput> samples(ToyAdapter& adapter) {
-  return {adapter.embed(at::arange(5).reshape({1, 5})), adapter.embed(at::arange(3, 10).reshape({1, 7}))};
+std::vector<at::Tensor> samples() {
+  return {at::arange(5).reshape({1, 5}), at::arange(3, 10).reshape({1, 7})};
 }
 
 }  // namespace
@@ -94,8 +95,7 @@ TEST_CASE("hooks run per processor in list order, savers after, in block order")
   pipeline.processors.push_back(std::make_unique<RecordingProcessor>("b", true, log));
   pipeline.savers.push_back(std::make_unique<RecordingSaver>(log));
   const SaveContext save{"/nonexistent", "/nonexistent", adapter};
-  const RunStats stats =
-      run_pipeline(adapter, pipeline, samples(adapter), RunnerKind::kLayerWise, save, nullptr);
+  const RunStats stats = run_pipeline(adapter, pipeline, samples(), RunnerKind::kLayerWise, save, nullptr);
   CHECK(stats.blocks == 3);
   CHECK(stats.block_forwards == 3 * 2);  // only `a` needs data: one forward per sample per block
   const std::vector<std::string> first_block = {"a:pre_run",
@@ -120,7 +120,7 @@ TEST_CASE("layer_wise keeps one block resident; model_wise all; both carry the s
     Pipeline pipeline;
     pipeline.processors.push_back(std::make_unique<RecordingProcessor>("a", false, log));
     const SaveContext save{"/nonexistent", "/nonexistent", adapter};
-    run_pipeline(adapter, pipeline, samples(adapter), runner, save, nullptr);
+    run_pipeline(adapter, pipeline, samples(), runner, save, nullptr);
     CHECK(g_max_alive_blocks == (runner == RunnerKind::kLayerWise ? 1 : 3));
     CHECK(g_alive_blocks == 0);
   }
@@ -142,13 +142,13 @@ TEST_CASE("block k receives block k-1's output even when every processor is data
   Pipeline pipeline;
   pipeline.processors.push_back(std::make_unique<CheckInputs>(seen));
   const SaveContext save{"/nonexistent", "/nonexistent", adapter};
-  auto inputs = samples(adapter);
-  run_pipeline(adapter, pipeline, inputs, RunnerKind::kLayerWise, save, nullptr);
+  run_pipeline(adapter, pipeline, samples(), RunnerKind::kLayerWise, save, nullptr);
   REQUIRE(seen.size() == 3);
-  at::Tensor expected = inputs[0].hidden;
+  const BlockInput first = adapter.embed(samples()[0]);
+  at::Tensor expected = first.hidden;
   for (std::size_t i = 0; i < 3; ++i) {
     CHECK(at::allclose(seen[i], expected));
-    expected = adapter.load_block(i)->forward(expected, *inputs[0].context);
+    expected = adapter.load_block(i)->forward(expected, *first.context);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,14 @@ struct ModelLoadRequest {
   std::string model_type;    // the --model_type the user gave, or config.json's model_type
   at::Device device = at::kCPU;
   bool trust_remote_code = false;
+};
+
+// The parameters outside the blocks that a rotation of the hidden basis touches (QuaRot). The tensors are
+// the adapter's own: in-place updates change what embed(), head() and non_block_parameters() use.
+struct ModelRotationPoints {
+  at::Tensor embedding;   // [vocab, hidden]: E ← E·R
+  at::Tensor final_norm;  // [hidden]: fused into lm_head (W ← W·diag(γ)), then γ ← 1
+  at::Tensor lm_head;     // [vocab, hidden]: W ← W·R; never shares storage with the embedding
 };
 
 class ModelAdapter {
@@ -44,8 +53,15 @@ class ModelAdapter {
   virtual std::vector<NamedTensor> non_block_parameters() = 0;
   // dtype of the checkpoint's floating-point weights (savers keep FLOAT tensors in it).
   virtual at::ScalarType checkpoint_dtype() const = 0;
+  // config.json as the processed model should be saved: the source's, updated for changes processors made
+  // (e.g. tie_word_embeddings false once lm_head was untied). Savers add their own quantization_config.
+  virtual nlohmann::json hf_config() const = 0;
+  // Non-block rotation points (since ABI 3.0). Unties a tied lm_head first. nullopt: not rotatable.
+  virtual std::optional<ModelRotationPoints> rotation_points() { return std::nullopt; }
 };
 
+// Tokenizes each text as its own batch of one (int64 [1, seq]); texts without tokens are skipped.
+std::vector<at::Tensor> tokenize_texts(const ModelAdapter& model, const std::vector<std::string>& texts);
 // Convenience: tokenizes `texts` and embeds each as its own batch of one.
 std::vector<BlockInput> embed_texts(ModelAdapter& model, const std::vector<std::string>& texts);
 // Full float forward through every block (loads each block in turn); returns logits.

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -14,9 +15,22 @@ namespace modelslim {
 
 class ModelAdapter;
 
+// Tensors a processor hands to the savers besides the model (e.g. QuaRot's global rotation). Savers that
+// support extra files write them as optional/<name>.safetensors and list them in their description.
+struct OptionalTensors {
+  std::string name;      // "quarot"
+  std::string map_name;  // how the description groups the tensors, e.g. "rotation_map"
+  std::map<std::string, at::Tensor> tensors;
+};
+
+struct RunArtifacts {
+  std::vector<OptionalTensors> optional;
+};
+
 struct RunContext {
   ModelAdapter& model;
   at::Device device = at::kCPU;
+  RunArtifacts* artifacts = nullptr;  // owned by the host, outlives the savers' finish()
 };
 
 struct BlockRequest {

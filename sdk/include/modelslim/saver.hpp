@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "modelslim/block.hpp"
+#include "modelslim/processor.hpp"
 
 namespace modelslim {
 
@@ -18,6 +19,7 @@ struct SaveContext {
   std::filesystem::path output_dir;  // temporary directory, renamed on success
   std::filesystem::path model_dir;   // the source checkpoint (for copying non-weight files)
   ModelAdapter& model;
+  const RunArtifacts* artifacts = nullptr;  // filled by processors' pre_run/post_run, complete at finish()
 };
 
 class Saver {

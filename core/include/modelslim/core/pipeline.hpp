@@ -39,8 +39,10 @@ struct BlockProgress {
 };
 using ProgressCallback = std::function<void(const BlockProgress&)>;
 
-// Runs the pipeline. `inputs` are the embedded calibration samples (empty when nothing needs data).
-RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, std::vector<BlockInput> inputs,
-                      RunnerKind runner, const SaveContext& save_context, const ProgressCallback& progress);
+// Runs the pipeline. `token_ids` are the calibration samples, each int64 [1, seq] (empty when nothing
+// needs data); they are embedded after the processors' pre_run, which may change the embedding (QuaRot).
+// The savers' context gets the run's artifacts.
+RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector<at::Tensor>& token_ids,
+                      RunnerKind runner, SaveContext save_context, const ProgressCallback& progress);
 
 }  // namespace modelslim::core
