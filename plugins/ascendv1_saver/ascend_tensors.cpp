@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <string>
 
 #include "modelslim/error.hpp"
 
@@ -21,7 +22,10 @@ std::string ascend_quant_type(const QuantizedLinear& q) {
     return "W8A8_DYNAMIC";
   }
   if (q.weight_bits == 8 && q.act_mode == ActivationQuantMode::kNone) return "W8A16";
-  throw Error(ErrorCode::kUnsupported, "ascendv1_saver: this quantized linear form has no ascendv1 type yet");
+  throw Error(ErrorCode::kUnsupported,
+              "ascendv1_saver: " + std::to_string(q.weight_bits) +
+                  "-bit weights with these activations have no ascendv1 type in this version",
+              "save int4 weight-only (W4A16) models with the compressed_tensors saver");
 }
 
 int quant_type_rank(const std::string& type) {
@@ -43,7 +47,12 @@ std::vector<TypedTensor> linear_tensors(const Linear& linear, at::ScalarType flo
     return tensors;
   }
   const QuantizedLinear& q = *quantized;
-  const std::string type = ascend_quant_type(q);
+  std::string type;
+  try {
+    type = ascend_quant_type(q);
+  } catch (const Error& error) {
+    throw Error(error.code(), name + ": " + error.what(), error.tip());
+  }
   tensors.push_back({name + ".weight", q.qweight.to(at::kChar).contiguous(), type});
   if (type == "W8A8") {
     // y = deq_scale * (Wq·xq + quant_bias) with xq = round(x / input_scale + input_offset).

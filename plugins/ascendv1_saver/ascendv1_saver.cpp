@@ -3,8 +3,8 @@
 #include <cmath>
 
 #include "ascend_tensors.hpp"
-#include "model_files.hpp"
 #include "modelslim/model_adapter.hpp"
+#include "modelslim/model_files.hpp"
 #include "modelslim/safetensors.hpp"
 
 namespace modelslim::ascendv1 {

@@ -10,7 +10,7 @@
 
 #include "modelslim/config_node.hpp"
 #include "modelslim/saver.hpp"
-#include "sharded_writer.hpp"
+#include "modelslim/sharded_writer.hpp"
 
 namespace modelslim::ascendv1 {
 

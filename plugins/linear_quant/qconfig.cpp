@@ -33,8 +33,8 @@ QuantizerConfig parse_quantizer(const ConfigNode& node) {
   throw Error(
       ErrorCode::kUnsupported, node.location() + ": " + node.path() + ": " + what,
       "supported: act int8 per_tensor (static, sym/asym) or per_token (dynamic, symmetric) with weight "
-      "int8 per_channel symmetric minmax (W8A8, W8A8_DYNAMIC); no act with weight int8 per_channel or "
-      "per_group minmax (W8A16)");
+      "int8 per_channel symmetric minmax (W8A8, W8A8_DYNAMIC); no act with weight int8 or int4 "
+      "per_channel or per_group minmax, symmetric or not (W8A16, W4A16)");
 }
 
 }  // namespace
@@ -47,6 +47,8 @@ const char* scheme_name(Scheme scheme) {
       return "W8A8_DYNAMIC";
     case Scheme::kW8A16:
       return "W8A16";
+    case Scheme::kW4A16:
+      return "W4A16";
   }
   return "?";
 }
@@ -72,8 +74,8 @@ LinearQuantConfig parse_qconfig(const ConfigNode& qconfig) {
   }
 
   const QuantizerConfig& w = config.weight;
-  if (w.dtype != "int8")
-    unsupported(weight_node["dtype"], "weight dtype '" + w.dtype + "' is not supported yet");
+  if (w.dtype != "int8" && w.dtype != "int4")
+    unsupported(weight_node["dtype"], "weight dtype '" + w.dtype + "' is not supported yet (int8, int4)");
   if (w.method != "minmax")
     unsupported(weight_node["method"], "weight method '" + w.method + "' is not supported yet");
   if (w.scope != "per_channel" && w.scope != "per_group") {
@@ -81,8 +83,13 @@ LinearQuantConfig parse_qconfig(const ConfigNode& qconfig) {
                 "weight scope '" + w.scope + "' is not supported (per_channel, per_group)");
   }
   if (!config.act) {
-    config.scheme = Scheme::kW8A16;
+    config.scheme = w.dtype == "int4" ? Scheme::kW4A16 : Scheme::kW8A16;
     return config;
+  }
+  if (w.dtype == "int4") {
+    unsupported(weight_node["dtype"],
+                "int4 weights with quantized activations (W4A8_DYNAMIC) are not supported yet; "
+                "omit act for W4A16");
   }
   const QuantizerConfig& a = *config.act;
   if (a.dtype != "int8")

@@ -6,7 +6,7 @@
 #include "linear_quant_processor.hpp"
 #include "modelslim/json_file.hpp"
 #include "modelslim/safetensors.hpp"
-#include "sharded_writer.hpp"
+#include "modelslim/sharded_writer.hpp"
 #include "support/test_support.hpp"
 #include "support/toy_block.hpp"
 
@@ -97,7 +97,7 @@ TEST_CASE("W8A8_DYNAMIC and unquantized linears") {
 
 TEST_CASE("sharded writer splits at the limit and indexes every tensor") {
   test::TempDir dir("shards");
-  ascendv1::ShardedWriter writer(dir.path(), "quant_model_weights", 1000);
+  ShardedWriter writer(dir.path(), "quant_model_weights", 1000);
   for (int i = 0; i < 5; ++i)
     writer.add("t" + std::to_string(i), at::full({100}, i, at::kFloat));  // 400 B each
   writer.add("big", at::zeros({600}, at::kFloat));                        // 2400 B alone

@@ -1,11 +1,11 @@
-#include "model_files.hpp"
+#include "modelslim/model_files.hpp"
 
 #include <fstream>
 
 #include "modelslim/error.hpp"
 #include "modelslim/json_file.hpp"
 
-namespace modelslim::ascendv1 {
+namespace modelslim {
 namespace {
 bool travels_with_model(const std::filesystem::path& file) {
   const std::string name = file.filename().string();
@@ -41,4 +41,4 @@ void copy_model_files(const std::filesystem::path& model_dir, const std::filesys
   }
 }
 
-}  // namespace modelslim::ascendv1
+}  // namespace modelslim

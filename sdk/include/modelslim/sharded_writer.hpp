@@ -11,7 +11,7 @@
 
 #include "modelslim/safetensors.hpp"
 
-namespace modelslim::ascendv1 {
+namespace modelslim {
 
 class ShardedWriter {
  public:
@@ -33,4 +33,4 @@ class ShardedWriter {
   std::uint64_t total_bytes_ = 0;
 };
 
-}  // namespace modelslim::ascendv1
+}  // namespace modelslim

@@ -1,10 +1,10 @@
-#include "sharded_writer.hpp"
+#include "modelslim/sharded_writer.hpp"
 
 #include <cstdio>
 
 #include "modelslim/json_file.hpp"
 
-namespace modelslim::ascendv1 {
+namespace modelslim {
 namespace {
 std::string shard_name(const std::string& stem, std::size_t index, std::size_t count) {
   char buffer[64];
@@ -63,4 +63,4 @@ std::vector<std::string> ShardedWriter::finish() {
   return names;
 }
 
-}  // namespace modelslim::ascendv1
+}  // namespace modelslim

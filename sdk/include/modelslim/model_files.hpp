@@ -2,19 +2,18 @@
 #pragma once
 
 #include <filesystem>
-
-#include <nlohmann/json.hpp>
 #include <string>
 
-namespace modelslim::ascendv1 {
+#include <nlohmann/json.hpp>
+
+namespace modelslim {
 
 // Copies *.json, *.py, *.txt, *.jinja and tokenizer.model (not weight indexes) from `model_dir` to
-// `output_dir`; config.json loses its quantization_config (the float checkpoint may have been quantized
-// before).
-// Copies the checkpoint's non-weight files; config.json is written from `config` (the adapter's, without
-// quantization_config) instead of copied.
+// `output_dir`. config.json is written from `config` instead (the adapter's view of it, see
+// ModelAdapter::hf_config), without any quantization_config: savers add their own.
 void copy_model_files(const std::filesystem::path& model_dir, const std::filesystem::path& output_dir,
                       const nlohmann::json& config);
+// Writes `<file>.tmp` and renames it, so a reader never sees a half-written file.
 void write_text_atomic(const std::filesystem::path& file, const std::string& text);
 
-}  // namespace modelslim::ascendv1
+}  // namespace modelslim

@@ -1,0 +1,97 @@
+#include "compressed_tensors_saver.hpp"
+
+#include <cmath>
+
+#include "modelslim/model_adapter.hpp"
+#include "modelslim/model_files.hpp"
+
+namespace modelslim::compressed_tensors {
+
+CompressedTensorsSaver::CompressedTensorsSaver(const ConfigNode& config) {
+  config.check_keys({"type", "part_file_size"});
+  const double part_gib = config.get_double("part_file_size", 4.0);
+  if (!(part_gib >= 0.0) || !std::isfinite(part_gib)) {
+    config["part_file_size"].fail("expected a size in GiB >= 0 (0 = a single file), got " +
+                                  config["part_file_size"].as_string());
+  }
+  part_bytes_ = static_cast<std::uint64_t>(part_gib * 1024.0 * 1024.0 * 1024.0);
+}
+
+void CompressedTensorsSaver::begin(const SaveContext& context) {
+  output_dir_ = context.output_dir;
+  model_dir_ = context.model_dir;
+  model_ = &context.model;
+  float_dtype_ = context.model.checkpoint_dtype();
+  writer_ = std::make_unique<ShardedWriter>(output_dir_, "model", part_bytes_);
+  groups_.clear();
+  ignored_.clear();
+}
+
+void CompressedTensorsSaver::add_quantized(const std::string& name, const QuantizedLinear& quantized) {
+  const auto tensors = quantized_tensors(quantized, name, float_dtype_);
+  for (const auto& [key, tensor] : tensors) writer_->add(key, tensor);
+  GroupScheme scheme = scheme_of(quantized, name);
+  for (Group& group : groups_) {
+    if (group.scheme == scheme) {
+      group.modules.push_back(name);
+      return;
+    }
+  }
+  groups_.push_back({std::move(scheme), {name}});
+}
+
+void CompressedTensorsSaver::save_block(Block& block) {
+  for (const Linear* linear : block.linears()) {
+    if (linear->quantized()) {
+      add_quantized(linear->name(), *linear->quantized());
+      continue;
+    }
+    ignored_.push_back(linear->name());
+    writer_->add(linear->name() + ".weight", linear->weight().to(float_dtype_).contiguous());
+    if (linear->bias()) writer_->add(linear->name() + ".bias", linear->bias()->to(float_dtype_).contiguous());
+  }
+  for (const NamedTensor& parameter : block.other_parameters()) {
+    writer_->add(parameter.name, parameter.tensor.to(float_dtype_).contiguous());
+  }
+}
+
+nlohmann::json CompressedTensorsSaver::build_quantization_config() const {
+  nlohmann::json config_groups = nlohmann::json::object();
+  std::string format;
+  for (std::size_t i = 0; i < groups_.size(); ++i) {
+    const Group& group = groups_[i];
+    // One scheme: every Linear not ignored. Several: each group names its modules exactly.
+    const nlohmann::json targets =
+        groups_.size() == 1 ? nlohmann::json::array({"Linear"}) : nlohmann::json(group.modules);
+    config_groups["group_" + std::to_string(i)] = {{"targets", targets},
+                                                   {"weights", group.scheme.weights},
+                                                   {"input_activations", group.scheme.activations},
+                                                   {"output_activations", nullptr},
+                                                   {"format", group.scheme.format}};
+    format = format.empty() || format == group.scheme.format ? group.scheme.format : "mixed-precision";
+  }
+  return {{"quant_method", "compressed-tensors"},
+          {"format", format},
+          {"quantization_status", "compressed"},
+          {"config_groups", config_groups},
+          {"ignore", ignored_},
+          {"kv_cache_scheme", nullptr},
+          {"global_compression_ratio", nullptr},
+          {"sparsity_config", nlohmann::json::object()}};
+}
+
+void CompressedTensorsSaver::finish(const std::vector<NamedTensor>& non_block_parameters) {
+  for (const NamedTensor& parameter : non_block_parameters) {
+    writer_->add(parameter.name, parameter.tensor.to(float_dtype_).contiguous());
+    if (parameter.name == "lm_head.weight") ignored_.push_back("lm_head");
+  }
+  writer_->finish();
+  writer_.reset();
+  copy_model_files(model_dir_, output_dir_, model_->hf_config());
+  quantization_config_ = build_quantization_config();
+  nlohmann::json config = model_->hf_config();
+  if (!groups_.empty()) config["quantization_config"] = quantization_config_;
+  write_text_atomic(output_dir_ / "config.json", config.dump(2) + "\n");
+}
+
+}  // namespace modelslim::compressed_tensors

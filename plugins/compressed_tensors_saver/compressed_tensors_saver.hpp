@@ -1,0 +1,51 @@
+// `compressed_tensors`: the Hugging Face / vLLM quantized checkpoint layout. Weights go to
+// model[-0000i-of-0000N].safetensors (+ model.safetensors.index.json when sharded) with the HF names;
+// config.json gets a quantization_config (quant_method compressed-tensors) with one config group per
+// distinct scheme and the float linears in `ignore`.
+//
+//   save:
+//     - {type: compressed_tensors, part_file_size: 4}   # GiB per shard, 0 = one file
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compressed_tensors_layout.hpp"
+#include "modelslim/config_node.hpp"
+#include "modelslim/saver.hpp"
+#include "modelslim/sharded_writer.hpp"
+
+namespace modelslim::compressed_tensors {
+
+class CompressedTensorsSaver final : public Saver {
+ public:
+  explicit CompressedTensorsSaver(const ConfigNode& config);
+  void begin(const SaveContext& context) override;
+  void save_block(Block& block) override;
+  void finish(const std::vector<NamedTensor>& non_block_parameters) override;
+
+  // The quantization_config written into config.json (valid after finish()).
+  const nlohmann::json& quantization_config() const { return quantization_config_; }
+
+ private:
+  struct Group {
+    GroupScheme scheme;
+    std::vector<std::string> modules;
+  };
+  void add_quantized(const std::string& name, const QuantizedLinear& quantized);
+  nlohmann::json build_quantization_config() const;
+
+  std::uint64_t part_bytes_ = 0;
+  std::filesystem::path output_dir_;
+  std::filesystem::path model_dir_;
+  ModelAdapter* model_ = nullptr;
+  at::ScalarType float_dtype_ = at::kFloat;
+  std::unique_ptr<ShardedWriter> writer_;
+  std::vector<Group> groups_;
+  std::vector<std::string> ignored_;  // linears kept in float
+  nlohmann::json quantization_config_;
+};
+
+}  // namespace modelslim::compressed_tensors

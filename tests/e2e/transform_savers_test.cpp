@@ -1,0 +1,95 @@
+// The transforms survive saving: a quarot + asymmetric iter_smooth + W8A8 model saved by ascendv1_saver
+// evaluates (deployed arithmetic from the saved files, rotated embedding, norm biases) close to the float
+// model and carries optional/quarot.safetensors; the compressed_tensors saver writes the HF/vLLM layout.
+#include "support/doctest.hpp"
+
+#include "modelslim/json_file.hpp"
+#include "modelslim/safetensors.hpp"
+#include "support/test_support.hpp"
+
+using namespace modelslim;
+namespace fs = std::filesystem;
+
+namespace {
+test::CommandResult quant(const fs::path& model, const fs::path& out, const fs::path& config) {
+  return test::run_command(test::modelslim_bin().string() + " quant --model_path " + model.string() +
+                           " --save_path " + out.string() + " --config_path " + config.string());
+}
+}  // namespace
+
+TEST_CASE("quarot + asymmetric iter_smooth + W8A8 saved with ascendv1 evaluates close to float") {
+  test::TempDir dir("transform-save");
+  const fs::path model = test::source_dir() / "data" / "demo-model-hard";
+  test::write_text(dir / "c.yaml",
+                   "apiversion: modelslim_v1\nspec:\n  process:\n    - {type: quarot}\n"
+                   "    - {type: iter_smooth, alpha: 0.5, symmetric: false}\n"
+                   "    - type: linear_quant\n      qconfig:\n"
+                   "        act: {scope: per_tensor, dtype: int8, symmetric: false}\n"
+                   "        weight: {scope: per_channel, dtype: int8, symmetric: true}\n"
+                   "  save: [{type: ascendv1_saver, part_file_size: 0}]\n");
+  auto result = quant(model, dir / "out", dir / "c.yaml");
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+
+  const auto description = read_json_file(dir / "out" / "quant_model_description.json");
+  CHECK(description["optional"]["quarot"]["rotation_map"]["global_rotation"] ==
+        "optional/quarot.safetensors");
+  CHECK(description["is_rot_used"] == true);
+  CHECK(description["model.layers.0.input_layernorm.bias"] == "FLOAT");  // the asymmetric shift
+  CHECK(read_json_file(dir / "out" / "config.json")["tie_word_embeddings"] == false);
+  const auto optional = SafetensorsCheckpoint::open_dir(dir / "out" / "optional");
+  const at::Tensor rotation = optional.load("global_rotation").to(at::kDouble);
+  CHECK(rotation.sizes() == at::IntArrayRef({192, 192}));
+  CHECK(at::allclose(at::matmul(rotation, rotation.t()), at::eye(192, at::kDouble), 0.0, 1e-5));
+
+  result = test::run_command(test::modelslim_bin().string() + " eval --model_path " + model.string() +
+                             " --quant_path " + (dir / "out").string() + " --dataset " +
+                             (test::source_dir() / "data/datasets/kjv_eval.jsonl").string() +
+                             " --metrics ppl --max_tokens 128 --max_samples 16 --json " +
+                             (dir / "eval.json").string());
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  MESSAGE(result.output);
+  const auto report = read_json_file(dir / "eval.json");
+  const double float_ppl = report["float"][0]["value"].get<double>();
+  const double quant_ppl = report["quantized"][0]["value"].get<double>();
+  CHECK(quant_ppl < float_ppl * 1.03);  // plain W8A8 on this model: +39%
+}
+
+TEST_CASE("compressed_tensors saver: W4A16 per-group with a float lm_head, as vLLM reads it") {
+  test::TempDir dir("ct-save");
+  const fs::path fake = test::shared_dir() / "data" / "fake_llama";
+  test::write_text(
+      dir / "c.yaml",
+      "apiversion: modelslim_v1\nspec:\n  process:\n    - type: linear_quant\n"
+      "      qconfig: {weight: {scope: per_group, dtype: int4, symmetric: true, ext: {group_size: 32}}}\n"
+      "      exclude: ['*.down_proj']\n"
+      "  save: [{type: compressed_tensors}]\n");
+  const auto made = test::run_command((test::build_dir() / "bin" / "make_random_model").string() +
+                                      " --config " + fake.string() + " --tokenizer-from " + fake.string() +
+                                      " --output " + (dir / "model").string());
+  REQUIRE_MESSAGE(made.exit_code == 0, made.output);
+  const auto result = quant(dir / "model", dir / "out", dir / "c.yaml");
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  const auto config = read_json_file(dir / "out" / "config.json");
+  REQUIRE(config.contains("quantization_config"));
+  const auto& q = config["quantization_config"];
+  CHECK(q["quant_method"] == "compressed-tensors");
+  CHECK(q["format"] == "pack-quantized");
+  CHECK(q["quantization_status"] == "compressed");
+  CHECK(q["config_groups"]["group_0"]["targets"] == nlohmann::json::array({"Linear"}));
+  CHECK(q["config_groups"]["group_0"]["weights"]["num_bits"] == 4);
+  CHECK(q["config_groups"]["group_0"]["weights"]["group_size"] == 32);
+  CHECK(q["config_groups"]["group_0"]["input_activations"].is_null());
+  const auto ignore = q["ignore"].get<std::vector<std::string>>();
+  CHECK(std::find(ignore.begin(), ignore.end(), "lm_head") != ignore.end());
+  CHECK(std::find(ignore.begin(), ignore.end(), "model.layers.0.mlp.down_proj") != ignore.end());
+  CHECK(!fs::exists(dir / "out" / "quant_model_description.json"));
+  CHECK(fs::exists(dir / "out" / "tokenizer.json"));
+  const auto weights = SafetensorsCheckpoint::open_dir(dir / "out");
+  CHECK(weights.contains("model.layers.0.self_attn.q_proj.weight_packed"));
+  CHECK(weights.info("model.layers.0.self_attn.q_proj.weight_packed").shape ==
+        std::vector<std::int64_t>({128, 16}));
+  CHECK(weights.info("model.layers.0.self_attn.q_proj.weight_scale").shape ==
+        std::vector<std::int64_t>({128, 4}));
+  CHECK(weights.contains("model.layers.0.mlp.down_proj.weight"));  // float, excluded
+  CHECK(weights.contains("lm_head.weight"));
+}
