@@ -22,6 +22,13 @@ bool Pipeline::needs_data() const {
 
 RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector<at::Tensor>& token_ids,
                       RunnerKind runner, SaveContext save_context, const ProgressCallback& progress) {
+  RunArtifacts artifacts;
+  return run_pipeline(model, pipeline, token_ids, runner, std::move(save_context), progress, artifacts);
+}
+
+RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector<at::Tensor>& token_ids,
+                      RunnerKind runner, SaveContext save_context, const ProgressCallback& progress,
+                      RunArtifacts& artifacts) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   RunStats stats;
@@ -33,7 +40,6 @@ RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector
     for (std::size_t i = 0; i < total; ++i) resident.push_back(model.load_block(i));
   }
 
-  RunArtifacts artifacts;
   RunContext run_context{model, at::kCPU, &artifacts};
   for (auto& processor : pipeline.processors) processor->pre_run(run_context);
   save_context.artifacts = &artifacts;

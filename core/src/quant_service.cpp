@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "modelslim/core/float_checkpoint_saver.hpp"
 #include "modelslim/core/paths.hpp"
 #include "modelslim/core/pipeline.hpp"
 #include "modelslim/core/plugin_registry.hpp"
@@ -14,6 +15,7 @@
 #include "modelslim/dataset.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/json_file.hpp"
+#include "modelslim/model_adapter.hpp"
 
 namespace modelslim::core {
 namespace {
@@ -47,9 +49,6 @@ std::size_t device_count(const std::string& device) {
 
 Pipeline build_pipeline(const PracticeConfig& config, const PluginRegistry& registry) {
   Pipeline pipeline;
-  if (!config.spec.prior.empty()) {
-    config.spec.prior.front().fail("prior stages are not supported in this version");
-  }
   for (const ConfigNode& node : config.spec.process)
     pipeline.processors.push_back(registry.create_processor(node));
   for (const ConfigNode& node : config.spec.save) pipeline.savers.push_back(registry.create_saver(node));
@@ -60,6 +59,54 @@ Pipeline build_pipeline(const PracticeConfig& config, const PluginRegistry& regi
         registry.create_saver(parse_yaml_string("{type: ascendv1_saver}", "(default saver)")));
   }
   return pipeline;
+}
+
+// A `spec.prior` stage: processors run over the whole model before the main stage; the result is written
+// as a float checkpoint the next stage reads.
+struct PriorStage {
+  std::string label;  // "spec.prior.0"
+  Pipeline pipeline;
+  std::string dataset;
+};
+
+std::vector<PriorStage> build_prior_stages(const PracticeConfig& config, const PluginRegistry& registry) {
+  std::vector<PriorStage> stages;
+  for (const ConfigNode& node : config.spec.prior) {
+    PriorStage stage;
+    stage.label = node.path();
+    if (!node.has("process")) node.fail("a prior stage needs a process list");
+    const ConfigNode process = node["process"];
+    process.require_sequence();
+    if (process.size() == 0) process.fail("a prior stage needs at least one processor");
+    for (const ConfigNode& item : process.items()) {
+      stage.pipeline.processors.push_back(registry.create_processor(item));
+    }
+    stage.dataset = node.get_string("dataset", config.spec.dataset);
+    stage.pipeline.savers.push_back(std::make_unique<FloatCheckpointSaver>(stage.label));
+    stages.push_back(std::move(stage));
+  }
+  return stages;
+}
+
+std::vector<std::string> calibration_texts(const std::string& dataset) {
+  const std::filesystem::path file =
+      resolve_dataset(dataset.empty() ? kDefaultDataset : dataset, dataset_dirs());
+  std::vector<std::string> texts = read_text_dataset(file);
+  spdlog::info("calibration: {} samples from {}", texts.size(), file.string());
+  return texts;
+}
+
+std::vector<at::Tensor> calibration_ids(const ModelAdapter& model, const std::vector<std::string>& texts) {
+  std::vector<at::Tensor> ids = tokenize_texts(model, texts);
+  if (!texts.empty() && ids.empty()) {
+    throw Error(ErrorCode::kInvalidDataset, "the calibration dataset produced no tokens");
+  }
+  return ids;
+}
+
+void log_progress(const BlockProgress& p) {
+  spdlog::info("[quant] block {}/{} {}  elapsed {:.1f}s  ETA {:.1f}s", p.index, p.total, p.name,
+               p.elapsed_seconds, p.eta_seconds);
 }
 
 }  // namespace
@@ -84,46 +131,56 @@ QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
   }
   // Everything the config says is validated (by the plugins too) before the model is touched.
   const PracticeConfig practice = parse_practice_config(parse_yaml_file(config_path.string()));
+  std::vector<PriorStage> prior = build_prior_stages(practice, registry);
   Pipeline pipeline = build_pipeline(practice, registry);
   const RunnerKind runner = resolve_runner(practice.spec.runner, devices);
-
   std::vector<std::string> texts;
-  if (pipeline.needs_data()) {
-    const std::string dataset = practice.spec.dataset.empty() ? kDefaultDataset : practice.spec.dataset;
-    const std::filesystem::path dataset_file = resolve_dataset(dataset, dataset_dirs());
-    texts = read_text_dataset(dataset_file);
-    spdlog::info("calibration: {} samples from {}", texts.size(), dataset_file.string());
-  }
+  if (pipeline.needs_data()) texts = calibration_texts(practice.spec.dataset);
 
   StagingDir output(options.save_path);
   ModelLoadRequest request{options.model_path, hf_config, model_type, at::kCPU, options.trust_remote_code};
   std::unique_ptr<ModelAdapter> model = registry.create_model_adapter(adapter_type, request);
-  std::vector<at::Tensor> token_ids;
-  if (!texts.empty()) {
-    token_ids = tokenize_texts(*model, texts);
-    if (token_ids.empty()) {
-      throw Error(ErrorCode::kInvalidDataset, "the calibration dataset produced no tokens");
-    }
-  }
 
   QuantSummary summary;
+  RunArtifacts artifacts;  // carried from the prior stages to the final savers (e.g. QuaRot's rotation)
+  std::vector<std::unique_ptr<StagingDir>> scratch;  // intermediate checkpoints, removed at the end
+  for (std::size_t i = 0; i < prior.size(); ++i) {
+    PriorStage& stage = prior[i];
+    spdlog::info("{}: running {} processor(s) over the whole model", stage.label,
+                 stage.pipeline.processors.size());
+    const std::vector<std::string> stage_texts =
+        stage.pipeline.needs_data() ? calibration_texts(stage.dataset) : std::vector<std::string>{};
+    scratch.push_back(
+        std::make_unique<StagingDir>(options.save_path.string() + ".prior-" + std::to_string(i)));
+    const RunStats stats = run_pipeline(*model, stage.pipeline, calibration_ids(*model, stage_texts), runner,
+                                        SaveContext{scratch.back()->path(), options.model_path, *model},
+                                        log_progress, artifacts);
+    summary.block_forwards += stats.block_forwards;
+    request.model_dir = scratch.back()->path();
+    request.hf_config = read_json_file(request.model_dir / "config.json");
+    model = registry.create_model_adapter(adapter_type, request);
+  }
+
+  const std::vector<at::Tensor> token_ids = calibration_ids(*model, texts);
   summary.model_type = model_type;
   summary.config_id = practice.metadata.config_id;
   summary.samples = token_ids.size();
   const SaveContext save_context{output.path(), options.model_path, *model};
   const RunStats stats =
-      run_pipeline(*model, pipeline, token_ids, runner, save_context, [](const BlockProgress& p) {
-        spdlog::info("[quant] block {}/{} {}  elapsed {:.1f}s  ETA {:.1f}s", p.index, p.total, p.name,
-                     p.elapsed_seconds, p.eta_seconds);
-      });
+      run_pipeline(*model, pipeline, token_ids, runner, save_context, log_progress, artifacts);
   if (options.quant_type) {
     std::filesystem::copy_file(config_path, output.path() / (model_type + "_best_practice.yaml"),
                                std::filesystem::copy_options::overwrite_existing);
   }
   output.commit();
   summary.blocks = stats.blocks;
-  summary.block_forwards = stats.block_forwards;
+  summary.block_forwards += stats.block_forwards;
   summary.seconds = stats.seconds;
+  for (PriorStage& stage : prior) {
+    for (const auto& processor : stage.pipeline.processors) {
+      for (auto& warning : processor->warnings()) summary.warnings.push_back(std::move(warning));
+    }
+  }
   for (const auto& processor : pipeline.processors) {
     for (auto& warning : processor->warnings()) summary.warnings.push_back(std::move(warning));
   }

@@ -26,9 +26,11 @@ void LinearQuantProcessor::preprocess(BlockRequest& request) {
     selected_.push_back(linear);
     if (config_.act_mode() != ActivationQuantMode::kStaticPerTensor) continue;
     auto observer = std::make_shared<RangeObserver>();
+    if (config_.act->method == "histogram") observer->histogram = std::make_shared<HistogramObserver>();
     const bool mean = config_.act->aggregation == "mean";
     observer_ids_[linear->name()] = linear->add_observer([observer, mean](const at::Tensor& input) {
       const at::Tensor x = input.detach().to(at::kFloat);
+      if (observer->histogram) observer->histogram->update(x);
       const at::Tensor mn = x.min();
       const at::Tensor mx = x.max();
       if (observer->batches == 0) {
@@ -91,8 +93,21 @@ std::shared_ptr<const QuantizedLinear> LinearQuantProcessor::quantize(const Line
     }
     const double batches = static_cast<double>(observer->batches);
     const bool mean = config_.act->aggregation == "mean";
-    const at::Tensor mn = mean ? observer->min / batches : observer->min;
-    const at::Tensor mx = mean ? observer->max / batches : observer->max;
+    at::Tensor mn = mean ? observer->min / batches : observer->min;
+    at::Tensor mx = mean ? observer->max / batches : observer->max;
+    if (observer->histogram) {
+      if (observer->histogram->dropped() > 0) {
+        spdlog::warn("{}: {}: {} non-finite activation values left out of the histogram", config_path_,
+                     linear.name(), observer->histogram->dropped());
+      }
+      if (observer->histogram->empty()) {
+        throw Error(ErrorCode::kUnexpected,
+                    config_path_ + ": " + linear.name() + " saw only non-finite activations");
+      }
+      const ClipRange clip = observer->histogram->search_clip(result->act_bits, config_.act->symmetric);
+      mn = at::tensor(clip.min, at::kFloat);
+      mx = at::tensor(clip.max, at::kFloat);
+    }
     const ScaleOffset params =
         minmax_scale_offset(mn.reshape({1}), mx.reshape({1}), result->act_bits, config_.act->symmetric);
     result->input_scale = params.scale;

@@ -1,5 +1,6 @@
 // `linear_quant`: quantizes the selected linear layers of each block. Static activations are calibrated
-// with a per-tensor min/max observer during the block's calibration forward; weights use min/max.
+// during the block's calibration forward with a per-tensor min/max observer (method minmax) or a histogram
+// with an L2-optimal clip search (method histogram); weights use min/max.
 // After a block, each quantized linear computes in fake-quant mode and carries its QuantizedLinear for
 // savers.
 #pragma once
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "modelslim/config_node.hpp"
+#include "modelslim/histogram_observer.hpp"
 #include "modelslim/name_pattern.hpp"
 #include "modelslim/processor.hpp"
 #include "qconfig.hpp"
@@ -33,6 +35,7 @@ class LinearQuantProcessor final : public Processor {
     at::Tensor min;  // running min (or sum of per-batch mins for the mean aggregation)
     at::Tensor max;
     std::int64_t batches = 0;
+    std::shared_ptr<HistogramObserver> histogram;  // act method histogram only
   };
 
   std::shared_ptr<const QuantizedLinear> quantize(const Linear& linear, const RangeObserver* observer) const;

@@ -94,8 +94,13 @@ LinearQuantConfig parse_qconfig(const ConfigNode& qconfig) {
   const QuantizerConfig& a = *config.act;
   if (a.dtype != "int8")
     unsupported(act_node["dtype"], "activation dtype '" + a.dtype + "' is not supported yet");
-  if (a.method != "minmax")
-    unsupported(act_node["method"], "activation method '" + a.method + "' is not supported yet");
+  if (a.method != "minmax" && a.method != "histogram") {
+    unsupported(act_node["method"],
+                "activation method '" + a.method + "' is not supported (minmax, histogram)");
+  }
+  if (a.method == "histogram" && a.scope != "per_tensor") {
+    unsupported(act_node["method"], "histogram calibration applies to per_tensor (static) activations only");
+  }
   if (w.scope != "per_channel" || !w.symmetric) {
     unsupported(weight_node, "quantized activations need weight int8 per_channel symmetric (got " + w.scope +
                                  (w.symmetric ? " symmetric" : " asymmetric") + ")");

@@ -93,3 +93,60 @@ TEST_CASE("compressed_tensors saver: W4A16 per-group with a float lm_head, as vL
   CHECK(weights.contains("model.layers.0.mlp.down_proj.weight"));  // float, excluded
   CHECK(weights.contains("lm_head.weight"));
 }
+
+TEST_CASE("prior stage: quarot as a whole-model pass before W8A8 gives the same artifact as in one stage") {
+  test::TempDir dir("prior");
+  const fs::path model = test::source_dir() / "data" / "demo-model-hard";
+  const std::string w8a8 =
+      "    - type: linear_quant\n      exclude: ['*.down_proj']\n      qconfig:\n"
+      "        act: {scope: per_tensor, dtype: int8, symmetric: false}\n"
+      "        weight: {scope: per_channel, dtype: int8, symmetric: true}\n"
+      "  save: [{type: ascendv1_saver, part_file_size: 0}]\n";
+  test::write_text(dir / "prior.yaml",
+                   "apiversion: modelslim_v1\nspec:\n  prior:\n    - process: [{type: quarot}]\n"
+                   "  process:\n" +
+                       w8a8);
+  test::write_text(dir / "single.yaml",
+                   "apiversion: modelslim_v1\nspec:\n  process:\n    - {type: quarot}\n" + w8a8);
+  auto result = quant(model, dir / "prior-out", dir / "prior.yaml");
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  result = quant(model, dir / "single-out", dir / "single.yaml");
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  // The rotation from the prior stage reaches the final saver.
+  CHECK(fs::exists(dir / "prior-out" / "optional" / "quarot.safetensors"));
+  const auto a = SafetensorsCheckpoint::open_dir(dir / "prior-out");
+  const auto b = SafetensorsCheckpoint::open_dir(dir / "single-out");
+  REQUIRE(a.names() == b.names());
+  // The float32 intermediate checkpoint is exact, so both runs see the same rotated weights and calibration.
+  for (const std::string& name : {std::string("model.layers.1.self_attn.q_proj.weight"),
+                                  std::string("model.layers.1.self_attn.q_proj.input_scale"),
+                                  std::string("model.embed_tokens.weight"), std::string("lm_head.weight")}) {
+    CAPTURE(name);
+    CHECK(at::allclose(a.load(name).to(at::kDouble), b.load(name).to(at::kDouble), 1e-5, 1e-6));
+  }
+  // No intermediate checkpoint is left behind.
+  for (const auto& entry : fs::directory_iterator(dir.path())) {
+    CHECK(entry.path().filename().string().find("prior-0") == std::string::npos);
+  }
+}
+
+TEST_CASE("prior stage errors name the stage") {
+  test::TempDir dir("prior-errors");
+  const fs::path model = test::source_dir() / "data" / "demo-model-hard";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"  prior:\n    - {dataset: kjv_calib.jsonl}\n", "spec.prior.0"},
+      {"  prior:\n    - {process: [{type: quarot, block_size: 3}]}\n", "spec.prior.0.process.0.block_size"},
+      {"  prior:\n    - {process: [], extra: 1}\n", "unknown key 'extra'"},
+      {"  prior:\n    - process:\n        - type: linear_quant\n"
+       "          qconfig: {weight: {scope: per_channel, dtype: int8}}\n",
+       "was quantized in a prior stage"}};
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    CAPTURE(i);
+    test::write_text(dir / "c.yaml",
+                     "apiversion: modelslim_v1\nspec:\n" + cases[i].first + "  process: [{type: quarot}]\n");
+    const auto result = quant(model, dir / "out", dir / "c.yaml");
+    CHECK(result.exit_code != 0);
+    CHECK_MESSAGE(result.output.find(cases[i].second) != std::string::npos, result.output);
+    CHECK(!fs::exists(dir / "out"));
+  }
+}

@@ -44,5 +44,9 @@ using ProgressCallback = std::function<void(const BlockProgress&)>;
 // The savers' context gets the run's artifacts.
 RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector<at::Tensor>& token_ids,
                       RunnerKind runner, SaveContext save_context, const ProgressCallback& progress);
+// Same, with artifacts that outlive the run: what earlier stages produced is kept and passed to the savers.
+RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector<at::Tensor>& token_ids,
+                      RunnerKind runner, SaveContext save_context, const ProgressCallback& progress,
+                      RunArtifacts& artifacts);
 
 }  // namespace modelslim::core
