@@ -69,8 +69,10 @@ std::shared_ptr<const QuantizedLinear> LinearQuantProcessor::quantize(const Line
                                                                       const RangeObserver* observer) const {
   auto result = std::make_shared<QuantizedLinear>();
   const QuantizerConfig& w = config_.weight;
-  const QuantizedWeight weight = quantize_weight_minmax(linear.weight(), w.bits(), w.symmetric,
-                                                        w.scope == "per_group" ? w.group_size : 0);
+  const QuantizedWeight weight =
+      w.method == "ssz" ? quantize_weight_ssz(linear.weight(), w.bits(), w.symmetric, w.ssz_steps)
+                        : quantize_weight_minmax(linear.weight(), w.bits(), w.symmetric,
+                                                 w.scope == "per_group" ? w.group_size : 0);
   result->weight_bits = w.bits();
   result->weight_symmetric = w.symmetric;
   result->group_size = w.scope == "per_group" ? w.group_size : 0;

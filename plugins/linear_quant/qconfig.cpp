@@ -19,7 +19,10 @@ QuantizerConfig parse_quantizer(const ConfigNode& node) {
   config.method = node.get_string("method", "minmax");
   const ConfigNode ext = node["ext"];
   if (ext.defined()) {
-    ext.check_keys({"group_size", "aggregation_type"});
+    ext.check_keys({"group_size", "aggregation_type", "step"});
+    config.ssz_steps = static_cast<int>(ext.get_int("step", 50));
+    if (ext.has("step") && (config.ssz_steps < 1 || config.ssz_steps > 10000))
+      ext["step"].fail("expected an iteration count in 1..10000");
     config.group_size = ext.get_int("group_size", 0);
     config.aggregation = ext.get_choice("aggregation_type", {"minmax", "mean"}, "minmax");
     if (ext.has("group_size") && config.group_size <= 0)
@@ -76,8 +79,10 @@ LinearQuantConfig parse_qconfig(const ConfigNode& qconfig) {
   const QuantizerConfig& w = config.weight;
   if (w.dtype != "int8" && w.dtype != "int4")
     unsupported(weight_node["dtype"], "weight dtype '" + w.dtype + "' is not supported yet (int8, int4)");
-  if (w.method != "minmax")
-    unsupported(weight_node["method"], "weight method '" + w.method + "' is not supported yet");
+  if (w.method != "minmax" && w.method != "ssz")
+    unsupported(weight_node["method"], "weight method '" + w.method + "' is not supported (minmax, ssz)");
+  if (w.method == "ssz" && w.scope != "per_channel")
+    unsupported(weight_node["method"], "ssz weights are per_channel only (got " + w.scope + ")");
   if (w.scope != "per_channel" && w.scope != "per_group") {
     unsupported(weight_node["scope"],
                 "weight scope '" + w.scope + "' is not supported (per_channel, per_group)");

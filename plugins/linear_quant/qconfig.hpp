@@ -18,6 +18,7 @@ struct QuantizerConfig {
   bool symmetric = true;
   std::int64_t group_size = 0;         // per_group only (ext.group_size, default 128)
   std::string aggregation = "minmax";  // per_tensor act: ext.aggregation_type minmax | mean
+  int ssz_steps = 50;                  // weight method ssz: ext.step
 
   int bits() const { return dtype == "int4" ? 4 : 8; }
 };

@@ -73,6 +73,41 @@ QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool 
   return {q.to(at::kChar), scale.squeeze(1), offset.squeeze(1)};
 }
 
+QuantizedWeight quantize_weight_ssz(const at::Tensor& weight, int bits, bool symmetric, int steps) {
+  const at::Tensor w = weight.to(at::kDouble);
+  const double n = static_cast<double>(w.size(1));
+  const ScaleOffset initial =
+      minmax_scale_offset(std::get<0>(w.min(1)), std::get<0>(w.max(1)), bits, symmetric);
+  at::Tensor scale = initial.scale.to(at::kDouble);
+  at::Tensor offset = initial.offset.to(at::kDouble);
+  const auto quantize_rows = [&](const at::Tensor& s, const at::Tensor& z) {
+    return quantize_values(w, s.unsqueeze(1), z.unsqueeze(1), bits).to(at::kDouble);
+  };
+  const auto row_mse = [&](const at::Tensor& q, const at::Tensor& s, const at::Tensor& z) {
+    return ((q - z.unsqueeze(1)) * s.unsqueeze(1) - w).pow(2).mean(1);
+  };
+  at::Tensor q = quantize_rows(scale, offset);
+  at::Tensor error = row_mse(q, scale, offset);
+  const double eps = std::numeric_limits<float>::epsilon();
+  for (int step = 0; step < steps; ++step) {
+    const at::Tensor centred = q - offset.unsqueeze(1);
+    const at::Tensor new_scale =
+        at::clamp_min((w * centred).sum(1) / at::clamp_min((centred * centred).sum(1), 1e-30), eps);
+    const at::Tensor new_offset =
+        symmetric ? offset : at::round((q * new_scale.unsqueeze(1) - w).sum(1) / (n * new_scale));
+    const at::Tensor new_q = quantize_rows(new_scale, new_offset);
+    const at::Tensor new_error = row_mse(new_q, new_scale, new_offset);
+    const at::Tensor better = new_error < error;
+    const bool progress = (error - new_error > 1e-10).any().item<bool>();
+    scale = at::where(better, new_scale, scale);
+    offset = at::where(better, new_offset, offset);
+    q = at::where(better.unsqueeze(1), new_q, q);
+    error = at::where(better, new_error, error);
+    if (!progress) break;
+  }
+  return {q.to(at::kChar), scale.to(at::kFloat), offset.to(at::kFloat)};
+}
+
 at::Tensor dequantize_weight(const at::Tensor& qweight, const at::Tensor& scale, const at::Tensor& offset) {
   const std::int64_t in = qweight.size(1);
   return dequantize_values(qweight, expand_groups(scale, in), expand_groups(offset, in));

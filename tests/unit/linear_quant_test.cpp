@@ -11,6 +11,7 @@
 
 using namespace modelslim;
 using linear_quant::LinearQuantProcessor;
+using linear_quant::Scheme;
 
 namespace {
 ConfigNode entry(const std::string& yaml) {
@@ -47,13 +48,13 @@ TEST_CASE("schemes and data-freeness follow the (act, weight) pair") {
       act: {scope: per_token, dtype: int8, symmetric: true}
       weight: {scope: per_channel, dtype: int8, symmetric: true})"));
   CHECK(dynamic.is_data_free());
-  CHECK(dynamic.config().scheme == linear_quant::Scheme::kW8A8Dynamic);
+  CHECK(dynamic.config().scheme == Scheme::kW8A8Dynamic);
   const LinearQuantProcessor w8a16(entry(R"(process:
   - type: linear_quant
     qconfig:
       weight: {scope: per_group, dtype: int8, symmetric: false, ext: {group_size: 64}})"));
   CHECK(w8a16.is_data_free());
-  CHECK(w8a16.config().scheme == linear_quant::Scheme::kW8A16);
+  CHECK(w8a16.config().scheme == Scheme::kW8A16);
   CHECK(w8a16.config().weight.group_size == 64);
 }
 
@@ -115,6 +116,57 @@ TEST_CASE("unsupported (act, weight) pairs are rejected at config time") {
     qconfig:
       weight: {scope: per_group, dtype: int8, ext: {group_size: 0}})"),
                  "positive"));
+}
+
+TEST_CASE("every linear_quant validation path names its field") {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {"{weight: {scope: per_channel, dtype: int2}}", {"process.0.qconfig.weight.dtype", "int2"}},
+      {"{weight: {scope: per_channel, dtype: fp8_e4m3}}",
+       {"process.0.qconfig.weight.dtype", "not supported"}},
+      {"{weight: {scope: per_block}}", {"process.0.qconfig.weight.scope", "per_block"}},
+      {"{weight: {dtype: int8}}", {"process.0.qconfig.weight", "scope"}},
+      {"{weight: {scope: per_group, method: ssz}}", {"process.0.qconfig.weight.method", "per_channel only"}},
+      {"{weight: {scope: per_channel, method: ssz, ext: {step: 0}}}", {"process.0.qconfig.weight.ext.step"}},
+      {"{weight: {scope: per_channel, ext: {groupsize: 8}}}", {"unknown key 'groupsize'"}},
+      {"{act: {scope: per_token, dtype: int8, method: histogram}, weight: {scope: per_channel}}",
+       {"process.0.qconfig.act.method", "per_tensor"}},
+      {"{act: {scope: per_tensor, dtype: int8, method: kl}, weight: {scope: per_channel}}",
+       {"process.0.qconfig.act.method", "'kl'"}},
+      {"{act: {scope: per_token, dtype: int8}, weight: {scope: per_channel, dtype: int4}}",
+       {"process.0.qconfig.weight.dtype", "W4A8_DYNAMIC"}},
+      {"{act: {scope: per_channel, dtype: int8}, weight: {scope: per_channel}}",
+       {"process.0.qconfig.act.scope", "per_channel"}},
+      {"{act: {scope: per_tensor, dtype: int8, ext: {aggregation_type: median}}, weight: {scope: "
+       "per_channel}}",
+       {"process.0.qconfig.act.ext.aggregation_type", "median"}},
+      {"{act: {scope: per_tensor}, weight: {scope: per_channel, symmetric: false}}",
+       {"process.0.qconfig.weight", "asymmetric"}},
+      {"{weight: {scope: per_channel}, extra: 1}", {"unknown key 'extra'"}},
+      {"[1, 2]", {"process.0.qconfig"}}};
+  for (const auto& [qconfig, needles] : cases) {
+    CAPTURE(qconfig);
+    const std::string message =
+        config_error("process:\n  - {type: linear_quant, qconfig: " + qconfig + "}\n");
+    for (const std::string& needle : needles) CHECK_MESSAGE(contains(message, needle), message);
+  }
+}
+
+TEST_CASE("histogram, ssz and int4 weight-only configs are accepted") {
+  const auto parse = [](const std::string& qconfig) {
+    return LinearQuantProcessor(
+        parse_yaml_string("process:\n  - {type: linear_quant, qconfig: " + qconfig + "}\n",
+                          "p.yaml")["process"]
+            .at(0));
+  };
+  CHECK(parse("{act: {scope: per_tensor, dtype: int8, method: histogram, symmetric: false}, "
+              "weight: {scope: per_channel, method: ssz}}")
+            .config()
+            .scheme == Scheme::kW8A8Static);
+  CHECK(parse("{weight: {scope: per_group, dtype: int4, symmetric: false}}").config().scheme ==
+        Scheme::kW4A16);
+  CHECK(parse("{weight: {scope: per_channel, dtype: int4, method: ssz, ext: {step: 5}}}")
+            .config()
+            .weight.ssz_steps == 5);
 }
 
 TEST_CASE("static W8A8 calibrates the activation range over all samples and fake-quantizes as deployed") {

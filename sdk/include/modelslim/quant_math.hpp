@@ -40,6 +40,11 @@ struct QuantizedWeight {
 QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool symmetric,
                                        std::int64_t group_size);
 at::Tensor dequantize_weight(const at::Tensor& qweight, const at::Tensor& scale, const at::Tensor& offset);
+// SSZ (per output channel): starts from min/max, then alternates re-quantizing with the least-squares scale
+// (symmetric: s = Σ w·q / Σ q²; asymmetric also z = round(Σ (q·s − w) / (n·s))) for at most `steps`
+// rounds, keeping a channel's new parameters only when its MSE drops; stops when no channel improves by
+// more than 1e-10. Computed in float64.
+QuantizedWeight quantize_weight_ssz(const at::Tensor& weight, int bits, bool symmetric, int steps);
 
 // Dynamic per-token activation fake quantization: one scale/offset per row of the last dimension.
 at::Tensor fake_quantize_per_token(const at::Tensor& x, int bits, bool symmetric);
