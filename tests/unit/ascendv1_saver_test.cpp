@@ -3,6 +3,7 @@
 #include "support/doctest.hpp"
 
 #include "ascend_tensors.hpp"
+#include "ascendv1_saver.hpp"
 #include "linear_quant_processor.hpp"
 #include "modelslim/json_file.hpp"
 #include "modelslim/safetensors.hpp"
@@ -113,4 +114,28 @@ TEST_CASE("sharded writer splits at the limit and indexes every tensor") {
   for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
     CHECK(entry.path().filename().string().find(".part") == std::string::npos);  // no temp names left
   }
+}
+
+TEST_CASE("ascendv1 saver config errors name the field") {
+  const auto config = parse_yaml_string(
+      "save:\n  - {type: ascendv1_saver, part_file_size: -2}\n  - {type: ascendv1_saver, shards: 3}\n"
+      "  - {type: ascendv1_saver, ext: 5}\n",
+      "s.yaml");
+  CHECK_THROWS_WITH_AS(ascendv1::AscendV1Saver(config["save"].at(0)),
+                       doctest::Contains("save.0.part_file_size"), Error);
+  CHECK_THROWS_WITH_AS(ascendv1::AscendV1Saver(config["save"].at(1)),
+                       doctest::Contains("unknown key 'shards'"), Error);
+  CHECK_THROWS_WITH_AS(ascendv1::AscendV1Saver(config["save"].at(2)), doctest::Contains("save.2.ext"), Error);
+}
+
+TEST_CASE("int4 weights have no ascendv1 type yet: the error names the module and the alternative") {
+  test::ToyBlock block("model.layers.0", 16, 24, 8);
+  QuantizedLinear q;
+  q.weight_bits = 4;
+  q.qweight = at::zeros({24, 16}, at::kChar);
+  q.weight_scale = at::ones({24});
+  q.weight_offset = at::zeros({24});
+  block.up().set_quantized(std::make_shared<QuantizedLinear>(q));
+  CHECK_THROWS_WITH_AS(ascendv1::linear_tensors(block.up(), at::kFloat),
+                       doctest::Contains("model.layers.0.mlp.up_proj"), Error);
 }

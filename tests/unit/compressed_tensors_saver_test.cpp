@@ -4,6 +4,7 @@
 #include "support/doctest.hpp"
 
 #include "compressed_tensors_layout.hpp"
+#include "compressed_tensors_saver.hpp"
 #include "linear_quant_processor.hpp"
 #include "modelslim/error.hpp"
 #include "support/toy_block.hpp"
@@ -145,4 +146,17 @@ TEST_CASE("forms without a layout are refused naming the module") {
   quantize_block(block, "{weight: {scope: per_channel, dtype: int8, symmetric: false}}");
   CHECK_THROWS_WITH_AS(compressed_tensors::scheme_of(*block.up().quantized(), "model.layers.0.mlp.up_proj"),
                        doctest::Contains("model.layers.0.mlp.up_proj: asymmetric"), Error);
+}
+
+TEST_CASE("saver config errors name the field") {
+  const auto config = parse_yaml_string(
+      "save:\n  - {type: compressed_tensors, part_file_size: -1}\n  - {type: compressed_tensors, format: x}\n"
+      "  - {type: compressed_tensors, part_file_size: big}\n",
+      "s.yaml");
+  CHECK_THROWS_WITH_AS(compressed_tensors::CompressedTensorsSaver(config["save"].at(0)),
+                       doctest::Contains("save.0.part_file_size"), Error);
+  CHECK_THROWS_WITH_AS(compressed_tensors::CompressedTensorsSaver(config["save"].at(1)),
+                       doctest::Contains("unknown key 'format'"), Error);
+  CHECK_THROWS_WITH_AS(compressed_tensors::CompressedTensorsSaver(config["save"].at(2)),
+                       doctest::Contains("save.2.part_file_size"), Error);
 }
