@@ -259,10 +259,17 @@ std::string PluginRegistry::select_model_adapter(const std::string& requested,
 
 std::unique_ptr<ModelAdapter> PluginRegistry::load_model(const std::filesystem::path& model_dir,
                                                          const std::string& model_type) const {
+  return load_model_replacing(model_dir, model_type, {});
+}
+
+std::unique_ptr<ModelAdapter> PluginRegistry::load_model_replacing(
+    const std::filesystem::path& model_dir, const std::string& model_type,
+    const std::set<std::string>& replaced_weights) const {
   const nlohmann::json hf_config = read_json_file(model_dir / "config.json");
   const std::string adapter = select_model_adapter(model_type, hf_config);
   const std::string resolved = !model_type.empty() ? model_type : hf_config.value("model_type", adapter);
-  return create_model_adapter(adapter, ModelLoadRequest{model_dir, hf_config, resolved, at::kCPU, false});
+  return create_model_adapter(
+      adapter, ModelLoadRequest{model_dir, hf_config, resolved, at::kCPU, false, replaced_weights});
 }
 
 std::unique_ptr<ModelAdapter> PluginRegistry::create_model_adapter(const std::string& adapter_type,

@@ -85,9 +85,16 @@ EvaluationResult BuiltinEvaluator::evaluate(const EvaluationRequest& request) {
   std::unique_ptr<ModelAdapter> quant_model;
   std::optional<SavedArtifact> saved;
   if (request.quant_dir) {
-    quant_model = host_.load_model(*request.quant_dir, request.model_type);
     saved = SavedArtifact{SafetensorsCheckpoint::open_dir(*request.quant_dir),
                           read_json_file(*request.quant_dir / "quant_model_description.json")};
+    // Quantized linears run from their saved tensors; their `.weight` may be packed, so it is not loaded.
+    std::set<std::string> replaced;
+    for (const auto& [key, type] : saved->description.items()) {
+      if (type.is_string() && type != "FLOAT" && key.size() > 7 &&
+          key.compare(key.size() - 7, 7, ".weight") == 0)
+        replaced.insert(key);
+    }
+    quant_model = host_.load_model_replacing(*request.quant_dir, request.model_type, replaced);
   }
   ModelAdapter& model = quant_model ? *quant_model : *float_model;
   const Tokenizer& tokenizer = model.tokenizer();

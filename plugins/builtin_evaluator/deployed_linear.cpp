@@ -37,10 +37,22 @@ class StaticW8A8 final : public LinearCompute {
   at::Tensor deq_scale_;
 };
 
+// W4A8_DYNAMIC weights are packed two output rows per byte: low nibble row 2m, high nibble row 2m+1.
+at::Tensor unpack_int4_rows(const at::Tensor& packed) {
+  const at::Tensor bytes = packed.to(at::kInt).remainder(256);
+  const at::Tensor low = bytes.remainder(16);
+  const at::Tensor high = at::floor_divide(bytes, 16);
+  const auto sign = [](const at::Tensor& nibble) { return at::where(nibble >= 8, nibble - 16, nibble); };
+  return at::stack({sign(low), sign(high)}, 1).reshape({-1, packed.size(1)}).to(at::kDouble);
+}
+
 class DynamicW8A8 final : public LinearCompute {
  public:
-  DynamicW8A8(const SafetensorsCheckpoint& saved, const std::string& name)
-      : weight_t_(saved.load(name + ".weight").to(at::kDouble).t().contiguous()),
+  DynamicW8A8(const SafetensorsCheckpoint& saved, const std::string& name, bool packed_int4)
+      : weight_t_((packed_int4 ? unpack_int4_rows(saved.load(name + ".weight"))
+                               : saved.load(name + ".weight").to(at::kDouble))
+                      .t()
+                      .contiguous()),
         weight_scale_(saved.load(name + ".weight_scale").to(at::kDouble).reshape({-1})),
         bias_(optional_tensor(saved, name + ".bias")) {}
   at::Tensor forward(const Linear&, const at::Tensor& input) const override {
@@ -84,7 +96,8 @@ class WeightOnly final : public LinearCompute {
 std::shared_ptr<const LinearCompute> make_deployed_linear(const SafetensorsCheckpoint& saved,
                                                           const std::string& name, const std::string& type) {
   if (type == "W8A8") return std::make_shared<StaticW8A8>(saved, name);
-  if (type == "W8A8_DYNAMIC") return std::make_shared<DynamicW8A8>(saved, name);
+  if (type == "W8A8_DYNAMIC") return std::make_shared<DynamicW8A8>(saved, name, false);
+  if (type == "W4A8_DYNAMIC") return std::make_shared<DynamicW8A8>(saved, name, true);
   if (type == "W8A16") return std::make_shared<WeightOnly>(saved, name);
   throw Error(ErrorCode::kUnsupported,
               "builtin evaluator: ascendv1 type '" + type + "' of " + name + " cannot be evaluated yet");

@@ -52,6 +52,8 @@ const char* scheme_name(Scheme scheme) {
       return "W8A16";
     case Scheme::kW4A16:
       return "W4A16";
+    case Scheme::kW4A8Dynamic:
+      return "W4A8_DYNAMIC";
   }
   return "?";
 }
@@ -91,10 +93,10 @@ LinearQuantConfig parse_qconfig(const ConfigNode& qconfig) {
     config.scheme = w.dtype == "int4" ? Scheme::kW4A16 : Scheme::kW8A16;
     return config;
   }
-  if (w.dtype == "int4") {
+  if (w.dtype == "int4" && config.act->scope != "per_token") {
     unsupported(weight_node["dtype"],
-                "int4 weights with quantized activations (W4A8_DYNAMIC) are not supported yet; "
-                "omit act for W4A16");
+                "int4 weights with quantized activations deploy only with per_token (dynamic) activations "
+                "(W4A8_DYNAMIC); omit act for W4A16");
   }
   const QuantizerConfig& a = *config.act;
   if (a.dtype != "int8")
@@ -107,7 +109,7 @@ LinearQuantConfig parse_qconfig(const ConfigNode& qconfig) {
     unsupported(act_node["method"], "histogram calibration applies to per_tensor (static) activations only");
   }
   if (w.scope != "per_channel" || !w.symmetric) {
-    unsupported(weight_node, "quantized activations need weight int8 per_channel symmetric (got " + w.scope +
+    unsupported(weight_node, "quantized activations need weights per_channel symmetric (got " + w.scope +
                                  (w.symmetric ? " symmetric" : " asymmetric") + ")");
   }
   if (a.scope == "per_tensor") {
@@ -116,7 +118,7 @@ LinearQuantConfig parse_qconfig(const ConfigNode& qconfig) {
     if (!a.symmetric)
       unsupported(act_node["symmetric"],
                   "per_token (dynamic) activations must be symmetric to deploy as W8A8_DYNAMIC");
-    config.scheme = Scheme::kW8A8Dynamic;
+    config.scheme = w.dtype == "int4" ? Scheme::kW4A8Dynamic : Scheme::kW8A8Dynamic;
   } else {
     unsupported(act_node["scope"],
                 "activation scope '" + a.scope + "' is not supported (per_tensor, per_token)");

@@ -23,7 +23,7 @@ struct QuantizerConfig {
   int bits() const { return dtype == "int4" ? 4 : 8; }
 };
 
-enum class Scheme { kW8A8Static, kW8A8Dynamic, kW8A16, kW4A16 };
+enum class Scheme { kW8A8Static, kW8A8Dynamic, kW8A16, kW4A16, kW4A8Dynamic };
 const char* scheme_name(Scheme scheme);
 
 struct LinearQuantConfig {

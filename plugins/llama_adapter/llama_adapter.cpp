@@ -23,6 +23,7 @@ class LlamaAdapter final : public ModelAdapter {
   explicit LlamaAdapter(const ModelLoadRequest& request)
       : model_dir_(request.model_dir),
         hf_config_(request.hf_config),
+        replaced_weights_(request.replaced_weights),
         config_(parse_llama_config(request.hf_config, request.model_dir)),
         tokenizer_(Tokenizer::from_file(request.model_dir / "tokenizer.json")),
         checkpoint_(SafetensorsCheckpoint::open_dir(request.model_dir)),
@@ -58,7 +59,9 @@ class LlamaAdapter final : public ModelAdapter {
     const auto linear = [&](const std::string& suffix, std::int64_t out, std::int64_t in, bool bias) {
       const std::string full = name + "." + suffix;
       const bool has_bias = bias || checkpoint_.contains(full + ".bias");
-      return Linear(full, load(full + ".weight", {out, in}, true),
+      const bool replaced = replaced_weights_.count(full + ".weight") > 0;
+      return Linear(full,
+                    replaced ? at::zeros({out, in}, at::kFloat) : load(full + ".weight", {out, in}, true),
                     has_bias ? std::optional<at::Tensor>(load(full + ".bias", {out}, true)) : std::nullopt);
     };
     std::vector<Linear> linears;
@@ -161,6 +164,7 @@ class LlamaAdapter final : public ModelAdapter {
 
   std::filesystem::path model_dir_;
   nlohmann::json hf_config_;
+  std::set<std::string> replaced_weights_;
   LlamaConfig config_;
   Tokenizer tokenizer_;
   SafetensorsCheckpoint checkpoint_;

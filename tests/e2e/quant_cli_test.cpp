@@ -137,8 +137,9 @@ TEST_CASE("int8 weights equal an independent float64 quantization and logits sta
   core::PluginRegistry registry;
   registry.load_directory(test::build_dir() / "lib" / "modelslim" / "plugins");
   const auto hf_config = read_json_file(model / "config.json");
-  auto adapter = registry.create_model_adapter(registry.select_model_adapter("", hf_config),
-                                               ModelLoadRequest{model, hf_config, "llama", at::kCPU, false});
+  auto adapter =
+      registry.create_model_adapter(registry.select_model_adapter("", hf_config),
+                                    ModelLoadRequest{model, hf_config, "llama", at::kCPU, false, {}});
   const std::vector<std::int64_t> ids =
       adapter->tokenizer().encode("THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG");
   const at::Tensor input_ids = at::tensor(ids, at::kLong).reshape({1, -1});

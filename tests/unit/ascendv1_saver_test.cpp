@@ -14,9 +14,10 @@
 using namespace modelslim;
 
 namespace {
-void quantize_block(test::ToyBlock& block, const std::string& act) {
+void quantize_block(test::ToyBlock& block, const std::string& act, const std::string& weight_dtype = "int8") {
   const std::string yaml = "process:\n  - type: linear_quant\n    qconfig:\n" + act +
-                           "      weight: {scope: per_channel, dtype: int8, symmetric: true}\n";
+                           "      weight: {scope: per_channel, dtype: " + weight_dtype +
+                           ", symmetric: true}\n";
   linear_quant::LinearQuantProcessor processor(parse_yaml_string(yaml, "t.yaml")["process"].at(0));
   at::manual_seed(5);
   const auto context = std::make_shared<test::ToyContext>();
@@ -138,4 +139,44 @@ TEST_CASE("int4 weights have no ascendv1 type yet: the error names the module an
   block.up().set_quantized(std::make_shared<QuantizedLinear>(q));
   CHECK_THROWS_WITH_AS(ascendv1::linear_tensors(block.up(), at::kFloat),
                        doctest::Contains("model.layers.0.mlp.up_proj"), Error);
+}
+
+TEST_CASE("W4A8_DYNAMIC: packed row pairs, zero offsets and scale_bias as the reference's kernels expect") {
+  test::ToyBlock block("model.layers.0", 16, 32, 12);
+  quantize_block(block, "      act: {scope: per_token, dtype: int8, symmetric: true}\n", "int4");
+  for (Linear* linear : {&block.up(), &block.down()}) {
+    const QuantizedLinear& q = *linear->quantized();
+    CHECK(ascendv1::ascend_quant_type(q) == "W4A8_DYNAMIC");
+    const auto tensors = ascendv1::linear_tensors(*linear, at::kBFloat16);
+    const std::string p = linear->name();
+    const at::Tensor packed = find(tensors, p + ".weight");
+    const std::int64_t out = q.qweight.size(0);
+    const std::int64_t in = q.qweight.size(1);
+    REQUIRE(packed.sizes() == at::IntArrayRef({out / 2, in}));
+    CHECK((packed.scalar_type() == at::kChar));
+    for (std::int64_t m = 0; m < out / 2; ++m) {
+      for (std::int64_t j = 0; j < in; ++j) {
+        // Independent decode of one byte: low nibble row 2m, high nibble row 2m+1, both signed.
+        const int byte = static_cast<std::uint8_t>(packed[m][j].item<std::int8_t>());
+        const int low = (byte & 0xF) >= 8 ? (byte & 0xF) - 16 : (byte & 0xF);
+        const int high = (byte >> 4) >= 8 ? (byte >> 4) - 16 : (byte >> 4);
+        CHECK(low == q.qweight[2 * m][j].item<int>());
+        CHECK(high == q.qweight[2 * m + 1][j].item<int>());
+      }
+    }
+    CHECK(find(tensors, p + ".weight_offset").abs().sum().item<double>() == 0.0);
+    // scale_bias = 8 · Σ_j q[i, j]·s_i (row-parallel down_proj: per 1/16 slice of the input).
+    const at::Tensor scale_bias = find(tensors, p + ".scale_bias").to(at::kDouble);
+    const bool row_parallel = p.find("down_proj") != std::string::npos;
+    const std::int64_t slices = row_parallel ? 16 : 1;
+    REQUIRE(scale_bias.sizes() == at::IntArrayRef({out, slices}));
+    for (std::int64_t i = 0; i < out; ++i) {
+      for (std::int64_t t = 0; t < slices; ++t) {
+        double sum = 0.0;
+        for (std::int64_t j = t * in / slices; j < (t + 1) * in / slices; ++j)
+          sum += q.qweight[i][j].item<double>() * q.weight_scale[i].item<double>();
+        CHECK(scale_bias[i][t].item<double>() == doctest::Approx(8.0 * sum).epsilon(1e-5));
+      }
+    }
+  }
 }

@@ -132,7 +132,7 @@ TEST_CASE("every linear_quant validation path names its field") {
        {"process.0.qconfig.act.method", "per_tensor"}},
       {"{act: {scope: per_tensor, dtype: int8, method: kl}, weight: {scope: per_channel}}",
        {"process.0.qconfig.act.method", "'kl'"}},
-      {"{act: {scope: per_token, dtype: int8}, weight: {scope: per_channel, dtype: int4}}",
+      {"{act: {scope: per_tensor, dtype: int8}, weight: {scope: per_channel, dtype: int4}}",
        {"process.0.qconfig.weight.dtype", "W4A8_DYNAMIC"}},
       {"{act: {scope: per_channel, dtype: int8}, weight: {scope: per_channel}}",
        {"process.0.qconfig.act.scope", "per_channel"}},
@@ -162,6 +162,9 @@ TEST_CASE("histogram, ssz and int4 weight-only configs are accepted") {
               "weight: {scope: per_channel, method: ssz}}")
             .config()
             .scheme == Scheme::kW8A8Static);
+  CHECK(parse("{act: {scope: per_token, dtype: int8}, weight: {scope: per_channel, dtype: int4}}")
+            .config()
+            .scheme == Scheme::kW4A8Dynamic);
   CHECK(parse("{weight: {scope: per_group, dtype: int4, symmetric: false}}").config().scheme ==
         Scheme::kW4A16);
   CHECK(parse("{weight: {scope: per_channel, dtype: int4, method: ssz, ext: {step: 5}}}")

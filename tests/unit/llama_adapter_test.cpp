@@ -188,7 +188,8 @@ at::Tensor ref_logits(const std::map<std::string, at::Tensor>& w, const Variant&
 
 std::unique_ptr<ModelAdapter> open_adapter(const fs::path& dir) {
   const auto config = read_json_file(dir / "config.json");
-  return llama::create_llama_adapter(ModelLoadRequest{dir, config, config["model_type"], at::kCPU, false});
+  return llama::create_llama_adapter(
+      ModelLoadRequest{dir, config, config["model_type"], at::kCPU, false, {}});
 }
 
 void check_variant(const Variant& v, const std::string& label) {

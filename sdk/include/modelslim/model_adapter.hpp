@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,10 @@ struct ModelLoadRequest {
   std::string model_type;    // the --model_type the user gave, or config.json's model_type
   at::Device device = at::kCPU;
   bool trust_remote_code = false;
+  // Weights the caller replaces before any forward (e.g. an evaluator running saved quantized linears):
+  // the adapter need not read them and gives zeros of the expected shape instead (their stored form may be
+  // packed). Full tensor names, e.g. "model.layers.0.mlp.up_proj.weight".
+  std::set<std::string> replaced_weights;
 };
 
 // The parameters outside the blocks that a rotation of the hidden basis touches (QuaRot). The tensors are

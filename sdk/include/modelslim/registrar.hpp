@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,10 @@ class HostServices {
   // Since ABI 1.1: opens a checkpoint with the adapter chosen for `model_type` (empty: from its config.json).
   virtual std::unique_ptr<ModelAdapter> load_model(const std::filesystem::path& model_dir,
                                                    const std::string& model_type) const = 0;
+  // Since ABI 3.0: the same, telling the adapter which weights the caller replaces (ModelLoadRequest).
+  virtual std::unique_ptr<ModelAdapter> load_model_replacing(
+      const std::filesystem::path& model_dir, const std::string& model_type,
+      const std::set<std::string>& replaced_weights) const = 0;
 };
 
 using ProcessorFactory =

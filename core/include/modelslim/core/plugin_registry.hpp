@@ -57,6 +57,9 @@ class PluginRegistry final : public Registrar, public HostServices {
   std::unique_ptr<Saver> create_saver(const ConfigNode& config) const override;
   std::unique_ptr<ModelAdapter> load_model(const std::filesystem::path& model_dir,
                                            const std::string& model_type) const override;
+  std::unique_ptr<ModelAdapter> load_model_replacing(
+      const std::filesystem::path& model_dir, const std::string& model_type,
+      const std::set<std::string>& replaced_weights) const override;
   std::unique_ptr<Strategy> create_strategy(const ConfigNode& config) const;
   std::unique_ptr<Evaluator> create_evaluator(const ConfigNode& config) const;
 
