@@ -150,3 +150,32 @@ TEST_CASE("prior stage errors name the stage") {
     CHECK(!fs::exists(dir / "out"));
   }
 }
+
+TEST_CASE("W4A8_DYNAMIC saved by ascendv1 evaluates from the packed files; SSZ weights beat min/max") {
+  test::TempDir dir("w4a8");
+  const fs::path model = test::source_dir() / "data" / "demo-model";
+  const auto ppl = [&](const std::string& label, const std::string& method) {
+    test::write_text(dir / (label + ".yaml"),
+                     "apiversion: modelslim_v1\nspec:\n  process:\n    - type: linear_quant\n      qconfig:\n"
+                     "        act: {scope: per_token, dtype: int8, symmetric: true}\n"
+                     "        weight: {scope: per_channel, dtype: int4, symmetric: true, method: " +
+                         method + "}\n  save: [{type: ascendv1_saver}]\n");
+    auto result = quant(model, dir / label, dir / (label + ".yaml"));
+    REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+    CHECK(read_json_file(dir / label / "quant_model_description.json")["model_quant_type"] == "W4A8_DYNAMIC");
+    result = test::run_command(test::modelslim_bin().string() + " eval --model_path " + model.string() +
+                               " --quant_path " + (dir / label).string() + " --dataset " +
+                               (test::source_dir() / "data/datasets/kjv_eval.jsonl").string() +
+                               " --metrics ppl --max_tokens 128 --max_samples 16 --json " +
+                               (dir / (label + ".json")).string());
+    REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+    MESSAGE(label << ":\n" << result.output);
+    const auto report = read_json_file(dir / (label + ".json"));
+    return std::make_pair(report["float"][0]["value"].get<double>(),
+                          report["quantized"][0]["value"].get<double>());
+  };
+  const auto [float_ppl, minmax] = ppl("minmax", "minmax");
+  const double ssz = ppl("ssz", "ssz").second;
+  CHECK(minmax < float_ppl * 1.05);
+  CHECK(ssz <= minmax);
+}
