@@ -189,7 +189,7 @@ TEST_CASE("on the hard demo model iter_smooth and quarot cut the W8A8 per-tensor
   CHECK(rotated_smoothed * 5.0 <= plain);
 }
 
-TEST_CASE("iter_smooth and quarot config errors name the field") {
+TEST_CASE("smooth_quant, iter_smooth and quarot config errors name the field") {
   const auto config = parse_yaml_string(
       "process:\n"
       "  - {type: iter_smooth, alpha: 0}\n"
@@ -204,7 +204,10 @@ TEST_CASE("iter_smooth and quarot config errors name the field") {
       "  - {type: quarot, online: true}\n"
       "  - {type: quarot, max_tp_size: 3}\n"
       "  - {type: quarot, down_proj_online_layers: [1]}\n"
-      "  - {type: quarot, seed: 3}\n",
+      "  - {type: quarot, seed: 3}\n"
+      "  - {type: smooth_quant, alpha: 1.5}\n"
+      "  - {type: smooth_quant, scale_min: 0}\n"
+      "  - {type: smooth_quant, beta: 1}\n",
       "p.yaml");
   const std::vector<std::string> expected = {"process.0.alpha",
                                              "process.1.alpha",
@@ -218,7 +221,10 @@ TEST_CASE("iter_smooth and quarot config errors name the field") {
                                              "process.9.online",
                                              "process.10.max_tp_size",
                                              "process.11.down_proj_online_layers",
-                                             "unknown key 'seed'"};
+                                             "unknown key 'seed'",
+                                             "process.13.alpha",
+                                             "process.14.scale_min",
+                                             "unknown key 'beta'"};
   for (std::size_t i = 0; i < expected.size(); ++i) {
     CAPTURE(i);
     CHECK_THROWS_WITH_AS(registry().create_processor(config["process"].at(i)),
