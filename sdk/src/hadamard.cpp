@@ -1,5 +1,6 @@
 #include "modelslim/hadamard.hpp"
 
+#include <array>
 #include <optional>
 #include <string>
 
@@ -122,62 +123,133 @@ class GaloisField {
 // Jacobsthal matrix Q[a][b] = χ(a − b) over GF(q).
 at::Tensor jacobsthal(const GaloisField& field) {
   const std::int64_t q = field.order();
-  at::Tensor matrix = at::empty({q, q}, at::kFloat);
-  auto access = matrix.accessor<float, 2>();
+  at::Tensor matrix = at::empty({q, q}, at::kDouble);
+  auto access = matrix.accessor<double, 2>();
   for (std::int64_t a = 0; a < q; ++a)
-    for (std::int64_t b = 0; b < q; ++b)
-      access[a][b] = static_cast<float>(field.character(field.subtract(a, b)));
+    for (std::int64_t b = 0; b < q; ++b) access[a][b] = field.character(field.subtract(a, b));
   return matrix;
 }
 
 // [[0, 1ᵀ], [sign·1, Q]]: the core of both Paley constructions.
-at::Tensor bordered(const at::Tensor& jacobsthal_matrix, float column_sign) {
+at::Tensor bordered(const at::Tensor& jacobsthal_matrix, double column_sign) {
+  using at::indexing::None;
+  using at::indexing::Slice;
   const std::int64_t q = jacobsthal_matrix.size(0);
-  at::Tensor core = at::zeros({q + 1, q + 1}, at::kFloat);
-  core.index_put_({0, at::indexing::Slice(1, at::indexing::None)}, 1.0);
-  core.index_put_({at::indexing::Slice(1, at::indexing::None), 0}, column_sign);
-  core.index_put_({at::indexing::Slice(1, at::indexing::None), at::indexing::Slice(1, at::indexing::None)},
-                  jacobsthal_matrix);
+  at::Tensor core = at::zeros({q + 1, q + 1}, at::kDouble);
+  core.index_put_({0, Slice(1, None)}, 1.0);
+  core.index_put_({Slice(1, None), 0}, column_sign);
+  core.index_put_({Slice(1, None), Slice(1, None)}, jacobsthal_matrix);
   return core;
 }
 
-// Paley I: q ≡ 3 (mod 4), order q + 1: H = I + S with S the skew conference matrix.
-at::Tensor paley_one(const GaloisField& field) {
-  const at::Tensor skew = bordered(jacobsthal(field), -1.0F);
-  return at::eye(field.order() + 1, at::kFloat) + skew;
+GaloisField field_of_order(std::int64_t q) {
+  const auto pk = as_prime_power(q);
+  if (!pk) throw Error(ErrorCode::kUnexpected, "hadamard: " + std::to_string(q) + " is not a prime power");
+  return GaloisField(*pk);
 }
 
-// Paley II: q ≡ 1 (mod 4), order 2(q + 1): H = C ⊗ [[1, 1], [1, −1]] + I ⊗ [[1, −1], [−1, −1]].
-at::Tensor paley_two(const GaloisField& field) {
-  const at::Tensor conference = bordered(jacobsthal(field), 1.0F);
-  const at::Tensor plus = at::tensor({1.0F, 1.0F, 1.0F, -1.0F}).reshape({2, 2});
-  const at::Tensor minus = at::tensor({1.0F, -1.0F, -1.0F, -1.0F}).reshape({2, 2});
-  return at::kron(conference, plus) + at::kron(at::eye(field.order() + 1, at::kFloat), minus);
+// Paley I: q ≡ 3 (mod 4) a prime power, order q + 1: H = I + S with S the skew conference matrix.
+at::Tensor paley_one(std::int64_t q) {
+  const at::Tensor skew = bordered(jacobsthal(field_of_order(q)), -1.0);
+  return at::eye(q + 1, at::kDouble) + skew;
+}
+
+// Paley II: q ≡ 1 (mod 4) a prime power, order 2(q + 1): H = C ⊗ [[1, 1], [1, −1]] + I ⊗ [[1, −1], [−1, −1]].
+at::Tensor paley_two(std::int64_t q) {
+  const at::Tensor conference = bordered(jacobsthal(field_of_order(q)), 1.0);
+  const at::Tensor plus = at::tensor({1.0, 1.0, 1.0, -1.0}, at::kDouble).reshape({2, 2});
+  const at::Tensor minus = at::tensor({1.0, -1.0, -1.0, -1.0}, at::kDouble).reshape({2, 2});
+  return at::kron(conference, plus) + at::kron(at::eye(q + 1, at::kDouble), minus);
 }
 
 // Sylvester: H_{2n} = [[H, H], [H, −H]].
 at::Tensor sylvester(std::int64_t n) {
-  at::Tensor h = at::ones({1, 1}, at::kFloat);
-  const at::Tensor two = at::tensor({1.0F, 1.0F, 1.0F, -1.0F}).reshape({2, 2});
+  at::Tensor h = at::ones({1, 1}, at::kDouble);
+  const at::Tensor two = at::tensor({1.0, 1.0, 1.0, -1.0}, at::kDouble).reshape({2, 2});
   for (std::int64_t size = 1; size < n; size *= 2) h = at::kron(two, h);
   return h;
 }
 
-// The first known construction for order n: Sylvester, Paley I, Paley II, or H_2 ⊗ (order n/2).
-std::optional<at::Tensor> construct(std::int64_t n) {
-  if (is_power_of_two(n)) return sylvester(n);
-  if (n % 4 != 0) return std::nullopt;
-  if (const auto q = as_prime_power(n - 1); q && (n - 1) % 4 == 3) return paley_one(GaloisField(*q));
-  if (const auto q = as_prime_power(n / 2 - 1); q && (n / 2 - 1) % 4 == 1) return paley_two(GaloisField(*q));
-  if (auto half = construct(n / 2)) return at::kron(sylvester(2), *half);
-  return std::nullopt;
+// Circulant matrix whose first row is a string of '+' / '−' ('-') signs.
+at::Tensor circulant(const char* first_row) {
+  const std::string row(first_row);
+  const auto n = static_cast<std::int64_t>(row.size());
+  at::Tensor matrix = at::empty({n, n}, at::kDouble);
+  auto access = matrix.accessor<double, 2>();
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t j = 0; j < n; ++j)
+      access[i][j] = row[static_cast<std::size_t>((j - i + n) % n)] == '+' ? 1.0 : -1.0;
+  return matrix;
 }
 
-[[noreturn]] void unsupported(std::int64_t n, const std::string& why) {
-  throw Error(ErrorCode::kUnsupported, "no Hadamard matrix of order " + std::to_string(n) + ": " + why,
-              "supported orders are 2^m and K·2^m with K in 12, 20, 28, 36, 40, 52, 60, 76, 108, 136, 140, "
-              "160, 200 (156·2^m and 172·2^m need m ≥ 1); use a block_size that is a power of two");
+// Williamson: symmetric circulant A, B, C, D with A² + B² + C² + D² = 4n·I in the Williamson array.
+at::Tensor williamson(const std::array<const char*, 4>& first_rows) {
+  const at::Tensor a = circulant(first_rows[0]);
+  const at::Tensor b = circulant(first_rows[1]);
+  const at::Tensor c = circulant(first_rows[2]);
+  const at::Tensor d = circulant(first_rows[3]);
+  return at::cat({at::cat({a, b, c, d}, 1), at::cat({-b, a, -d, c}, 1), at::cat({-c, d, a, -b}, 1),
+                  at::cat({-d, -c, b, a}, 1)},
+                 0);
 }
+
+// Williamson sequences of length 39 (row sums 5, 5, 5, 9) and 43 (row sums 7, 7, 7, 5), found by
+// tools/find_williamson (`find_williamson 39`, `find_williamson 43`: a PSD-filtered meet-in-the-middle
+// search, each about a minute). The unit test verifies H·Hᵀ = n·I for both.
+constexpr std::array<const char*, 4> kWilliamson39 = {
+    "----+++-++--++++-+-++-+-++++--++-+++---",
+    "---++--+-+++-+-++-++++-++-+-+++-+--++--",
+    "-+++--+-+-+++++---+--+---+++++-+-+--+++",
+    "---++-+-+++++-++--++++--++-+++++-+-++--",
+};
+constexpr std::array<const char*, 4> kWilliamson43 = {
+    "+--+++--+-+--+-+++++-++-+++++-+--+-+--+++--",
+    "+-+-+----++++-++++-++--++-++++-++++----+-+-",
+    "++-+--++-+++----+++-++++-+++----+++-++--+-+",
+    "-++--++++-+-+++-++--------++-+++-+-++++--++",
+};
+
+// H_K for each supported base K, by the construction that reaches it.
+at::Tensor base_matrix(std::int64_t k) {
+  switch (k) {
+    case 12:
+      return paley_one(11);
+    case 20:
+      return paley_one(19);
+    case 28:
+      return paley_one(27);  // GF(3³)
+    case 36:
+      return paley_two(17);
+    case 40:
+      return at::kron(sylvester(2), paley_one(19));
+    case 52:
+      return paley_two(25);  // GF(5²)
+    case 60:
+      return paley_one(59);
+    case 76:
+      return paley_two(37);
+    case 108:
+      return paley_one(107);
+    case 136:
+      return at::kron(sylvester(2), paley_one(67));
+    case 140:
+      return paley_one(139);
+    case 156:
+      return williamson(kWilliamson39);
+    case 160:
+      return at::kron(sylvester(8), paley_one(19));
+    case 172:
+      return williamson(kWilliamson43);
+    case 200:
+      return paley_one(199);
+    default:
+      throw Error(ErrorCode::kUnexpected, "hadamard: no construction for base " + std::to_string(k));
+  }
+}
+
+constexpr const char* kSupportedForms =
+    "supported orders are 2^m and K·2^m with K in 12, 20, 28, 36, 40, 52, 60, 76, 108, 136, 140, 156, 160, "
+    "172, 200";
 
 }  // namespace
 
@@ -187,34 +259,30 @@ const std::vector<std::int64_t>& hadamard_bases() {
   return bases;
 }
 
+bool hadamard_supported(std::int64_t n) {
+  if (is_power_of_two(n)) return true;
+  for (const std::int64_t base : hadamard_bases()) {
+    if (n % base == 0 && is_power_of_two(n / base)) return true;
+  }
+  return false;
+}
+
 std::int64_t hadamard_base_order(std::int64_t n) {
   if (is_power_of_two(n)) return 1;
+  // Largest first: 5120 = 160·32 = 40·128 = 20·256 takes 160, like the reference.
   for (const std::int64_t base : hadamard_bases()) {
     if (n % base == 0 && is_power_of_two(n / base)) return base;
   }
-  return 0;
-}
-
-bool hadamard_supported(std::int64_t n) {
-  const std::int64_t base = hadamard_base_order(n);
-  if (base == 0) return false;
-  // 156 = 4·39 and 172 = 4·43 are reached by Paley only from 312 = 311 + 1 and 344 = 7³ + 1 upwards.
-  return !((base == 156 || base == 172) && n == base);
+  throw Error(ErrorCode::kUnsupported,
+              "no Hadamard matrix of order " + std::to_string(n) + ": " + kSupportedForms,
+              "use a size (or block_size) that is a power of two or K·2^m for a listed K");
 }
 
 at::Tensor hadamard_matrix(std::int64_t n) {
   const std::int64_t base = hadamard_base_order(n);
-  if (base == 0) unsupported(n, "it is not K·2^m for a supported K");
-  if (!hadamard_supported(n)) {
-    unsupported(n,
-                "orders 156 and 172 themselves need Williamson matrices, which this version does not build");
-  }
-  // The base part by its construction (156 and 172 doubled first so Paley reaches them), then Sylvester.
-  std::int64_t core = base == 1 ? n : base;
-  if (core == 156 || core == 172) core *= 2;
-  const auto matrix = construct(core);
-  if (!matrix) unsupported(n, "no construction found");
-  return core == n ? *matrix : at::kron(sylvester(n / core), *matrix);
+  if (base == 1) return sylvester(n);
+  const at::Tensor core = base_matrix(base);
+  return n == base ? core : at::kron(sylvester(n / base), core);
 }
 
 }  // namespace modelslim
