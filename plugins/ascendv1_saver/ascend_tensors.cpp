@@ -27,17 +27,43 @@ constexpr std::int64_t kW4A8TensorParallel = 16;
 
 }  // namespace
 
+// Reference facts (Ascend/msmodelslim @3de0a3c):
+// - W4A8_DYNAMIC, modelslim_v1 save/ascendv1.py on_w4a8_dynamic + save/utils/pack.py w4a8_pack_int4:
+//   the int4 weight [out, in] is transposed, _pack_int4 pairs adjacent elements of the last axis, then
+//   transposed back, so output rows 2m and 2m+1 share a byte: [out/2, in], torch.int8 (bitwise ops on
+//   int8). weight_scale [out, 1] f32, weight_offset zeros [out, 1] f32, scale_bias f32 from
+//   process_scale(name, W_deq, tp=16): 8·Σ_j W_deq[i, j] ([out, 1]) for q/k/v/gate/up/w1/w3 names,
+//   8·Σ over each 1/16 slice of the input ([out, 16]) for o_proj/down_proj/w2. (Its docs' formula
+//   "deq = (w − offset)·scale + scale_bias" does not match that code; we follow the code. For names in
+//   neither list the reference stores W_deq itself; we store the column sum as for column-parallel.)
+// - W4A16: modelslim_v1 has no float-act + int4-weight IR, so its ascendv1 saver cannot write W4A16; the
+//   legacy llm_ptq saver does when saving ascendv1 (is_new_version): _w4a16_pack_int4 packs along the
+//   input axis for per-channel scales ([out, in/2]) and along the output axis for per-group scales
+//   ([out/2, in]), int8 bytes; weight_scale / weight_offset as computed ([out, 1] or [out, in/group]).
+namespace {
+// Low nibble first, as a signed byte.
+at::Tensor pack_nibbles(const at::Tensor& low, const at::Tensor& high) {
+  const at::Tensor byte = (high * 16 + at::bitwise_and(low, 0xF)).remainder(256);
+  return at::where(byte >= 128, byte - 256, byte).to(at::kChar).contiguous();
+}
+}  // namespace
+
 at::Tensor pack_int4_pairs_along_rows(const at::Tensor& values) {
   if (values.size(0) % 2 != 0) {
-    throw Error(ErrorCode::kUnsupported, "W4A8_DYNAMIC packs output rows in pairs; out_features " +
-                                             std::to_string(values.size(0)) + " is odd");
+    throw Error(ErrorCode::kUnsupported,
+                "int4 packing pairs output rows; out_features " + std::to_string(values.size(0)) + " is odd");
   }
   const at::Tensor v = values.to(at::kInt);
-  const at::Tensor even = v.slice(0, 0, v.size(0), 2);
-  const at::Tensor odd = v.slice(0, 1, v.size(0), 2);
-  // byte = (w[2m+1] << 4) | (w[2m] & 0xF), reinterpreted as int8.
-  const at::Tensor byte = (odd * 16 + at::bitwise_and(even, 0xF)).remainder(256);
-  return at::where(byte >= 128, byte - 256, byte).to(at::kChar).contiguous();
+  return pack_nibbles(v.slice(0, 0, v.size(0), 2), v.slice(0, 1, v.size(0), 2));
+}
+
+at::Tensor pack_int4_pairs_along_columns(const at::Tensor& values) {
+  if (values.size(1) % 2 != 0) {
+    throw Error(ErrorCode::kUnsupported, "int4 packing pairs input columns; in_features " +
+                                             std::to_string(values.size(1)) + " is odd");
+  }
+  const at::Tensor v = values.to(at::kInt);
+  return pack_nibbles(v.slice(1, 0, v.size(1), 2), v.slice(1, 1, v.size(1), 2));
 }
 
 at::Tensor w4a8_scale_bias(const std::string& name, const at::Tensor& dequantized_weight) {
@@ -53,8 +79,6 @@ at::Tensor w4a8_scale_bias(const std::string& name, const at::Tensor& dequantize
   return (8.0 * w.sum(1, true)).to(at::kFloat).contiguous();
 }
 
-namespace {}  // namespace
-
 std::string ascend_quant_type(const QuantizedLinear& q) {
   if (q.weight_bits == 8 && q.act_mode == ActivationQuantMode::kStaticPerTensor && q.group_size == 0)
     return "W8A8";
@@ -66,10 +90,12 @@ std::string ascend_quant_type(const QuantizedLinear& q) {
       q.weight_symmetric) {
     return "W4A8_DYNAMIC";
   }
+  if (q.weight_bits == 4 && q.act_mode == ActivationQuantMode::kNone) return "W4A16";
   throw Error(ErrorCode::kUnsupported,
               "ascendv1_saver: " + std::to_string(q.weight_bits) +
                   "-bit weights with these activations have no ascendv1 type in this version",
-              "save int4 weight-only (W4A16) models with the compressed_tensors saver");
+              "int4 weights deploy as W4A16 (no act) or W4A8_DYNAMIC (act int8 per_token symmetric, "
+              "weight per_channel symmetric)");
 }
 
 int quant_type_rank(const std::string& type) {
@@ -97,8 +123,28 @@ std::vector<TypedTensor> linear_tensors(const Linear& linear, at::ScalarType flo
   } catch (const Error& error) {
     throw Error(error.code(), name + ": " + error.what(), error.tip());
   }
+  if (type == "W4A16") {
+    at::Tensor packed;
+    try {
+      packed =
+          q.group_size > 0 ? pack_int4_pairs_along_rows(q.qweight) : pack_int4_pairs_along_columns(q.qweight);
+    } catch (const Error& error) {
+      throw Error(error.code(), name + ": W4A16: " + error.what(), error.tip());
+    }
+    tensors.push_back({name + ".weight", packed, type});
+    tensors.push_back({name + ".weight_scale", as_column(q.weight_scale.to(at::kFloat)), type});
+    tensors.push_back({name + ".weight_offset", as_column(q.weight_offset.to(at::kFloat)), type});
+    if (q.bias) tensors.push_back({name + ".bias", q.bias->to(float_dtype).contiguous(), "FLOAT"});
+    return tensors;
+  }
   if (type == "W4A8_DYNAMIC") {
-    tensors.push_back({name + ".weight", pack_int4_pairs_along_rows(q.qweight), type});
+    at::Tensor packed;
+    try {
+      packed = pack_int4_pairs_along_rows(q.qweight);
+    } catch (const Error& error) {
+      throw Error(error.code(), name + ": W4A8_DYNAMIC: " + error.what(), error.tip());
+    }
+    tensors.push_back({name + ".weight", packed, type});
     tensors.push_back({name + ".weight_scale", as_column(q.weight_scale.to(at::kFloat)), type});
     tensors.push_back({name + ".weight_offset", at::zeros({q.qweight.size(0), 1}, at::kFloat), type});
     tensors.push_back({name + ".scale_bias",

@@ -69,10 +69,17 @@ std::shared_ptr<const QuantizedLinear> LinearQuantProcessor::quantize(const Line
                                                                       const RangeObserver* observer) const {
   auto result = std::make_shared<QuantizedLinear>();
   const QuantizerConfig& w = config_.weight;
-  const QuantizedWeight weight =
-      w.method == "ssz" ? quantize_weight_ssz(linear.weight(), w.bits(), w.symmetric, w.ssz_steps)
-                        : quantize_weight_minmax(linear.weight(), w.bits(), w.symmetric,
-                                                 w.scope == "per_group" ? w.group_size : 0);
+  QuantizedWeight weight;
+  try {
+    weight = w.method == "ssz" ? quantize_weight_ssz(linear.weight(), w.bits(), w.symmetric, w.ssz_steps)
+                               : quantize_weight_minmax(linear.weight(), w.bits(), w.symmetric,
+                                                        w.scope == "per_group" ? w.group_size : 0);
+  } catch (const Error& error) {
+    // Shape problems (e.g. a group_size that does not divide in_features) only show per module.
+    throw Error(error.code(), config_path_ + ".qconfig.weight: " + linear.name() + ": " + error.what(),
+                "choose an ext.group_size that divides every selected layer's in_features, or exclude the "
+                "layer");
+  }
   result->weight_bits = w.bits();
   result->weight_symmetric = w.symmetric;
   result->group_size = w.scope == "per_group" ? w.group_size : 0;

@@ -129,16 +129,128 @@ TEST_CASE("ascendv1 saver config errors name the field") {
   CHECK_THROWS_WITH_AS(ascendv1::AscendV1Saver(config["save"].at(2)), doctest::Contains("save.2.ext"), Error);
 }
 
-TEST_CASE("int4 weights have no ascendv1 type yet: the error names the module and the alternative") {
+TEST_CASE("int4 weights with static activations have no ascendv1 type: the error names the module") {
   test::ToyBlock block("model.layers.0", 16, 24, 8);
   QuantizedLinear q;
   q.weight_bits = 4;
+  q.act_mode = ActivationQuantMode::kStaticPerTensor;
   q.qweight = at::zeros({24, 16}, at::kChar);
   q.weight_scale = at::ones({24});
   q.weight_offset = at::zeros({24});
   block.up().set_quantized(std::make_shared<QuantizedLinear>(q));
   CHECK_THROWS_WITH_AS(ascendv1::linear_tensors(block.up(), at::kFloat),
                        doctest::Contains("model.layers.0.mlp.up_proj"), Error);
+}
+
+namespace {
+void quantize_weight_only(test::ToyBlock& block, const std::string& weight) {
+  const std::string yaml = "process:\n  - type: linear_quant\n    qconfig:\n      weight: " + weight + "\n";
+  linear_quant::LinearQuantProcessor processor(parse_yaml_string(yaml, "t.yaml")["process"].at(0));
+  const auto context = std::make_shared<test::ToyContext>();
+  std::vector<BlockInput> inputs;
+  BlockRequest request{block.name(), block, inputs, {}, 0};
+  processor.preprocess(request);
+  processor.process(request);
+  processor.postprocess(request);
+}
+
+int signed_nibble(int nibble) {
+  return nibble >= 8 ? nibble - 16 : nibble;
+}
+
+// Independent decode of the reference's int4 byte layouts: pairs of rows (per-group) or columns.
+std::vector<std::vector<int>> unpack_int4(const at::Tensor& packed, bool row_pairs) {
+  const std::int64_t rows = packed.size(0) * (row_pairs ? 2 : 1);
+  const std::int64_t cols = packed.size(1) * (row_pairs ? 1 : 2);
+  std::vector<std::vector<int>> values(rows, std::vector<int>(cols));
+  for (std::int64_t a = 0; a < packed.size(0); ++a) {
+    for (std::int64_t b = 0; b < packed.size(1); ++b) {
+      const int byte = static_cast<std::uint8_t>(packed[a][b].item<std::int8_t>());
+      const int low = signed_nibble(byte & 0xF);
+      const int high = signed_nibble(byte >> 4);
+      if (row_pairs) {
+        values[2 * a][b] = low;
+        values[2 * a + 1][b] = high;
+      } else {
+        values[a][2 * b] = low;
+        values[a][2 * b + 1] = high;
+      }
+    }
+  }
+  return values;
+}
+}  // namespace
+
+TEST_CASE("W4A16: the saved int4 bytes, scales and offsets dequantize to the quantized linear's weights") {
+  struct Case {
+    std::string weight;
+    std::int64_t group_size;
+    bool symmetric;
+  };
+  const std::vector<Case> cases = {
+      {"{scope: per_channel, dtype: int4, symmetric: true}", 0, true},
+      {"{scope: per_channel, dtype: int4, symmetric: true, method: ssz}", 0, true},
+      {"{scope: per_channel, dtype: int4, symmetric: false}", 0, false},
+      {"{scope: per_group, dtype: int4, symmetric: true, ext: {group_size: 8}}", 8, true},
+      {"{scope: per_group, dtype: int4, symmetric: false, ext: {group_size: 8}}", 8, false},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.weight);
+    test::ToyBlock block("model.layers.3", 16, 32, 17);
+    quantize_weight_only(block, c.weight);
+    for (Linear* linear : {&block.up(), &block.down()}) {
+      const QuantizedLinear& q = *linear->quantized();
+      REQUIRE(ascendv1::ascend_quant_type(q) == "W4A16");
+      const auto tensors = ascendv1::linear_tensors(*linear, at::kBFloat16);
+      const std::string p = linear->name();
+      for (const auto& t : tensors) CHECK(t.type == (t.key == p + ".bias" ? "FLOAT" : "W4A16"));
+      const std::int64_t out = linear->out_features();
+      const std::int64_t in = linear->in_features();
+      const std::int64_t groups = c.group_size > 0 ? in / c.group_size : 1;
+      const at::Tensor packed = find(tensors, p + ".weight");
+      CHECK((packed.scalar_type() == at::kChar));
+      // Per-group: output-row pairs [out/2, in]; per-channel: input-column pairs [out, in/2].
+      CHECK(packed.sizes() ==
+            (c.group_size > 0 ? at::IntArrayRef({out / 2, in}) : at::IntArrayRef({out, in / 2})));
+      const auto values = unpack_int4(packed, c.group_size > 0);
+      CHECK((find(tensors, p + ".weight_scale").scalar_type() == at::kFloat));
+      CHECK((find(tensors, p + ".weight_offset").scalar_type() == at::kFloat));
+      const at::Tensor scale = find(tensors, p + ".weight_scale").to(at::kDouble);
+      const at::Tensor offset = find(tensors, p + ".weight_offset").to(at::kDouble);
+      REQUIRE(scale.sizes() == at::IntArrayRef({out, groups}));
+      REQUIRE(offset.sizes() == at::IntArrayRef({out, groups}));
+      if (c.symmetric) CHECK(offset.abs().sum().item<double>() == 0.0);
+      if (!c.symmetric) CHECK(offset.abs().sum().item<double>() > 0.0);
+      const at::Tensor qweight = q.qweight.to(at::kDouble);
+      const at::Tensor q_scale = q.weight_scale.to(at::kDouble).reshape({out, groups});
+      const at::Tensor q_offset = q.weight_offset.to(at::kDouble).reshape({out, groups});
+      const at::Tensor original = linear->weight().to(at::kDouble);
+      double worst = 0.0;
+      for (std::int64_t i = 0; i < out; ++i) {
+        for (std::int64_t j = 0; j < in; ++j) {
+          const std::int64_t g = c.group_size > 0 ? j / c.group_size : 0;
+          CHECK(values[i][j] >= -8);
+          CHECK(values[i][j] <= 7);
+          const double saved = (values[i][j] - offset[i][g].item<double>()) * scale[i][g].item<double>();
+          const double expected =
+              (qweight[i][j].item<double>() - q_offset[i][g].item<double>()) * q_scale[i][g].item<double>();
+          CHECK(saved == expected);
+          // The grid brackets the float weight: at most half a step away (range always includes 0).
+          worst =
+              std::max(worst, std::abs(saved - original[i][j].item<double>()) / scale[i][g].item<double>());
+        }
+      }
+      // min/max grids bracket every weight; SSZ may trade clipping for a finer step.
+      if (c.weight.find("ssz") == std::string::npos) CHECK(worst <= 0.5 + 1e-4);
+    }
+  }
+}
+
+TEST_CASE("W4A16 packing needs an even packed axis; the error names the module") {
+  test::ToyBlock block("model.layers.0", 15, 24, 8);  // up_proj in_features 15
+  quantize_weight_only(block, "{scope: per_channel, dtype: int4}");
+  CHECK_THROWS_WITH_AS(ascendv1::linear_tensors(block.up(), at::kFloat),
+                       doctest::Contains("model.layers.0.mlp.up_proj: W4A16"), Error);
 }
 
 TEST_CASE("W4A8_DYNAMIC: packed row pairs, zero offsets and scale_bias as the reference's kernels expect") {

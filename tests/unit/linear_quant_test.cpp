@@ -242,3 +242,26 @@ TEST_CASE("a static linear that saw no calibration data is a clear error") {
   CHECK_THROWS_WITH_AS(processor.postprocess(request), doctest::Contains("no calibration data reached"),
                        Error);
 }
+
+TEST_CASE("a group_size that does not divide in_features fails at process time naming the module") {
+  test::ToyBlock block("model.layers.4", 24, 16, 2);  // up_proj in 24, down_proj in 16
+  LinearQuantProcessor processor(entry(R"(process:
+  - type: linear_quant
+    qconfig:
+      weight: {scope: per_group, dtype: int4, ext: {group_size: 16}}
+)"));
+  std::vector<BlockInput> none;
+  BlockRequest request{block.name(), block, none, {}, 0};
+  processor.preprocess(request);
+  processor.process(request);
+  try {
+    processor.postprocess(request);
+    FAIL("expected a group_size error");
+  } catch (const Error& error) {
+    const std::string message = error.what();
+    CHECK(contains(message, "process.0.qconfig.weight"));
+    CHECK(contains(message, "model.layers.4.mlp.up_proj"));
+    CHECK(contains(message, "in_features 24"));
+    CHECK(contains(message, "group_size 16"));
+  }
+}
