@@ -62,18 +62,15 @@ at::Tensor pack_to_int32(const at::Tensor& values, int bits) {
   const std::int64_t per_word = 32 / bits;
   const std::int64_t rows = values.size(0);
   const std::int64_t cols = values.size(1);
-  if (cols % per_word != 0) {
-    throw Error(ErrorCode::kUnsupported, "compressed_tensors saver: " + std::to_string(cols) +
-                                             " input features are not a multiple of " +
-                                             std::to_string(per_word) + " (values per packed int32)");
-  }
+  const std::int64_t words = (cols + per_word - 1) / per_word;
   // Unsigned codes in int64 so the shifted sum cannot overflow; the top bit wraps into int32's sign.
-  const at::Tensor codes =
-      (values.to(at::kLong) + (std::int64_t{1} << (bits - 1))).reshape({rows, cols / per_word, per_word});
+  at::Tensor codes = values.to(at::kLong) + (std::int64_t{1} << (bits - 1));
+  // compressed-tensors pads the last word with zero codes (not with the zero value).
+  if (words * per_word != cols) codes = at::constant_pad_nd(codes, {0, words * per_word - cols}, 0);
   const at::Tensor shifts = at::arange(per_word, at::kLong) * bits;
-  const at::Tensor words = at::bitwise_left_shift(codes, shifts).sum(2);
-  // Reinterpret the low 32 bits as signed int32 (what torch's int32 packing stores).
-  return at::where(words >= (std::int64_t{1} << 31), words - (std::int64_t{1} << 32), words).to(at::kInt);
+  const at::Tensor sums = at::bitwise_left_shift(codes.reshape({rows, words, per_word}), shifts).sum(2);
+  // Reinterpret the low 32 bits as signed int32 (numpy's uint32 → int32 view in pack_to_int32).
+  return at::where(sums >= (std::int64_t{1} << 31), sums - (std::int64_t{1} << 32), sums).to(at::kInt);
 }
 
 std::vector<std::pair<std::string, at::Tensor>> quantized_tensors(const QuantizedLinear& q,

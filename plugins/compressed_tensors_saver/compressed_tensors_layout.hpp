@@ -35,7 +35,8 @@ std::vector<std::pair<std::string, at::Tensor>> quantized_tensors(const Quantize
                                                                   at::ScalarType float_dtype);
 
 // compressed-tensors pack_to_int32 along the last dim: value + 2^(bits−1) as unsigned, 32/bits values per
-// int32, element i of a word at bits [i·bits, (i+1)·bits). `values`: int8 [rows, cols], cols % (32/bits) = 0.
+// int32, element i of a word at bits [i·bits, (i+1)·bits); the last word is padded with zero codes.
+// `values`: int8 [rows, cols] → int32 [rows, ceil(cols·bits/32)].
 at::Tensor pack_to_int32(const at::Tensor& values, int bits);
 
 }  // namespace modelslim::compressed_tensors

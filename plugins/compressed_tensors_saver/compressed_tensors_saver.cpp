@@ -6,9 +6,14 @@
 #include "modelslim/model_files.hpp"
 
 namespace modelslim::compressed_tensors {
+namespace {
+// The compressed-tensors release whose schema this layout was checked against (docs/savers.md).
+constexpr const char* kSchemaVersion = "0.10.2";
+}  // namespace
 
 CompressedTensorsSaver::CompressedTensorsSaver(const ConfigNode& config) {
-  config.check_keys({"type", "part_file_size"});
+  config.check_keys({"type", "part_file_size", "ext"});
+  if (config.has("ext")) config["ext"].require_map();
   const double part_gib = config.get_double("part_file_size", 4.0);
   if (!(part_gib >= 0.0) || !std::isfinite(part_gib)) {
     config["part_file_size"].fail("expected a size in GiB >= 0 (0 = a single file), got " +
@@ -27,10 +32,7 @@ void CompressedTensorsSaver::begin(const SaveContext& context) {
   ignored_.clear();
 }
 
-void CompressedTensorsSaver::add_quantized(const std::string& name, const QuantizedLinear& quantized) {
-  const auto tensors = quantized_tensors(quantized, name, float_dtype_);
-  for (const auto& [key, tensor] : tensors) writer_->add(key, tensor);
-  GroupScheme scheme = scheme_of(quantized, name);
+void CompressedTensorsSaver::add_group_member(const std::string& name, GroupScheme scheme) {
   for (Group& group : groups_) {
     if (group.scheme == scheme) {
       group.modules.push_back(name);
@@ -41,9 +43,18 @@ void CompressedTensorsSaver::add_quantized(const std::string& name, const Quanti
 }
 
 void CompressedTensorsSaver::save_block(Block& block) {
-  for (const Linear* linear : block.linears()) {
+  // Every quantized linear's layout first: a form without one fails before this block writes anything.
+  const std::vector<Linear*> linears = block.linears();
+  std::vector<std::vector<std::pair<std::string, at::Tensor>>> quantized;
+  for (const Linear* linear : linears) {
+    if (linear->quantized())
+      quantized.push_back(quantized_tensors(*linear->quantized(), linear->name(), float_dtype_));
+  }
+  auto next = quantized.begin();
+  for (const Linear* linear : linears) {
     if (linear->quantized()) {
-      add_quantized(linear->name(), *linear->quantized());
+      for (const auto& [key, tensor] : *next++) writer_->add(key, tensor);
+      add_group_member(linear->name(), scheme_of(*linear->quantized(), linear->name()));
       continue;
     }
     ignored_.push_back(linear->name());
@@ -70,14 +81,17 @@ nlohmann::json CompressedTensorsSaver::build_quantization_config() const {
                                                    {"format", group.scheme.format}};
     format = format.empty() || format == group.scheme.format ? group.scheme.format : "mixed-precision";
   }
+  // Key set of llm-compressor's writer (model_free/save_utils.py update_config); version is informational.
   return {{"quant_method", "compressed-tensors"},
+          {"version", kSchemaVersion},
           {"format", format},
           {"quantization_status", "compressed"},
           {"config_groups", config_groups},
           {"ignore", ignored_},
           {"kv_cache_scheme", nullptr},
           {"global_compression_ratio", nullptr},
-          {"sparsity_config", nlohmann::json::object()}};
+          {"sparsity_config", nlohmann::json::object()},
+          {"transform_config", nlohmann::json::object()}};
 }
 
 void CompressedTensorsSaver::finish(const std::vector<NamedTensor>& non_block_parameters) {

@@ -4,7 +4,7 @@
 // distinct scheme and the float linears in `ignore`.
 //
 //   save:
-//     - {type: compressed_tensors, part_file_size: 4}   # GiB per shard, 0 = one file
+//     - {type: compressed_tensors, part_file_size: 4}   # GiB per shard, 0 = one file; ext: {} reserved
 #pragma once
 
 #include <cstdint>
@@ -34,7 +34,7 @@ class CompressedTensorsSaver final : public Saver {
     GroupScheme scheme;
     std::vector<std::string> modules;
   };
-  void add_quantized(const std::string& name, const QuantizedLinear& quantized);
+  void add_group_member(const std::string& name, GroupScheme scheme);
   nlohmann::json build_quantization_config() const;
 
   std::uint64_t part_bytes_ = 0;
