@@ -265,3 +265,40 @@ TEST_CASE("a group_size that does not divide in_features fails at process time n
     CHECK(contains(message, "group_size 16"));
   }
 }
+
+TEST_CASE(
+    "more validation paths: group_size, act dtype/symmetric, int4 pairs, missing or malformed sections") {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {"{weight: {scope: per_group, ext: {group_size: -8}}}",
+       {"process.0.qconfig.weight.ext.group_size", "positive"}},
+      {"{weight: {scope: per_group, ext: {group_size: abc}}}", {"process.0.qconfig.weight.ext.group_size"}},
+      {"{weight: {scope: per_channel, method: ssz, ext: {step: 20000}}}",
+       {"process.0.qconfig.weight.ext.step", "1..10000"}},
+      {"{weight: {scope: per_channel, method: histogram}}",
+       {"process.0.qconfig.weight.method", "'histogram'"}},
+      {"{weight: {scope: per_token}}", {"process.0.qconfig.weight.scope", "per_token"}},
+      {"{act: {scope: per_tensor, dtype: int4}, weight: {scope: per_channel}}",
+       {"process.0.qconfig.act.dtype", "'int4'"}},
+      {"{act: {scope: per_token, dtype: int8, symmetric: false}, weight: {scope: per_channel}}",
+       {"process.0.qconfig.act.symmetric", "W8A8_DYNAMIC"}},
+      {"{act: {scope: per_token, dtype: int8, symmetric: yes please}, weight: {scope: per_channel}}",
+       {"process.0.qconfig.act.symmetric", "expected true or false"}},
+      {"{act: {scope: per_token, dtype: int8}, weight: {scope: per_group, dtype: int4}}",
+       {"process.0.qconfig.weight", "per_group"}},
+      {"{act: {scope: per_token, dtype: int8}, weight: {scope: per_channel, dtype: int4, symmetric: false}}",
+       {"process.0.qconfig.weight", "asymmetric"}},
+      {"{act: {scope: per_token, dtype: int8}, weight: {scope: per_channel, dtype: int4, method: gptq}}",
+       {"process.0.qconfig.weight.method", "'gptq'"}},
+      {"{act: {dtype: int8}, weight: {scope: per_channel}}", {"process.0.qconfig.act", "scope"}},
+      {"{act: {scope: per_tensor, dtype: int8, mode: x}, weight: {scope: per_channel}}",
+       {"unknown key 'mode'"}},
+      {"{act: 3, weight: {scope: per_channel}}", {"process.0.qconfig.act"}},
+      {"{act: {scope: per_tensor, dtype: int8}}", {"process.0.qconfig", "weight"}},
+      {"{weight: [per_channel]}", {"process.0.qconfig.weight"}}};
+  for (const auto& [qconfig, needles] : cases) {
+    CAPTURE(qconfig);
+    const std::string message =
+        config_error("process:\n  - {type: linear_quant, qconfig: " + qconfig + "}\n");
+    for (const std::string& needle : needles) CHECK_MESSAGE(contains(message, needle), message);
+  }
+}
