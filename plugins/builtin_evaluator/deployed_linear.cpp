@@ -46,6 +46,13 @@ at::Tensor unpack_int4_rows(const at::Tensor& packed) {
   return at::stack({sign(low), sign(high)}, 1).reshape({-1, packed.size(1)}).to(at::kDouble);
 }
 
+// ascendv1 W4A16 (reference legacy layout): per-channel scales pack input column pairs ([out, in/2]),
+// per-group scales pack output row pairs ([out/2, in]); low nibble first in both.
+at::Tensor unpack_int4_w4a16(const at::Tensor& packed, std::int64_t out_features) {
+  if (packed.size(0) == out_features) return unpack_int4_rows(packed.t().contiguous()).t().contiguous();
+  return unpack_int4_rows(packed);
+}
+
 class DynamicW8A8 final : public LinearCompute {
  public:
   DynamicW8A8(const SafetensorsCheckpoint& saved, const std::string& name, bool packed_int4)
@@ -72,8 +79,10 @@ class DynamicW8A8 final : public LinearCompute {
 
 class WeightOnly final : public LinearCompute {
  public:
-  WeightOnly(const SafetensorsCheckpoint& saved, const std::string& name)
-      : weight_(dequantize_weight(saved.load(name + ".weight"),
+  WeightOnly(const SafetensorsCheckpoint& saved, const std::string& name, bool packed_int4)
+      : weight_(dequantize_weight(packed_int4 ? unpack_int4_w4a16(saved.load(name + ".weight"),
+                                                                  saved.load(name + ".weight_scale").size(0))
+                                              : saved.load(name + ".weight"),
                                   squeeze_column(saved.load(name + ".weight_scale")),
                                   squeeze_column(saved.load(name + ".weight_offset")))
                     .to(at::kDouble)),
@@ -98,7 +107,8 @@ std::shared_ptr<const LinearCompute> make_deployed_linear(const SafetensorsCheck
   if (type == "W8A8") return std::make_shared<StaticW8A8>(saved, name);
   if (type == "W8A8_DYNAMIC") return std::make_shared<DynamicW8A8>(saved, name, false);
   if (type == "W4A8_DYNAMIC") return std::make_shared<DynamicW8A8>(saved, name, true);
-  if (type == "W8A16") return std::make_shared<WeightOnly>(saved, name);
+  if (type == "W8A16") return std::make_shared<WeightOnly>(saved, name, false);
+  if (type == "W4A16") return std::make_shared<WeightOnly>(saved, name, true);
   throw Error(ErrorCode::kUnsupported,
               "builtin evaluator: ascendv1 type '" + type + "' of " + name + " cannot be evaluated yet");
 }

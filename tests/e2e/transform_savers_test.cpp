@@ -179,3 +179,27 @@ TEST_CASE("W4A8_DYNAMIC saved by ascendv1 evaluates from the packed files; SSZ w
   CHECK(minmax < float_ppl * 1.05);
   CHECK(ssz <= minmax);
 }
+
+TEST_CASE("W4A16 saved by ascendv1 (per-channel and per-group) evaluates from the packed files") {
+  test::TempDir dir("w4a16");
+  const fs::path model = test::source_dir() / "data" / "demo-model";
+  for (const std::string scope : {"per_channel", "per_group"}) {
+    CAPTURE(scope);
+    test::write_text(dir / (scope + ".yaml"),
+                     "apiversion: modelslim_v1\nspec:\n  process:\n    - type: linear_quant\n      qconfig:\n"
+                     "        weight: {scope: " +
+                         scope + ", dtype: int4, symmetric: false, ext: {group_size: 32}}\n");
+    auto result = quant(model, dir / scope, dir / (scope + ".yaml"));
+    REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+    CHECK(read_json_file(dir / scope / "quant_model_description.json")["model_quant_type"] == "W4A16");
+    result = test::run_command(test::modelslim_bin().string() + " eval --model_path " + model.string() +
+                               " --quant_path " + (dir / scope).string() + " --dataset " +
+                               (test::source_dir() / "data/datasets/kjv_eval.jsonl").string() +
+                               " --metrics ppl --max_tokens 128 --max_samples 16 --json " +
+                               (dir / (scope + ".json")).string());
+    REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+    MESSAGE(scope << ":\n" << result.output);
+    const auto report = read_json_file(dir / (scope + ".json"));
+    CHECK(report["quantized"][0]["value"].get<double>() < report["float"][0]["value"].get<double>() * 1.05);
+  }
+}
