@@ -42,7 +42,9 @@ void FloatCheckpointSaver::finish(const std::vector<NamedTensor>& non_block_para
   }
   writer_->finish();
   writer_.reset();
-  copy_model_files(model_dir_, output_dir_, model_->hf_config());
+  nlohmann::json config = model_->hf_config();
+  config.erase("quantization_config");  // a float or ascendv1 checkpoint carries none
+  copy_model_files(model_dir_, output_dir_, config);
 }
 
 }  // namespace modelslim::core

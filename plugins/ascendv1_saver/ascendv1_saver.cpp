@@ -56,7 +56,9 @@ void AscendV1Saver::finish(const std::vector<NamedTensor>& non_block_parameters)
   }
   writer_->finish();
   writer_.reset();
-  copy_model_files(model_dir_, output_dir_, model_->hf_config());
+  nlohmann::json config = model_->hf_config();
+  config.erase("quantization_config");  // a float or ascendv1 checkpoint carries none
+  copy_model_files(model_dir_, output_dir_, config);
   nlohmann::ordered_json description = description_;
   description["version"] = "1.0.0";
   description["model_quant_type"] = model_quant_type_;

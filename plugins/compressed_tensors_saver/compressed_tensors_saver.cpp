@@ -101,11 +101,11 @@ void CompressedTensorsSaver::finish(const std::vector<NamedTensor>& non_block_pa
   }
   writer_->finish();
   writer_.reset();
-  copy_model_files(model_dir_, output_dir_, model_->hf_config());
   quantization_config_ = build_quantization_config();
   nlohmann::json config = model_->hf_config();
+  config.erase("quantization_config");
   if (!groups_.empty()) config["quantization_config"] = quantization_config_;
-  write_text_atomic(output_dir_ / "config.json", config.dump(2) + "\n");
+  copy_model_files(model_dir_, output_dir_, config);
 }
 
 }  // namespace modelslim::compressed_tensors

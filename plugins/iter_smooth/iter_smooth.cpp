@@ -96,7 +96,8 @@ class IterSmooth final : public modelslim::Processor {
         if (entry.subgraph.kind != kind || !entry.observer->seen()) continue;
         entry.observer->detach();
         const at::Tensor scales = modelslim::smoothing_scales(
-            entry.observer->absmax(), weight_absmax({entry.subgraph.target}), alpha_, scale_min_);
+            entry.observer->absmax(), modelslim::weight_column_absmax({entry.subgraph.target}), alpha_,
+            scale_min_);
         modelslim::fuse_linear_pair_scales(entry.subgraph, scales);
       }
     }
@@ -106,8 +107,8 @@ class IterSmooth final : public modelslim::Processor {
       const at::Tensor shift = symmetric_ ? at::Tensor() : entry.observer->shift();
       const at::Tensor act =
           symmetric_ ? entry.observer->absmax() : (entry.observer->max() - entry.observer->min()) / 2.0;
-      const at::Tensor scales =
-          modelslim::smoothing_scales(act, weight_absmax(entry.subgraph.linears), alpha_, scale_min_);
+      const at::Tensor scales = modelslim::smoothing_scales(
+          act, modelslim::weight_column_absmax(entry.subgraph.linears), alpha_, scale_min_);
       modelslim::fuse_norm_linear_scales(entry.subgraph, scales, shift);
     }
     pairs_.clear();
@@ -123,10 +124,6 @@ class IterSmooth final : public modelslim::Processor {
   }
 
  private:
-  static at::Tensor weight_absmax(const std::vector<modelslim::Linear*>& linears) {
-    return modelslim::weight_column_absmax(linears);
-  }
-
   struct PendingPair {
     modelslim::LinearPairSubgraph subgraph;
     std::unique_ptr<modelslim::ChannelRangeObserver> observer;

@@ -31,14 +31,10 @@ void copy_model_files(const std::filesystem::path& model_dir, const std::filesys
   for (const auto& entry : std::filesystem::directory_iterator(model_dir)) {
     if (!entry.is_regular_file() || !travels_with_model(entry.path())) continue;
     const std::filesystem::path target = output_dir / entry.path().filename();
-    if (entry.path().filename() == "config.json") {
-      nlohmann::json saved = config;
-      saved.erase("quantization_config");
-      write_text_atomic(target, saved.dump(2) + "\n");
-    } else {
-      std::filesystem::copy_file(entry.path(), target, std::filesystem::copy_options::overwrite_existing);
-    }
+    if (entry.path().filename() == "config.json") continue;  // written from `config` below
+    std::filesystem::copy_file(entry.path(), target, std::filesystem::copy_options::overwrite_existing);
   }
+  write_text_atomic(output_dir / "config.json", config.dump(2) + "\n");
 }
 
 }  // namespace modelslim

@@ -9,8 +9,8 @@
 namespace modelslim {
 
 // Copies *.json, *.py, *.txt, *.jinja and tokenizer.model (not weight indexes) from `model_dir` to
-// `output_dir`. config.json is written from `config` instead (the adapter's view of it, see
-// ModelAdapter::hf_config), without any quantization_config: savers add their own.
+// `output_dir`, and writes config.json from `config` exactly as given (the adapter's view of it, see
+// ModelAdapter::hf_config, with the saver's own quantization_config or none).
 void copy_model_files(const std::filesystem::path& model_dir, const std::filesystem::path& output_dir,
                       const nlohmann::json& config);
 // Writes `<file>.tmp` and renames it, so a reader never sees a half-written file.
