@@ -6,3 +6,6 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 find_package(Threads REQUIRED)
 include(LibTorch)
+# The tune service: SQLite keeps the candidate history (crash-safe resume), xxHash keys it.
+pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
+pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)

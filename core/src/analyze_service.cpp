@@ -4,6 +4,8 @@
 #include <map>
 #include <memory>
 
+#include <nlohmann/json.hpp>
+
 #include "modelslim/core/plugin_registry.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/sensitivity.hpp"
@@ -52,9 +54,12 @@ std::vector<SensitivityScore> analyze_linears(ModelAdapter& model, const std::ve
 
 std::vector<SensitivityScore> analyze_blocks(ModelAdapter& model, const PluginRegistry& registry,
                                              const std::vector<at::Tensor>& token_ids,
-                                             const std::string& probe_qconfig) {
-  const ConfigNode probe =
-      parse_yaml_string("{type: linear_quant, qconfig: " + probe_qconfig + "}", "(analysis probe)");
+                                             const std::string& probe_qconfig,
+                                             const std::vector<std::string>& quant_modules) {
+  std::string include;
+  for (const auto& pattern : quant_modules) include += (include.empty() ? "" : ", ") + nlohmann::json(pattern).dump();
+  const ConfigNode probe = parse_yaml_string(
+      "{type: linear_quant, qconfig: " + probe_qconfig + ", include: [" + include + "]}", "(analysis probe)");
   std::vector<BlockInput> states = embed_all(model, token_ids);
   std::vector<SensitivityScore> scores;
   for (std::size_t index = 0; index < model.num_blocks(); ++index) {

@@ -23,6 +23,7 @@ commands:
   quant     quantize a model with a practice config or a --quant_type best practice
   eval      evaluate a model and its saved quantized artifact (perplexity, accuracy, fidelity)
   analyze   rank linears or decoder blocks by quantization sensitivity
+  tune      search fallback layers and outlier suppression until an accuracy demand is met
   generate  greedy text generation from a checkpoint
   plugins   list the loaded plugins and the types they provide
   version   print versions
@@ -45,6 +46,7 @@ int run_cli(int argc, char** argv) {
     if (command == "eval") return run_eval_command(args);
     if (command == "generate") return run_generate_command(args);
     if (command == "analyze") return run_analyze_command(args);
+    if (command == "tune") return run_tune_command(args);
     if (command == "version" || command == "--version") {
       std::cout << "modelslim " << kVersion << " (SDK ABI " << kSdkAbiMajor << "." << kSdkAbiMinor
                 << ", LibTorch " << host_torch_version() << ")\n";

@@ -1,5 +1,8 @@
 #include "modelslim/core/plugin_registry.hpp"
 
+#include "modelslim/core/paths.hpp"
+#include "modelslim/dataset.hpp"
+
 #include <algorithm>
 #include <cctype>
 
@@ -201,6 +204,10 @@ std::unique_ptr<Processor> PluginRegistry::create_processor(const ConfigNode& co
 
 std::unique_ptr<Saver> PluginRegistry::create_saver(const ConfigNode& config) const {
   return savers_.at(type_of(config, PluginKind::kSaver))(config, *this);
+}
+
+std::filesystem::path PluginRegistry::find_dataset(const std::string& name_or_path) const {
+  return resolve_dataset(name_or_path, dataset_dirs());
 }
 
 std::unique_ptr<Strategy> PluginRegistry::create_strategy(const ConfigNode& config) const {

@@ -66,8 +66,13 @@ BuiltinEvaluator::BuiltinEvaluator(const ConfigNode& config, const HostServices&
     node.check_keys({"name", "path", "metrics"});
     DatasetSpec spec;
     if (!node.has("path")) node.fail("missing required field 'path'");
-    spec.path = node["path"].as_string();
-    spec.name = node.get_string("name", std::filesystem::path(spec.path).stem().string());
+    spec.name = node.get_string("name", std::filesystem::path(node["path"].as_string()).stem().string());
+    // Resolved now (by path or by name, as calibration sets are), so a missing file fails before any work.
+    try {
+      spec.path = host.find_dataset(node["path"].as_string()).string();
+    } catch (const Error& error) {
+      node["path"].fail(error.what());
+    }
     spec.metrics = node.get_string_list("metrics", {"ppl"});
     for (std::size_t i = 0; i < spec.metrics.size(); ++i) {
       if (std::find(kMetrics.begin(), kMetrics.end(), spec.metrics[i]) == kMetrics.end()) {
@@ -78,6 +83,12 @@ BuiltinEvaluator::BuiltinEvaluator(const ConfigNode& config, const HostServices&
     datasets_.push_back(std::move(spec));
   }
   if (datasets_.empty()) config["datasets"].fail("needs at least one dataset");
+}
+
+std::vector<std::string> BuiltinEvaluator::dataset_names() const {
+  std::vector<std::string> names;
+  for (const DatasetSpec& spec : datasets_) names.push_back(spec.name);
+  return names;
 }
 
 EvaluationResult BuiltinEvaluator::evaluate(const EvaluationRequest& request) {

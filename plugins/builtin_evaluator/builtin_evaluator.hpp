@@ -26,6 +26,7 @@ class BuiltinEvaluator final : public Evaluator {
  public:
   BuiltinEvaluator(const ConfigNode& config, const HostServices& host);
   EvaluationResult evaluate(const EvaluationRequest& request) override;
+  std::vector<std::string> dataset_names() const override;
 
  private:
   std::vector<DatasetSpec> datasets_;

@@ -34,6 +34,9 @@ class Evaluator {
  public:
   virtual ~Evaluator() = default;
   virtual EvaluationResult evaluate(const EvaluationRequest& request) = 0;
+  // Since ABI 4.0: the dataset names this evaluator reports metrics for, so an accuracy demand naming
+  // another one is refused before any work starts. Empty: not known in advance (e.g. a user command).
+  virtual std::vector<std::string> dataset_names() const = 0;
 };
 
 }  // namespace modelslim

@@ -35,6 +35,9 @@ class HostServices {
   virtual std::unique_ptr<ModelAdapter> load_model_replacing(
       const std::filesystem::path& model_dir, const std::string& model_type,
       const std::set<std::string>& replaced_weights) const = 0;
+  // Since ABI 4.0: a dataset given by path or by name, looked up where `quant` looks (MODELSLIM_DATASET_PATH,
+  // the installed and source datasets). Throws Error(kInvalidDataset) listing the places searched.
+  virtual std::filesystem::path find_dataset(const std::string& name_or_path) const = 0;
 };
 
 using ProcessorFactory =

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#define MODELSLIM_SDK_ABI_MAJOR 3
+#define MODELSLIM_SDK_ABI_MAJOR 4
 #define MODELSLIM_SDK_ABI_MINOR 0
 #define MODELSLIM_VERSION_STRING "0.1.0"
 

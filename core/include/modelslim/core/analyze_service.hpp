@@ -25,6 +25,7 @@ std::vector<SensitivityScore> analyze_linears(ModelAdapter& model, const std::ve
 // block receives the float outputs. Sorted, highest first.
 std::vector<SensitivityScore> analyze_blocks(ModelAdapter& model, const PluginRegistry& registry,
                                              const std::vector<at::Tensor>& token_ids,
-                                             const std::string& probe_qconfig);
+                                             const std::string& probe_qconfig,
+                                             const std::vector<std::string>& quant_modules = {"*"});
 
 }  // namespace modelslim::core

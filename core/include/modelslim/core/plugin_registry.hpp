@@ -60,6 +60,7 @@ class PluginRegistry final : public Registrar, public HostServices {
   std::unique_ptr<ModelAdapter> load_model_replacing(
       const std::filesystem::path& model_dir, const std::string& model_type,
       const std::set<std::string>& replaced_weights) const override;
+  std::filesystem::path find_dataset(const std::string& name_or_path) const override;
   std::unique_ptr<Strategy> create_strategy(const ConfigNode& config) const;
   std::unique_ptr<Evaluator> create_evaluator(const ConfigNode& config) const;
 

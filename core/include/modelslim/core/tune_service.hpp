@@ -1,0 +1,43 @@
+// `modelslim tune`: a strategy plugin proposes practices, the host quantizes and evaluates them against the
+// accuracy demand, and the best passing one is saved: save_path/quant_model (verified again after saving),
+// best_practice.yaml, report.html, the history database, and the practice repository when one is set.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace modelslim::core {
+
+class PluginRegistry;
+
+struct TuneOptions {
+  std::filesystem::path model_path;
+  std::filesystem::path save_path;
+  std::filesystem::path plan_path;
+  std::string model_type;  // empty: config.json
+  std::string device = "cpu";
+  std::optional<double> timeout_seconds;
+  std::size_t max_candidates = 30;
+  std::filesystem::path practice_repo;  // empty: MODELSLIM_CUSTOM_PRACTICE_REPO, unset → not saved
+  bool quiet_quantization = true;
+};
+
+struct TuneOutcome {
+  bool passed = false;
+  std::string practice_id;  // the saved practice (passed) or the closest candidate
+  std::string stop_reason;
+  std::string summary;
+  std::size_t candidates = 0;
+  std::size_t evaluated = 0;
+  std::size_t from_history = 0;
+  std::size_t fallback = 0;
+  std::optional<std::filesystem::path> repo_file;
+};
+
+TuneOutcome run_tune(const TuneOptions& options, PluginRegistry& registry);
+
+// "1D2H30M10S", "2H30M", "90S" or plain seconds → seconds; throws Error(kSchemaValidate) naming --timeout.
+double parse_timeout(const std::string& text);
+
+}  // namespace modelslim::core

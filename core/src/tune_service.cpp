@@ -1,0 +1,253 @@
+#include "modelslim/core/tune_service.hpp"
+
+#include <cstdlib>
+#include <regex>
+
+#include <spdlog/spdlog.h>
+
+#include "modelslim/core/plugin_registry.hpp"
+#include "modelslim/core/practice_repo.hpp"
+#include "modelslim/core/staging_dir.hpp"
+#include "modelslim/core/tune_plan.hpp"
+#include "modelslim/core/tune_report.hpp"
+#include "modelslim/error.hpp"
+#include "modelslim/json_file.hpp"
+#include "modelslim/model_files.hpp"
+#include "tune_session.hpp"
+
+namespace modelslim::core {
+namespace {
+
+std::string emit(const YAML::Node& node) {
+  YAML::Emitter out;
+  out << node;
+  return std::string(out.c_str()) + "\n";
+}
+
+std::string read_model_type(const std::filesystem::path& model_path, const std::string& requested,
+                            const PluginRegistry& registry) {
+  const std::filesystem::path config = model_path / "config.json";
+  if (!std::filesystem::is_directory(model_path) || !std::filesystem::exists(config)) {
+    throw Error(ErrorCode::kInvalidModel, "--model_path " + model_path.string() + ": no config.json there",
+                "pass the directory of a Hugging Face checkpoint");
+  }
+  const nlohmann::json hf_config = read_json_file(config);
+  const std::string adapter = registry.select_model_adapter(requested, hf_config);
+  if (!requested.empty()) return requested;
+  return hf_config.contains("model_type") ? hf_config["model_type"].get<std::string>() : adapter;
+}
+
+void check_expectation_datasets(const TunePlan& plan, const Evaluator& evaluator, const std::string& plan_file) {
+  const std::vector<std::string> names = evaluator.dataset_names();
+  if (names.empty()) return;  // the evaluator decides at run time (e.g. a command)
+  std::string known;
+  for (const auto& name : names) known += (known.empty() ? "" : ", ") + name;
+  for (const Expectation& e : plan.expectations) {
+    if (std::find(names.begin(), names.end(), e.dataset) == names.end()) {
+      throw Error(ErrorCode::kSchemaValidate,
+                  plan_file + ": " + e.field + ".dataset: '" + e.dataset +
+                      "' is not a dataset of the evaluation (configured: " + known + ")",
+                  "name one of the evaluation's datasets, or add it to the evaluation section");
+    }
+  }
+}
+
+// The label `quant --quant_type` matches on: the plan's, or read off the first linear_quant.
+void ensure_label(YAML::Node practice) {
+  YAML::Node metadata = practice["metadata"];
+  if (metadata["label"]) return;
+  int w_bit = 8;
+  int a_bit = 16;
+  for (const auto& processor : practice["spec"]["process"]) {
+    if (!processor["type"] || processor["type"].as<std::string>() != "linear_quant") continue;
+    const YAML::Node qconfig = processor["qconfig"];
+    if (qconfig["weight"] && qconfig["weight"]["dtype"]) w_bit = qconfig["weight"]["dtype"].as<std::string>() == "int4" ? 4 : 8;
+    if (qconfig["act"]) a_bit = 8;
+    break;
+  }
+  metadata["label"]["w_bit"] = w_bit;
+  metadata["label"]["a_bit"] = a_bit;
+  metadata["label"]["is_sparse"] = false;
+  metadata["label"]["kv_cache"] = false;
+}
+
+TuneReport make_report(const HostTuningSession& session, const TunePlan& plan, const TuneOptions& options,
+                       const std::string& chosen_key, const std::string& outcome, const EvaluationResult* baseline) {
+  TuneReport report;
+  report.title = "modelslim tune: " + options.save_path.filename().string();
+  report.model = options.model_path.string() + " (" + session.model_type() + ")";
+  report.outcome = outcome;
+  const Expectation& first = plan.expectations.front();
+  report.metric_label = first.dataset + "." + first.metric;
+  if (baseline != nullptr) {
+    for (const auto& m : baseline->metrics) {
+      if (m.dataset == first.dataset && m.metric == first.metric) report.baseline = m.value;
+    }
+  }
+  for (const CandidateRecord& record : session.records()) {
+    ReportRow row;
+    row.id = record.candidate.id;
+    row.anti_outlier = record.candidate.anti_outlier;
+    row.fallback = record.candidate.fallback;
+    row.verdict = record.check.summary;
+    row.passed = record.check.passed;
+    row.cached = record.cached;
+    row.chosen = record.key == chosen_key;
+    row.seconds = record.seconds;
+    for (const auto& check : record.check.checks) {
+      if (check.label == report.metric_label && check.found) {
+        row.value = check.value;
+        report.threshold = check.threshold;
+      }
+    }
+    report.rows.push_back(row);
+  }
+  return report;
+}
+
+}  // namespace
+
+double parse_timeout(const std::string& text) {
+  static const std::regex plain(R"(\d+(\.\d+)?)");
+  static const std::regex units(R"((?:(\d+)D)?(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)", std::regex::icase);
+  if (std::regex_match(text, plain)) return std::stod(text);
+  std::smatch match;
+  if (text.empty() || !std::regex_match(text, match, units)) {
+    throw Error(ErrorCode::kSchemaValidate,
+                "--timeout '" + text + "': expected a duration such as 2H30M, 1D2H30M10S, 90S or plain seconds");
+  }
+  const double factors[] = {86400, 3600, 60, 1};
+  double seconds = 0;
+  for (int i = 0; i < 4; ++i) {
+    if (match[i + 1].matched) seconds += std::stod(match[i + 1].str()) * factors[i];
+  }
+  return seconds;
+}
+
+TuneOutcome run_tune(const TuneOptions& options, PluginRegistry& registry) {
+  // Everything is validated before any model work: plan shape, strategy (its template's processors and
+  // savers too), evaluator, the expectations' datasets, the model directory.
+  const ConfigNode root = parse_yaml_file(options.plan_path.string());
+  const TunePlan plan = parse_tune_plan(root);
+  const std::unique_ptr<Strategy> strategy = registry.create_strategy(plan.strategy);
+  const std::unique_ptr<Evaluator> evaluator = registry.create_evaluator(plan.evaluator);
+  check_expectation_datasets(plan, *evaluator, options.plan_path.string());
+  const std::string model_type = read_model_type(options.model_path, options.model_type, registry);
+  if (options.max_candidates == 0) throw Error(ErrorCode::kSchemaValidate, "--max_candidates must be at least 1");
+
+  std::filesystem::create_directories(options.save_path / "history");
+  TuneHistory history(options.save_path / "history" / "history.db");
+  const std::int64_t run = history.begin_run(emit(root.yaml()));
+  TuneSessionOptions session_options{options.model_path, options.save_path,      model_type,
+                                     options.device,     options.timeout_seconds, options.max_candidates,
+                                     options.quiet_quantization};
+  HostTuningSession session(session_options, registry, *evaluator, plan.expectations, emit(plan.evaluator.yaml()),
+                            history, run);
+
+  TuneOutcome outcome;
+  std::optional<Candidate> final;
+  try {
+    final = strategy->run(session);
+    outcome.stop_reason = "the strategy finished";
+  } catch (const TuningStopped& stop) {
+    outcome.stop_reason = stop.what();
+  } catch (const Error& error) {
+    if (error.code() != ErrorCode::kSpec) throw;
+    outcome.stop_reason = error.what();
+  }
+  // The strategy's answer when it finished with a passing one; otherwise the best passing candidate so far.
+  const CandidateRecord* chosen = nullptr;
+  if (final) {
+    chosen = session.find(session.key_of(*final));
+    if (chosen == nullptr) {
+      try {
+        session.evaluate(*final);
+        chosen = session.find(session.key_of(*final));
+      } catch (const TuningStopped& stop) {
+        outcome.stop_reason = stop.what();
+      }
+    }
+    if (chosen != nullptr && !chosen->check.passed) chosen = nullptr;
+  }
+  if (chosen == nullptr) chosen = session.best();
+
+  outcome.candidates = session.records().size();
+  const auto finish = [&](const std::string& key, const std::string& line) {
+    outcome.evaluated = session.evaluated();
+    outcome.from_history = session.cache_hits();
+    const EvaluationResult* baseline = needs_baseline(plan.expectations) ? session.baseline() : nullptr;
+    write_text_atomic(options.save_path / "report.html",
+                      render_tune_report(make_report(session, plan, options, key, line, baseline)));
+  };
+
+  if (chosen == nullptr) {
+    const CandidateRecord* closest = session.closest();
+    outcome.passed = false;
+    std::string line = "No candidate met the accuracy demand (" + outcome.stop_reason + ").";
+    if (closest != nullptr) {
+      outcome.practice_id = closest->candidate.id;
+      line += " Closest: " + closest->candidate.id + " (" + closest->check.summary + ").";
+      write_text_atomic(options.save_path / "closest_practice.yaml", emit(closest->candidate.practice));
+    }
+    outcome.summary = line;
+    finish(closest != nullptr ? closest->key : "", line);
+    return outcome;
+  }
+
+  // save_path/quant_model: the chosen candidate's own quantized model when it was kept, else quantized now.
+  const std::filesystem::path quant_model = options.save_path / "quant_model";
+  YAML::Node practice = YAML::Clone(chosen->candidate.practice);
+  practice["metadata"]["verified_model_types"].push_back(model_type);
+  ensure_label(practice);
+  const std::filesystem::path practice_file = options.save_path / "best_practice.yaml";
+  write_text_atomic(practice_file, emit(practice));
+  if (const auto kept = session.kept_model(chosen->key)) {
+    StagingDir staging(quant_model);
+    std::filesystem::remove_all(staging.path());
+    std::filesystem::rename(*kept, staging.path());
+    staging.commit();
+  } else {
+    std::printf("[tune] quantizing %s into %s\n", chosen->candidate.id.c_str(), quant_model.string().c_str());
+    std::fflush(stdout);
+    session.quantize(practice_file, quant_model);
+  }
+  // Verify the saved model, not the history's word for it.
+  EvaluationRequest request;
+  request.model_dir = options.model_path;
+  request.quant_dir = quant_model;
+  request.model_type = model_type;
+  const auto verify_start = std::chrono::steady_clock::now();
+  const EvaluationResult verified = evaluator->evaluate(request);
+  history.record_evaluation(run, "verify", chosen->key, chosen->candidate.id,
+                            std::chrono::duration<double>(std::chrono::steady_clock::now() - verify_start).count());
+  const DemandCheck check = session.judge(verified);
+
+  outcome.practice_id = chosen->candidate.id;
+  outcome.fallback = chosen->candidate.fallback.size();
+  outcome.passed = check.passed;
+  std::string fallback;
+  for (const auto& name : chosen->candidate.fallback) fallback += (fallback.empty() ? "" : ", ") + name;
+  outcome.summary = chosen->candidate.id + ": " + std::to_string(chosen->candidate.fallback.size()) +
+                    " fallback" + (fallback.empty() ? "" : " [" + fallback + "]") + ", outlier suppression " +
+                    chosen->candidate.anti_outlier + "; verified on the saved model: " + check.summary;
+  if (!check.passed) {
+    outcome.summary += " — the saved model does NOT pass again (non-deterministic evaluation?)";
+  } else {
+    std::filesystem::path repo = options.practice_repo;
+    if (repo.empty()) {
+      if (const char* env = std::getenv("MSMODELSLIM_CUSTOM_PRACTICE_REPO")) repo = env;
+    }
+    if (!repo.empty()) {
+      const std::filesystem::path file =
+          repo / pedigree_of(model_type) / (practice["metadata"]["config_id"].as<std::string>() + ".yaml");
+      if (std::filesystem::exists(file)) spdlog::warn("replacing the practice {}", file.string());
+      write_text_atomic(file, emit(practice));
+      outcome.repo_file = file;
+    }
+  }
+  finish(chosen->key, std::string(check.passed ? "Passed: " : "FAILED verification: ") + outcome.summary + " (" +
+                          outcome.stop_reason + ")");
+  return outcome;
+}
+
+}  // namespace modelslim::core

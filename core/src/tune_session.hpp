@@ -1,0 +1,96 @@
+// The host side of a tuning run: quantizes and evaluates the candidates a strategy proposes, answers
+// finished ones from the history, keeps the best passing candidate's quantized model, enforces the time
+// and candidate budget, and prints a progress line per candidate.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "modelslim/core/demand.hpp"
+#include "modelslim/core/tune_history.hpp"
+#include "modelslim/core/tune_plan.hpp"
+#include "modelslim/strategy.hpp"
+
+namespace modelslim::core {
+
+class PluginRegistry;
+
+struct TuneSessionOptions {
+  std::filesystem::path model_path;
+  std::filesystem::path save_path;
+  std::string model_type;  // as given or from config.json
+  std::string device = "cpu";
+  std::optional<double> timeout_seconds;
+  std::size_t max_candidates = 30;
+  bool quiet_quantization = true;  // silence per-block logs while quantizing candidates
+};
+
+struct CandidateRecord {
+  Candidate candidate;
+  std::string key;
+  EvaluationResult result;
+  DemandCheck check;
+  bool cached = false;
+  double seconds = 0.0;
+};
+
+class HostTuningSession final : public TuningSession {
+ public:
+  HostTuningSession(TuneSessionOptions options, PluginRegistry& registry, Evaluator& evaluator,
+                    std::vector<Expectation> expectations, const std::string& evaluator_yaml,
+                    TuneHistory& history, std::int64_t run);
+
+  Verdict evaluate(const Candidate& candidate) override;
+  std::vector<SensitivityRank> rank_blocks(const std::string& dataset,
+                                           const std::vector<std::string>& quant_modules,
+                                           const YAML::Node& probe_qconfig) override;
+  const std::string& model_type() const override { return options_.model_type; }
+
+  std::string key_of(const Candidate& candidate) const;
+  const CandidateRecord* find(const std::string& key) const;
+  const std::vector<CandidateRecord>& records() const { return records_; }
+  // The passing candidate with the fewest fallbacks (then the widest margin); null if none passed.
+  const CandidateRecord* best() const;
+  // The failing candidate closest to the demand; null if nothing was evaluated.
+  const CandidateRecord* closest() const;
+  // history/best when it holds the quantized model of `key`.
+  std::optional<std::filesystem::path> kept_model(const std::string& key) const;
+  const EvaluationResult* baseline();
+  std::size_t evaluated() const { return evaluated_; }
+  std::size_t cache_hits() const { return cache_hits_; }
+  double elapsed_seconds() const;
+
+  // Quantizes `practice_file` into `output` (replaced when complete). Throws on failure.
+  void quantize(const std::filesystem::path& practice_file, const std::filesystem::path& output);
+  DemandCheck judge(const EvaluationResult& result);
+
+ private:
+  StoredResult quantize_and_evaluate(const Candidate& candidate, const std::string& key);
+  void keep_if_best(const CandidateRecord& record, bool fresh);
+  void print_progress(const CandidateRecord& record) const;
+  std::filesystem::path history_dir() const { return options_.save_path / "history"; }
+
+  TuneSessionOptions options_;
+  PluginRegistry& registry_;
+  Evaluator& evaluator_;
+  std::vector<Expectation> expectations_;
+  std::string evaluation_hash_;  // evaluator config + model identity
+  TuneHistory& history_;
+  std::int64_t run_;
+  std::vector<CandidateRecord> records_;
+  std::optional<EvaluationResult> baseline_;
+  std::size_t evaluated_ = 0;
+  std::size_t cache_hits_ = 0;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+// Identity of a checkpoint for cache keys: config.json and the names and sizes of its weight files.
+std::string model_fingerprint(const std::filesystem::path& model_path, const std::string& model_type);
+// A practice's spec as canonical text (metadata excluded: identical specs share a result).
+std::string canonical_spec(const YAML::Node& practice);
+
+}  // namespace modelslim::core
