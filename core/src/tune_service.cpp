@@ -136,6 +136,14 @@ TuneOutcome run_tune(const TuneOptions& options, PluginRegistry& registry) {
   if (options.max_candidates == 0) throw Error(ErrorCode::kSchemaValidate, "--max_candidates must be at least 1");
 
   std::filesystem::create_directories(options.save_path / "history");
+  // A killed run leaves its half-written directories behind (StagingDir names them .<dir>.partial-<pid>).
+  for (const auto& dir : {options.save_path, options.save_path / "history"}) {
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      if (entry.path().filename().string().find(".partial-") != std::string::npos) {
+        std::filesystem::remove_all(entry.path());
+      }
+    }
+  }
   TuneHistory history(options.save_path / "history" / "history.db");
   const std::int64_t run = history.begin_run(emit(root.yaml()));
   TuneSessionOptions session_options{options.model_path, options.save_path,      model_type,
@@ -241,6 +249,7 @@ TuneOutcome run_tune(const TuneOptions& options, PluginRegistry& registry) {
       const std::filesystem::path file =
           repo / pedigree_of(model_type) / (practice["metadata"]["config_id"].as<std::string>() + ".yaml");
       if (std::filesystem::exists(file)) spdlog::warn("replacing the practice {}", file.string());
+      std::filesystem::create_directories(file.parent_path());
       write_text_atomic(file, emit(practice));
       outcome.repo_file = file;
     }
