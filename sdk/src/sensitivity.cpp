@@ -1,5 +1,6 @@
 #include "modelslim/sensitivity.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace modelslim {
@@ -34,6 +35,57 @@ double MomentAccumulator::kurtosis() const {
   if (variance <= 0.0) return 0.0;
   const double central4 = e4 - 4.0 * m * e3 + 6.0 * m * m * e2 - 3.0 * m * m * m * m;
   return central4 / (variance * variance);
+}
+
+QuantileSampler::QuantileSampler(std::size_t max_samples)
+    : max_samples_(std::max<std::size_t>(max_samples, 1)) {}
+
+void QuantileSampler::update(const at::Tensor& values) {
+  const at::Tensor x = values.detach().reshape({-1});
+  if (x.numel() == 0) return;
+  max_abs_ = std::max(max_abs_, x.abs().max().to(at::kDouble).item<double>());
+  const auto offset = static_cast<std::int64_t>(stride_ / 2);
+  if (x.numel() <= offset) return;
+  const at::Tensor picked = std::get<0>(at::sort(x))
+                                .slice(0, offset, x.numel(), static_cast<std::int64_t>(stride_))
+                                .to(at::kDouble)
+                                .contiguous();
+  const double* begin = picked.data_ptr<double>();
+  samples_.insert(samples_.end(), begin, begin + picked.numel());
+  sorted_ = false;
+  while (samples_.size() > max_samples_) decimate();
+}
+
+void QuantileSampler::decimate() {
+  const std::vector<double>& sorted = sorted_samples();
+  std::vector<double> kept;
+  kept.reserve(sorted.size() / 2);
+  for (std::size_t i = 1; i < sorted.size(); i += 2) kept.push_back(sorted[i]);
+  samples_ = std::move(kept);  // still sorted
+  stride_ *= 2;
+}
+
+const std::vector<double>& QuantileSampler::sorted_samples() const {
+  if (!sorted_) {
+    std::sort(samples_.begin(), samples_.end());
+    sorted_ = true;
+  }
+  return samples_;
+}
+
+double QuantileSampler::q1() const {
+  const std::vector<double>& s = sorted_samples();
+  return s.empty() ? 0.0 : s[s.size() / 4];
+}
+
+double QuantileSampler::q3() const {
+  const std::vector<double>& s = sorted_samples();
+  return s.empty() ? 0.0 : s[3 * (s.size() / 4)];
+}
+
+double QuantileSampler::score() const {
+  if (samples_.empty()) return 0.0;
+  return 2.0 * max_abs_ / 254.0 / (q3() - q1() + 1e-10);
 }
 
 }  // namespace modelslim
