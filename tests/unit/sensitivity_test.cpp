@@ -127,3 +127,16 @@ TEST_CASE("quantile memory stays bounded: decimation doubles the stride and keep
   CHECK(full.score() == doctest::Approx(scalar_quantile_score(tensors)).epsilon(1e-12));
   CHECK(capped.score() == doctest::Approx(full.score()).epsilon(0.15));
 }
+
+TEST_CASE("quantile leaves NaNs out of the sample and of max|x|") {
+  QuantileSampler q;
+  at::Tensor x = at::arange(201, at::kFloat);
+  x.narrow(0, 7, 1).fill_(std::nan(""));  // 0..200 without 7, plus a NaN: 200 finite values
+  q.update(x);
+  q.update(at::full({3}, std::nan(""), at::kFloat));
+  // sorted finite values: 0..6, 8..200; indices 50 and 150 hold 51 and 151
+  CHECK(q.sample_size() == 2);
+  CHECK(q.q1() == 51.0);  // n = 2: n/4 = 0 → both quartiles are s[0]
+  CHECK(q.q3() == 51.0);
+  CHECK(q.max_abs() == 200.0);
+}

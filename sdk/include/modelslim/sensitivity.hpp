@@ -25,11 +25,12 @@ class MomentAccumulator {
   double sum_[4] = {0.0, 0.0, 0.0, 0.0};  // Σx, Σx², Σx³, Σx⁴
 };
 
-// The reference's quantile metric: how much of the int8 range the interquartile spread gets when the
-// per-tensor scale is set by the largest |x|. Each update sorts the flattened values and keeps every
-// stride-th one from stride/2 (100 and 50 at first); max|x| is exact. Samples accumulate over updates. When
-// they exceed max_samples, every second one of the sorted sample is dropped and the stride doubles, so each
-// kept value keeps standing for the same share of inputs and memory stays bounded.
+// The reference's quantile metric: the step of a symmetric int8 grid scaled by the largest |x|, relative to
+// the interquartile range; large when a few outliers leave the bulk of the values few grid points. Each
+// update sorts the flattened values (NaNs left out) and keeps every stride-th one from stride/2 (100 and 50
+// at first); max|x| is exact. Samples accumulate over updates. When they exceed max_samples, every second one
+// of the sorted sample is dropped and the stride doubles, so each kept value keeps standing for the same
+// share of inputs and memory stays bounded.
 class QuantileSampler {
  public:
   explicit QuantileSampler(std::size_t max_samples = std::size_t{1} << 20);
@@ -50,7 +51,7 @@ class QuantileSampler {
   std::size_t max_samples_;
   std::size_t stride_ = 100;
   double max_abs_ = 0.0;
-  mutable std::vector<double> samples_;
+  mutable std::vector<double> samples_;  // sorted lazily by the const readers
   mutable bool sorted_ = true;
 };
 
