@@ -28,15 +28,15 @@ std::vector<BlockInput> embed_all(ModelAdapter& model, const std::vector<at::Ten
   return inputs;
 }
 
-bool selects_everything(const std::vector<std::string>& patterns) {
-  return std::find(patterns.begin(), patterns.end(), "*") != patterns.end();
+bool only_star(const std::vector<std::string>& patterns) {
+  return std::all_of(patterns.begin(), patterns.end(), [](const std::string& p) { return p == "*"; });
 }
 
 // Fails before any forward on a pattern that matches no linear. Costs one extra read of every block, so
 // only when the caller narrowed the selection.
 void require_matches(ModelAdapter& model, const std::vector<std::string>& patterns, const std::string& flag) {
   if (patterns.empty()) throw Error(ErrorCode::kSchemaValidate, flag + ": no patterns given");
-  if (selects_everything(patterns)) return;
+  if (only_star(patterns)) return;
   NameFilter filter(patterns, {});
   for (std::size_t index = 0; index < model.num_blocks(); ++index) {
     const std::unique_ptr<Block> block = model.load_block(index);
