@@ -1,6 +1,9 @@
+#include <algorithm>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -20,20 +23,38 @@ namespace {
 constexpr const char* kProbe =
     "{act: {scope: per_tensor, dtype: int8, symmetric: false}, weight: {scope: per_channel, dtype: int8}}";
 
-void print_ranking(const std::vector<SensitivityScore>& scores, std::size_t topk, const std::string& metric,
+std::string joined(const std::vector<std::string>& names) {
+  std::string text;
+  for (const std::string& name : names) text += (text.empty() ? "" : ", ") + name;
+  return text;
+}
+
+// One row per group of tied scores; topk counts rows, the exclude list holds every name in them.
+void print_ranking(const std::vector<SensitivityGroup>& groups, std::size_t topk, const std::string& metric,
                    bool blocks) {
-  std::cout << std::left << std::setw(6) << "RANK" << std::setw(48) << (blocks ? "BLOCK" : "LINEAR") << metric
-            << "\n";
-  for (std::size_t i = 0; i < std::min(topk, scores.size()); ++i) {
-    std::cout << std::left << std::setw(6) << i + 1 << std::setw(48) << scores[i].name << std::setprecision(6)
-              << scores[i].score << "\n";
+  const std::size_t rows = std::min(topk, groups.size());
+  std::size_t width = 48;
+  for (std::size_t i = 0; i < rows; ++i) width = std::max(width, joined(groups[i].names).size() + 2);
+  std::cout << std::left << std::setw(6) << "RANK" << std::setw(static_cast<int>(width))
+            << (blocks ? "BLOCK" : "LINEAR") << metric << "\n";
+  for (std::size_t i = 0; i < rows; ++i) {
+    std::cout << std::left << std::setw(6) << i + 1 << std::setw(static_cast<int>(width))
+              << joined(groups[i].names) << std::setprecision(6) << groups[i].score << "\n";
   }
   // Ready to paste into a linear_quant config: the most sensitive ones stay in float.
   std::cout << "\nexclude: [";
-  for (std::size_t i = 0; i < std::min(topk, scores.size()); ++i) {
-    std::cout << (i ? ", " : "") << '"' << scores[i].name << (blocks ? ".*" : "") << '"';
+  bool first = true;
+  for (std::size_t i = 0; i < rows; ++i) {
+    for (const std::string& name : groups[i].names) {
+      std::cout << (first ? "" : ", ") << '"' << name << (blocks ? ".*" : "") << '"';
+      first = false;
+    }
   }
   std::cout << "]\n";
+}
+
+std::vector<std::string> patterns_of(const po::variables_map& values, const char* flag) {
+  return values.count(flag) ? values[flag].as<std::vector<std::string>>() : std::vector<std::string>{"*"};
 }
 
 }  // namespace
@@ -41,7 +62,7 @@ void print_ranking(const std::vector<SensitivityScore>& scores, std::size_t topk
 int run_analyze_command(const std::vector<std::string>& args) {
   po::options_description options(
       "modelslim analyze [linear|layer] --model_path DIR [--calib_dataset F] [--topk 15] [--metrics M] "
-      "[--output FILE]");
+      "[--pattern P ...] [--quant_modules P ...] [--output FILE]");
   options.add_options()("help,h", "show this help")(
       "scope", po::value<std::string>()->default_value("linear"),
       "linear (input statistics) or layer (block output error)")("model_path", po::value<std::string>(),
@@ -49,9 +70,13 @@ int run_analyze_command(const std::vector<std::string>& args) {
       "model_type", po::value<std::string>()->default_value(""), "model type (default: config.json)")(
       "calib_dataset", po::value<std::string>()->default_value("kjv_calib.jsonl"),
       "calibration data (path or name)")("topk", po::value<std::size_t>()->default_value(15),
-                                         "how many to print and exclude")(
+                                         "how many ranked rows (groups of tied scores) to print and exclude")(
       "metrics", po::value<std::string>(),
-      "linear: kurtosis (default) or std; layer: mse_layer_wise (default)")(
+      "linear: kurtosis (default), std or quantile; layer: mse_layer_wise (default) or mse_model_wise")(
+      "pattern", po::value<std::vector<std::string>>()->composing(),
+      "linear scope: analyse only linears matching this glob (repeatable)")(
+      "quant_modules", po::value<std::vector<std::string>>()->composing(),
+      "layer scope: probe-quantize only linears matching this glob (repeatable; default *)")(
       "output", po::value<std::string>(), "also write the full ranking as JSON");
   add_common_options(options);
   po::positional_options_description positional;
@@ -70,11 +95,19 @@ int run_analyze_command(const std::vector<std::string>& args) {
   const std::string metric = values.count("metrics") ? values["metrics"].as<std::string>()
                              : scope == "linear"     ? "kurtosis"
                                                      : "mse_layer_wise";
-  if (scope == "layer" && metric != "mse_layer_wise") {
-    throw UsageError("--metrics " + metric + ": layer scope supports mse_layer_wise");
+  if (scope == "layer" && metric != "mse_layer_wise" && metric != "mse_model_wise") {
+    throw UsageError("--metrics " + metric + ": layer scope supports mse_layer_wise and mse_model_wise");
   }
-  if (scope == "linear" && metric != "kurtosis" && metric != "std") {
-    throw UsageError("--metrics " + metric + ": linear scope supports kurtosis and std");
+  if (scope == "linear" && metric != "kurtosis" && metric != "std" && metric != "quantile") {
+    throw UsageError("--metrics " + metric + ": linear scope supports kurtosis, std and quantile");
+  }
+  if (scope == "layer" && values.count("pattern")) {
+    throw UsageError(
+        "--pattern applies to linear scope; layer scope selects the probed linears with "
+        "--quant_modules");
+  }
+  if (scope == "linear" && values.count("quant_modules")) {
+    throw UsageError("--quant_modules applies to layer scope; linear scope selects linears with --pattern");
   }
   const std::size_t topk = values["topk"].as<std::size_t>();
   if (topk == 0) throw UsageError("--topk must be at least 1");
@@ -87,14 +120,20 @@ int run_analyze_command(const std::vector<std::string>& args) {
       read_text_dataset(resolve_dataset(values["calib_dataset"].as<std::string>(), dataset_dirs()));
   const std::vector<at::Tensor> token_ids = tokenize_texts(*model, texts);
   if (token_ids.empty()) throw Error(ErrorCode::kInvalidDataset, "--calib_dataset produced no tokens");
-  const std::vector<SensitivityScore> scores = scope == "linear"
-                                                   ? analyze_linears(*model, token_ids, metric)
-                                                   : analyze_blocks(*model, registry, token_ids, kProbe);
-  print_ranking(scores, topk, metric, scope == "layer");
+  const std::vector<SensitivityScore> scores =
+      scope == "linear"
+          ? analyze_linears(*model, token_ids, metric, patterns_of(values, "pattern"))
+          : analyze_blocks(*model, registry, token_ids, kProbe, patterns_of(values, "quant_modules"), metric);
+  const std::vector<SensitivityGroup> groups = group_ties(scores);
+  print_ranking(groups, topk, metric, scope == "layer");
   if (values.count("output")) {
-    nlohmann::json report = {{"scope", scope}, {"metric", metric}, {"ranking", nlohmann::json::array()}};
+    nlohmann::json report = {{"scope", scope},
+                             {"metric", metric},
+                             {"ranking", nlohmann::json::array()},
+                             {"groups", nlohmann::json::array()}};
     for (const auto& entry : scores)
       report["ranking"].push_back({{"name", entry.name}, {"score", entry.score}});
+    for (const auto& group : groups) report["groups"].push_back(group.names);
     write_text_atomic(values["output"].as<std::string>(), report.dump(2) + "\n");
   }
   return 0;

@@ -16,16 +16,33 @@ struct SensitivityScore {
   double score = 0.0;
 };
 
-// metric: "kurtosis" or "std" of every linear's input over the calibration samples. Sorted, highest first.
-std::vector<SensitivityScore> analyze_linears(ModelAdapter& model, const std::vector<at::Tensor>& token_ids,
-                                              const std::string& metric);
+// Entries of a ranking with exactly equal scores: linears reading the same input (q/k/v, gate/up) always tie.
+struct SensitivityGroup {
+  std::vector<std::string> names;
+  double score = 0.0;
+};
 
-// mse_layer_wise: each block's linears are fake-quantized with `probe_qconfig` (a linear_quant qconfig in
-// YAML) and scored by the mean over samples of MSE(float block output, quantized block output); the next
-// block receives the float outputs. Sorted, highest first.
+// metric: "kurtosis", "std" or "quantile" of every linear's input over the calibration samples, for the
+// linears whose names match one of `patterns` (globs, see name_pattern.hpp). Sorted, highest first. A pattern
+// that matches no linear is an error.
+std::vector<SensitivityScore> analyze_linears(ModelAdapter& model, const std::vector<at::Tensor>& token_ids,
+                                              const std::string& metric,
+                                              const std::vector<std::string>& patterns = {"*"});
+
+// The linears matching `quant_modules` in each block are fake-quantized with `probe_qconfig` (a linear_quant
+// qconfig in YAML), calibrated on the block's float inputs. Sorted, highest first.
+// - mse_layer_wise: mean over samples of MSE(float block output, quantized block output); the next block
+//   receives the float outputs.
+// - mse_model_wise: only block k is quantized, the rest run in float; mean over samples of MSE of the last
+//   block's output against the all-float model's. Keeps every block's float inputs (blocks × samples).
+// A quant_modules pattern that matches no linear is an error.
 std::vector<SensitivityScore> analyze_blocks(ModelAdapter& model, const PluginRegistry& registry,
                                              const std::vector<at::Tensor>& token_ids,
                                              const std::string& probe_qconfig,
-                                             const std::vector<std::string>& quant_modules = {"*"});
+                                             const std::vector<std::string>& quant_modules = {"*"},
+                                             const std::string& metric = "mse_layer_wise");
+
+// Runs of equal scores in a sorted ranking, in order.
+std::vector<SensitivityGroup> group_ties(const std::vector<SensitivityScore>& ranking);
 
 }  // namespace modelslim::core
