@@ -31,7 +31,8 @@ int run_tune_command(const std::vector<std::string>& args) {
       "config", po::value<std::string>(), "tuning plan YAML: strategy + evaluation (required)")(
       "model_type", po::value<std::string>()->default_value(""), "model type or name; default: config.json")(
       "device", po::value<std::string>()->default_value("cpu"), "cpu")(
-      "timeout", po::value<std::string>(), "stop proposing candidates after this long: 1D2H30M10S, 2H30M, 90S")(
+      "timeout", po::value<std::string>(),
+      "stop proposing candidates after this long: 1D2H30M10S, 2H30M, 90S")(
       "max_candidates", po::value<std::size_t>()->default_value(30), "stop after this many candidates")(
       "trust_remote_code", po::value<std::string>()->default_value("False"), "True or False")(
       "practice_repo", po::value<std::string>()->default_value(""),

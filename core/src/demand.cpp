@@ -58,14 +58,14 @@ DemandCheck check_demand(const std::vector<Expectation>& expectations, const Eva
     } else {
       const bool lower = measured->direction == MetricDirection::kLowerIsBetter;
       if (e.target) {
-        checks.push_back(judge(label, measured->value, lower ? *e.target + e.tolerance : *e.target - e.tolerance,
-                               lower));
+        checks.push_back(
+            judge(label, measured->value, lower ? *e.target + e.tolerance : *e.target - e.tolerance, lower));
       }
       if (e.relative_tolerance) {
         const MetricValue* reference = baseline != nullptr ? find_metric(*baseline, e) : nullptr;
         if (reference == nullptr) {
-          throw Error(ErrorCode::kSpec, e.field + ": the float model reported no " + label +
-                                            " to be relative to");
+          throw Error(ErrorCode::kSpec,
+                      e.field + ": the float model reported no " + label + " to be relative to");
         }
         const double factor = lower ? 1.0 + *e.relative_tolerance : 1.0 - *e.relative_tolerance;
         checks.push_back(judge(label, measured->value, reference->value * factor, lower));

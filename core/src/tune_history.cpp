@@ -187,13 +187,13 @@ void TuneHistory::record_proposal(std::int64_t run, const Proposal& proposal) {
 }
 
 std::vector<Proposal> TuneHistory::proposals(std::int64_t run) const {
-  Statement query(db_.get(), "SELECT seq, key, candidate_id, cached FROM proposals WHERE run = ? ORDER BY seq",
-                  file_);
+  Statement query(db_.get(),
+                  "SELECT seq, key, candidate_id, cached FROM proposals WHERE run = ? ORDER BY seq", file_);
   query.bind(1, run);
   std::vector<Proposal> out;
   while (query.step()) {
-    out.push_back({static_cast<std::size_t>(query.integer(0)), query.text(1), query.text(2),
-                   query.integer(3) != 0});
+    out.push_back(
+        {static_cast<std::size_t>(query.integer(0)), query.text(1), query.text(2), query.integer(3) != 0});
   }
   return out;
 }

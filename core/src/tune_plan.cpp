@@ -43,7 +43,8 @@ TunePlan parse_tune_plan(const ConfigNode& root) {
   if (!demand.has("expectations")) demand.fail("missing required field 'expectations'");
   const ConfigNode list = demand["expectations"];
   list.require_sequence();
-  if (list.size() == 0) list.fail("needs at least one expectation {dataset, metric, target | relative_tolerance}");
+  if (list.size() == 0)
+    list.fail("needs at least one expectation {dataset, metric, target | relative_tolerance}");
 
   std::vector<Expectation> expectations;
   for (const ConfigNode& item : list.items()) expectations.push_back(parse_expectation(item));

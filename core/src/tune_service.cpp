@@ -37,7 +37,8 @@ std::string read_model_type(const std::filesystem::path& model_path, const std::
   return hf_config.contains("model_type") ? hf_config["model_type"].get<std::string>() : adapter;
 }
 
-void check_expectation_datasets(const TunePlan& plan, const Evaluator& evaluator, const std::string& plan_file) {
+void check_expectation_datasets(const TunePlan& plan, const Evaluator& evaluator,
+                                const std::string& plan_file) {
   const std::vector<std::string> names = evaluator.dataset_names();
   if (names.empty()) return;  // the evaluator decides at run time (e.g. a command)
   std::string known;
@@ -61,7 +62,8 @@ void ensure_label(YAML::Node practice) {
   for (const auto& processor : practice["spec"]["process"]) {
     if (!processor["type"] || processor["type"].as<std::string>() != "linear_quant") continue;
     const YAML::Node qconfig = processor["qconfig"];
-    if (qconfig["weight"] && qconfig["weight"]["dtype"]) w_bit = qconfig["weight"]["dtype"].as<std::string>() == "int4" ? 4 : 8;
+    if (qconfig["weight"] && qconfig["weight"]["dtype"])
+      w_bit = qconfig["weight"]["dtype"].as<std::string>() == "int4" ? 4 : 8;
     if (qconfig["act"]) a_bit = 8;
     break;
   }
@@ -72,7 +74,8 @@ void ensure_label(YAML::Node practice) {
 }
 
 TuneReport make_report(const HostTuningSession& session, const TunePlan& plan, const TuneOptions& options,
-                       const std::string& chosen_key, const std::string& outcome, const EvaluationResult* baseline) {
+                       const std::string& chosen_key, const std::string& outcome,
+                       const EvaluationResult* baseline) {
   TuneReport report;
   report.title = "modelslim tune: " + options.save_path.filename().string();
   report.model = options.model_path.string() + " (" + session.model_type() + ")";
@@ -113,8 +116,9 @@ double parse_timeout(const std::string& text) {
   if (std::regex_match(text, plain)) return std::stod(text);
   std::smatch match;
   if (text.empty() || !std::regex_match(text, match, units)) {
-    throw Error(ErrorCode::kSchemaValidate,
-                "--timeout '" + text + "': expected a duration such as 2H30M, 1D2H30M10S, 90S or plain seconds");
+    throw Error(
+        ErrorCode::kSchemaValidate,
+        "--timeout '" + text + "': expected a duration such as 2H30M, 1D2H30M10S, 90S or plain seconds");
   }
   const double factors[] = {86400, 3600, 60, 1};
   double seconds = 0;
@@ -133,7 +137,8 @@ TuneOutcome run_tune(const TuneOptions& options, PluginRegistry& registry) {
   const std::unique_ptr<Evaluator> evaluator = registry.create_evaluator(plan.evaluator);
   check_expectation_datasets(plan, *evaluator, options.plan_path.string());
   const std::string model_type = read_model_type(options.model_path, options.model_type, registry);
-  if (options.max_candidates == 0) throw Error(ErrorCode::kSchemaValidate, "--max_candidates must be at least 1");
+  if (options.max_candidates == 0)
+    throw Error(ErrorCode::kSchemaValidate, "--max_candidates must be at least 1");
 
   std::filesystem::create_directories(options.save_path / "history");
   // A killed run leaves its half-written directories behind (StagingDir names them .<dir>.partial-<pid>).
@@ -146,11 +151,11 @@ TuneOutcome run_tune(const TuneOptions& options, PluginRegistry& registry) {
   }
   TuneHistory history(options.save_path / "history" / "history.db");
   const std::int64_t run = history.begin_run(emit(root.yaml()));
-  TuneSessionOptions session_options{options.model_path, options.save_path,      model_type,
-                                     options.device,     options.timeout_seconds, options.max_candidates,
-                                     options.quiet_quantization};
-  HostTuningSession session(session_options, registry, *evaluator, plan.expectations, emit(plan.evaluator.yaml()),
-                            history, run);
+  TuneSessionOptions session_options{
+      options.model_path,     options.save_path,         model_type, options.device, options.timeout_seconds,
+      options.max_candidates, options.quiet_quantization};
+  HostTuningSession session(session_options, registry, *evaluator, plan.expectations,
+                            emit(plan.evaluator.yaml()), history, run);
 
   TuneOutcome outcome;
   std::optional<Candidate> final;
@@ -226,8 +231,9 @@ TuneOutcome run_tune(const TuneOptions& options, PluginRegistry& registry) {
   request.model_type = model_type;
   const auto verify_start = std::chrono::steady_clock::now();
   const EvaluationResult verified = evaluator->evaluate(request);
-  history.record_evaluation(run, "verify", chosen->key, chosen->candidate.id,
-                            std::chrono::duration<double>(std::chrono::steady_clock::now() - verify_start).count());
+  history.record_evaluation(
+      run, "verify", chosen->key, chosen->candidate.id,
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - verify_start).count());
   const DemandCheck check = session.judge(verified);
 
   outcome.practice_id = chosen->candidate.id;
@@ -254,8 +260,8 @@ TuneOutcome run_tune(const TuneOptions& options, PluginRegistry& registry) {
       outcome.repo_file = file;
     }
   }
-  finish(chosen->key, std::string(check.passed ? "Passed: " : "FAILED verification: ") + outcome.summary + " (" +
-                          outcome.stop_reason + ")");
+  finish(chosen->key, std::string(check.passed ? "Passed: " : "FAILED verification: ") + outcome.summary +
+                          " (" + outcome.stop_reason + ")");
   return outcome;
 }
 

@@ -5,8 +5,8 @@
 #include <fstream>
 #include <sstream>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "modelslim/core/analyze_service.hpp"
 #include "modelslim/core/paths.hpp"
@@ -40,7 +40,8 @@ std::string emit_flow(const YAML::Node& node) {
 // Per-block quantization logs would bury the one progress line per candidate.
 class QuietLogs {
  public:
-  explicit QuietLogs(bool quiet) : previous_(spdlog::get_level()), active_(quiet && previous_ >= spdlog::level::info) {
+  explicit QuietLogs(bool quiet)
+      : previous_(spdlog::get_level()), active_(quiet && previous_ >= spdlog::level::info) {
     if (active_) spdlog::set_level(spdlog::level::warn);
   }
   ~QuietLogs() {
@@ -90,14 +91,16 @@ std::string canonical_spec(const YAML::Node& practice) {
   return emit(keyed);
 }
 
-HostTuningSession::HostTuningSession(TuneSessionOptions options, PluginRegistry& registry, Evaluator& evaluator,
-                                     std::vector<Expectation> expectations, const std::string& evaluator_yaml,
-                                     TuneHistory& history, std::int64_t run)
+HostTuningSession::HostTuningSession(TuneSessionOptions options, PluginRegistry& registry,
+                                     Evaluator& evaluator, std::vector<Expectation> expectations,
+                                     const std::string& evaluator_yaml, TuneHistory& history,
+                                     std::int64_t run)
     : options_(std::move(options)),
       registry_(registry),
       evaluator_(evaluator),
       expectations_(std::move(expectations)),
-      evaluation_hash_(content_hash(evaluator_yaml + "\n" + model_fingerprint(options_.model_path, options_.model_type))),
+      evaluation_hash_(
+          content_hash(evaluator_yaml + "\n" + model_fingerprint(options_.model_path, options_.model_type))),
       history_(history),
       run_(run) {}
 
@@ -150,7 +153,8 @@ DemandCheck HostTuningSession::judge(const EvaluationResult& result) {
   return check_demand(expectations_, result, reference);
 }
 
-void HostTuningSession::quantize(const std::filesystem::path& practice_file, const std::filesystem::path& output) {
+void HostTuningSession::quantize(const std::filesystem::path& practice_file,
+                                 const std::filesystem::path& output) {
   QuantOptions quant;
   quant.model_path = options_.model_path;
   quant.save_path = output;
@@ -265,27 +269,31 @@ std::optional<std::filesystem::path> HostTuningSession::kept_model(const std::st
 
 void HostTuningSession::print_progress(const CandidateRecord& record) const {
   const CandidateRecord* current_best = best();
-  std::printf("[tune] #%zu %s  fallback %zu  %s  %s  %s | %zu evaluated, %zu from history | best %s | %s\n",
-              records_.size(), record.candidate.id.c_str(), record.candidate.fallback.size(),
-              record.candidate.anti_outlier.c_str(), record.check.summary.c_str(),
-              record.cached ? "(history)" : ("(" + std::to_string(static_cast<int>(record.seconds)) + "s)").c_str(),
-              evaluated_, cache_hits_,
-              current_best != nullptr
-                  ? (current_best->candidate.id + " (fallback " + std::to_string(current_best->candidate.fallback.size()) + ")").c_str()
-                  : "none yet",
-              clock_text(elapsed_seconds()).c_str());
+  std::printf(
+      "[tune] #%zu %s  fallback %zu  %s  %s  %s | %zu evaluated, %zu from history | best %s | %s\n",
+      records_.size(), record.candidate.id.c_str(), record.candidate.fallback.size(),
+      record.candidate.anti_outlier.c_str(), record.check.summary.c_str(),
+      record.cached ? "(history)" : ("(" + std::to_string(static_cast<int>(record.seconds)) + "s)").c_str(),
+      evaluated_, cache_hits_,
+      current_best != nullptr ? (current_best->candidate.id + " (fallback " +
+                                 std::to_string(current_best->candidate.fallback.size()) + ")")
+                                    .c_str()
+                              : "none yet",
+      clock_text(elapsed_seconds()).c_str());
   std::fflush(stdout);
 }
 
 std::vector<SensitivityRank> HostTuningSession::rank_blocks(const std::string& dataset,
                                                             const std::vector<std::string>& quant_modules,
                                                             const YAML::Node& probe_qconfig) {
-  const std::string probe = probe_qconfig && !probe_qconfig.IsNull() ? emit_flow(probe_qconfig) : kDefaultProbe;
+  const std::string probe =
+      probe_qconfig && !probe_qconfig.IsNull() ? emit_flow(probe_qconfig) : kDefaultProbe;
   const std::string data = dataset.empty() ? kDefaultDataset : dataset;
   std::string modules;
   for (const auto& pattern : quant_modules) modules += pattern + "\n";
-  const std::string key = "rank-blocks-" + content_hash(model_fingerprint(options_.model_path, options_.model_type) +
-                                                        "\n" + data + "\n" + modules + probe);
+  const std::string key =
+      "rank-blocks-" + content_hash(model_fingerprint(options_.model_path, options_.model_type) + "\n" +
+                                    data + "\n" + modules + probe);
   std::vector<SensitivityRank> ranking;
   if (const auto cached = history_.cached(key)) {
     for (const auto& entry : nlohmann::json::parse(*cached)) {
@@ -298,7 +306,8 @@ std::vector<SensitivityRank> HostTuningSession::rank_blocks(const std::string& d
   const auto model = registry_.load_model(options_.model_path, options_.model_type);
   const auto texts = read_text_dataset(resolve_dataset(data, dataset_dirs()));
   const std::vector<at::Tensor> token_ids = tokenize_texts(*model, texts);
-  if (token_ids.empty()) throw Error(ErrorCode::kInvalidDataset, data + ": the analysis dataset produced no tokens");
+  if (token_ids.empty())
+    throw Error(ErrorCode::kInvalidDataset, data + ": the analysis dataset produced no tokens");
   std::vector<SensitivityScore> scores;
   {
     const QuietLogs quiet(options_.quiet_quantization);

@@ -43,8 +43,8 @@ Candidate BinaryFallback::build(const std::vector<std::string>& rollback) {
   Candidate candidate;
   candidate.practice = replace_list_at(spec_.template_practice, spec_.rollback_path, patterns);
   const YAML::Node metadata = candidate.practice["metadata"];
-  const std::string base =
-      metadata && metadata["config_id"] ? metadata["config_id"].as<std::string>() : std::string("binary_fallback");
+  const std::string base = metadata && metadata["config_id"] ? metadata["config_id"].as<std::string>()
+                                                             : std::string("binary_fallback");
   candidate.id = base + "_" + std::to_string(counter_++);
   candidate.practice["metadata"]["config_id"] = candidate.id;
   candidate.fallback = std::move(patterns);
@@ -60,7 +60,8 @@ std::optional<Candidate> BinaryFallback::run(TuningSession& session) {
   std::vector<std::string> candidates = spec_.rollback_candidates;
   if (candidates.empty()) {
     const YAML::Node& process = spec_.template_practice["spec"]["process"];
-    for (const auto& rank : session.rank_blocks(spec_.analysis_dataset, {"*"}, first_linear_quant_qconfig(process))) {
+    for (const auto& rank :
+         session.rank_blocks(spec_.analysis_dataset, {"*"}, first_linear_quant_qconfig(process))) {
       candidates.push_back(rank.name);
     }
   }
@@ -81,8 +82,9 @@ std::optional<Candidate> BinaryFallback::run(TuningSession& session) {
   }
   Candidate last = build({candidates.begin(), candidates.begin() + lo});
   if (!session.evaluate(last).passed) {
-    throw Error(ErrorCode::kSpec, "the accuracy demand is not met even with maximum rollback (" +
-                                      std::to_string(lo) + " candidates in float)",
+    throw Error(ErrorCode::kSpec,
+                "the accuracy demand is not met even with maximum rollback (" + std::to_string(lo) +
+                    " candidates in float)",
                 "relax the expectations, or extend rollback_candidates");
   }
   return last;

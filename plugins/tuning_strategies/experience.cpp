@@ -23,15 +23,16 @@ std::string joined(const std::vector<std::string>& names) {
 }  // namespace
 
 StandingHighSpec parse_standing_high_with_experience(const ConfigNode& config, const HostServices& host) {
-  config.check_keys({"type", "quant_type", "structure_configs", "metadata", "dataset", "save", "runner",
-                     "experience"});
+  config.check_keys(
+      {"type", "quant_type", "structure_configs", "metadata", "dataset", "save", "runner", "experience"});
   const ConfigNode table = config.has("experience")
                                ? parse_yaml_file(config["experience"].as_string())
                                : parse_yaml_string(kExperienceTable, "experience.yaml (shipped)");
   if (!config.has("quant_type")) config.fail("missing required field 'quant_type'");
   const std::string quant_type = config["quant_type"].as_string();
   if (!table.has(quant_type)) {
-    config["quant_type"].fail("no experience for '" + quant_type + "' (known: " + joined(keys_of(table)) + ")");
+    config["quant_type"].fail("no experience for '" + quant_type + "' (known: " + joined(keys_of(table)) +
+                              ")");
   }
   const ConfigNode experience = table[quant_type];
   const ConfigNode schemes = experience["structures"];
@@ -91,7 +92,8 @@ StandingHighSpec parse_standing_high_with_experience(const ConfigNode& config, c
   metadata["config_id"] = quant_type + "_with_experience";
   if (config.has("metadata")) metadata = YAML::Clone(config["metadata"].yaml());
   standing_high["metadata"] = metadata;
-  const ConfigNode generated(standing_high, config.path(), config.file() + " (with " + quant_type + " experience)");
+  const ConfigNode generated(standing_high, config.path(),
+                             config.file() + " (with " + quant_type + " experience)");
   return parse_standing_high(generated, host);
 }
 

@@ -15,7 +15,8 @@ void register_tuning_strategies(modelslim::Registrar& registrar) {
   registrar.add_strategy("standing_high", [](const ConfigNode& config, const HostServices& host) {
     return std::make_unique<tuning::StandingHigh>(tuning::parse_standing_high(config, host));
   });
-  registrar.add_strategy("standing_high_with_experience", [](const ConfigNode& config, const HostServices& host) {
+  registrar.add_strategy("standing_high_with_experience", [](const ConfigNode& config,
+                                                             const HostServices& host) {
     return std::make_unique<tuning::StandingHigh>(tuning::parse_standing_high_with_experience(config, host));
   });
   registrar.add_strategy("binary_fallback", [](const ConfigNode& config, const HostServices& host) {

@@ -128,7 +128,8 @@ void require_list_at(const ConfigNode& root, const std::string& dotted, const Co
       const ConfigNode next = node->at(index);
       node.emplace(next);
     } else if (node->is_map()) {
-      if (!node->has(segment)) field.fail("'" + dotted + "': '" + walked + "' does not exist in the template");
+      if (!node->has(segment))
+        field.fail("'" + dotted + "': '" + walked + "' does not exist in the template");
       const ConfigNode next = (*node)[segment];
       node.emplace(next);
     } else {

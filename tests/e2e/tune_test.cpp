@@ -23,8 +23,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path hard_model() { return test::source_dir() / "data" / "demo-model-hard"; }
-fs::path demo_plan() { return test::source_dir() / "data" / "tune" / "demo-standing-high.yaml"; }
+fs::path hard_model() {
+  return test::source_dir() / "data" / "demo-model-hard";
+}
+fs::path demo_plan() {
+  return test::source_dir() / "data" / "tune" / "demo-standing-high.yaml";
+}
 
 std::string tune_command(const fs::path& save, const fs::path& plan, const std::string& extra = "") {
   return test::modelslim_bin().string() + " tune --model_path " + hard_model().string() + " --save_path " +
@@ -41,7 +45,8 @@ std::int64_t query_int(const fs::path& db_file, const std::string& sql) {
   sqlite3_busy_timeout(db, 2000);
   sqlite3_stmt* stmt = nullptr;
   std::int64_t value = -1;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
+      sqlite3_step(stmt) == SQLITE_ROW) {
     value = sqlite3_column_int64(stmt, 0);
   }
   sqlite3_finalize(stmt);
@@ -55,7 +60,8 @@ std::vector<std::string> query_texts(const fs::path& db_file, const std::string&
   if (sqlite3_open_v2(db_file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
     sqlite3_stmt* stmt = nullptr;
     if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK) {
-      while (sqlite3_step(stmt) == SQLITE_ROW) out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)));
+      while (sqlite3_step(stmt) == SQLITE_ROW)
+        out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)));
     }
     sqlite3_finalize(stmt);
   }
@@ -78,7 +84,8 @@ struct ReferenceRun {
   test::TempDir dir{"tune-reference"};
   test::CommandResult result;
   ReferenceRun() {
-    result = test::run_command(tune_command(dir / "out", demo_plan(), "--practice_repo " + (dir / "repo").string()));
+    result = test::run_command(
+        tune_command(dir / "out", demo_plan(), "--practice_repo " + (dir / "repo").string()));
   }
 };
 const ReferenceRun& reference_run() {
@@ -104,10 +111,11 @@ TEST_CASE("standing_high tunes the hard demo model to within 1% of float perplex
   for (const auto& pattern : fallback) CHECK_MESSAGE(planted.count(pattern) == 1, pattern);
 
   // The saved model, evaluated again by a separate `eval` run, is within 1% of float.
-  const auto eval = test::run_command(test::modelslim_bin().string() + " eval --model_path " + hard_model().string() +
-                                      " --quant_path " + (out / "quant_model").string() + " --dataset " +
-                                      (test::source_dir() / "data/datasets/kjv_eval.jsonl").string() +
-                                      " --metrics ppl --max_tokens 128 --json " + (run.dir / "eval.json").string());
+  const auto eval =
+      test::run_command(test::modelslim_bin().string() + " eval --model_path " + hard_model().string() +
+                        " --quant_path " + (out / "quant_model").string() + " --dataset " +
+                        (test::source_dir() / "data/datasets/kjv_eval.jsonl").string() +
+                        " --metrics ppl --max_tokens 128 --json " + (run.dir / "eval.json").string());
   REQUIRE_MESSAGE(eval.exit_code == 0, eval.output);
   const auto report = read_json_file(run.dir / "eval.json");
   const double float_ppl = report["float"][0]["value"].get<double>();
@@ -131,9 +139,9 @@ TEST_CASE("standing_high tunes the hard demo model to within 1% of float perplex
   CHECK(html.find("(saved)") != std::string::npos);
 
   // The practice repository: `quant --quant_type w8a8` finds the tuned practice for this model type.
-  const auto quant = test::run_command(test::modelslim_bin().string() + " quant --model_path " +
-                                       hard_model().string() + " --save_path " + (run.dir / "requant").string() +
-                                       " --quant_type w8a8 --practice_repo " + (run.dir / "repo").string());
+  const auto quant = test::run_command(
+      test::modelslim_bin().string() + " quant --model_path " + hard_model().string() + " --save_path " +
+      (run.dir / "requant").string() + " --quant_type w8a8 --practice_repo " + (run.dir / "repo").string());
   REQUIRE_MESSAGE(quant.exit_code == 0, quant.output);
   CHECK_MESSAGE(quant.output.find((run.dir / "repo" / "llama").string()) != std::string::npos, quant.output);
 }
@@ -163,8 +171,9 @@ TEST_CASE("a SIGKILLed tune resumes from its history and ends where an uninterru
   MESSAGE(resumed.output);
   REQUIRE(resumed.exit_code == 0);
   // No finished candidate was evaluated twice ...
-  CHECK(query_int(db, "SELECT COUNT(*) FROM (SELECT key FROM evaluations WHERE kind = 'candidate' "
-                      "GROUP BY key HAVING COUNT(*) > 1)") == 0);
+  CHECK(query_int(db,
+                  "SELECT COUNT(*) FROM (SELECT key FROM evaluations WHERE kind = 'candidate' "
+                  "GROUP BY key HAVING COUNT(*) > 1)") == 0);
   // ... the resumed run answered the killed run's candidates from the history ...
   CHECK(query_int(db, "SELECT COUNT(*) FROM proposals WHERE run = 2 AND cached = 1") >= before);
   // ... and both runs together evaluated exactly what the uninterrupted one did.
@@ -173,7 +182,8 @@ TEST_CASE("a SIGKILLed tune resumes from its history and ends where an uninterru
         query_int(reference_db, "SELECT COUNT(*) FROM evaluations WHERE kind = 'candidate'"));
   CHECK(query_texts(db, "SELECT candidate_id FROM proposals WHERE run = 2 ORDER BY seq") ==
         query_texts(reference_db, "SELECT candidate_id FROM proposals ORDER BY seq"));
-  CHECK(test::read_text(out / "best_practice.yaml") == test::read_text(reference.dir / "out" / "best_practice.yaml"));
+  CHECK(test::read_text(out / "best_practice.yaml") ==
+        test::read_text(reference.dir / "out" / "best_practice.yaml"));
 }
 
 namespace {
@@ -181,13 +191,15 @@ namespace {
 // A plan whose evaluator is a script counting the quantized linears of the saved model, so pass/fail is
 // known in advance: the demo model has 4 blocks × 7 linears; `quantized <= limit` passes.
 fs::path scripted_plan(const test::TempDir& dir, int limit) {
-  test::write_text(dir / "calib.jsonl", "{\"inputs_pretokenized\": \"In the beginning God created the heaven and the earth.\"}\n"
-                                        "{\"inputs_pretokenized\": \"And the earth was without form, and void.\"}\n");
-  test::write_text(dir / "count.sh",
-                   "sleep 1\n"  // so that a 1 s timeout falls after the first candidate
-                   "n=$(grep -o '\\.weight\": \"W8A8\"' \"$1/quant_model_description.json\" | wc -l)\n"
-                   "echo \"{\\\"metrics\\\": [{\\\"dataset\\\": \\\"scripted\\\", \\\"metric\\\": \\\"quantized\\\", "
-                   "\\\"value\\\": $n, \\\"better\\\": \\\"lower\\\"}]}\" > \"$2\"\n");
+  test::write_text(dir / "calib.jsonl",
+                   "{\"inputs_pretokenized\": \"In the beginning God created the heaven and the earth.\"}\n"
+                   "{\"inputs_pretokenized\": \"And the earth was without form, and void.\"}\n");
+  test::write_text(
+      dir / "count.sh",
+      "sleep 1\n"  // so that a 1 s timeout falls after the first candidate
+      "n=$(grep -o '\\.weight\": \"W8A8\"' \"$1/quant_model_description.json\" | wc -l)\n"
+      "echo \"{\\\"metrics\\\": [{\\\"dataset\\\": \\\"scripted\\\", \\\"metric\\\": \\\"quantized\\\", "
+      "\\\"value\\\": $n, \\\"better\\\": \\\"lower\\\"}]}\" > \"$2\"\n");
   const std::string plan = R"(strategy:
   type: standing_high
   anti_outlier_strategies: [[]]
@@ -197,15 +209,18 @@ fs::path scripted_plan(const test::TempDir& dir, int limit) {
         qconfig:
           act: {scope: per_tensor, dtype: int8, symmetric: false}
           weight: {scope: per_channel, dtype: int8, symmetric: true}
-    dataset: )" + (dir / "calib.jsonl").string() + R"(
+    dataset: )" + (dir / "calib.jsonl").string() +
+                           R"(
   metadata: {config_id: scripted}
 evaluation:
   type: command
-  command: "sh )" + (dir / "count.sh").string() + R"( {quant_path} {output_json}"
+  command: "sh )" + (dir / "count.sh").string() +
+                           R"( {quant_path} {output_json}"
   timeout: 60
   demand:
     expectations:
-      - {dataset: scripted, metric: quantized, target: )" + std::to_string(limit) + R"(}
+      - {dataset: scripted, metric: quantized, target: )" +
+                           std::to_string(limit) + R"(}
 )";
   test::write_text(dir / "plan.yaml", plan);
   return dir / "plan.yaml";
@@ -216,17 +231,20 @@ evaluation:
 TEST_CASE("the candidate cap ends with the best passing candidate so far saved and reported") {
   test::TempDir dir("tune-cap");
   // zero fallback: 28 quantized (fails); the binary search's first try, 2 blocks float: 14 (passes).
-  const auto result = test::run_command(tune_command(dir / "out", scripted_plan(dir, 14), "--max_candidates 2"));
+  const auto result =
+      test::run_command(tune_command(dir / "out", scripted_plan(dir, 14), "--max_candidates 2"));
   MESSAGE(result.output);
   REQUIRE(result.exit_code == 0);
   CHECK(result.output.find("candidate cap (2)") != std::string::npos);
   CHECK(result.output.find("scripted_1") != std::string::npos);
   CHECK(fallback_of(dir / "out" / "best_practice.yaml").size() == 2);
   CHECK(fs::exists(dir / "out" / "quant_model" / "quant_model_description.json"));
-  const std::string description = test::read_text(dir / "out" / "quant_model" / "quant_model_description.json");
+  const std::string description =
+      test::read_text(dir / "out" / "quant_model" / "quant_model_description.json");
   std::size_t w8a8 = 0;
   const std::string needle = ".weight\": \"W8A8\"";
-  for (auto at = description.find(needle); at != std::string::npos; at = description.find(needle, at + 1)) ++w8a8;
+  for (auto at = description.find(needle); at != std::string::npos; at = description.find(needle, at + 1))
+    ++w8a8;
   CHECK(w8a8 == 14);
 }
 
@@ -272,7 +290,8 @@ evaluation:
     return text.replace(text.find("ROLLBACK"), 8, path);
   };
   const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
-      {replaced("type: standing_high", "type: standing_tall"), {"standing_tall", "standing_high", "binary_fallback"}},
+      {replaced("type: standing_high", "type: standing_tall"),
+       {"standing_tall", "standing_high", "binary_fallback"}},
       {replaced("    - []                                                   # plain W8A8 first\n"
                 "    - [{type: iter_smooth, alpha: 0.5, symmetric: false}]  # then smoothing\n",
                 "    []\n"),
@@ -297,7 +316,8 @@ evaluation:
     const fs::path out = dir / ("out" + std::to_string(i));
     const auto result = test::run_command(tune_command(out, plan));
     CHECK_MESSAGE(result.exit_code == 1, result.output);
-    for (const auto& needle : all[i].second) CHECK_MESSAGE(result.output.find(needle) != std::string::npos, needle << "\n" << result.output);
+    for (const auto& needle : all[i].second)
+      CHECK_MESSAGE(result.output.find(needle) != std::string::npos, needle << "\n" << result.output);
     CHECK_MESSAGE(result.output.find(plan.string()) != std::string::npos, result.output);  // names the file
     CHECK_FALSE(fs::exists(out));  // nothing was started
   }

@@ -78,19 +78,24 @@ TEST_CASE("failed evaluations and missing metrics never pass; the margin orders 
   const DemandCheck crashed = check_demand({absolute(1, 0)}, failed, nullptr);
   CHECK_FALSE(crashed.passed);
   CHECK(crashed.summary.find("server crashed") != std::string::npos);
-  const DemandCheck missing = check_demand({absolute(1, 0, "f1")}, result_of(5, MetricDirection::kHigherIsBetter), nullptr);
+  const DemandCheck missing =
+      check_demand({absolute(1, 0, "f1")}, result_of(5, MetricDirection::kHigherIsBetter), nullptr);
   CHECK_FALSE(missing.passed);
   CHECK(missing.summary.find("gsm8k.f1 not reported") != std::string::npos);
-  const double near = check_demand({absolute(0.9, 0)}, result_of(0.89, MetricDirection::kHigherIsBetter), nullptr).margin;
-  const double far = check_demand({absolute(0.9, 0)}, result_of(0.5, MetricDirection::kHigherIsBetter), nullptr).margin;
+  const double near =
+      check_demand({absolute(0.9, 0)}, result_of(0.89, MetricDirection::kHigherIsBetter), nullptr).margin;
+  const double far =
+      check_demand({absolute(0.9, 0)}, result_of(0.5, MetricDirection::kHigherIsBetter), nullptr).margin;
   CHECK(near > far);
   CHECK(near == doctest::Approx(-0.01 / 0.9));
 }
 
-TEST_CASE("plan schema: exactly strategy and evaluation, expectations validated, demand kept from the evaluator") {
+TEST_CASE(
+    "plan schema: exactly strategy and evaluation, expectations validated, demand kept from the evaluator") {
   const std::string good =
       "strategy: {type: standing_high}\nevaluation:\n  type: builtin\n  datasets: []\n"
-      "  demand: {expectations: [{dataset: d, metric: ppl, relative_tolerance: 0.01}, {dataset: d, target: 0.5}]}\n";
+      "  demand: {expectations: [{dataset: d, metric: ppl, relative_tolerance: 0.01}, {dataset: d, target: "
+      "0.5}]}\n";
   const TunePlan plan = parse_tune_plan(parse_yaml_string(good, "plan.yaml"));
   REQUIRE(plan.expectations.size() == 2);
   CHECK(plan.expectations[0].relative_tolerance == 0.01);
@@ -99,8 +104,10 @@ TEST_CASE("plan schema: exactly strategy and evaluation, expectations validated,
   CHECK_FALSE(plan.evaluator.has("demand"));
   CHECK(plan.evaluator.has("datasets"));
 
-  CHECK(plan_error("strategy: {type: x}\nevaluation: {demand: {expectations: [{dataset: d, target: 1}]}}\nextra: 1\n")
-            .find("extra") != std::string::npos);
+  CHECK(
+      plan_error(
+          "strategy: {type: x}\nevaluation: {demand: {expectations: [{dataset: d, target: 1}]}}\nextra: 1\n")
+          .find("extra") != std::string::npos);
   CHECK(plan_error("evaluation: {demand: {expectations: [{dataset: d, target: 1}]}}\n").find("strategy") !=
         std::string::npos);
   CHECK(plan_error("strategy: {type: x}\nevaluation: {type: builtin}\n").find("demand") != std::string::npos);
@@ -111,8 +118,9 @@ TEST_CASE("plan schema: exactly strategy and evaluation, expectations validated,
   CHECK(plan_error("strategy: {type: x}\nevaluation: {demand: {expectations: [{dataset: d, tolerance: 1, "
                    "relative_tolerance: 0.1}]}}\n")
             .find("tolerance") != std::string::npos);
-  const std::string negative =
-      plan_error("strategy: {type: x}\nevaluation: {demand: {expectations: [{dataset: d, target: 1, tolerance: -1}]}}\n");
+  const std::string negative = plan_error(
+      "strategy: {type: x}\nevaluation: {demand: {expectations: [{dataset: d, target: 1, tolerance: "
+      "-1}]}}\n");
   CHECK(negative.find("evaluation.demand.expectations.0.tolerance") != std::string::npos);
   CHECK(negative.find("plan.yaml:") != std::string::npos);
 }

@@ -31,13 +31,15 @@ class ScriptedSession final : public TuningSession {
     verdict.passed = oracle_(candidate);
     return verdict;
   }
-  std::vector<SensitivityRank> rank_blocks(const std::string& dataset, const std::vector<std::string>& modules,
+  std::vector<SensitivityRank> rank_blocks(const std::string& dataset,
+                                           const std::vector<std::string>& modules,
                                            const YAML::Node& probe) override {
     ++rankings;
     ranked_dataset = dataset;
     ranked_modules = modules;
     std::vector<SensitivityRank> out;
-    for (std::size_t i = 0; i < ranking_.size(); ++i) out.push_back({ranking_[i], 1.0 / static_cast<double>(i + 1)});
+    for (std::size_t i = 0; i < ranking_.size(); ++i)
+      out.push_back({ranking_[i], 1.0 / static_cast<double>(i + 1)});
     return out;
   }
   const std::string& model_type() const override { return model_type_; }
@@ -94,17 +96,31 @@ tuning::StandingHigh standing_high(const std::string& strategies, const std::str
 
 std::vector<std::string> excludes(const Candidate& c, std::size_t processor) {
   std::vector<std::string> out;
-  for (const auto& e : c.practice["spec"]["process"][processor]["exclude"]) out.push_back(e.as<std::string>());
+  for (const auto& e : c.practice["spec"]["process"][processor]["exclude"])
+    out.push_back(e.as<std::string>());
   return out;
 }
 
 std::string trace(const std::vector<Candidate>& asked) {
   std::string out;
-  for (const auto& c : asked) out += c.id + ":" + c.anti_outlier + "/" + std::to_string(c.fallback.size()) + " ";
+  for (const auto& c : asked)
+    out += c.id + ":" + c.anti_outlier + "/" + std::to_string(c.fallback.size()) + " ";
   return out;
 }
 
-const std::vector<std::string> kBlocks = {"model.layers.3", "model.layers.1", "model.layers.2", "model.layers.0"};
+// The message a strategy parser throws for `text` ("no error" when it accepts it).
+template <class Parse>
+std::string error_of(Parse parse, const std::string& text) {
+  try {
+    parse(parse_yaml_string(text, "plan.yaml"), registry());
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+const std::vector<std::string> kBlocks = {"model.layers.3", "model.layers.1", "model.layers.2",
+                                          "model.layers.0"};
 
 }  // namespace
 
@@ -124,9 +140,8 @@ TEST_CASE("standing_high: zero fallback passing ends at once with <config_id>_0"
 TEST_CASE("standing_high: exact candidate sequence with strategy memory and step reset") {
   // Without suppression 3 blocks must fall back, with iter_smooth 1.
   auto strategy = standing_high("[[], [{type: iter_smooth, alpha: 0.5}]]");
-  ScriptedSession session(kBlocks, [](const Candidate& c) {
-    return c.fallback.size() >= (c.anti_outlier == "none" ? 3u : 1u);
-  });
+  ScriptedSession session(
+      kBlocks, [](const Candidate& c) { return c.fallback.size() >= (c.anti_outlier == "none" ? 3u : 1u); });
   const auto final = strategy.run(session);
   CHECK(trace(session.asked) ==
         "sh_0:none/0 sh_1:none/2 sh_2:none/3 sh_4:none/2 sh_5:iter_smooth/2 sh_6:iter_smooth/0 sh_7:none/0 "
@@ -147,7 +162,8 @@ TEST_CASE("standing_high: the step doubles after each success") {
   std::vector<std::string> blocks;
   for (int i = 0; i < 8; ++i) blocks.push_back("model.layers." + std::to_string(i));
   auto strategy = standing_high("[[], [{type: iter_smooth}]]");
-  ScriptedSession session(blocks, [](const Candidate& c) { return c.anti_outlier != "none" && !c.fallback.empty(); });
+  ScriptedSession session(blocks,
+                          [](const Candidate& c) { return c.anti_outlier != "none" && !c.fallback.empty(); });
   const auto final = strategy.run(session);
   // Binary search never passes (level 8 is assumed); then 7 (step 1), 5 (step 2), 1 (step 4), 0 fails.
   CHECK(trace(session.asked) ==
@@ -158,7 +174,8 @@ TEST_CASE("standing_high: the step doubles after each success") {
   CHECK(final->fallback.size() == 1);
 }
 
-TEST_CASE("standing_high: evaluations stay within 1 + ceil(log2 N) + S(2L+1) + 1 on random monotone oracles") {
+TEST_CASE(
+    "standing_high: evaluations stay within 1 + ceil(log2 N) + S(2L+1) + 1 on random monotone oracles") {
   std::mt19937 rng(7);
   for (int trial = 0; trial < 300; ++trial) {
     const std::size_t n = 1 + rng() % 12;
@@ -166,7 +183,8 @@ TEST_CASE("standing_high: evaluations stay within 1 + ceil(log2 N) + S(2L+1) + 1
     std::vector<std::string> blocks;
     for (std::size_t i = 0; i < n; ++i) blocks.push_back("b" + std::to_string(i));
     std::string strategies = "[[]";
-    for (std::size_t k = 1; k < s; ++k) strategies += ", [{type: iter_smooth, alpha: 0." + std::to_string(k) + "}]";
+    for (std::size_t k = 1; k < s; ++k)
+      strategies += ", [{type: iter_smooth, alpha: 0." + std::to_string(k) + "}]";
     strategies += "]";
     std::map<std::string, std::size_t> need;  // per chain: the fallback level it needs (n + 1: never)
     need["none"] = rng() % (n + 2);
@@ -195,14 +213,7 @@ TEST_CASE("standing_high: evaluations stay within 1 + ceil(log2 N) + S(2L+1) + 1
 }
 
 TEST_CASE("standing_high plan errors name the field") {
-  const auto error_of = [](const std::string& text) {
-    try {
-      tuning::parse_standing_high(parse_yaml_string(text, "plan.yaml"), registry());
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
+  const auto error_of = [](const std::string& text) { return ::error_of(tuning::parse_standing_high, text); };
   CHECK(error_of(std::string("type: standing_high\nanti_outlier_strategies: []\n") + kTemplate)
             .find("anti_outlier_strategies") != std::string::npos);
   const std::string no_linear_quant =
@@ -233,7 +244,8 @@ template:
 
 tuning::BinaryFallback binary_fallback(const std::string& extra) {
   const std::string text = std::string("type: binary_fallback\n") + extra + kFallbackTemplate;
-  return tuning::BinaryFallback(tuning::parse_binary_fallback(parse_yaml_string(text, "plan.yaml"), registry()));
+  return tuning::BinaryFallback(
+      tuning::parse_binary_fallback(parse_yaml_string(text, "plan.yaml"), registry()));
 }
 }  // namespace
 
@@ -260,8 +272,8 @@ TEST_CASE("binary_fallback: answers F,T,F,T over three candidates end at the fir
 }
 
 TEST_CASE("binary_fallback: candidates with '*' are kept verbatim; maximum rollback failing is a SpecError") {
-  auto strategy =
-      binary_fallback("rollback_path: spec.process.1.exclude\nrollback_candidates: [\"*layer.c*\", layer.d]\n");
+  auto strategy = binary_fallback(
+      "rollback_path: spec.process.1.exclude\nrollback_candidates: [\"*layer.c*\", layer.d]\n");
   ScriptedSession session({}, [](const Candidate&) { return false; });
   try {
     strategy.run(session);
@@ -286,13 +298,7 @@ TEST_CASE("binary_fallback: without candidates it ranks all blocks on the analys
 
 TEST_CASE("binary_fallback plan errors: non-v1 template, rollback_path to a non-list or out of range") {
   const auto error_of = [](const std::string& extra, const std::string& tmpl) {
-    try {
-      tuning::parse_binary_fallback(parse_yaml_string("type: binary_fallback\n" + extra + tmpl, "plan.yaml"),
-                                    registry());
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
+    return ::error_of(tuning::parse_binary_fallback, "type: binary_fallback\n" + extra + tmpl);
   };
   std::string v0 = kFallbackTemplate;
   v0.replace(v0.find("modelslim_v1"), 12, "modelslim_v0");
@@ -331,12 +337,7 @@ metadata: {config_id: exp}
   CHECK(excludes(*final, 2) == std::vector<std::string>{"*layers.3.self_attn*"});
 
   const auto error_of = [](const std::string& t) {
-    try {
-      tuning::parse_standing_high_with_experience(parse_yaml_string(t, "plan.yaml"), registry());
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
+    return ::error_of(tuning::parse_standing_high_with_experience, t);
   };
   CHECK(error_of("type: standing_high_with_experience\nquant_type: w2a2\nstructure_configs: [{type: FFN}]\n")
             .find("w8a8") != std::string::npos);

@@ -30,7 +30,7 @@ struct Candidate {
 };
 
 struct Verdict {
-  bool passed = false;      // met every expectation of the accuracy demand
+  bool passed = false;        // met every expectation of the accuracy demand
   bool from_history = false;  // answered from an earlier evaluation of the same spec
   EvaluationResult result;
 };

@@ -14,7 +14,7 @@ struct ReportRow {
   std::string id;
   std::string anti_outlier;
   std::vector<std::string> fallback;
-  std::string verdict;  // the demand summary
+  std::string verdict;          // the demand summary
   std::optional<double> value;  // the charted metric
   bool passed = false;
   bool cached = false;
