@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli_commands.hpp"
+#include "modelslim/core/distributed.hpp"
 #include "modelslim/core/plugin_registry.hpp"
 #include "modelslim/core/quant_service.hpp"
 
@@ -31,7 +32,8 @@ int run_quant_command(const std::vector<std::string>& args) {
       "quant_type", po::value<std::string>(), "use the best shipped practice: w8a8, w8a16, ...")(
       "model_type", po::value<std::string>()->default_value(""),
       "model type or name (e.g. Qwen3-8B); default: config.json's model_type")(
-      "device", po::value<std::string>()->default_value("cpu"), "cpu")(
+      "device", po::value<std::string>()->default_value("cpu"),
+      "cpu, or cpu:0,1 for data-parallel calibration (one rank per entry, dp_layer_wise)")(
       "trust_remote_code", po::value<std::string>()->default_value("False"), "True or False")(
       "practice_repo", po::value<std::string>()->default_value(""),
       "extra practice repository searched by --quant_type (also MODELSLIM_CUSTOM_PRACTICE_REPO)");
@@ -60,6 +62,15 @@ int run_quant_command(const std::vector<std::string>& args) {
       parse_bool_flag("--trust_remote_code", values["trust_remote_code"].as<std::string>());
   quant.practice_repo = values["practice_repo"].as<std::string>();
 
+  // Several devices and not yet a rank: run one process per rank here and supervise them.
+  const std::size_t devices = requested_devices(quant.device);
+  if (devices > 1 && !rank_from_environment()) {
+    std::vector<std::string> rank_args{"quant"};
+    rank_args.insert(rank_args.end(), args.begin(), args.end());
+    const int code = run_local_ranks(devices, rank_args, quant.save_path);
+    if (code == 0) spdlog::info("dp_layer_wise: {} ranks finished → {}", devices, quant.save_path.string());
+    return code;
+  }
   PluginRegistry registry;
   apply_common_options(values, registry);
   const QuantSummary summary = run_quant(quant, registry);

@@ -7,13 +7,17 @@
 namespace modelslim::core {
 
 RunnerKind resolve_runner(const std::string& runner, std::size_t device_count) {
-  if (runner == "model_wise") return RunnerKind::kModelWise;
-  if (runner == "layer_wise") return RunnerKind::kLayerWise;
-  if (runner == "auto" && device_count <= 1) return RunnerKind::kLayerWise;
-  throw Error(ErrorCode::kUnsupported,
-              "runner '" + runner + "' on " + std::to_string(device_count) +
-                  " devices: data-parallel calibration (dp_layer_wise) is not available in this version",
-              "use runner layer_wise or model_wise on one device");
+  if (runner == "auto") return device_count <= 1 ? RunnerKind::kLayerWise : RunnerKind::kDpLayerWise;
+  if (runner == "dp_layer_wise") {
+    if (device_count > 1) return RunnerKind::kDpLayerWise;
+    throw Error(ErrorCode::kUnsupported, "runner 'dp_layer_wise' needs several devices",
+                "pass --device cpu:0,1 (one rank per device), or start the ranks with RANK/WORLD_SIZE");
+  }
+  if (device_count <= 1) return runner == "model_wise" ? RunnerKind::kModelWise : RunnerKind::kLayerWise;
+  throw Error(
+      ErrorCode::kUnsupported,
+      "runner '" + runner + "' runs on one device, but " + std::to_string(device_count) + " were given",
+      "use runner auto or dp_layer_wise for several devices, or pass one --device");
 }
 
 bool Pipeline::needs_data() const {
@@ -28,7 +32,7 @@ RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector
 
 RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector<at::Tensor>& token_ids,
                       RunnerKind runner, SaveContext save_context, const ProgressCallback& progress,
-                      RunArtifacts& artifacts) {
+                      RunArtifacts& artifacts, Communicator* communicator) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   RunStats stats;
@@ -40,7 +44,7 @@ RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector
     for (std::size_t i = 0; i < total; ++i) resident.push_back(model.load_block(i));
   }
 
-  RunContext run_context{model, at::kCPU, &artifacts};
+  RunContext run_context{model, at::kCPU, &artifacts, communicator};
   for (auto& processor : pipeline.processors) processor->pre_run(run_context);
   save_context.artifacts = &artifacts;
   for (auto& saver : pipeline.savers) saver->begin(save_context);
@@ -52,7 +56,7 @@ RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector
   for (std::size_t index = 0; index < total; ++index) {
     std::unique_ptr<Block> block =
         runner == RunnerKind::kModelWise ? std::move(resident[index]) : model.load_block(index);
-    BlockRequest request{block->name(), *block, inputs, {}, 0};
+    BlockRequest request{block->name(), *block, inputs, {}, 0, communicator};
     for (auto& processor : pipeline.processors) {
       processor->preprocess(request);
       processor->process(request);

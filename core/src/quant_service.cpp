@@ -1,10 +1,16 @@
 #include "modelslim/core/quant_service.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <fstream>
+#include <optional>
+#include <thread>
 
+#include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 
+#include "modelslim/core/distributed.hpp"
 #include "modelslim/core/float_checkpoint_saver.hpp"
 #include "modelslim/core/paths.hpp"
 #include "modelslim/core/pipeline.hpp"
@@ -109,11 +115,43 @@ void log_progress(const BlockProgress& p) {
                p.elapsed_seconds, p.eta_seconds);
 }
 
+// dp_layer_wise: every processor must give all ranks the same result; name those that cannot.
+void require_distributed_support(const PracticeConfig& practice, const Pipeline& pipeline) {
+  std::string refused;
+  for (std::size_t i = 0; i < pipeline.processors.size(); ++i) {
+    if (pipeline.processors[i]->support_distributed()) continue;
+    const ConfigNode& node = practice.spec.process[i];
+    refused += (refused.empty() ? "" : ", ") + node.path() + " (" + node.get_string("type", "?") + ")";
+  }
+  if (!refused.empty()) {
+    throw Error(ErrorCode::kUnsupported,
+                "dp_layer_wise: these processors cannot combine their statistics across ranks: " + refused,
+                "use one device, or activation method minmax without ext.aggregation_type mean");
+  }
+  if (!practice.spec.prior.empty()) {
+    throw Error(ErrorCode::kUnsupported, "dp_layer_wise: spec.prior stages run on one device only",
+                "run the practice on one device");
+  }
+}
+
+// Rank r of n calibrates on samples r, r+n, r+2n, ...
+std::vector<at::Tensor> shard(const std::vector<at::Tensor>& ids, const Communicator& communicator) {
+  std::vector<at::Tensor> mine;
+  for (std::size_t i = communicator.rank(); i < ids.size(); i += communicator.world_size())
+    mine.push_back(ids[i]);
+  return mine;
+}
+
 }  // namespace
+
+std::size_t requested_devices(const std::string& device) {
+  return device_count(device);
+}
 
 QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
   const nlohmann::json hf_config = read_model_config(options.model_path);
-  const std::size_t devices = device_count(options.device);
+  const std::optional<RankInfo> rank = rank_from_environment();
+  const std::size_t devices = rank ? rank->world_size : device_count(options.device);
   const std::string adapter_type = registry.select_model_adapter(options.model_type, hf_config);
   const std::string model_type = !options.model_type.empty() ? options.model_type
                                  : hf_config.contains("model_type")
@@ -134,10 +172,31 @@ QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
   std::vector<PriorStage> prior = build_prior_stages(practice, registry);
   Pipeline pipeline = build_pipeline(practice, registry);
   const RunnerKind runner = resolve_runner(practice.spec.runner, devices);
+  std::unique_ptr<Communicator> communicator;
+  if (runner == RunnerKind::kDpLayerWise) {
+    require_distributed_support(practice, pipeline);
+    if (!rank) {
+      throw Error(ErrorCode::kUnsupported, "dp_layer_wise: this process was not started as a rank",
+                  "pass --device cpu:0,1 to the CLI, or set RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT");
+    }
+    spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(rank->rank) + "] [%^%l%$] %v");
+    if (rank->rank != 0 && spdlog::get_level() < spdlog::level::warn) spdlog::set_level(spdlog::level::warn);
+    // Ranks on one machine share its cores: without a user choice, split them instead of oversubscribing.
+    if (std::getenv("OMP_NUM_THREADS") == nullptr) {
+      const auto cores = static_cast<std::size_t>(std::max(1U, std::thread::hardware_concurrency()));
+      at::set_num_threads(static_cast<int>(std::max<std::size_t>(1, cores / rank->world_size)));
+    }
+    communicator = connect_ranks(*rank, std::chrono::minutes(10));
+    // One rank writes; every rank computes the same quantized weights.
+    if (rank->rank != 0) pipeline.savers.clear();
+  }
+  const bool writes = !communicator || communicator->rank() == 0;
   std::vector<std::string> texts;
   if (pipeline.needs_data()) texts = calibration_texts(practice.spec.dataset);
 
-  StagingDir output(options.save_path);
+  std::optional<StagingDir> output;
+  if (writes) output.emplace(options.save_path);
+  const std::filesystem::path output_dir = writes ? output->path() : std::filesystem::path();
   ModelLoadRequest request{options.model_path, hf_config, model_type, at::kCPU, options.trust_remote_code};
   std::unique_ptr<ModelAdapter> model = registry.create_model_adapter(adapter_type, request);
 
@@ -161,18 +220,24 @@ QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
     model = registry.create_model_adapter(adapter_type, request);
   }
 
-  const std::vector<at::Tensor> token_ids = calibration_ids(*model, texts);
+  const std::vector<at::Tensor> all_ids = calibration_ids(*model, texts);
+  const std::vector<at::Tensor> token_ids = communicator ? shard(all_ids, *communicator) : all_ids;
   summary.model_type = model_type;
   summary.config_id = practice.metadata.config_id;
   summary.samples = token_ids.size();
-  const SaveContext save_context{output.path(), options.model_path, *model};
-  const RunStats stats =
-      run_pipeline(*model, pipeline, token_ids, runner, save_context, log_progress, artifacts);
-  if (options.quant_type) {
-    std::filesystem::copy_file(config_path, output.path() / (model_type + "_best_practice.yaml"),
-                               std::filesystem::copy_options::overwrite_existing);
+  const SaveContext save_context{output_dir, options.model_path, *model};
+  const RunStats stats = run_pipeline(*model, pipeline, token_ids, runner, save_context,
+                                      writes ? ProgressCallback(log_progress) : ProgressCallback(), artifacts,
+                                      communicator.get());
+  // Nothing is published unless every rank got through.
+  if (communicator) communicator->barrier();
+  if (writes) {
+    if (options.quant_type) {
+      std::filesystem::copy_file(config_path, output->path() / (model_type + "_best_practice.yaml"),
+                                 std::filesystem::copy_options::overwrite_existing);
+    }
+    output->commit();
   }
-  output.commit();
   summary.blocks = stats.blocks;
   summary.block_forwards += stats.block_forwards;
   summary.seconds = stats.seconds;

@@ -66,6 +66,8 @@ class IterSmooth final : public modelslim::Processor {
   }
 
   bool is_data_free() const override { return false; }
+  // Channel ranges combine exactly across ranks (synchronize in postprocess).
+  bool support_distributed() const override { return true; }
 
   void preprocess(modelslim::BlockRequest& request) override {
     pairs_.clear();
@@ -88,7 +90,11 @@ class IterSmooth final : public modelslim::Processor {
     }
   }
 
-  void postprocess(modelslim::BlockRequest&) override {
+  void postprocess(modelslim::BlockRequest& request) override {
+    if (request.communicator != nullptr) {
+      for (auto& entry : pairs_) entry.observer->synchronize(*request.communicator);
+      for (auto& entry : norms_) entry.observer->synchronize(*request.communicator);
+    }
     // Reference order: up-down, ov, linear-linear, then norm-linear.
     for (const auto kind : {modelslim::LinearPairKind::kUpDown, modelslim::LinearPairKind::kOV,
                             modelslim::LinearPairKind::kLinearLinear}) {

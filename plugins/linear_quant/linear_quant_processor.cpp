@@ -1,5 +1,7 @@
 #include "linear_quant_processor.hpp"
 
+#include <limits>
+
 #include <spdlog/spdlog.h>
 
 #include "fake_quant_linear.hpp"
@@ -49,7 +51,34 @@ void LinearQuantProcessor::preprocess(BlockRequest& request) {
   }
 }
 
+bool LinearQuantProcessor::support_distributed() const {
+  if (config_.act_mode() != ActivationQuantMode::kStaticPerTensor) return true;
+  return config_.act->method != "histogram" && config_.act->aggregation != "mean";
+}
+
+void LinearQuantProcessor::synchronize(Communicator& communicator) {
+  const double inf = std::numeric_limits<double>::infinity();
+  for (Linear* linear : selected_) {
+    const auto found = observers_.find(linear->name());
+    if (found == observers_.end()) continue;  // the same on every rank: selection and mode are config
+    RangeObserver& observer = *found->second;
+    at::Tensor batches = at::tensor({static_cast<double>(observer.batches)}, at::kDouble);
+    at::Tensor mn = observer.batches > 0 ? observer.min.reshape({1}).clone() : at::full({1}, inf, at::kFloat);
+    at::Tensor mx =
+        observer.batches > 0 ? observer.max.reshape({1}).clone() : at::full({1}, -inf, at::kFloat);
+    communicator.all_reduce(batches, ReduceOp::kSum);
+    communicator.all_reduce(mn, ReduceOp::kMin);
+    communicator.all_reduce(mx, ReduceOp::kMax);
+    observer.batches = static_cast<std::int64_t>(batches.item<double>());
+    if (observer.batches > 0) {
+      observer.min = mn.reshape({});
+      observer.max = mx.reshape({});
+    }
+  }
+}
+
 void LinearQuantProcessor::postprocess(BlockRequest& request) {
+  if (request.communicator != nullptr) synchronize(*request.communicator);
   for (Linear* linear : selected_) {
     const auto observer = observers_.find(linear->name());
     if (observer != observers_.end()) linear->remove_observer(observer_ids_.at(linear->name()));

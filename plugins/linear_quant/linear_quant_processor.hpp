@@ -25,7 +25,9 @@ class LinearQuantProcessor final : public Processor {
   void preprocess(BlockRequest& request) override;
   void postprocess(BlockRequest& request) override;
   bool is_data_free() const override { return config_.is_data_free(); }
-  bool support_distributed() const override { return true; }
+  // Min/max statistics combine exactly across ranks (MIN/MAX); the mean aggregation and the histogram
+  // would depend on how the samples were split, so they are refused under dp_layer_wise.
+  bool support_distributed() const override;
   std::vector<std::string> warnings() const override;
 
   const LinearQuantConfig& config() const { return config_; }
@@ -39,6 +41,8 @@ class LinearQuantProcessor final : public Processor {
   };
 
   std::shared_ptr<const QuantizedLinear> quantize(const Linear& linear, const RangeObserver* observer) const;
+  // dp_layer_wise: every rank's min, max and batch count combined, in selection order on every rank.
+  void synchronize(Communicator& communicator);
 
   LinearQuantConfig config_;
   NameFilter filter_;

@@ -29,6 +29,8 @@ class SmoothQuant final : public modelslim::Processor {
   }
 
   bool is_data_free() const override { return false; }
+  // Channel ranges combine exactly across ranks (synchronize in postprocess).
+  bool support_distributed() const override { return true; }
 
   void preprocess(modelslim::BlockRequest& request) override {
     subgraphs_.clear();
@@ -40,7 +42,10 @@ class SmoothQuant final : public modelslim::Processor {
     }
   }
 
-  void postprocess(modelslim::BlockRequest&) override {
+  void postprocess(modelslim::BlockRequest& request) override {
+    if (request.communicator != nullptr) {
+      for (auto& entry : subgraphs_) entry.observer->synchronize(*request.communicator);
+    }
     for (auto& entry : subgraphs_) {
       entry.observer->detach();
       if (!entry.observer->seen()) continue;  // no calibration data reached it

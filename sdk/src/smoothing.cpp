@@ -1,5 +1,7 @@
 #include "modelslim/smoothing.hpp"
 
+#include <limits>
+
 #include "modelslim/error.hpp"
 
 namespace modelslim {
@@ -23,6 +25,21 @@ ChannelRangeObserver::~ChannelRangeObserver() {
 void ChannelRangeObserver::detach() {
   if (attached_) linear_->remove_observer(observer_id_);
   attached_ = false;
+}
+
+void ChannelRangeObserver::synchronize(Communicator& communicator) {
+  const std::int64_t channels = linear_->weight().size(1);
+  const double inf = std::numeric_limits<double>::infinity();
+  at::Tensor seen_count = at::tensor({seen() ? 1.0F : 0.0F});
+  at::Tensor max = seen() ? range_->max.clone() : at::full({channels}, -inf, at::kFloat);
+  at::Tensor min = seen() ? range_->min.clone() : at::full({channels}, inf, at::kFloat);
+  communicator.all_reduce(seen_count, ReduceOp::kSum);
+  communicator.all_reduce(max, ReduceOp::kMax);
+  communicator.all_reduce(min, ReduceOp::kMin);
+  if (seen_count.item<float>() > 0.0F) {
+    range_->max = max;
+    range_->min = min;
+  }
 }
 
 at::Tensor ChannelRangeObserver::absmax() const {

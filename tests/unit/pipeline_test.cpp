@@ -155,5 +155,8 @@ TEST_CASE("block k receives block k-1's output even when every processor is data
 TEST_CASE("runner names") {
   CHECK(resolve_runner("auto", 1) == RunnerKind::kLayerWise);
   CHECK(resolve_runner("model_wise", 1) == RunnerKind::kModelWise);
-  CHECK_THROWS_AS(resolve_runner("dp_layer_wise", 2), Error);
+  CHECK(resolve_runner("dp_layer_wise", 2) == RunnerKind::kDpLayerWise);
+  CHECK(resolve_runner("auto", 2) == RunnerKind::kDpLayerWise);
+  CHECK_THROWS_AS(resolve_runner("dp_layer_wise", 1), Error);
+  CHECK_THROWS_AS(resolve_runner("layer_wise", 2), Error);
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "modelslim/block.hpp"
+#include "modelslim/distributed.hpp"
 
 namespace modelslim {
 
@@ -31,6 +32,7 @@ struct RunContext {
   ModelAdapter& model;
   at::Device device = at::kCPU;
   RunArtifacts* artifacts = nullptr;  // owned by the host, outlives the savers' finish()
+  Communicator* communicator = nullptr;  // dp_layer_wise only: the other ranks
 };
 
 struct BlockRequest {
@@ -39,6 +41,8 @@ struct BlockRequest {
   const std::vector<BlockInput>& inputs;  // per calibration sample (empty for data-free runs)
   std::vector<at::Tensor> outputs;        // filled by the last forward that ran on this block
   std::size_t forward_count = 0;          // number of block forwards over all samples this round
+  // dp_layer_wise only (else null): `inputs` is this rank's shard; statistics must be combined through it.
+  Communicator* communicator = nullptr;
 };
 
 // Runs the block on every input and stores the outputs in the request. The shared calibration forward.
@@ -59,6 +63,8 @@ class Processor {
 
   // True when the processor never needs calibration data (no forward).
   virtual bool is_data_free() const = 0;
+  // True when the processor gives every rank the same result under dp_layer_wise (it combines its
+  // statistics through BlockRequest::communicator, or needs none). The host refuses the others up front.
   virtual bool support_distributed() const { return false; }
   virtual bool need_kv_cache() const { return false; }
   // Called once after the run: warnings such as include patterns that matched nothing.

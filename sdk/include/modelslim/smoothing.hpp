@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "modelslim/block.hpp"
+#include "modelslim/distributed.hpp"
 
 namespace modelslim {
 
@@ -22,6 +23,9 @@ class ChannelRangeObserver {
   ChannelRangeObserver& operator=(const ChannelRangeObserver&) = delete;
 
   void detach();
+  // dp_layer_wise: combines the ranges of every rank (MAX of max, MIN of min). Call it on every rank for
+  // every observer, seen or not, in the same order.
+  void synchronize(Communicator& communicator);
   bool seen() const { return range_->max.defined(); }
   const at::Tensor& max() const { return range_->max; }  // float32 [in_features]
   const at::Tensor& min() const { return range_->min; }

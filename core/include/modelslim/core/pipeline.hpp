@@ -14,8 +14,11 @@
 
 namespace modelslim::core {
 
-enum class RunnerKind { kLayerWise, kModelWise };
-// "auto" → layer_wise on one device. Throws Unsupported for dp_layer_wise (not available yet).
+// dp_layer_wise: layer_wise on every rank, each with its shard of the calibration samples, statistics
+// combined through the communicator.
+enum class RunnerKind { kLayerWise, kModelWise, kDpLayerWise };
+// "auto" → layer_wise on one device, dp_layer_wise on several. Throws Unsupported when the runner and the
+// device count disagree.
 RunnerKind resolve_runner(const std::string& runner, std::size_t device_count);
 
 struct Pipeline {
@@ -47,6 +50,6 @@ RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector
 // Same, with artifacts that outlive the run: what earlier stages produced is kept and passed to the savers.
 RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector<at::Tensor>& token_ids,
                       RunnerKind runner, SaveContext save_context, const ProgressCallback& progress,
-                      RunArtifacts& artifacts);
+                      RunArtifacts& artifacts, Communicator* communicator = nullptr);
 
 }  // namespace modelslim::core

@@ -33,4 +33,7 @@ struct QuantSummary {
 
 QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry);
 
+// How many devices a --device value names ("cpu" → 1, "cpu:0,1" → 2); throws Unsupported for non-CPU.
+std::size_t requested_devices(const std::string& device);
+
 }  // namespace modelslim::core

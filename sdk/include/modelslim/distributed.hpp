@@ -1,0 +1,28 @@
+// Data-parallel calibration (the dp_layer_wise runner): every rank runs the same blocks on its shard of the
+// calibration samples, and processors that support it combine their statistics through this interface so
+// that every rank computes the same scales. The host implements it on LibTorch c10d (Gloo on CPU).
+//
+// Collectives pair up by call order: every rank must make the same calls in the same order, even a rank
+// whose shard never reached a layer (contribute the identity of the reduction: -inf for MAX, +inf for MIN).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstddef>
+
+namespace modelslim {
+
+enum class ReduceOp { kSum, kMin, kMax };
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual std::size_t rank() const = 0;
+  virtual std::size_t world_size() const = 0;
+  // In place; afterwards every rank holds the same result. Throws Error naming the rank when another rank
+  // died or timed out.
+  virtual void all_reduce(at::Tensor& tensor, ReduceOp op) = 0;
+  virtual void barrier() = 0;
+};
+
+}  // namespace modelslim
