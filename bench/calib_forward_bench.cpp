@@ -58,14 +58,15 @@ int main(int argc, char** argv) {
   const int samples = std::stoi(bench::arg_value(argc, argv, "--samples", "4"));
   const std::int64_t seq = std::stoll(bench::arg_value(argc, argv, "--seq", "256"));
   const int reps = std::stoi(bench::arg_value(argc, argv, "--reps", "5"));
-  const fs::path work = bench::arg_value(argc, argv, "--work", (fs::temp_directory_path() / "modelslim-bench").string());
+  const fs::path work =
+      bench::arg_value(argc, argv, "--work", (fs::temp_directory_path() / "modelslim-bench").string());
   const fs::path model_dir = work / ("calib-model-" + hidden + "-" + intermediate);
   if (!fs::exists(model_dir / "config.json")) {
-    bench::make_random_model(model_dir, "bfloat16",
-                             {"num_hidden_layers=1", "hidden_size=" + hidden, "intermediate_size=" + intermediate,
-                              "num_attention_heads=" + std::to_string(heads),
-                              "num_key_value_heads=" + std::to_string(heads),
-                              "head_dim=" + std::to_string(std::stoll(hidden) / heads)});
+    bench::make_random_model(
+        model_dir, "bfloat16",
+        {"num_hidden_layers=1", "hidden_size=" + hidden, "intermediate_size=" + intermediate,
+         "num_attention_heads=" + std::to_string(heads), "num_key_value_heads=" + std::to_string(heads),
+         "head_dim=" + std::to_string(std::stoll(hidden) / heads)});
   }
 
   modelslim::core::PluginRegistry registry;
@@ -117,15 +118,17 @@ int main(int argc, char** argv) {
   }
 
   const auto gflops = [&](double seconds) { return flops / seconds / 1e9; };
-  std::printf("block 0 of hidden=%s intermediate=%s heads=%lld: %d samples x %lld tokens, %.1f GFLOP, %d threads, "
-              "best of %d\n",
-              hidden.c_str(), intermediate.c_str(), static_cast<long long>(heads), samples,
-              static_cast<long long>(seq), flops / 1e9, at::get_num_threads(), reps);
-  std::printf("at::matmul roofline (same shapes)   %8.1f ms  %7.1f GFLOP/s\n", roofline * 1e3, gflops(roofline));
-  std::printf("block forward                       %8.1f ms  %7.1f GFLOP/s  (%.3f of roofline)\n", plain * 1e3,
-              gflops(plain), roofline / plain);
-  std::printf("calibration forward (observers)     %8.1f ms  %7.1f GFLOP/s  (%.3f of roofline)\n", observed * 1e3,
-              gflops(observed), roofline / observed);
+  std::printf(
+      "block 0 of hidden=%s intermediate=%s heads=%lld: %d samples x %lld tokens, %.1f GFLOP, %d threads, "
+      "best of %d\n",
+      hidden.c_str(), intermediate.c_str(), static_cast<long long>(heads), samples,
+      static_cast<long long>(seq), flops / 1e9, at::get_num_threads(), reps);
+  std::printf("at::matmul roofline (same shapes)   %8.1f ms  %7.1f GFLOP/s\n", roofline * 1e3,
+              gflops(roofline));
+  std::printf("block forward                       %8.1f ms  %7.1f GFLOP/s  (%.3f of roofline)\n",
+              plain * 1e3, gflops(plain), roofline / plain);
+  std::printf("calibration forward (observers)     %8.1f ms  %7.1f GFLOP/s  (%.3f of roofline)\n",
+              observed * 1e3, gflops(observed), roofline / observed);
   const double ratio = roofline / observed;
   std::printf("calibration forward / matmul roofline = %.3f (target >= 0.50): %s\n", ratio,
               ratio >= 0.50 ? "PASS" : "FAIL");

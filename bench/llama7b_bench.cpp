@@ -66,8 +66,8 @@ int main(int argc, char** argv) {
                                 "num_attention_heads=32", "num_key_value_heads=32", "head_dim=128",
                                 "vocab_size=32000", "max_position_embeddings=4096"});
     }
-    return bench::Measurement{
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 0};
+    return bench::Measurement{std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                              0};
   }();
   std::uintmax_t model_bytes = 0;
   for (const auto& entry : fs::directory_iterator(model)) {
@@ -90,8 +90,8 @@ int main(int argc, char** argv) {
   const bench::Measurement quant =
       bench::run_child({(bench::bin_dir() / "modelslim").string(), "quant", "--model_path", model.string(),
                         "--save_path", output.string(), "--config_path", config.string()});
-  std::printf("llama-2-7b shape (%s layers), bf16, W8A8 layer_wise, %d samples x <=%zu tokens\n", layers.c_str(),
-              samples, chars);
+  std::printf("llama-2-7b shape (%s layers), bf16, W8A8 layer_wise, %d samples x <=%zu tokens\n",
+              layers.c_str(), samples, chars);
   std::printf("quant wall=%.1fs (%.1f s/block)  peak_rss=%.1f MiB\n", quant.seconds,
               quant.seconds / std::stod(layers), quant.peak_rss_mib);
   const bool pass = quant.peak_rss_mib < kTargetMiB;

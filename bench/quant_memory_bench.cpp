@@ -44,10 +44,10 @@ int main(int argc, char** argv) {
   for (const int layers : {8, 32}) {
     const fs::path model = work / ("model-" + std::to_string(layers));
     if (!fs::exists(model / "config.json")) {
-      bench::make_random_model(model, "bfloat16",
-                               {"num_hidden_layers=" + std::to_string(layers), "hidden_size=" + hidden,
-                                "intermediate_size=" + intermediate,
-                                "head_dim=" + std::to_string(std::stoi(hidden) / 8)});
+      bench::make_random_model(
+          model, "bfloat16",
+          {"num_hidden_layers=" + std::to_string(layers), "hidden_size=" + hidden,
+           "intermediate_size=" + intermediate, "head_dim=" + std::to_string(std::stoi(hidden) / 8)});
     }
     const fs::path out = work / ("out-" + std::to_string(layers));
     const Measurement m =

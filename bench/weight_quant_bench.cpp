@@ -35,8 +35,8 @@ std::int64_t arg_int(int argc, char** argv, const std::string& flag, std::int64_
 // The float64 tensor formula of quant_math.hpp, as whole-matrix ATen ops (the previous implementation).
 modelslim::QuantizedWeight reference_minmax(const at::Tensor& weight, int bits, bool symmetric) {
   const at::Tensor w = weight.to(at::kDouble);
-  const modelslim::ScaleOffset params =
-      modelslim::minmax_scale_offset(std::get<0>(w.min(1, true)), std::get<0>(w.max(1, true)), bits, symmetric);
+  const modelslim::ScaleOffset params = modelslim::minmax_scale_offset(
+      std::get<0>(w.min(1, true)), std::get<0>(w.max(1, true)), bits, symmetric);
   const at::Tensor q = modelslim::quantize_values(w, params.scale, params.offset, bits);
   return {q.to(at::kChar), params.scale.to(at::kFloat).squeeze(1), params.offset.to(at::kFloat).squeeze(1)};
 }
@@ -80,8 +80,8 @@ int main(int argc, char** argv) {
       reference_time.add(seconds_since(start));
     }
   }
-  const bool identical = quantized.qweight.equal(reference.qweight) && quantized.scale.equal(reference.scale) &&
-                         quantized.offset.equal(reference.offset);
+  const bool identical = quantized.qweight.equal(reference.qweight) &&
+                         quantized.scale.equal(reference.scale) && quantized.offset.equal(reference.offset);
 
   const auto gbps = [&](const Best& best) { return bytes / best.seconds / 1e9; };
   const double bandwidth = std::max(gbps(memcpy_time), gbps(copy_time));
@@ -89,14 +89,17 @@ int main(int argc, char** argv) {
               static_cast<long long>(in), bytes / 1e6, at::get_num_threads(), reps);
   std::printf("std::memcpy                    %8.2f ms  %6.2f GB/s\n", memcpy_time.seconds * 1e3,
               gbps(memcpy_time));
-  std::printf("at::Tensor::copy_              %8.2f ms  %6.2f GB/s\n", copy_time.seconds * 1e3, gbps(copy_time));
+  std::printf("at::Tensor::copy_              %8.2f ms  %6.2f GB/s\n", copy_time.seconds * 1e3,
+              gbps(copy_time));
   std::printf("quantize_weight_minmax sym     %8.2f ms  %6.2f GB/s\n", quant_time.seconds * 1e3,
               gbps(quant_time));
-  std::printf("quantize_weight_minmax asym    %8.2f ms  %6.2f GB/s\n", asym_time.seconds * 1e3, gbps(asym_time));
+  std::printf("quantize_weight_minmax asym    %8.2f ms  %6.2f GB/s\n", asym_time.seconds * 1e3,
+              gbps(asym_time));
   std::printf("float64 ATen formula (before)  %8.2f ms  %6.2f GB/s\n", reference_time.seconds * 1e3,
               gbps(reference_time));
   std::printf("identical to the float64 formula: %s\n", identical ? "yes" : "NO");
   const double ratio = gbps(quant_time) / bandwidth;
-  std::printf("weight quant / copy bandwidth = %.3f (target >= 0.30): %s\n", ratio, ratio >= 0.30 ? "PASS" : "FAIL");
+  std::printf("weight quant / copy bandwidth = %.3f (target >= 0.30): %s\n", ratio,
+              ratio >= 0.30 ? "PASS" : "FAIL");
   return ratio >= 0.30 && identical ? 0 : 1;
 }

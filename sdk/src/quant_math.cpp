@@ -20,8 +20,8 @@ at::Tensor expand_groups(const at::Tensor& params, std::int64_t in_features) {
   return params.repeat_interleave(group_size, 1);
 }
 
-// min and max of each of `count` consecutive groups of `span` elements, as float64 (exact: they are elements);
-// NaN for a group holding one, as at::min / at::max give.
+// min and max of each of `count` consecutive groups of `span` elements, as float64 (exact: they are
+// elements); NaN for a group holding one, as at::min / at::max give.
 template <typename T>
 void group_ranges(const T* w, std::int64_t count, std::int64_t span, double* mins, double* maxs) {
   for (std::int64_t g = 0; g < count; ++g) {
