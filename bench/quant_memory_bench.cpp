@@ -3,65 +3,19 @@
 // the 32/8 RSS ratio (target < 1.25: memory must not grow with depth).
 //
 //   build/bin/quant_memory_bench [--hidden 1024] [--intermediate 2816] [--work DIR]
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <string>
 #include <vector>
 
+#include "bench_child.hpp"
+
 namespace fs = std::filesystem;
-
-namespace {
-
-struct Measurement {
-  double seconds = 0;
-  double peak_rss_mib = 0;
-};
-
-fs::path bin_dir() {
-  return fs::read_symlink("/proc/self/exe").parent_path();
-}
-
-// Runs argv as a child and reports its wall time and peak RSS (ru_maxrss of that child only).
-Measurement run_child(const std::vector<std::string>& argv) {
-  const auto start = std::chrono::steady_clock::now();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    std::vector<char*> args;
-    for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    std::perror("execv");
-    std::_Exit(127);
-  }
-  int status = 0;
-  rusage usage{};
-  ::wait4(pid, &status, 0, &usage);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::cerr << "command failed: " << argv[0] << "\n";
-    std::exit(1);
-  }
-  Measurement m;
-  m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  m.peak_rss_mib = static_cast<double>(usage.ru_maxrss) / 1024.0;
-  return m;
-}
-
-std::string arg_value(int argc, char** argv, const std::string& flag, const std::string& fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (argv[i] == flag) return argv[i + 1];
-  }
-  return fallback;
-}
-
-}  // namespace
+using bench::arg_value;
+using bench::bin_dir;
+using bench::Measurement;
+using bench::run_child;
 
 int main(int argc, char** argv) {
   const std::string hidden = arg_value(argc, argv, "--hidden", "1024");
@@ -90,11 +44,10 @@ int main(int argc, char** argv) {
   for (const int layers : {8, 32}) {
     const fs::path model = work / ("model-" + std::to_string(layers));
     if (!fs::exists(model / "config.json")) {
-      run_child({(bin_dir() / "make_random_model").string(), "--config",
-                 (source / "data/demo/config.json").string(), "--output", model.string(), "--byte-tokenizer",
-                 "--dtype", "bfloat16", "--set", "num_hidden_layers=" + std::to_string(layers), "--set",
-                 "hidden_size=" + hidden, "--set", "intermediate_size=" + intermediate, "--set",
-                 "head_dim=" + std::to_string(std::stoi(hidden) / 8)});
+      bench::make_random_model(
+          model, "bfloat16",
+          {"num_hidden_layers=" + std::to_string(layers), "hidden_size=" + hidden,
+           "intermediate_size=" + intermediate, "head_dim=" + std::to_string(std::stoi(hidden) / 8)});
     }
     const fs::path out = work / ("out-" + std::to_string(layers));
     const Measurement m =

@@ -1,5 +1,10 @@
 #include "modelslim/quant_math.hpp"
 
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "modelslim/error.hpp"
@@ -13,6 +18,44 @@ at::Tensor expand_groups(const at::Tensor& params, std::int64_t in_features) {
   if (params.dim() == 1) return params.unsqueeze(1);
   const std::int64_t group_size = in_features / params.size(1);
   return params.repeat_interleave(group_size, 1);
+}
+
+// min and max of each of `count` consecutive groups of `span` elements, as float64 (exact: they are
+// elements); NaN for a group holding one, as at::min / at::max give.
+template <typename T>
+void group_ranges(const T* w, std::int64_t count, std::int64_t span, double* mins, double* maxs) {
+  for (std::int64_t g = 0; g < count; ++g) {
+    const T* src = w + g * span;
+    T mn = src[0];
+    T mx = src[0];
+    bool nan = false;
+    for (std::int64_t j = 0; j < span; ++j) {
+      const T v = src[j];
+      mn = v < mn ? v : mn;
+      mx = v > mx ? v : mx;
+      nan |= v != v;
+    }
+    mins[g] = nan ? std::numeric_limits<double>::quiet_NaN() : static_cast<double>(mn);
+    maxs[g] = nan ? std::numeric_limits<double>::quiet_NaN() : static_cast<double>(mx);
+  }
+}
+
+// quantize_values' round(x / scale + offset) clamped, in float64, for `count` groups of `span` elements
+// with one scale/offset each. Clamping before rounding gives the same integers (the bounds are integers and
+// rounding is monotonic).
+template <typename T>
+void quantize_groups(const T* w, const double* scale, const double* offset, std::int64_t count,
+                     std::int64_t span, IntRange range, std::int8_t* q) {
+  const double lo = static_cast<double>(range.min);
+  const double hi = static_cast<double>(range.max);
+  for (std::int64_t g = 0; g < count; ++g) {
+    const T* src = w + g * span;
+    std::int8_t* dst = q + g * span;
+    for (std::int64_t j = 0; j < span; ++j) {
+      const double v = std::min(std::max(static_cast<double>(src[j]) / scale[g] + offset[g], lo), hi);
+      dst[j] = static_cast<std::int8_t>(std::nearbyint(v));
+    }
+  }
 }
 }  // namespace
 
@@ -53,24 +96,44 @@ at::Tensor fake_quantize(const at::Tensor& x, const at::Tensor& scale, const at:
 
 QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool symmetric,
                                        std::int64_t group_size) {
-  // float64: the integers are then exactly those of the reference formula (no float32 rounding at .5 edges).
-  const at::Tensor w = weight.to(at::kDouble);
-  const std::int64_t out = w.size(0);
-  const std::int64_t in = w.size(1);
+  const std::int64_t out = weight.size(0);
+  const std::int64_t in = weight.size(1);
   if (group_size > 0 && in % group_size != 0) {
     throw Error(ErrorCode::kUnsupported, "per_group weight quantization: in_features " + std::to_string(in) +
                                              " is not divisible by group_size " + std::to_string(group_size));
   }
-  const at::Tensor grouped = group_size > 0 ? w.reshape({out, in / group_size, group_size}) : w.unsqueeze(1);
-  const ScaleOffset params =
-      minmax_scale_offset(std::get<0>(grouped.min(2)), std::get<0>(grouped.max(2)), bits,
-                          symmetric);  // [out, groups]
-  const at::Tensor q = quantize_values(grouped, params.scale.unsqueeze(2), params.offset.unsqueeze(2), bits)
-                           .reshape({out, in});
-  const at::Tensor scale = params.scale.to(at::kFloat);
-  const at::Tensor offset = params.offset.to(at::kFloat);
-  if (group_size > 0) return {q.to(at::kChar), scale, offset};
-  return {q.to(at::kChar), scale.squeeze(1), offset.squeeze(1)};
+  // The float64 formula (exact integers at .5 edges), computed a chunk of rows at a time instead of on
+  // whole-matrix float64 temporaries (5x the weight's size): the range pass leaves the chunk in cache for
+  // the quantize pass. float16/bfloat16 widen to float32 exactly; float32/float64 are read as they are.
+  const at::Tensor w = (weight.scalar_type() == at::kDouble ? weight : weight.to(at::kFloat)).contiguous();
+  const std::int64_t span = group_size > 0 ? group_size : in;
+  const std::int64_t groups = in / span;
+  const IntRange range = int_range(bits);
+  at::Tensor q = at::empty({out, in}, at::kChar);
+  at::Tensor scale = at::empty({out, groups}, at::kDouble);
+  at::Tensor offset = at::empty({out, groups}, at::kDouble);
+  const std::int64_t chunk_rows =
+      std::max<std::int64_t>(1, (std::int64_t{1} << 20) / std::max<std::int64_t>(1, in * w.element_size()));
+  const std::int64_t chunks = (out + chunk_rows - 1) / chunk_rows;
+  AT_DISPATCH_FLOATING_TYPES(w.scalar_type(), "quantize_weight_minmax", [&] {
+    const scalar_t* data = w.data_ptr<scalar_t>();
+    at::parallel_for(0, chunks, 1, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t chunk = begin; chunk < end; ++chunk) {
+        const std::int64_t row = chunk * chunk_rows;
+        const std::int64_t rows = std::min(chunk_rows, out - row);
+        const at::Tensor mn = at::empty({rows, groups}, at::kDouble);
+        const at::Tensor mx = at::empty({rows, groups}, at::kDouble);
+        group_ranges(data + row * in, rows * groups, span, mn.data_ptr<double>(), mx.data_ptr<double>());
+        const ScaleOffset params = minmax_scale_offset(mn, mx, bits, symmetric);
+        scale.narrow(0, row, rows).copy_(params.scale);
+        offset.narrow(0, row, rows).copy_(params.offset);
+        quantize_groups(data + row * in, scale[row].data_ptr<double>(), offset[row].data_ptr<double>(),
+                        rows * groups, span, range, q.data_ptr<std::int8_t>() + row * in);
+      }
+    });
+  });
+  if (group_size > 0) return {q, scale.to(at::kFloat), offset.to(at::kFloat)};
+  return {q, scale.to(at::kFloat).squeeze(1), offset.to(at::kFloat).squeeze(1)};
 }
 
 QuantizedWeight quantize_weight_ssz(const at::Tensor& weight, int bits, bool symmetric, int steps) {

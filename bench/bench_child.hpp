@@ -1,0 +1,85 @@
+// Shared by the benchmarks: running a child process (its wall time and its own peak RSS), flag parsing and
+// the build-tree paths. Header-only so each bench stays one executable from one .cpp.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+namespace fs = std::filesystem;
+
+struct Measurement {
+  double seconds = 0;
+  double peak_rss_mib = 0;
+};
+
+inline fs::path bin_dir() {
+  return fs::read_symlink("/proc/self/exe").parent_path();
+}
+
+inline fs::path plugin_dir() {
+  return bin_dir().parent_path() / "lib" / "modelslim" / "plugins";
+}
+
+// Runs argv as a child and reports its wall time and peak RSS (ru_maxrss of that child only). Exits on
+// failure: a benchmark of a failed run means nothing.
+inline Measurement run_child(const std::vector<std::string>& argv) {
+  const auto start = std::chrono::steady_clock::now();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::vector<char*> args;
+    for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    std::perror("execv");
+    std::_Exit(127);
+  }
+  int status = 0;
+  rusage usage{};
+  ::wait4(pid, &status, 0, &usage);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::cerr << "command failed: " << argv[0] << "\n";
+    std::exit(1);
+  }
+  Measurement m;
+  m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  m.peak_rss_mib = static_cast<double>(usage.ru_maxrss) / 1024.0;
+  return m;
+}
+
+inline std::string arg_value(int argc, char** argv, const std::string& flag, const std::string& fallback) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (argv[i] == flag) return argv[i + 1];
+  }
+  return fallback;
+}
+
+// A random Llama checkpoint (byte tokenizer) from data/demo/config.json with `overrides` (key=value).
+inline void make_random_model(const fs::path& output, const std::string& dtype,
+                              const std::vector<std::string>& overrides) {
+  std::vector<std::string> argv = {(bin_dir() / "make_random_model").string(),
+                                   "--config",
+                                   (fs::path(MODELSLIM_BENCH_SOURCE_DIR) / "data/demo/config.json").string(),
+                                   "--output",
+                                   output.string(),
+                                   "--byte-tokenizer",
+                                   "--dtype",
+                                   dtype};
+  for (const auto& item : overrides) {
+    argv.push_back("--set");
+    argv.push_back(item);
+  }
+  run_child(argv);
+}
+
+}  // namespace bench

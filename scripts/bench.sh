@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds the benchmark targets and runs them, each printing its measurements and the ratio against the
+# reference it measures in the same run (bench/README.md). --7b adds the Llama-2-7B-shaped run (minutes,
+# ~21 GB of free disk). Build dir: $MODELSLIM_BUILD_DIR (default ./build). Exit status 1 if any target missed.
+#
+#   scripts/bench.sh [--7b] [--work DIR]
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+build=${MODELSLIM_BUILD_DIR:-build}
+jobs=${MODELSLIM_JOBS:-$(nproc)}
+run_7b=0
+work=${TMPDIR:-/tmp}/modelslim-bench
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --7b) run_7b=1 ;;
+    --work) work=$2; shift ;;
+    *) echo "usage: scripts/bench.sh [--7b] [--work DIR]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMODELSLIM_BUILD_TESTS=OFF || exit 1
+fi
+targets=(modelslim make_random_model modelslim_llama_adapter modelslim_linear_quant modelslim_ascendv1_saver
+         quant_memory_bench calib_forward_bench weight_quant_bench llama7b_bench)
+cmake --build "$build" -j "$jobs" --target "${targets[@]}" || exit 1
+
+echo "== machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(free -g | awk '/^Mem:/ {print $2}') GiB"
+status=0
+run() {
+  echo
+  echo "== $*"
+  "$build/bin/$@" || status=1
+}
+run weight_quant_bench
+run calib_forward_bench --work "$work"
+run quant_memory_bench --work "$work"
+if [ "$run_7b" = 1 ]; then
+  run llama7b_bench --work "$work-7b"
+fi
+echo
+[ "$status" = 0 ] && echo "all targets met" || echo "some targets missed (see FAIL above)"
+exit "$status"
