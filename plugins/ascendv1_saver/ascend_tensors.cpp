@@ -158,7 +158,8 @@ std::vector<TypedTensor> linear_tensors(const Linear& linear, at::ScalarType flo
     // y = deq_scale * (Wq·xq + quant_bias) with xq = round(x / input_scale + input_offset).
     const at::Tensor weight_scale = q.weight_scale.to(at::kFloat);
     const at::Tensor deq_scale = (q.input_scale.to(at::kFloat) * weight_scale).contiguous();
-    const at::Tensor row_sums = q.qweight.to(at::kDouble).sum(1);
+    // Integer row sums are exact in int64; a float64 copy of a 4096×11008 weight would cost 344 MiB.
+    const at::Tensor row_sums = q.qweight.sum(1, false, at::kLong).to(at::kDouble);
     at::Tensor correction = -q.input_offset.to(at::kDouble) * row_sums;
     if (q.bias) correction = correction + q.bias->to(at::kDouble) / deq_scale.to(at::kDouble);
     tensors.push_back({name + ".input_scale", q.input_scale.to(at::kFloat).reshape({1}).contiguous(), type});
