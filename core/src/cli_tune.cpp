@@ -35,6 +35,8 @@ int run_tune_command(const std::vector<std::string>& args) {
       "stop proposing candidates after this long: 1D2H30M10S, 2H30M, 90S")(
       "max_candidates", po::value<std::size_t>()->default_value(30), "stop after this many candidates")(
       "trust_remote_code", po::value<std::string>()->default_value("False"), "True or False")(
+      "block_reuse", po::value<std::string>()->default_value("True"),
+      "True: a candidate reuses the blocks it shares with an earlier one (same results, less work)")(
       "practice_repo", po::value<std::string>()->default_value(""),
       "save the tuned practice here (default: MSMODELSLIM_CUSTOM_PRACTICE_REPO; unset: not saved)");
   add_common_options(options);
@@ -68,6 +70,7 @@ int run_tune_command(const std::vector<std::string>& args) {
   tune.max_candidates = values["max_candidates"].as<std::size_t>();
   if (tune.max_candidates == 0) throw UsageError("--max_candidates must be at least 1");
   tune.practice_repo = values["practice_repo"].as<std::string>();
+  tune.block_reuse = parse_bool_flag("--block_reuse", values["block_reuse"].as<std::string>());
 
   PluginRegistry registry;
   apply_common_options(values, registry);
@@ -76,6 +79,8 @@ int run_tune_command(const std::vector<std::string>& args) {
               outcome.passed ? "PASSED" : "NONE PASSED", outcome.candidates, outcome.evaluated,
               outcome.from_history, outcome.stop_reason.c_str());
   std::printf("[tune] %s\n", outcome.summary.c_str());
+  std::printf("[tune] blocks: %zu quantized, %zu of them reused from earlier candidates\n",
+              outcome.blocks_quantized, outcome.blocks_reused);
   if (outcome.passed) {
     std::printf("[tune] saved %s/quant_model, best_practice.yaml, report.html\n", tune.save_path.c_str());
     if (outcome.repo_file) std::printf("[tune] practice saved to %s\n", outcome.repo_file->c_str());

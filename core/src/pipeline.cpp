@@ -32,7 +32,7 @@ RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector
 
 RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector<at::Tensor>& token_ids,
                       RunnerKind runner, SaveContext save_context, const ProgressCallback& progress,
-                      RunArtifacts& artifacts, Communicator* communicator) {
+                      RunArtifacts& artifacts, Communicator* communicator, BlockReuse* reuse) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   RunStats stats;
@@ -54,6 +54,20 @@ RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector
   for (const at::Tensor& ids : token_ids) inputs.push_back(model.embed(ids));
 
   for (std::size_t index = 0; index < total; ++index) {
+    if (reuse != nullptr) {
+      if (const auto cached = reuse->cache.find(reuse->keys.at(index))) {
+        for (auto& saver : pipeline.savers) saver->save_block(*cached->block);
+        if (!cached->outputs.empty()) {
+          for (std::size_t s = 0; s < inputs.size(); ++s) inputs[s].hidden = cached->outputs[s];
+        }
+        ++reuse->reused;
+        if (progress) {
+          const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+          progress({index + 1, total, cached->block->name(), elapsed, 0.0});
+        }
+        continue;
+      }
+    }
     std::unique_ptr<Block> block =
         runner == RunnerKind::kModelWise ? std::move(resident[index]) : model.load_block(index);
     BlockRequest request{block->name(), *block, inputs, {}, 0, communicator};
@@ -69,6 +83,19 @@ RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector
       for (std::size_t s = 0; s < inputs.size(); ++s) inputs[s].hidden = std::move(request.outputs[s]);
     }
     stats.block_forwards += request.forward_count;
+    if (reuse != nullptr) {
+      // Outputs are shared, not copied: nothing changes a hidden-state tensor in place.
+      std::vector<at::Tensor> outputs;
+      if (!request.outputs.empty()) {
+        for (const BlockInput& input : inputs) outputs.push_back(input.hidden);
+      }
+      BlockCache::Entry entry;
+      entry.bytes = BlockCache::bytes_of(*block, outputs);
+      entry.owner = reuse->owner;
+      entry.block = std::shared_ptr<Block>(std::move(block));
+      entry.outputs = std::move(outputs);
+      reuse->cache.put(reuse->keys.at(index), std::move(entry));
+    }
     block.reset();  // free this block's weights before the next one is read
 
     if (progress) {

@@ -5,11 +5,13 @@
 #include <cstdlib>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 
+#include "modelslim/core/block_cache.hpp"
 #include "modelslim/core/distributed.hpp"
 #include "modelslim/core/float_checkpoint_saver.hpp"
 #include "modelslim/core/paths.hpp"
@@ -18,6 +20,7 @@
 #include "modelslim/core/practice_config.hpp"
 #include "modelslim/core/practice_repo.hpp"
 #include "modelslim/core/staging_dir.hpp"
+#include "modelslim/core/tune_history.hpp"
 #include "modelslim/dataset.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/json_file.hpp"
@@ -142,6 +145,73 @@ std::vector<at::Tensor> shard(const std::vector<at::Tensor>& ids, const Communic
   return mine;
 }
 
+// Keys of the block cache: block k's key hashes block k-1's with the process config as it applies to block k,
+// i.e. without the fallback patterns ("*<name>.*") that name other blocks — the only difference between
+// most tuning candidates. Everything else in the config stays in, so any other change misses.
+YAML::Node strip_other_blocks(const YAML::Node& node, const std::set<std::string>& others) {
+  if (node.IsMap()) {
+    YAML::Node out(YAML::NodeType::Map);
+    for (const auto& item : node) {
+      const std::string key = item.first.as<std::string>();
+      const bool patterns = (key == "include" || key == "exclude") && item.second.IsSequence();
+      if (!patterns) {
+        out[key] = strip_other_blocks(item.second, others);
+        continue;
+      }
+      YAML::Node kept(YAML::NodeType::Sequence);
+      for (const auto& pattern : item.second) {
+        if (!pattern.IsScalar() || others.count(pattern.as<std::string>()) == 0) kept.push_back(pattern);
+      }
+      out[key] = kept;
+    }
+    return out;
+  }
+  if (node.IsSequence()) {
+    YAML::Node out(YAML::NodeType::Sequence);
+    for (const auto& item : node) out.push_back(strip_other_blocks(item, others));
+    return out;
+  }
+  return node;
+}
+
+std::vector<std::string> block_keys(const PracticeConfig& practice, const ModelAdapter& model,
+                                    const nlohmann::json& hf_config, const std::filesystem::path& model_path,
+                                    const std::vector<std::string>& texts) {
+  YAML::Node process(YAML::NodeType::Sequence);
+  for (const ConfigNode& node : practice.spec.process) process.push_back(node.yaml());
+  std::string upstream = "block-cache-v1\n" + model_path.string() + "\n" + hf_config.dump() + "\n";
+  for (const auto& text : texts) upstream += text + "\x1e";
+  upstream = content_hash(upstream);
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < model.num_blocks(); ++i) names.push_back(model.block_name(i));
+  std::vector<std::string> keys;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    std::set<std::string> others;
+    for (std::size_t j = 0; j < names.size(); ++j) {
+      if (j != i) others.insert("*" + names[j] + ".*");
+    }
+    YAML::Emitter emitted;
+    emitted << strip_other_blocks(process, others);
+    upstream = content_hash(upstream + "\n" + std::to_string(i) + "\n" + emitted.c_str());
+    keys.push_back(upstream);
+  }
+  return keys;
+}
+
+// Reuse needs blocks that depend on nothing but their inputs and config, and names under the block's own
+// prefix (what makes a "*<other block>.*" pattern irrelevant to it).
+bool can_reuse_blocks(const Pipeline& pipeline, RunnerKind runner, const PracticeConfig& practice,
+                      ModelAdapter& model) {
+  if (runner != RunnerKind::kLayerWise || !practice.spec.prior.empty()) return false;
+  for (const auto& processor : pipeline.processors) {
+    if (!processor->block_local()) return false;
+  }
+  for (std::size_t i = 0; i < model.num_blocks(); ++i) {
+    if (model.block_name(i).empty()) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::size_t requested_devices(const std::string& device) {
@@ -225,10 +295,19 @@ QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
   summary.model_type = model_type;
   summary.config_id = practice.metadata.config_id;
   summary.samples = token_ids.size();
-  const SaveContext save_context{output_dir, options.model_path, *model};
-  const RunStats stats = run_pipeline(*model, pipeline, token_ids, runner, save_context,
+  const std::shared_ptr<ModelAdapter> main_model(std::move(model));
+  const SaveContext save_context{output_dir, options.model_path, *main_model};
+  std::optional<BlockReuse> reuse;
+  if (options.block_cache != nullptr && !communicator &&
+      can_reuse_blocks(pipeline, runner, practice, *main_model)) {
+    reuse.emplace(BlockReuse{*options.block_cache,
+                             block_keys(practice, *main_model, hf_config, options.model_path, texts),
+                             main_model});
+  }
+  const RunStats stats = run_pipeline(*main_model, pipeline, token_ids, runner, save_context,
                                       writes ? ProgressCallback(log_progress) : ProgressCallback(), artifacts,
-                                      communicator.get());
+                                      communicator.get(), reuse ? &*reuse : nullptr);
+  if (reuse) summary.blocks_reused = reuse->reused;
   // Nothing is published unless every rank got through.
   if (communicator) communicator->barrier();
   if (writes) {

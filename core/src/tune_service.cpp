@@ -154,6 +154,7 @@ TuneOutcome run_tune(const TuneOptions& options, PluginRegistry& registry) {
   TuneSessionOptions session_options{
       options.model_path,     options.save_path,         model_type, options.device, options.timeout_seconds,
       options.max_candidates, options.quiet_quantization};
+  if (!options.block_reuse) session_options.block_cache_bytes = 0;
   HostTuningSession session(session_options, registry, *evaluator, plan.expectations,
                             emit(plan.evaluator.yaml()), history, run);
 
@@ -186,6 +187,8 @@ TuneOutcome run_tune(const TuneOptions& options, PluginRegistry& registry) {
 
   outcome.candidates = session.records().size();
   const auto finish = [&](const std::string& key, const std::string& line) {
+    outcome.blocks_quantized = session.blocks_quantized();
+    outcome.blocks_reused = session.blocks_reused();
     outcome.evaluated = session.evaluated();
     outcome.from_history = session.cache_hits();
     const EvaluationResult* baseline = needs_baseline(plan.expectations) ? session.baseline() : nullptr;

@@ -102,7 +102,8 @@ HostTuningSession::HostTuningSession(TuneSessionOptions options, PluginRegistry&
       evaluation_hash_(
           content_hash(evaluator_yaml + "\n" + model_fingerprint(options_.model_path, options_.model_type))),
       history_(history),
-      run_(run) {}
+      run_(run),
+      block_cache_(options_.block_cache_bytes) {}
 
 std::string HostTuningSession::key_of(const Candidate& candidate) const {
   return evaluation_hash_.substr(0, 16) + "-" + content_hash(canonical_spec(candidate.practice));
@@ -161,8 +162,11 @@ void HostTuningSession::quantize(const std::filesystem::path& practice_file,
   quant.config_path = practice_file;
   quant.model_type = options_.model_type;
   quant.device = options_.device;
+  if (options_.block_cache_bytes > 0) quant.block_cache = &block_cache_;
   const QuietLogs quiet(options_.quiet_quantization);
-  run_quant(quant, registry_);
+  const QuantSummary summary = run_quant(quant, registry_);
+  blocks_quantized_ += summary.blocks;
+  blocks_reused_ += summary.blocks_reused;
 }
 
 StoredResult HostTuningSession::quantize_and_evaluate(const Candidate& candidate, const std::string& key) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "modelslim/core/block_cache.hpp"
 #include "modelslim/core/demand.hpp"
 #include "modelslim/core/tune_history.hpp"
 #include "modelslim/core/tune_plan.hpp"
@@ -27,6 +28,7 @@ struct TuneSessionOptions {
   std::optional<double> timeout_seconds;
   std::size_t max_candidates = 30;
   bool quiet_quantization = true;  // silence per-block logs while quantizing candidates
+  std::size_t block_cache_bytes = std::size_t{1} << 30;  // 0: no block reuse between candidates
 };
 
 struct CandidateRecord {
@@ -62,6 +64,8 @@ class HostTuningSession final : public TuningSession {
   const EvaluationResult* baseline();
   std::size_t evaluated() const { return evaluated_; }
   std::size_t cache_hits() const { return cache_hits_; }
+  std::size_t blocks_quantized() const { return blocks_quantized_; }
+  std::size_t blocks_reused() const { return blocks_reused_; }
   double elapsed_seconds() const;
 
   // Quantizes `practice_file` into `output` (replaced when complete). Throws on failure.
@@ -83,6 +87,9 @@ class HostTuningSession final : public TuningSession {
   std::int64_t run_;
   std::vector<CandidateRecord> records_;
   std::optional<EvaluationResult> baseline_;
+  BlockCache block_cache_;
+  std::size_t blocks_quantized_ = 0;
+  std::size_t blocks_reused_ = 0;
   std::size_t evaluated_ = 0;
   std::size_t cache_hits_ = 0;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();

@@ -68,6 +68,7 @@ class IterSmooth final : public modelslim::Processor {
   bool is_data_free() const override { return false; }
   // Channel ranges combine exactly across ranks (synchronize in postprocess).
   bool support_distributed() const override { return true; }
+  bool block_local() const override { return true; }
 
   void preprocess(modelslim::BlockRequest& request) override {
     pairs_.clear();

@@ -28,6 +28,7 @@ class LinearQuantProcessor final : public Processor {
   // Min/max statistics combine exactly across ranks (MIN/MAX); the mean aggregation and the histogram
   // would depend on how the samples were split, so they are refused under dp_layer_wise.
   bool support_distributed() const override;
+  bool block_local() const override { return true; }
   std::vector<std::string> warnings() const override;
 
   const LinearQuantConfig& config() const { return config_; }

@@ -31,6 +31,7 @@ class SmoothQuant final : public modelslim::Processor {
   bool is_data_free() const override { return false; }
   // Channel ranges combine exactly across ranks (synchronize in postprocess).
   bool support_distributed() const override { return true; }
+  bool block_local() const override { return true; }
 
   void preprocess(modelslim::BlockRequest& request) override {
     subgraphs_.clear();

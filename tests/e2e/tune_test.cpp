@@ -186,6 +186,30 @@ TEST_CASE("a SIGKILLed tune resumes from its history and ends where an uninterru
         test::read_text(reference.dir / "out" / "best_practice.yaml"));
 }
 
+TEST_CASE(
+    "block reuse between candidates changes no result: the same measurements and the same saved model") {
+  const ReferenceRun& reference = reference_run();  // block reuse on (the default)
+  REQUIRE(reference.result.exit_code == 0);
+  CHECK(reference.result.output.find("reused from earlier candidates") != std::string::npos);
+  CHECK(reference.result.output.find(" 0 of them reused") == std::string::npos);
+  test::TempDir dir("tune-no-reuse");
+  const auto plain = test::run_command(tune_command(dir / "out", demo_plan(), "--block_reuse False"));
+  REQUIRE_MESSAGE(plain.exit_code == 0, plain.output);
+  CHECK(plain.output.find(" 0 of them reused") != std::string::npos);
+  const std::string query =
+      "SELECT group_concat(candidate_id || '=' || result, ';') FROM "
+      "(SELECT candidate_id, result FROM results ORDER BY candidate_id)";
+  const auto texts = [&](const fs::path& db) { return query_texts(db, query); };
+  CHECK(texts(dir / "out" / "history" / "history.db") ==
+        texts(reference.dir / "out" / "history" / "history.db"));
+  for (const auto& entry : fs::recursive_directory_iterator(dir / "out" / "quant_model")) {
+    if (!entry.is_regular_file()) continue;
+    const fs::path other =
+        reference.dir / "out" / "quant_model" / fs::relative(entry.path(), dir / "out" / "quant_model");
+    CHECK_MESSAGE(test::read_text(entry.path()) == test::read_text(other), entry.path().string());
+  }
+}
+
 namespace {
 
 // A plan whose evaluator is a script counting the quantized linears of the saved model, so pass/fail is

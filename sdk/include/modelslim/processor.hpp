@@ -67,6 +67,10 @@ class Processor {
   // statistics through BlockRequest::communicator, or needs none). The host refuses the others up front.
   virtual bool support_distributed() const { return false; }
   virtual bool need_kv_cache() const { return false; }
+  // True when pre_run leaves the model as it is and the work on a block depends only on that block, its
+  // inputs and this processor's config, with nothing carried to later blocks or post_run. Then a tuning run
+  // may reuse a block processed for an earlier candidate whose config is the same up to that block.
+  virtual bool block_local() const { return false; }
   // Called once after the run: warnings such as include patterns that matched nothing.
   virtual std::vector<std::string> warnings() const { return {}; }
 };

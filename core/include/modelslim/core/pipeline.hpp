@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "modelslim/core/block_cache.hpp"
 #include "modelslim/model_adapter.hpp"
 #include "modelslim/processor.hpp"
 #include "modelslim/saver.hpp"
@@ -50,6 +51,7 @@ RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector
 // Same, with artifacts that outlive the run: what earlier stages produced is kept and passed to the savers.
 RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector<at::Tensor>& token_ids,
                       RunnerKind runner, SaveContext save_context, const ProgressCallback& progress,
-                      RunArtifacts& artifacts, Communicator* communicator = nullptr);
+                      RunArtifacts& artifacts, Communicator* communicator = nullptr,
+                      BlockReuse* reuse = nullptr);
 
 }  // namespace modelslim::core

@@ -9,6 +9,7 @@
 namespace modelslim::core {
 
 class PluginRegistry;
+class BlockCache;
 
 struct QuantOptions {
   std::filesystem::path model_path;
@@ -19,6 +20,9 @@ struct QuantOptions {
   std::string device = "cpu";
   bool trust_remote_code = false;
   std::filesystem::path practice_repo;  // empty: MODELSLIM_CUSTOM_PRACTICE_REPO or the shipped lab only
+  // Tuning: blocks processed by earlier runs of the same session, reused where everything upstream
+  // matches (layer_wise runs whose processors are all block_local; others ignore it).
+  BlockCache* block_cache = nullptr;
 };
 
 struct QuantSummary {
@@ -27,6 +31,7 @@ struct QuantSummary {
   std::size_t blocks = 0;
   std::size_t samples = 0;
   std::size_t block_forwards = 0;
+  std::size_t blocks_reused = 0;  // taken from the block cache
   double seconds = 0.0;
   std::vector<std::string> warnings;
 };

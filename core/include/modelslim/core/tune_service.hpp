@@ -21,6 +21,7 @@ struct TuneOptions {
   std::size_t max_candidates = 30;
   std::filesystem::path practice_repo;  // empty: MODELSLIM_CUSTOM_PRACTICE_REPO, unset → not saved
   bool quiet_quantization = true;
+  bool block_reuse = true;  // reuse processed blocks between candidates (identical results, less work)
 };
 
 struct TuneOutcome {
@@ -32,6 +33,8 @@ struct TuneOutcome {
   std::size_t evaluated = 0;
   std::size_t from_history = 0;
   std::size_t fallback = 0;
+  std::size_t blocks_quantized = 0;  // blocks of all quantization runs
+  std::size_t blocks_reused = 0;     // of those, taken from an earlier candidate
   std::optional<std::filesystem::path> repo_file;
 };
 
