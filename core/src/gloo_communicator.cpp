@@ -52,6 +52,13 @@ class GlooCommunicator final : public Communicator {
     wait(group_->allreduce(tensors, options), "all_reduce");
   }
 
+  void broadcast(at::Tensor& tensor, std::size_t root) override {
+    std::vector<at::Tensor> tensors{tensor};
+    c10d::BroadcastOptions options;
+    options.rootRank = static_cast<int64_t>(root);
+    wait(group_->broadcast(tensors, options), "broadcast");
+  }
+
   void barrier() override { wait(group_->barrier(), "barrier"); }
 
  private:

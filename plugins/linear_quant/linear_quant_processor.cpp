@@ -78,15 +78,34 @@ void LinearQuantProcessor::synchronize(Communicator& communicator) {
 }
 
 void LinearQuantProcessor::postprocess(BlockRequest& request) {
-  if (request.communicator != nullptr) synchronize(*request.communicator);
-  for (Linear* linear : selected_) {
+  // Weights: on one process each is quantized here; under dp_layer_wise rank r quantizes linears r, r+n, ...
+  // and the results are broadcast, so the work is split and every rank ends with the same integers.
+  std::vector<QuantizedWeight> weights(selected_.size());
+  if (request.communicator != nullptr) {
+    Communicator& communicator = *request.communicator;
+    synchronize(communicator);
+    for (std::size_t i = 0; i < selected_.size(); ++i) {
+      if (i % communicator.world_size() == communicator.rank()) weights[i] = quantize_weight(*selected_[i]);
+    }
+    for (std::size_t i = 0; i < selected_.size(); ++i) {
+      const std::size_t owner = i % communicator.world_size();
+      weights[i].qweight = broadcast_tensor(communicator, weights[i].qweight, owner);
+      weights[i].scale = broadcast_tensor(communicator, weights[i].scale, owner);
+      weights[i].offset = broadcast_tensor(communicator, weights[i].offset, owner);
+    }
+  } else {
+    for (std::size_t i = 0; i < selected_.size(); ++i) weights[i] = quantize_weight(*selected_[i]);
+  }
+  for (std::size_t i = 0; i < selected_.size(); ++i) {
+    Linear* linear = selected_[i];
     const auto observer = observers_.find(linear->name());
     if (observer != observers_.end()) linear->remove_observer(observer_ids_.at(linear->name()));
     if (linear->quantized()) {
       spdlog::warn("{}: {} was already quantized by an earlier processor; quantizing it again", config_path_,
                    linear->name());
     }
-    auto quantized = quantize(*linear, observer == observers_.end() ? nullptr : observer->second.get());
+    auto quantized = quantize(*linear, observer == observers_.end() ? nullptr : observer->second.get(),
+                              std::move(weights[i]));
     linear->set_compute(std::make_shared<FakeQuantLinear>(quantized));
     linear->set_quantized(std::move(quantized));
   }
@@ -94,21 +113,25 @@ void LinearQuantProcessor::postprocess(BlockRequest& request) {
   observers_.clear();
 }
 
-std::shared_ptr<const QuantizedLinear> LinearQuantProcessor::quantize(const Linear& linear,
-                                                                      const RangeObserver* observer) const {
-  auto result = std::make_shared<QuantizedLinear>();
+QuantizedWeight LinearQuantProcessor::quantize_weight(const Linear& linear) const {
   const QuantizerConfig& w = config_.weight;
-  QuantizedWeight weight;
   try {
-    weight = w.method == "ssz" ? quantize_weight_ssz(linear.weight(), w.bits(), w.symmetric, w.ssz_steps)
-                               : quantize_weight_minmax(linear.weight(), w.bits(), w.symmetric,
-                                                        w.scope == "per_group" ? w.group_size : 0);
+    return w.method == "ssz" ? quantize_weight_ssz(linear.weight(), w.bits(), w.symmetric, w.ssz_steps)
+                             : quantize_weight_minmax(linear.weight(), w.bits(), w.symmetric,
+                                                      w.scope == "per_group" ? w.group_size : 0);
   } catch (const Error& error) {
     // Shape problems (e.g. a group_size that does not divide in_features) only show per module.
     throw Error(error.code(), config_path_ + ".qconfig.weight: " + linear.name() + ": " + error.what(),
                 "choose an ext.group_size that divides every selected layer's in_features, or exclude the "
                 "layer");
   }
+}
+
+std::shared_ptr<const QuantizedLinear> LinearQuantProcessor::quantize(const Linear& linear,
+                                                                      const RangeObserver* observer,
+                                                                      QuantizedWeight weight) const {
+  auto result = std::make_shared<QuantizedLinear>();
+  const QuantizerConfig& w = config_.weight;
   result->weight_bits = w.bits();
   result->weight_symmetric = w.symmetric;
   result->group_size = w.scope == "per_group" ? w.group_size : 0;

@@ -14,6 +14,7 @@
 #include "modelslim/histogram_observer.hpp"
 #include "modelslim/name_pattern.hpp"
 #include "modelslim/processor.hpp"
+#include "modelslim/quant_math.hpp"
 #include "qconfig.hpp"
 
 namespace modelslim::linear_quant {
@@ -41,7 +42,10 @@ class LinearQuantProcessor final : public Processor {
     std::shared_ptr<HistogramObserver> histogram;  // act method histogram only
   };
 
-  std::shared_ptr<const QuantizedLinear> quantize(const Linear& linear, const RangeObserver* observer) const;
+  // The weight part of quantize(): what dp_layer_wise splits across ranks.
+  QuantizedWeight quantize_weight(const Linear& linear) const;
+  std::shared_ptr<const QuantizedLinear> quantize(const Linear& linear, const RangeObserver* observer,
+                                                  QuantizedWeight weight) const;
   // dp_layer_wise: every rank's min, max and batch count combined, in selection order on every rank.
   void synchronize(Communicator& communicator);
 

@@ -22,7 +22,13 @@ class Communicator {
   // In place; afterwards every rank holds the same result. Throws Error naming the rank when another rank
   // died or timed out.
   virtual void all_reduce(at::Tensor& tensor, ReduceOp op) = 0;
+  // In place: every rank's `tensor` (already of the root's shape and dtype) becomes the root's.
+  virtual void broadcast(at::Tensor& tensor, std::size_t root) = 0;
   virtual void barrier() = 0;
 };
+
+// Sends `tensor` (meaningful on `root` only; may be undefined there) to every rank, shape and dtype
+// included: what data-free work split across ranks needs to share its results.
+at::Tensor broadcast_tensor(Communicator& communicator, const at::Tensor& tensor, std::size_t root);
 
 }  // namespace modelslim
