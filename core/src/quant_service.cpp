@@ -218,15 +218,24 @@ std::size_t requested_devices(const std::string& device) {
   return device_count(device);
 }
 
+std::string model_type_of(const std::string& requested, const nlohmann::json& hf_config,
+                          const std::string& adapter_type) {
+  if (!requested.empty()) return requested;
+  return hf_config.contains("model_type") ? hf_config["model_type"].get<std::string>() : adapter_type;
+}
+
+std::string resolve_model_type(const std::filesystem::path& model_path, const std::string& requested,
+                               const PluginRegistry& registry) {
+  const nlohmann::json hf_config = read_model_config(model_path);
+  return model_type_of(requested, hf_config, registry.select_model_adapter(requested, hf_config));
+}
+
 QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
   const nlohmann::json hf_config = read_model_config(options.model_path);
   const std::optional<RankInfo> rank = rank_from_environment();
   const std::size_t devices = rank ? rank->world_size : device_count(options.device);
   const std::string adapter_type = registry.select_model_adapter(options.model_type, hf_config);
-  const std::string model_type = !options.model_type.empty() ? options.model_type
-                                 : hf_config.contains("model_type")
-                                     ? hf_config["model_type"].get<std::string>()
-                                     : adapter_type;
+  const std::string model_type = model_type_of(options.model_type, hf_config, adapter_type);
 
   std::filesystem::path config_path;
   if (options.config_path) {

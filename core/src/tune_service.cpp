@@ -7,6 +7,7 @@
 
 #include "modelslim/core/plugin_registry.hpp"
 #include "modelslim/core/practice_repo.hpp"
+#include "modelslim/core/quant_service.hpp"
 #include "modelslim/core/staging_dir.hpp"
 #include "modelslim/core/tune_plan.hpp"
 #include "modelslim/core/tune_report.hpp"
@@ -19,22 +20,7 @@ namespace modelslim::core {
 namespace {
 
 std::string emit(const YAML::Node& node) {
-  YAML::Emitter out;
-  out << node;
-  return std::string(out.c_str()) + "\n";
-}
-
-std::string read_model_type(const std::filesystem::path& model_path, const std::string& requested,
-                            const PluginRegistry& registry) {
-  const std::filesystem::path config = model_path / "config.json";
-  if (!std::filesystem::is_directory(model_path) || !std::filesystem::exists(config)) {
-    throw Error(ErrorCode::kInvalidModel, "--model_path " + model_path.string() + ": no config.json there",
-                "pass the directory of a Hugging Face checkpoint");
-  }
-  const nlohmann::json hf_config = read_json_file(config);
-  const std::string adapter = registry.select_model_adapter(requested, hf_config);
-  if (!requested.empty()) return requested;
-  return hf_config.contains("model_type") ? hf_config["model_type"].get<std::string>() : adapter;
+  return yaml_text(node) + "\n";
 }
 
 void check_expectation_datasets(const TunePlan& plan, const Evaluator& evaluator,
@@ -136,7 +122,7 @@ TuneOutcome run_tune(const TuneOptions& options, PluginRegistry& registry) {
   const std::unique_ptr<Strategy> strategy = registry.create_strategy(plan.strategy);
   const std::unique_ptr<Evaluator> evaluator = registry.create_evaluator(plan.evaluator);
   check_expectation_datasets(plan, *evaluator, options.plan_path.string());
-  const std::string model_type = read_model_type(options.model_path, options.model_type, registry);
+  const std::string model_type = resolve_model_type(options.model_path, options.model_type, registry);
   if (options.max_candidates == 0)
     throw Error(ErrorCode::kSchemaValidate, "--max_candidates must be at least 1");
 

@@ -23,12 +23,6 @@ constexpr const char* kDefaultProbe =
     "{act: {scope: per_tensor, dtype: int8, symmetric: false}, weight: {scope: per_channel, dtype: int8}}";
 constexpr const char* kDefaultDataset = "kjv_calib.jsonl";
 
-std::string emit(const YAML::Node& node) {
-  YAML::Emitter out;
-  out << node;
-  return out.c_str();
-}
-
 std::string emit_flow(const YAML::Node& node) {
   YAML::Emitter out;
   out.SetMapFormat(YAML::Flow);
@@ -84,11 +78,17 @@ std::string model_fingerprint(const std::filesystem::path& model_path, const std
   return content_hash(text.str());
 }
 
+std::string yaml_text(const YAML::Node& node) {
+  YAML::Emitter out;
+  out << node;
+  return out.c_str();
+}
+
 std::string canonical_spec(const YAML::Node& practice) {
   YAML::Node keyed;
   keyed["apiversion"] = practice["apiversion"] ? practice["apiversion"].as<std::string>() : "modelslim_v1";
   keyed["spec"] = practice["spec"];
-  return emit(keyed);
+  return yaml_text(keyed);
 }
 
 HostTuningSession::HostTuningSession(TuneSessionOptions options, PluginRegistry& registry,
@@ -173,12 +173,12 @@ StoredResult HostTuningSession::quantize_and_evaluate(const Candidate& candidate
   const auto start = std::chrono::steady_clock::now();
   std::filesystem::create_directories(history_dir() / "practices");
   const std::filesystem::path practice_file = history_dir() / "practices" / (candidate.id + ".yaml");
-  write_text_atomic(practice_file, emit(candidate.practice) + "\n");
+  write_text_atomic(practice_file, yaml_text(candidate.practice) + "\n");
   const std::filesystem::path work = history_dir() / "work";
   StoredResult stored;
   stored.key = key;
   stored.candidate_id = candidate.id;
-  stored.practice_yaml = emit(candidate.practice);
+  stored.practice_yaml = yaml_text(candidate.practice);
   stored.fallback = candidate.fallback;
   stored.anti_outlier = candidate.anti_outlier;
   try {

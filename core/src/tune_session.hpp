@@ -27,7 +27,7 @@ struct TuneSessionOptions {
   std::string device = "cpu";
   std::optional<double> timeout_seconds;
   std::size_t max_candidates = 30;
-  bool quiet_quantization = true;  // silence per-block logs while quantizing candidates
+  bool quiet_quantization = true;                        // silence per-block logs while quantizing candidates
   std::size_t block_cache_bytes = std::size_t{1} << 30;  // 0: no block reuse between candidates
 };
 
@@ -97,6 +97,8 @@ class HostTuningSession final : public TuningSession {
 
 // Identity of a checkpoint for cache keys: config.json and the names and sizes of its weight files.
 std::string model_fingerprint(const std::filesystem::path& model_path, const std::string& model_type);
+// Block-style YAML text of a node.
+std::string yaml_text(const YAML::Node& node);
 // A practice's spec as canonical text (metadata excluded: identical specs share a result).
 std::string canonical_spec(const YAML::Node& practice);
 

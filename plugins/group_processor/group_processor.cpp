@@ -48,8 +48,7 @@ class GroupProcessor final : public modelslim::Processor {
                        [](const auto& c) { return c->support_distributed(); });
   }
   bool block_local() const override {
-    return std::all_of(children_.begin(), children_.end(),
-                       [](const auto& c) { return c->block_local(); });
+    return std::all_of(children_.begin(), children_.end(), [](const auto& c) { return c->block_local(); });
   }
   std::vector<std::string> warnings() const override {
     std::vector<std::string> all;

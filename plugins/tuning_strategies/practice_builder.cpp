@@ -81,7 +81,8 @@ void validate_template_spec(const ConfigNode& spec, const HostServices& host) {
     spec["save"].require_sequence();
     for (const ConfigNode& item : spec["save"].items()) host.create_saver(item);
   }
-  if (spec.has("runner")) spec.get_choice("runner", {"auto", "layer_wise", "model_wise", "dp_layer_wise"}, "auto");
+  if (spec.has("runner"))
+    spec.get_choice("runner", {"auto", "layer_wise", "model_wise", "dp_layer_wise"}, "auto");
 }
 
 YAML::Node first_linear_quant_qconfig(const YAML::Node& process) {

@@ -31,7 +31,7 @@ struct RunArtifacts {
 struct RunContext {
   ModelAdapter& model;
   at::Device device = at::kCPU;
-  RunArtifacts* artifacts = nullptr;  // owned by the host, outlives the savers' finish()
+  RunArtifacts* artifacts = nullptr;     // owned by the host, outlives the savers' finish()
   Communicator* communicator = nullptr;  // dp_layer_wise only: the other ranks
 };
 

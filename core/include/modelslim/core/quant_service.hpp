@@ -38,6 +38,11 @@ struct QuantSummary {
 
 QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry);
 
+// The model type `quant` uses: `requested` (--model_type), else config.json's model_type, else the adapter's
+// type. Throws Error(kInvalidModel) naming --model_path when there is no config.json.
+std::string resolve_model_type(const std::filesystem::path& model_path, const std::string& requested,
+                               const PluginRegistry& registry);
+
 // How many devices a --device value names ("cpu" → 1, "cpu:0,1" → 2); throws Unsupported for non-CPU.
 std::size_t requested_devices(const std::string& device);
 
