@@ -181,22 +181,22 @@ StoredResult HostTuningSession::quantize_and_evaluate(const Candidate& candidate
   stored.practice_yaml = yaml_text(candidate.practice);
   stored.fallback = candidate.fallback;
   stored.anti_outlier = candidate.anti_outlier;
+  // A candidate this model cannot take (e.g. a group size that does not divide a layer) fails like a
+  // candidate that misses the demand; the search goes on.
+  const char* step = "quantization";
   try {
     quantize(practice_file, work);
+    step = "evaluation";
     EvaluationRequest request;
     request.model_dir = options_.model_path;
     request.quant_dir = work;
     request.model_type = options_.model_type;
     const QuietLogs quiet(options_.quiet_quantization);
     stored.result = evaluator_.evaluate(request);
-  } catch (const TuningStopped&) {
-    throw;
   } catch (const Error& error) {
-    // A candidate this model cannot take (e.g. a group size that does not divide a layer) fails like a
-    // candidate that misses the demand; the search goes on.
     spdlog::warn("{}: {}", candidate.id, describe(error));
     stored.result.ok = false;
-    stored.result.message = std::string("quantization failed: ") + error.what();
+    stored.result.message = std::string(step) + " failed: " + error.what();
   }
   stored.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return stored;
