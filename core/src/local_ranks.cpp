@@ -1,12 +1,12 @@
 // `--device cpu:0,1`: the host runs one process per rank on this machine (torchrun-style) and supervises
 // them, so a rank that dies stops the others at once instead of leaving them waiting on a collective.
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <map>

@@ -62,12 +62,12 @@ class Statement {
     if (rc == SQLITE_DONE) return false;
     throw Error(ErrorCode::kIo, file_.string() + ": " + sqlite3_errmsg(db_));
   }
-  std::string text(int column) const {
+  [[nodiscard]] std::string text(int column) const {
     const auto* p = sqlite3_column_text(stmt_, column);
     return p != nullptr ? reinterpret_cast<const char*>(p) : "";
   }
-  double real(int column) const { return sqlite3_column_double(stmt_, column); }
-  std::int64_t integer(int column) const { return sqlite3_column_int64(stmt_, column); }
+  [[nodiscard]] double real(int column) const { return sqlite3_column_double(stmt_, column); }
+  [[nodiscard]] std::int64_t integer(int column) const { return sqlite3_column_int64(stmt_, column); }
 
  private:
   sqlite3* db_;

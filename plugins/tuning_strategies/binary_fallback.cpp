@@ -39,6 +39,7 @@ BinaryFallback::BinaryFallback(BinaryFallbackSpec spec) : spec_(std::move(spec))
 
 Candidate BinaryFallback::build(const std::vector<std::string>& rollback) {
   std::vector<std::string> patterns;
+  patterns.reserve(rollback.size());
   for (const std::string& name : rollback) patterns.push_back(fallback_pattern(name));
   Candidate candidate;
   candidate.practice = replace_list_at(spec_.template_practice, spec_.rollback_path, patterns);
@@ -70,17 +71,20 @@ std::optional<Candidate> BinaryFallback::run(TuningSession& session) {
                 "the accuracy demand is not met with zero rollback and there are no rollback candidates",
                 "list rollback_candidates, or use a model whose blocks the sensitivity analysis can rank");
   }
+  const auto prefix = [&](std::size_t n) {
+    return std::vector<std::string>(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(n));
+  };
   std::size_t lo = 1;
   std::size_t hi = candidates.size();
   while (lo < hi) {
     const std::size_t mid = (lo + hi) / 2;
-    if (session.evaluate(build({candidates.begin(), candidates.begin() + mid})).passed) {
+    if (session.evaluate(build(prefix(mid))).passed) {
       hi = mid;
     } else {
       lo = mid + 1;
     }
   }
-  Candidate last = build({candidates.begin(), candidates.begin() + lo});
+  Candidate last = build(prefix(lo));
   if (!session.evaluate(last).passed) {
     throw Error(ErrorCode::kSpec,
                 "the accuracy demand is not met even with maximum rollback (" + std::to_string(lo) +

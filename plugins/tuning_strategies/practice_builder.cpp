@@ -97,7 +97,7 @@ std::vector<std::string> linear_quant_includes(const YAML::Node& process) {
   for (const auto& item : process) {
     if (!item["type"] || item["type"].as<std::string>() != "linear_quant") continue;
     if (!item["include"] || !item["include"].IsSequence() || item["include"].size() == 0) {
-      includes.push_back("*");
+      includes.emplace_back("*");
       continue;
     }
     for (const auto& pattern : item["include"]) {
@@ -105,7 +105,7 @@ std::vector<std::string> linear_quant_includes(const YAML::Node& process) {
       if (std::find(includes.begin(), includes.end(), text) == includes.end()) includes.push_back(text);
     }
   }
-  if (includes.empty()) includes.push_back("*");
+  if (includes.empty()) includes.emplace_back("*");
   return includes;
 }
 

@@ -46,16 +46,16 @@ class TuneHistory {
   TuneHistory& operator=(const TuneHistory&) = delete;
 
   std::int64_t begin_run(const std::string& plan_text);
-  std::optional<StoredResult> find_result(const std::string& key) const;
+  [[nodiscard]] std::optional<StoredResult> find_result(const std::string& key) const;
   // The result and its evaluation row, in one transaction.
   void record_result(std::int64_t run, const StoredResult& stored);
   // An evaluation that is not a candidate's (kind "baseline" or "verify").
   void record_evaluation(std::int64_t run, const std::string& kind, const std::string& key,
                          const std::string& candidate_id, double seconds);
   void record_proposal(std::int64_t run, const Proposal& proposal);
-  std::vector<Proposal> proposals(std::int64_t run) const;
+  [[nodiscard]] std::vector<Proposal> proposals(std::int64_t run) const;
 
-  std::optional<std::string> cached(const std::string& key) const;
+  [[nodiscard]] std::optional<std::string> cached(const std::string& key) const;
   void put_cached(const std::string& key, const std::string& value);
 
  private:
