@@ -7,6 +7,7 @@
 
 #include "cli_commands.hpp"
 #include "modelslim/core/plugin_registry.hpp"
+#include "modelslim/core/tune_history.hpp"
 
 namespace po = boost::program_options;
 
@@ -25,17 +26,6 @@ std::vector<std::string> split_list(const std::string& text) {
 std::string yaml_quote(const std::string& text) {
   return nlohmann::json(text).dump();
 }  // JSON strings are YAML
-
-nlohmann::json to_json(const std::vector<MetricValue>& metrics) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& m : metrics) {
-    out.push_back({{"dataset", m.dataset},
-                   {"metric", m.metric},
-                   {"value", m.value},
-                   {"better", m.direction == MetricDirection::kHigherIsBetter ? "higher" : "lower"}});
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -108,8 +98,8 @@ int run_eval_command(const std::vector<std::string>& args) {
     }
   }
   if (values.count("json")) {
-    nlohmann::json out = {{"float", to_json(float_result.metrics)}};
-    if (quantized) out["quantized"] = to_json(quant_result.metrics);
+    nlohmann::json out = {{"float", metrics_to_json(float_result.metrics)}};
+    if (quantized) out["quantized"] = metrics_to_json(quant_result.metrics);
     const std::string path = values["json"].as<std::string>();
     std::ofstream(path + ".tmp") << out.dump(2) << "\n";
     std::rename((path + ".tmp").c_str(), path.c_str());

@@ -212,15 +212,21 @@ void TuneHistory::put_cached(const std::string& key, const std::string& value) {
       .step();
 }
 
-std::string result_to_json(const EvaluationResult& result) {
-  nlohmann::json metrics = nlohmann::json::array();
-  for (const MetricValue& m : result.metrics) {
-    metrics.push_back({{"dataset", m.dataset},
-                       {"metric", m.metric},
-                       {"value", m.value},
-                       {"better", m.direction == MetricDirection::kLowerIsBetter ? "lower" : "higher"}});
+nlohmann::json metrics_to_json(const std::vector<MetricValue>& metrics) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const MetricValue& m : metrics) {
+    out.push_back({{"dataset", m.dataset},
+                   {"metric", m.metric},
+                   {"value", m.value},
+                   {"better", m.direction == MetricDirection::kLowerIsBetter ? "lower" : "higher"}});
   }
-  return nlohmann::json{{"ok", result.ok}, {"message", result.message}, {"metrics", metrics}}.dump();
+  return out;
+}
+
+std::string result_to_json(const EvaluationResult& result) {
+  return nlohmann::json{
+      {"ok", result.ok}, {"message", result.message}, {"metrics", metrics_to_json(result.metrics)}}
+      .dump();
 }
 
 EvaluationResult result_from_json(const std::string& text) {

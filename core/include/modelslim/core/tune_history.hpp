@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "modelslim/evaluator.hpp"
 
 struct sqlite3;
@@ -68,6 +70,8 @@ class TuneHistory {
 };
 
 // Results as JSON text and back: {ok, message, metrics: [{dataset, metric, value, better}]}.
+nlohmann::json metrics_to_json(
+    const std::vector<MetricValue>& metrics);  // the `metrics` array (also `eval --json`)
 std::string result_to_json(const EvaluationResult& result);
 EvaluationResult result_from_json(const std::string& text);
 
