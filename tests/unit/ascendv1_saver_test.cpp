@@ -70,15 +70,44 @@ TEST_CASE("W8A8 static: deq_scale and quant_bias reproduce the fake-quant linear
   CHECK_MESSAGE(excess.max().item<double>() <= 0.0, "worst excess " << excess.max().item<double>());
 }
 
-TEST_CASE("W8A8 static for fp16/fp32 models stores deq_scale as float32 bits in int64") {
-  test::ToyBlock block("model.layers.0", 16, 24, 21);
-  quantize_block(block, "      act: {scope: per_tensor, dtype: int8, symmetric: true}\n");
-  const auto tensors = ascendv1::linear_tensors(block.down(), at::kFloat);
-  const at::Tensor deq = find(tensors, "model.layers.0.mlp.down_proj.deq_scale");
-  CHECK((deq.scalar_type() == at::kLong));
-  const auto& q = *block.down().quantized();
-  const at::Tensor expected = (q.input_scale * q.weight_scale).contiguous();
-  CHECK(at::equal(deq.to(at::kInt).view(at::kFloat), expected));
+// Hand-derived: input_scale 0.5, weight_scale [0.5, 0.25, 3] → deq_scale [0.25, 0.125, 1.5], whose IEEE-754
+// single bit patterns are 0x3E800000 (2^-2), 0x3E000000 (2^-3) and 0x3FC00000 (1.1b · 2^0).
+// quant_bias = round(bias / deq_scale - input_offset · Σ_j Wq[i, j]) (the reference's on_w8a8_static), with
+// input_offset 2 and Wq rows [1, -2, 3], [4, 0, -1], [0, 0, 0], bias [0.3, -0.25, 3.0]:
+//   row 0: 0.3 / 0.25 - 2·2 = 1.2 - 4 = -2.8 → -3
+//   row 1: -0.25 / 0.125 - 2·3 = -2 - 6 = -8
+//   row 2: 3 / 1.5 - 0 = 2
+TEST_CASE("W8A8 static: deq_scale bits (fp16/fp32 models) and quant_bias, hand-derived") {
+  test::ToyBlock block("model.layers.0", 3, 3, 21);
+  QuantizedLinear q;
+  q.weight_bits = 8;
+  q.act_mode = ActivationQuantMode::kStaticPerTensor;
+  q.qweight = at::tensor({1, -2, 3, 4, 0, -1, 0, 0, 0}, at::kInt).to(at::kChar).reshape({3, 3});
+  q.weight_scale = at::tensor({0.5f, 0.25f, 3.0f});
+  q.weight_offset = at::zeros({3});
+  q.input_scale = at::tensor({0.5f});
+  q.input_offset = at::tensor({2.0f});
+  q.bias = at::tensor({0.3f, -0.25f, 3.0f});
+  block.up().set_quantized(std::make_shared<QuantizedLinear>(q));
+  const std::string p = "model.layers.0.mlp.up_proj";
+  const auto fp32 = ascendv1::linear_tensors(block.up(), at::kFloat);
+  const at::Tensor bits = find(fp32, p + ".deq_scale");
+  CHECK((bits.scalar_type() == at::kLong));
+  REQUIRE(bits.sizes() == at::IntArrayRef({3}));
+  CHECK(bits[0].item<std::int64_t>() == 0x3E800000);
+  CHECK(bits[1].item<std::int64_t>() == 0x3E000000);
+  CHECK(bits[2].item<std::int64_t>() == 0x3FC00000);
+  const at::Tensor quant_bias = find(fp32, p + ".quant_bias");
+  CHECK((quant_bias.scalar_type() == at::kInt));
+  CHECK(quant_bias[0].item<int>() == -3);
+  CHECK(quant_bias[1].item<int>() == -8);
+  CHECK(quant_bias[2].item<int>() == 2);
+  // bf16 models: the same values as float32.
+  const at::Tensor deq = find(ascendv1::linear_tensors(block.up(), at::kBFloat16), p + ".deq_scale");
+  CHECK((deq.scalar_type() == at::kFloat));
+  CHECK(deq[0].item<float>() == 0.25f);
+  CHECK(deq[1].item<float>() == 0.125f);
+  CHECK(deq[2].item<float>() == 1.5f);
 }
 
 TEST_CASE("W8A8_DYNAMIC and unquantized linears") {
@@ -277,18 +306,56 @@ TEST_CASE("W4A8_DYNAMIC: packed row pairs, zero offsets and scale_bias as the re
       }
     }
     CHECK(find(tensors, p + ".weight_offset").abs().sum().item<double>() == 0.0);
-    // scale_bias = 8 · Σ_j q[i, j]·s_i (row-parallel down_proj: per 1/16 slice of the input).
-    const at::Tensor scale_bias = find(tensors, p + ".scale_bias").to(at::kDouble);
-    const bool row_parallel = p.find("down_proj") != std::string::npos;
-    const std::int64_t slices = row_parallel ? 16 : 1;
-    REQUIRE(scale_bias.sizes() == at::IntArrayRef({out, slices}));
-    for (std::int64_t i = 0; i < out; ++i) {
-      for (std::int64_t t = 0; t < slices; ++t) {
-        double sum = 0.0;
-        for (std::int64_t j = t * in / slices; j < (t + 1) * in / slices; ++j)
-          sum += q.qweight[i][j].item<double>() * q.weight_scale[i].item<double>();
-        CHECK(scale_bias[i][t].item<double>() == doctest::Approx(8.0 * sum).epsilon(1e-5));
-      }
-    }
+    // scale_bias values: hand-derived in the next test case.
+    CHECK(find(tensors, p + ".scale_bias").sizes() ==
+          at::IntArrayRef({out, p.find("down_proj") != std::string::npos ? 16 : 1}));
+  }
+}
+
+namespace {
+std::shared_ptr<QuantizedLinear> w4a8(const std::vector<int>& values, std::int64_t in,
+                                      const std::vector<float>& scales) {
+  auto q = std::make_shared<QuantizedLinear>();
+  q->weight_bits = 4;
+  q->act_mode = ActivationQuantMode::kDynamicPerToken;
+  q->qweight = at::tensor(values, at::kInt).to(at::kChar).reshape({-1, in});
+  q->weight_scale = at::tensor(scales);
+  q->weight_offset = at::zeros({static_cast<std::int64_t>(scales.size())});
+  return q;
+}
+}  // namespace
+
+// The reference (msmodelslim modelslim_v1 save/ascendv1.py on_w4a8_dynamic, save/utils/pack.py
+// process_scale with tp 16): W_deq[i, j] = Wq[i, j] · weight_scale[i]; q/k/v/gate/up get 8 · Σ_j W_deq[i, j]
+// as [out, 1]; o_proj/down_proj split each row into 16 consecutive slices of in/16 columns, 8 · Σ per slice,
+// as [out, 16]. Hand-derived:
+//   up_proj, Wq = [[1, -2, 3, 7], [-8, 0, 5, -1]], scale [0.5, 0.25]:
+//     row 0: (1 - 2 + 3 + 7) · 0.5 = 4.5 → 36;  row 1: (-8 + 0 + 5 - 1) · 0.25 = -1 → -8
+//   down_proj, in = 32 (slices of 2 columns), scale [0.5, 0.25]:
+//     row 0 all 1: every slice (1 + 1) · 0.5 · 8 = 8
+//     row 1 = 7 at columns 0 and 1, -8 at column 31, else 0: slice 0 = 14 · 0.25 · 8 = 28,
+//     slice 15 = -8 · 0.25 · 8 = -16, slices 1..14 = 0
+TEST_CASE("W4A8_DYNAMIC scale_bias: hand-derived column- and row-parallel values") {
+  test::ToyBlock column("model.layers.0", 4, 2, 3);  // up_proj [2, 4]
+  column.up().set_quantized(w4a8({1, -2, 3, 7, -8, 0, 5, -1}, 4, {0.5f, 0.25f}));
+  const at::Tensor up_bias =
+      find(ascendv1::linear_tensors(column.up(), at::kBFloat16), "model.layers.0.mlp.up_proj.scale_bias");
+  REQUIRE(up_bias.sizes() == at::IntArrayRef({2, 1}));
+  CHECK(up_bias[0][0].item<float>() == 36.0f);
+  CHECK(up_bias[1][0].item<float>() == -8.0f);
+
+  std::vector<int> rows(64, 0);
+  for (int j = 0; j < 32; ++j) rows[j] = 1;
+  rows[32] = rows[33] = 7;
+  rows[63] = -8;
+  test::ToyBlock row("model.layers.0", 2, 32, 3);  // down_proj [2, 32]
+  row.down().set_quantized(w4a8(rows, 32, {0.5f, 0.25f}));
+  const at::Tensor down_bias =
+      find(ascendv1::linear_tensors(row.down(), at::kBFloat16), "model.layers.0.mlp.down_proj.scale_bias");
+  REQUIRE(down_bias.sizes() == at::IntArrayRef({2, 16}));
+  for (int t = 0; t < 16; ++t) {
+    CAPTURE(t);
+    CHECK(down_bias[0][t].item<float>() == 8.0f);
+    CHECK(down_bias[1][t].item<float>() == (t == 0 ? 28.0f : t == 15 ? -16.0f : 0.0f));
   }
 }

@@ -24,6 +24,7 @@ struct Variant {
   bool tied = false;
   bool llama3_rope = false;
   double theta = 10000.0;
+  std::int64_t sliding_window = 0;  // written to config.json when > 0 (Mistral)
   bool bias() const { return model_type == "qwen2"; }
   bool qk_norm() const { return model_type == "qwen3"; }
 };
@@ -41,6 +42,7 @@ nlohmann::json config_json(const Variant& v) {
                            {"rope_theta", v.theta},
                            {"tie_word_embeddings", v.tied},
                            {"hidden_act", "silu"}};
+  if (v.sliding_window > 0) config["sliding_window"] = v.sliding_window;
   if (v.llama3_rope) {
     config["rope_scaling"] = {{"rope_type", "llama3"},
                               {"factor", 8.0},
@@ -169,10 +171,15 @@ at::Tensor ref_logits(const std::map<std::string, at::Tensor>& w, const Variant&
       kh = ref_rope(kh, freqs);
       at::Tensor out = at::zeros({seq, v.head_dim}, at::kDouble);
       for (std::int64_t s = 0; s < seq; ++s) {
+        // Position s sees keys first..s: all earlier ones, or the last `sliding_window` (itself included),
+        // as transformers' Mistral mask (kv_idx > q_idx - sliding_window) and vLLM's window do.
+        const std::int64_t first =
+            v.sliding_window > 0 ? std::max<std::int64_t>(0, s - v.sliding_window + 1) : 0;
+        const std::int64_t count = s + 1 - first;
         const at::Tensor scores =
-            at::matmul(kh.narrow(0, 0, s + 1), qh[s]) / std::sqrt(static_cast<double>(v.head_dim));
+            at::matmul(kh.narrow(0, first, count), qh[s]) / std::sqrt(static_cast<double>(v.head_dim));
         const at::Tensor weights = at::exp(scores - scores.max()) / at::exp(scores - scores.max()).sum();
-        out[s] = at::matmul(weights, vh.narrow(0, 0, s + 1));
+        out[s] = at::matmul(weights, vh.narrow(0, first, count));
       }
       head_outputs.push_back(out);
     }
@@ -192,17 +199,20 @@ std::unique_ptr<ModelAdapter> open_adapter(const fs::path& dir) {
       ModelLoadRequest{dir, config, config["model_type"], at::kCPU, false, {}});
 }
 
-void check_variant(const Variant& v, const std::string& label) {
+const std::vector<std::int64_t> kIds = {1, 5, 9, 3, 28, 17, 2, 11, 11, 30, 0, 7};
+
+// Returns the float64 reference logits.
+at::Tensor check_variant(const Variant& v, const std::string& label) {
   test::TempDir dir("llama-" + label);
   const auto weights = write_model(dir.path(), v);
   const auto adapter = open_adapter(dir.path());
-  const std::vector<std::int64_t> ids = {1, 5, 9, 3, 28, 17, 2, 11, 11, 30, 0, 7};
-  const at::Tensor ours = forward_logits(*adapter, at::tensor(ids, at::kLong).reshape({1, -1})).squeeze(0);
-  const at::Tensor reference = ref_logits(weights, v, ids);
+  const at::Tensor ours = forward_logits(*adapter, at::tensor(kIds, at::kLong).reshape({1, -1})).squeeze(0);
+  const at::Tensor reference = ref_logits(weights, v, kIds);
   const double error =
       (ours.to(at::kDouble) - reference).abs().max().item<double>() / reference.abs().max().item<double>();
   MESSAGE(label << ": max |ours - float64 reference| / max |logit| = " << error);
   CHECK(error < 1e-4);
+  return reference;
 }
 
 }  // namespace
@@ -230,6 +240,24 @@ TEST_CASE("Qwen3 (q/k norm, GQA, head_dim != hidden/heads) matches the float64 r
   v.model_type = "qwen3";
   v.head_dim = 24;
   check_variant(v, "qwen3");
+}
+
+TEST_CASE("Mistral with a sliding window shorter than the sequence matches the windowed float64 reference") {
+  Variant v;
+  v.model_type = "mistral";
+  v.sliding_window = 4;  // 12 tokens: positions 4.. lose their earliest keys
+  const at::Tensor windowed = check_variant(v, "mistral-window");
+  // The window must matter here, or the check above could not tell a model that ignores it.
+  Variant full = v;
+  full.sliding_window = 0;
+  test::TempDir dir("llama-mistral-full");
+  const at::Tensor unwindowed = ref_logits(write_model(dir.path(), full), full, kIds);
+  const double change =
+      (windowed - unwindowed).abs().max().item<double>() / windowed.abs().max().item<double>();
+  MESSAGE("mistral: the window changes the logits by " << change << " of max |logit|");
+  CHECK(change > 1e-2);
+  // Positions inside the window (s < 4) see every earlier token: identical either way.
+  CHECK((windowed.narrow(0, 0, 4) - unwindowed.narrow(0, 0, 4)).abs().max().item<double>() < 1e-12);
 }
 
 TEST_CASE("bf16 checkpoints load upcast; non-block parameters keep the stored dtype") {
