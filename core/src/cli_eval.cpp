@@ -44,7 +44,10 @@ int run_eval_command(const std::vector<std::string>& args) {
       "model_type", po::value<std::string>()->default_value(""), "model type (default: config.json)")(
       "max_samples", po::value<std::int64_t>()->default_value(0),
       "evaluate at most this many samples (0 = all)")(
-      "max_tokens", po::value<std::int64_t>()->default_value(512), "truncate samples to this many tokens");
+      "max_tokens", po::value<std::int64_t>()->default_value(512), "truncate samples to this many tokens")(
+      "dump_logits", po::value<std::string>(),
+      "write the per-token logits to DIR/float.safetensors and DIR/quantized.safetensors "
+      "(\"<dataset>.<i>.logits\", \"<dataset>.<i>.ids\")");
   add_common_options(options);
   po::variables_map values;
   po::store(po::command_line_parser(args).options(options).run(), values);
@@ -62,7 +65,10 @@ int run_eval_command(const std::vector<std::string>& args) {
 
   std::string yaml =
       "type: builtin\nmax_samples: " + std::to_string(values["max_samples"].as<std::int64_t>()) +
-      "\nmax_tokens: " + std::to_string(values["max_tokens"].as<std::int64_t>()) + "\ndatasets:\n";
+      "\nmax_tokens: " + std::to_string(values["max_tokens"].as<std::int64_t>()) + "\n";
+  if (values.count("dump_logits"))
+    yaml += "dump_logits: " + yaml_quote(values["dump_logits"].as<std::string>()) + "\n";
+  yaml += "datasets:\n";
   for (const auto& dataset : values["dataset"].as<std::vector<std::string>>()) {
     yaml += "  - {path: " + yaml_quote(dataset) + ", metrics: [";
     for (std::size_t i = 0; i < metrics.size(); ++i) yaml += (i ? ", " : "") + yaml_quote(metrics[i]);

@@ -56,9 +56,10 @@ MetricValue metric(const std::string& dataset, const std::string& name, double v
 }  // namespace
 
 BuiltinEvaluator::BuiltinEvaluator(const ConfigNode& config, const HostServices& host) : host_(host) {
-  config.check_keys({"type", "datasets", "max_samples", "max_tokens"});
+  config.check_keys({"type", "datasets", "max_samples", "max_tokens", "dump_logits"});
   max_samples_ = config.get_int("max_samples", 0);
   max_tokens_ = config.get_int("max_tokens", 512);
+  dump_logits_ = config.get_string("dump_logits", "");
   if (max_samples_ < 0) config["max_samples"].fail("must be >= 0 (0 = all)");
   if (max_tokens_ < 2) config["max_tokens"].fail("must be >= 2");
   if (!config.has("datasets")) config.fail("missing required field 'datasets'");
@@ -114,6 +115,7 @@ EvaluationResult BuiltinEvaluator::evaluate(const EvaluationRequest& request) {
   };
 
   EvaluationResult result;
+  std::vector<std::pair<std::string, at::Tensor>> dumped;
   for (const DatasetSpec& spec : datasets_) {
     const auto wants = [&](const char* m) {
       return std::find(spec.metrics.begin(), spec.metrics.end(), m) != spec.metrics.end();
@@ -139,6 +141,11 @@ EvaluationResult BuiltinEvaluator::evaluate(const EvaluationRequest& request) {
       for (std::size_t i = 0; i < sequences.size(); ++i) {
         const at::Tensor logits = model.head(hidden[i]).squeeze(0);
         const NextTokenStats stats = next_token_stats(logits, sequences[i]);
+        if (!dump_logits_.empty()) {
+          const std::string key = spec.name + "." + std::to_string(i);
+          dumped.emplace_back(key + ".logits", logits.to(at::kFloat).contiguous());
+          dumped.emplace_back(key + ".ids", at::tensor(sequences[i], at::kLong));
+        }
         total.nll_sum += stats.nll_sum;
         total.tokens += stats.tokens;
         total.correct += stats.correct;
@@ -199,6 +206,12 @@ EvaluationResult BuiltinEvaluator::evaluate(const EvaluationRequest& request) {
                                       double(correct) / double(limit(samples.size())),
                                       MetricDirection::kHigherIsBetter));
     }
+  }
+  if (!dump_logits_.empty()) {
+    std::filesystem::create_directories(dump_logits_);
+    save_safetensors(std::filesystem::path(dump_logits_) /
+                         (request.quant_dir ? "quantized.safetensors" : "float.safetensors"),
+                     dumped);
   }
   return result;
 }

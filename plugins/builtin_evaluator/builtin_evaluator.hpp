@@ -4,7 +4,11 @@
 //   (fidelity to the float model; quantized runs only).
 //
 //   evaluation: {type: builtin, datasets: [{name: kjv_eval, path: kjv_eval.jsonl, metrics: [ppl, acc]}],
-//                max_samples: 0, max_tokens: 512}
+//                max_samples: 0, max_tokens: 512, dump_logits: DIR}
+//
+//   dump_logits (optional, for tests and audits): writes the per-token logits behind ppl/acc/fidelity to
+//   DIR/float.safetensors or DIR/quantized.safetensors, tensors "<dataset>.<i>.logits" (float32 [T, vocab])
+//   and "<dataset>.<i>.ids" (int64 [T]).
 #pragma once
 
 #include <string>
@@ -32,6 +36,7 @@ class BuiltinEvaluator final : public Evaluator {
   std::vector<DatasetSpec> datasets_;
   std::int64_t max_samples_ = 0;
   std::int64_t max_tokens_ = 512;
+  std::string dump_logits_;  // empty: no dump
   const HostServices& host_;
 };
 
