@@ -67,8 +67,32 @@ LlamaConfig parse_llama_config(const nlohmann::json& json, const std::filesystem
   if (config.head_dim % 2 != 0) read.fail("head_dim", "must be even for rotary embeddings");
   const std::string act = json.value("hidden_act", "silu");
   if (act != "silu") read.fail("hidden_act", "'" + act + "' is not supported (expected silu)");
-  const bool sliding = json.value("use_sliding_window", config.model_type == "mistral");
-  if (sliding && read.present("sliding_window")) config.sliding_window = read.positive_int("sliding_window");
+  // Mistral slides every layer. Qwen2-style configs slide only when use_sliding_window is true, and then the
+  // layers from max_window_layers on (transformers Qwen2Config.layer_types, default 28). One mask serves
+  // every layer here, so a split between full and sliding layers is refused rather than computed wrongly.
+  const bool mistral = config.model_type == "mistral";
+  const bool sliding = read.boolean("use_sliding_window", mistral);
+  if (sliding && read.present("sliding_window")) {
+    std::int64_t first_sliding = 0;
+    if (!mistral) {
+      first_sliding = 28;
+      if (read.present("max_window_layers")) {
+        if (!json["max_window_layers"].is_number_integer() ||
+            json["max_window_layers"].get<std::int64_t>() < 0)
+          read.fail("max_window_layers", "must be an integer >= 0, got " + json["max_window_layers"].dump());
+        first_sliding = json["max_window_layers"].get<std::int64_t>();
+      }
+    }
+    if (first_sliding == 0) {
+      config.sliding_window = read.positive_int("sliding_window");
+    } else if (first_sliding < config.num_layers) {
+      read.fail("max_window_layers",
+                "(" + std::to_string(first_sliding) + ") makes layers " + std::to_string(first_sliding) +
+                    ".. use sliding-window attention and the earlier ones full attention; this adapter "
+                    "applies one attention mask to every layer (set use_sliding_window: false, or "
+                    "max_window_layers to 0 or >= num_hidden_layers)");
+    }
+  }
 
   if (read.present("rope_scaling")) {
     const auto& scaling = json["rope_scaling"];

@@ -24,7 +24,8 @@ struct Variant {
   bool tied = false;
   bool llama3_rope = false;
   double theta = 10000.0;
-  std::int64_t sliding_window = 0;  // written to config.json when > 0 (Mistral)
+  std::int64_t sliding_window = 0;                  // written to config.json when > 0 (Mistral)
+  nlohmann::json extra = nlohmann::json::object();  // more config.json fields
   bool bias() const { return model_type == "qwen2"; }
   bool qk_norm() const { return model_type == "qwen3"; }
 };
@@ -43,6 +44,7 @@ nlohmann::json config_json(const Variant& v) {
                            {"tie_word_embeddings", v.tied},
                            {"hidden_act", "silu"}};
   if (v.sliding_window > 0) config["sliding_window"] = v.sliding_window;
+  config.update(v.extra);
   if (v.llama3_rope) {
     config["rope_scaling"] = {{"rope_type", "llama3"},
                               {"factor", 8.0},
@@ -258,6 +260,40 @@ TEST_CASE("Mistral with a sliding window shorter than the sequence matches the w
   CHECK(change > 1e-2);
   // Positions inside the window (s < 4) see every earlier token: identical either way.
   CHECK((windowed.narrow(0, 0, 4) - unwindowed.narrow(0, 0, 4)).abs().max().item<double>() < 1e-12);
+}
+
+TEST_CASE("Qwen2 sliding window follows use_sliding_window and max_window_layers, or is refused") {
+  Variant v;
+  v.model_type = "qwen2";
+  v.sliding_window = 4;
+  // The shipped Qwen2 configs: use_sliding_window false, so attention is full.
+  v.extra = {{"use_sliding_window", false}, {"max_window_layers", 1}};
+  Variant reference = v;
+  reference.sliding_window = 0;
+  const auto run = [&](const Variant& variant, const Variant& expected, const std::string& label) {
+    test::TempDir dir("llama-" + label);
+    write_model(dir.path(), variant);
+    const auto adapter = open_adapter(dir.path());
+    const at::Tensor ours =
+        forward_logits(*adapter, at::tensor(kIds, at::kLong).reshape({1, -1})).squeeze(0).to(at::kDouble);
+    test::TempDir ref_dir("llama-ref-" + label);
+    const at::Tensor ref = ref_logits(write_model(ref_dir.path(), expected), expected, kIds);
+    const double error = (ours - ref).abs().max().item<double>() / ref.abs().max().item<double>();
+    MESSAGE(label << ": " << error);
+    CHECK(error < 1e-4);
+  };
+  run(v, reference, "qwen2-no-sliding");
+  // Sliding from layer 2 of 2 (transformers: layers >= max_window_layers slide): none slides.
+  v.extra = {{"use_sliding_window", true}, {"max_window_layers", 2}};
+  run(v, reference, "qwen2-window-past-last-layer");
+  // Every layer slides.
+  v.extra = {{"use_sliding_window", true}, {"max_window_layers", 0}};
+  run(v, v, "qwen2-all-sliding");
+  // Layer 0 full, layer 1 sliding: refused, naming the field.
+  v.extra = {{"use_sliding_window", true}, {"max_window_layers", 1}};
+  test::TempDir dir("llama-qwen2-split");
+  write_model(dir.path(), v);
+  CHECK_THROWS_WITH_AS(open_adapter(dir.path()), doctest::Contains("field 'max_window_layers' (1)"), Error);
 }
 
 TEST_CASE("bf16 checkpoints load upcast; non-block parameters keep the stored dtype") {
