@@ -130,8 +130,9 @@ TEST_CASE("a factory that returns no object is an error naming the plugin, the k
       {"strategy", message([&] { return registry.create_strategy(config("null_strategy")); })},
       {"evaluator", message([&] { return registry.create_evaluator(config("null_evaluator")); })},
       {"model_adapter", message([&] {
-         return registry.create_model_adapter(
-             "null_adapter", modelslim::ModelLoadRequest{"model", nlohmann::json::object(), "null_model"});
+         modelslim::ModelLoadRequest request;
+         request.model_type = "null_model";
+         return registry.create_model_adapter("null_adapter", request);
        })}};
   for (const auto& [kind, text] : made) {
     const std::string type = kind == "model_adapter" ? "null_adapter" : "null_" + kind;
