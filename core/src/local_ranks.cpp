@@ -1,10 +1,19 @@
 // `--device cpu:0,1`: the host runs one process per rank on this machine (torchrun-style) and supervises
 // them, so a rank that dies stops the others at once instead of leaving them waiting on a collective.
+//
+// Ranks die with their supervisor: each asks the kernel for SIGKILL when the supervisor dies
+// (PR_SET_PDEATHSIG), however it dies, so a killed supervisor leaves no orphan that could go on to publish
+// --save_path. SIGINT, SIGTERM and SIGHUP sent to the supervisor are forwarded to the ranks, which are then
+// waited for and cleaned up.
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -38,6 +47,79 @@ std::uint16_t free_port() {
   const std::uint16_t port = ntohs(address.sin_port);
   ::close(fd);
   return port;
+}
+
+volatile std::sig_atomic_t received_signal = 0;
+
+extern "C" void remember_signal(int signal) {
+  received_signal = signal;
+}
+
+// While alive, SIGINT/SIGTERM/SIGHUP are recorded instead of killing the supervisor, so it can stop its ranks
+// and clean up; signals ignored by whoever started us (e.g. SIGINT for `cmd &`) stay ignored.
+class SignalCatcher {
+ public:
+  SignalCatcher() {
+    received_signal = 0;
+    for (std::size_t i = 0; i < kSignals.size(); ++i) {
+      struct sigaction action {};
+      action.sa_handler = remember_signal;
+      ::sigemptyset(&action.sa_mask);
+      ::sigaction(kSignals[i], nullptr, &previous_[i]);
+      if (previous_[i].sa_handler != SIG_IGN) ::sigaction(kSignals[i], &action, nullptr);
+    }
+  }
+  ~SignalCatcher() {
+    for (std::size_t i = 0; i < kSignals.size(); ++i) ::sigaction(kSignals[i], &previous_[i], nullptr);
+  }
+  SignalCatcher(const SignalCatcher&) = delete;
+  SignalCatcher& operator=(const SignalCatcher&) = delete;
+  int received() const { return received_signal; }
+
+ private:
+  static constexpr std::array<int, 3> kSignals{SIGINT, SIGTERM, SIGHUP};
+  std::array<struct sigaction, 3> previous_{};
+};
+
+// argv and environment of one rank, built before fork: the child may only make async-signal-safe calls.
+struct RankCommand {
+  std::vector<std::string> strings;  // owns what argv and envp point to
+  std::vector<char*> argv;
+  std::vector<char*> envp;
+};
+
+RankCommand rank_command(const std::string& executable, const std::vector<std::string>& args,
+                         const std::vector<std::string>& rank_variables) {
+  RankCommand command;
+  command.strings.push_back(executable);
+  command.strings.insert(command.strings.end(), args.begin(), args.end());
+  const std::size_t argc = command.strings.size();
+  for (char** variable = environ; *variable != nullptr; ++variable) {
+    const std::string entry = *variable;
+    const bool overridden =
+        std::any_of(rank_variables.begin(), rank_variables.end(), [&](const std::string& ours) {
+          return entry.compare(0, ours.find('=') + 1, ours, 0, ours.find('=') + 1) == 0;
+        });
+    if (!overridden) command.strings.push_back(entry);
+  }
+  command.strings.insert(command.strings.end(), rank_variables.begin(), rank_variables.end());
+  for (std::size_t i = 0; i < command.strings.size(); ++i) {
+    (i < argc ? command.argv : command.envp).push_back(command.strings[i].data());
+  }
+  command.argv.push_back(nullptr);
+  command.envp.push_back(nullptr);
+  return command;
+}
+
+// In the forked child: tie its life to the supervisor's, then become the rank. Async-signal-safe calls only.
+[[noreturn]] void exec_rank(const RankCommand& command, pid_t supervisor) {
+  // The kernel sends SIGKILL when the supervisor's thread that forked us ends (run_local_ranks runs on the
+  // CLI's main thread); execve keeps the setting. SIGKILL, not SIGTERM: it cannot be caught or delayed, so
+  // an orphaned rank 0 can never reach its rename into --save_path.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != supervisor) ::_exit(1);  // the supervisor died before prctl took effect
+  ::execve(command.argv[0], command.argv.data(), command.envp.data());
+  ::_exit(127);
 }
 
 std::string describe_status(int status) {
@@ -83,21 +165,24 @@ int run_local_ranks(std::size_t world_size, const std::vector<std::string>& args
                     const std::filesystem::path& save_path) {
   const std::string executable = (executable_dir() / "modelslim").string();
   const std::uint16_t port = free_port();
-  std::map<pid_t, std::size_t> ranks;
+  const pid_t supervisor = ::getpid();
+  std::vector<RankCommand> commands;
   for (std::size_t rank = 0; rank < world_size; ++rank) {
+    commands.push_back(
+        rank_command(executable, args,
+                     {"RANK=" + std::to_string(rank), "WORLD_SIZE=" + std::to_string(world_size),
+                      "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port)}));
+  }
+  const SignalCatcher signals;  // before the first fork, so no signal finds ranks without a supervisor
+  std::map<pid_t, std::size_t> ranks;
+  for (std::size_t rank = 0; rank < world_size && signals.received() == 0; ++rank) {
     const pid_t pid = ::fork();
-    if (pid < 0) throw Error(ErrorCode::kIo, "dp_layer_wise: cannot start rank " + std::to_string(rank));
-    if (pid == 0) {
-      ::setenv("RANK", std::to_string(rank).c_str(), 1);
-      ::setenv("WORLD_SIZE", std::to_string(world_size).c_str(), 1);
-      ::setenv("MASTER_ADDR", "127.0.0.1", 1);
-      ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-      std::vector<char*> argv;
-      argv.push_back(const_cast<char*>(executable.c_str()));
-      for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-      argv.push_back(nullptr);
-      ::execv(executable.c_str(), argv.data());
-      std::_Exit(127);
+    if (pid == 0) exec_rank(commands[rank], supervisor);
+    if (pid < 0) {
+      for (const auto& entry : ranks) ::kill(entry.first, SIGKILL);
+      for (const auto& entry : ranks) ::waitpid(entry.first, nullptr, 0);
+      throw Error(ErrorCode::kIo,
+                  "dp_layer_wise: cannot start rank " + std::to_string(rank) + ": " + std::strerror(errno));
     }
     ranks[pid] = rank;
   }
@@ -105,13 +190,23 @@ int run_local_ranks(std::size_t world_size, const std::vector<std::string>& args
 
   int result = 0;
   std::map<pid_t, std::size_t> running = ranks;
-  std::optional<std::chrono::steady_clock::time_point> kill_at;  // set once a rank has failed
+  std::optional<std::chrono::steady_clock::time_point> kill_at;  // set once the ranks are told to stop
+  const auto stop_ranks = [&] {
+    for (const auto& entry : running) ::kill(entry.first, SIGTERM);
+    kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  };
   while (!running.empty()) {
+    if (signals.received() != 0 && result < 128) {
+      const int caught = signals.received();
+      spdlog::warn("dp_layer_wise: {}; stopping the {} rank(s)", strsignal(caught), running.size());
+      result = 128 + caught;
+      stop_ranks();
+    }
     int status = 0;
-    const pid_t pid = ::waitpid(-1, &status, kill_at ? WNOHANG : 0);
-    if (pid < 0) break;
-    if (pid == 0) {  // ranks still stopping: SIGKILL those that ignore SIGTERM (blocked in a collective)
-      if (std::chrono::steady_clock::now() >= *kill_at) {
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);  // polled, so a signal is acted on within 50 ms
+    if (pid < 0 && errno != EINTR) break;
+    if (pid <= 0) {  // SIGKILL ranks that ignore SIGTERM (blocked in a collective)
+      if (kill_at && std::chrono::steady_clock::now() >= *kill_at) {
         for (const auto& entry : running) ::kill(entry.first, SIGKILL);
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -126,8 +221,7 @@ int run_local_ranks(std::size_t world_size, const std::vector<std::string>& args
       spdlog::error("dp_layer_wise: rank {} {}; stopping the other {} rank(s)", rank, describe_status(status),
                     running.size());
       result = 1;
-      for (const auto& entry : running) ::kill(entry.first, SIGTERM);
-      kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+      stop_ranks();
     }
   }
   // A killed rank 0 cannot remove its staging directory (StagingDir names it after the pid).

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <variant>
 
 #include <spdlog/spdlog.h>
 #include <boost/dll/shared_library.hpp>
@@ -64,23 +65,40 @@ void PluginRegistry::load_directory(const std::filesystem::path& dir) {
     }
   }
   std::sort(files.begin(), files.end());
-  for (const auto& file : files) load_library(file);
+  for (const auto& file : files) load(file, Foreign::kSkip);
 }
 
 void PluginRegistry::load_library(const std::filesystem::path& file) {
+  load(file, Foreign::kRefuse);
+}
+
+void PluginRegistry::load(const std::filesystem::path& file, Foreign foreign) {
   const std::filesystem::path absolute = std::filesystem::absolute(file);
-  for (const auto& entry : entries_) {
-    if (std::filesystem::equivalent(entry.file, absolute))
-      return;  // already loaded (same file twice on the path)
+  const auto same_file = [&](const std::filesystem::path& other) {
+    return std::filesystem::equivalent(other, absolute);
+  };
+  if (std::any_of(entries_.begin(), entries_.end(),
+                  [&](const PluginEntry& e) { return same_file(e.file); }) ||
+      std::any_of(skipped_.begin(), skipped_.end(), same_file)) {
+    return;  // already seen (same file twice on the path)
   }
   auto library = std::make_shared<boost::dll::shared_library>();
   try {
-    library->load(absolute.string(), boost::dll::load_mode::rtld_lazy | boost::dll::load_mode::rtld_local);
+    // Eager binding: a symbol that nothing provides fails here, naming the library and the symbol, instead
+    // of killing the process when the plugin first calls it, possibly hours into a run.
+    library->load(absolute.string(), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& error) {
     plugin_error(absolute, std::string("cannot be loaded: ") + error.what(),
-                 "check that it was built for this machine and that its dependencies are installed");
+                 "check that it was built for this machine and against this modelslim and LibTorch, and that "
+                 "its dependencies are installed");
   }
   if (!library->has(MODELSLIM_PLUGIN_ENTRY_SYMBOL)) {
+    if (foreign == Foreign::kSkip) {
+      spdlog::warn("skipping {}: not a modelslim plugin (it does not export '{}')", absolute.string(),
+                   MODELSLIM_PLUGIN_ENTRY_SYMBOL);
+      skipped_.push_back(absolute);
+      return;
+    }
     plugin_error(
         absolute, "does not export the entry symbol '" MODELSLIM_PLUGIN_ENTRY_SYMBOL "'",
         "declare the plugin with MODELSLIM_PLUGIN(name, version, register_fn) from modelslim/plugin.hpp");
@@ -106,68 +124,97 @@ void PluginRegistry::load_library(const std::filesystem::path& file) {
   if (info->register_plugin == nullptr || info->plugin_name == nullptr) {
     plugin_error(absolute, "has no name or register function", "");
   }
-  registering_ = PluginEntry{PluginKind::kProcessor,
-                             "",
-                             info->plugin_name,
-                             info->plugin_version == nullptr ? "" : info->plugin_version,
-                             absolute,
-                             {}};
+  const std::string name = info->plugin_name;
+  // Declared after `library`, so the collected factories (code of the library) go before it is unloaded.
+  PluginRegistration registration(PluginEntry{PluginKind::kProcessor,
+                                              "",
+                                              name,
+                                              info->plugin_version == nullptr ? "" : info->plugin_version,
+                                              absolute,
+                                              {}});
+  const std::string nothing = "; nothing from it was registered";
+  const std::string tip = "fix the plugin, or remove it from the plugin path";
+  // The exception is turned into our own here: its type and text may live in the library we unload.
   try {
-    info->register_plugin(*this);
+    info->register_plugin(registration);
+  } catch (const std::exception& error) {
+    plugin_error(absolute, "the register function of plugin '" + name + "' threw: " + error.what() + nothing,
+                 tip);
   } catch (...) {
-    registering_.reset();
-    throw;
+    plugin_error(absolute,
+                 "the register function of plugin '" + name + "' threw a non-standard exception" + nothing,
+                 tip);
   }
-  registering_.reset();
+  commit(registration);
   libraries_.push_back(std::move(library));
-  spdlog::debug("loaded plugin {} {} from {}", info->plugin_name, info->plugin_version, absolute.string());
+  spdlog::debug("loaded plugin {} {} from {}", name, registration.plugin().version, absolute.string());
 }
 
-void PluginRegistry::add_entry(PluginKind kind, const std::string& type,
-                               std::vector<std::string> model_types) {
-  if (!registering_) {
-    throw Error(ErrorCode::kPlugin, "factory '" + type + "' registered outside a plugin's register function");
-  }
-  for (const auto& existing : entries_) {
-    if (existing.kind == kind && existing.type == type) {
+void PluginRegistry::commit(PluginRegistration& registration) {
+  std::vector<PendingFactory>& pending = registration.pending();
+  // Everything is checked before anything is added, so a refused plugin leaves the registry as it was.
+  for (auto item = pending.begin(); item != pending.end(); ++item) {
+    const PluginEntry& entry = item->entry;
+    const std::string what = std::string(plugin_kind_name(entry.kind)) + " type '" + entry.type + "'";
+    if (std::visit([](const auto& factory) { return !factory; }, item->factory)) {
+      plugin_error(entry.file, "plugin '" + entry.plugin + "' registered an empty factory for " + what,
+                   "register a callable that returns the object");
+    }
+    const auto same = [&](const PluginEntry& other) {
+      return other.kind == entry.kind && other.type == entry.type;
+    };
+    auto existing = std::find_if(entries_.begin(), entries_.end(), same);
+    const PluginEntry* first = existing != entries_.end() ? &*existing : nullptr;
+    for (auto earlier = pending.begin(); first == nullptr && earlier != item; ++earlier) {
+      if (same(earlier->entry)) first = &earlier->entry;
+    }
+    if (first != nullptr) {
       throw Error(ErrorCode::kPlugin,
-                  std::string("duplicate ") + plugin_kind_name(kind) + " type '" + type +
-                      "': registered by " + existing.file.string() + " (plugin " + existing.plugin +
-                      ") and by " + registering_->file.string() + " (plugin " + registering_->plugin + ")",
+                  "duplicate " + what + ": registered by " + first->file.string() + " (plugin " +
+                      first->plugin + ") and by " + entry.file.string() + " (plugin " + entry.plugin + ")",
                   "remove one of the two plugins from the plugin path");
     }
   }
-  PluginEntry entry = *registering_;
-  entry.kind = kind;
-  entry.type = type;
-  entry.model_types = std::move(model_types);
-  entries_.push_back(std::move(entry));
+  for (PendingFactory& item : pending) {
+    const std::string& type = item.entry.type;
+    switch (item.entry.kind) {
+      case PluginKind::kProcessor:
+        processors_[type] = std::get<ProcessorFactory>(std::move(item.factory));
+        break;
+      case PluginKind::kSaver:
+        savers_[type] = std::get<SaverFactory>(std::move(item.factory));
+        break;
+      case PluginKind::kModelAdapter:
+        model_adapters_[type] = std::get<ModelAdapterFactory>(std::move(item.factory));
+        break;
+      case PluginKind::kStrategy:
+        strategies_[type] = std::get<StrategyFactory>(std::move(item.factory));
+        break;
+      case PluginKind::kEvaluator:
+        evaluators_[type] = std::get<EvaluatorFactory>(std::move(item.factory));
+        break;
+    }
+    entries_.push_back(std::move(item.entry));
+  }
+  pending.clear();
 }
 
-void PluginRegistry::add_processor(const std::string& type, ProcessorFactory factory) {
-  add_entry(PluginKind::kProcessor, type, {});
-  processors_[type] = std::move(factory);
+const PluginEntry& PluginRegistry::entry_of(PluginKind kind, const std::string& type) const {
+  const auto found = std::find_if(entries_.begin(), entries_.end(), [&](const PluginEntry& entry) {
+    return entry.kind == kind && entry.type == type;
+  });
+  return *found;  // every factory has its entry (commit adds both)
 }
 
-void PluginRegistry::add_saver(const std::string& type, SaverFactory factory) {
-  add_entry(PluginKind::kSaver, type, {});
-  savers_[type] = std::move(factory);
-}
-
-void PluginRegistry::add_model_adapter(const std::string& type, std::vector<std::string> model_types,
-                                       ModelAdapterFactory factory) {
-  add_entry(PluginKind::kModelAdapter, type, std::move(model_types));
-  model_adapters_[type] = std::move(factory);
-}
-
-void PluginRegistry::add_strategy(const std::string& type, StrategyFactory factory) {
-  add_entry(PluginKind::kStrategy, type, {});
-  strategies_[type] = std::move(factory);
-}
-
-void PluginRegistry::add_evaluator(const std::string& type, EvaluatorFactory factory) {
-  add_entry(PluginKind::kEvaluator, type, {});
-  evaluators_[type] = std::move(factory);
+template <typename T>
+std::unique_ptr<T> PluginRegistry::require_made(std::unique_ptr<T> made, PluginKind kind,
+                                                const std::string& type) const {
+  if (made) return made;
+  const PluginEntry& entry = entry_of(kind, type);
+  throw Error(ErrorCode::kPlugin,
+              "plugin '" + entry.plugin + "' (" + entry.file.string() + "): its " + plugin_kind_name(kind) +
+                  " factory for type '" + type + "' returned no object",
+              "a factory returns an object, or throws modelslim::Error saying why it cannot");
 }
 
 std::vector<PluginEntry> PluginRegistry::entries() const {
@@ -199,11 +246,13 @@ std::string PluginRegistry::type_of(const ConfigNode& config, PluginKind kind) c
 }
 
 std::unique_ptr<Processor> PluginRegistry::create_processor(const ConfigNode& config) const {
-  return processors_.at(type_of(config, PluginKind::kProcessor))(config, *this);
+  const std::string type = type_of(config, PluginKind::kProcessor);
+  return require_made(processors_.at(type)(config, *this), PluginKind::kProcessor, type);
 }
 
 std::unique_ptr<Saver> PluginRegistry::create_saver(const ConfigNode& config) const {
-  return savers_.at(type_of(config, PluginKind::kSaver))(config, *this);
+  const std::string type = type_of(config, PluginKind::kSaver);
+  return require_made(savers_.at(type)(config, *this), PluginKind::kSaver, type);
 }
 
 std::filesystem::path PluginRegistry::find_dataset(const std::string& name_or_path) const {
@@ -211,11 +260,13 @@ std::filesystem::path PluginRegistry::find_dataset(const std::string& name_or_pa
 }
 
 std::unique_ptr<Strategy> PluginRegistry::create_strategy(const ConfigNode& config) const {
-  return strategies_.at(type_of(config, PluginKind::kStrategy))(config, *this);
+  const std::string type = type_of(config, PluginKind::kStrategy);
+  return require_made(strategies_.at(type)(config, *this), PluginKind::kStrategy, type);
 }
 
 std::unique_ptr<Evaluator> PluginRegistry::create_evaluator(const ConfigNode& config) const {
-  return evaluators_.at(type_of(config, PluginKind::kEvaluator))(config, *this);
+  const std::string type = type_of(config, PluginKind::kEvaluator);
+  return require_made(evaluators_.at(type)(config, *this), PluginKind::kEvaluator, type);
 }
 
 std::string PluginRegistry::select_model_adapter(const std::string& requested,
@@ -286,7 +337,7 @@ std::unique_ptr<ModelAdapter> PluginRegistry::create_model_adapter(const std::st
     throw Error(ErrorCode::kUnsupported, "unknown model adapter '" + adapter_type +
                                              "' (known: " + join(keys_of(model_adapters_)) + ")");
   }
-  return found->second(request);
+  return require_made(found->second(request), PluginKind::kModelAdapter, adapter_type);
 }
 
 }  // namespace modelslim::core

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <sstream>
 #include <thread>
 
 #include "support/test_support.hpp"
@@ -84,6 +85,18 @@ pid_t start_background(const std::string& command, const fs::path& log) {
   return std::stoi(started.output);
 }
 
+// The ranks of a supervisor that has logged progress: rank 0 only logs once every rank has joined the
+// process group, so all of them exist by then (children start in rank order).
+std::vector<pid_t> rank_pids(pid_t supervisor) {
+  const std::string children = test::run_command("pgrep -P " + std::to_string(supervisor)).output;
+  std::vector<pid_t> pids;
+  std::istringstream lines(children);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty()) pids.push_back(std::stoi(line));
+  }
+  return pids;
+}
+
 bool leftovers(const fs::path& save) {
   for (const auto& entry : fs::directory_iterator(save.parent_path())) {
     if (entry.path().filename().string().rfind("." + save.filename().string(), 0) == 0) return true;
@@ -120,6 +133,45 @@ TEST_CASE("a rank killed under --device cpu:0,1 stops the others at once, leavin
   MESSAGE("supervisor gone " << seconds << " s after rank 1 was killed\n" << test::read_text(log));
   CHECK(seconds < 10.0);
   CHECK(test::read_text(log).find("rank 1 was killed") != std::string::npos);
+  CHECK_FALSE(leftovers(dir / "out"));
+}
+
+TEST_CASE("a SIGKILLed supervisor takes its ranks down with it, and nothing is published") {
+  test::TempDir dir("dp-kill-supervisor");
+  test::write_text(dir / "practice.yaml", kPractice);
+  const fs::path log = dir / "run.log";
+  const pid_t supervisor =
+      start_background(quant_command(dir / "practice.yaml", dir / "out", "--device cpu:0,1"), log);
+  REQUIRE_MESSAGE(wait_for(log, "block 1/4", std::chrono::seconds(120)), test::read_text(log));
+  const std::vector<pid_t> ranks = rank_pids(supervisor);
+  REQUIRE(ranks.size() == 2);
+  ::kill(supervisor, SIGKILL);
+  // Orphaned ranks would go on and publish dir/out within this bound; ranks tied to the supervisor die at
+  // once.
+  for (const pid_t rank : ranks) {
+    const double seconds = seconds_until_gone(rank, 120.0);
+    MESSAGE("rank " << rank << " gone " << seconds << " s after the supervisor was killed");
+    CHECK_FALSE(process_alive(rank));
+  }
+  CHECK_FALSE(fs::exists(dir / "out"));
+}
+
+TEST_CASE("SIGTERM to the supervisor stops its ranks and removes their staging directories") {
+  test::TempDir dir("dp-term-supervisor");
+  test::write_text(dir / "practice.yaml", kPractice);
+  const fs::path log = dir / "run.log";
+  const pid_t supervisor =
+      start_background(quant_command(dir / "practice.yaml", dir / "out", "--device cpu:0,1"), log);
+  REQUIRE_MESSAGE(wait_for(log, "block 1/4", std::chrono::seconds(120)), test::read_text(log));
+  const std::vector<pid_t> ranks = rank_pids(supervisor);
+  REQUIRE(ranks.size() == 2);
+  ::kill(supervisor, SIGTERM);
+  const double seconds = seconds_until_gone(supervisor, 120.0);
+  MESSAGE("supervisor gone " << seconds << " s after SIGTERM\n" << test::read_text(log));
+  CHECK_FALSE(process_alive(supervisor));
+  for (const pid_t rank : ranks)
+    CHECK_FALSE(process_alive(rank));  // reaped by the supervisor before it exits
+  CHECK(test::read_text(log).find("Terminated; stopping the 2 rank(s)") != std::string::npos);
   CHECK_FALSE(leftovers(dir / "out"));
 }
 

@@ -1,5 +1,7 @@
 // The plugin loader: in-tree plugins load through the handshake; incompatible libraries are refused with a
-// message naming the file and both versions; duplicates name both files.
+// message naming the file and both versions; duplicates name both files; symbols are bound at load; a
+// plugin's factories are registered all or none; a factory returning nothing is an error; foreign libraries
+// in a plugin directory are skipped.
 #include "support/doctest.hpp"
 
 #include "modelslim/core/paths.hpp"
@@ -34,6 +36,11 @@ std::string load_error(PluginRegistry& registry, const std::filesystem::path& di
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
+}
+
+bool has_type(const PluginRegistry& registry, PluginKind kind, const std::string& type) {
+  const auto types = registry.types(kind);
+  return std::find(types.begin(), types.end(), type) != types.end();
 }
 }  // namespace
 
@@ -74,11 +81,90 @@ TEST_CASE("a plugin built against another LibTorch is refused naming both versio
   CHECK(contains(message, std::string("LibTorch ") + modelslim::host_torch_version()));
 }
 
-TEST_CASE("a library without the entry symbol is refused") {
+TEST_CASE("a library without the entry symbol in a plugin directory is skipped, and refused when named") {
   PluginRegistry registry;
-  const std::string message = load_error(registry, test_plugin_dir("no_entry"));
-  CHECK(contains(message, "libno_entry_plugin.so"));
-  CHECK(contains(message, "modelslim_plugin_info"));
+  registry.load_directory(test_plugin_dir("no_entry"));  // a foreign library does not stop every command
+  registry.load_directory(plugin_dir());
+  REQUIRE(registry.skipped().size() == 1);
+  CHECK(registry.skipped().front().filename() == "libno_entry_plugin.so");
+  CHECK(has_type(registry, PluginKind::kProcessor, "linear_quant"));
+  for (const auto& entry : registry.entries()) CHECK(entry.file.filename() != "libno_entry_plugin.so");
+
+  PluginRegistry explicit_load;
+  try {
+    explicit_load.load_library(test_plugin_dir("no_entry") / "libno_entry_plugin.so");
+    FAIL("expected a library named explicitly without the entry symbol to be refused");
+  } catch (const Error& error) {
+    CHECK(contains(error.what(), "libno_entry_plugin.so"));
+    CHECK(contains(error.what(), "modelslim_plugin_info"));
+  }
+}
+
+TEST_CASE("a plugin with an unresolved symbol is refused at load, naming the file and the symbol") {
+  PluginRegistry registry;
+  const std::string message = load_error(registry, test_plugin_dir("unresolved_symbol"));
+  CHECK(contains(message, "libunresolved_symbol_plugin.so"));
+  CHECK(contains(message, "modelslim_test_symbol_nobody_defines"));
+  CHECK_FALSE(has_type(registry, PluginKind::kProcessor, "unresolved_processor"));
+}
+
+TEST_CASE("a factory that returns no object is an error naming the plugin, the kind and the type") {
+  PluginRegistry registry;
+  registry.load_directory(test_plugin_dir("null_factory"));
+  const auto message = [](const auto& create) -> std::string {
+    try {
+      create();
+    } catch (const Error& error) {
+      CHECK(error.code() == modelslim::ErrorCode::kPlugin);
+      return error.what();
+    }
+    FAIL("expected a factory returning no object to be an error");
+    return {};
+  };
+  const auto config = [](const std::string& type) {
+    return modelslim::parse_yaml_string("{type: " + type + "}", "cfg.yaml");
+  };
+  const std::vector<std::pair<std::string, std::string>> made{
+      {"processor", message([&] { return registry.create_processor(config("null_processor")); })},
+      {"saver", message([&] { return registry.create_saver(config("null_saver")); })},
+      {"strategy", message([&] { return registry.create_strategy(config("null_strategy")); })},
+      {"evaluator", message([&] { return registry.create_evaluator(config("null_evaluator")); })},
+      {"model_adapter", message([&] {
+         modelslim::ModelLoadRequest request;
+         request.model_type = "null_model";
+         return registry.create_model_adapter("null_adapter", request);
+       })}};
+  for (const auto& [kind, text] : made) {
+    const std::string type = kind == "model_adapter" ? "null_adapter" : "null_" + kind;
+    CHECK_MESSAGE(contains(text, "plugin 'null_factory'"), text);
+    CHECK_MESSAGE(contains(text, "libnull_factory_plugin.so"), text);
+    CHECK_MESSAGE(contains(text, kind + " factory for type '" + type + "' returned no object"), text);
+  }
+}
+
+TEST_CASE("a register function that throws leaves nothing of its plugin registered") {
+  PluginRegistry registry;
+  registry.load_directory(plugin_dir());
+  const auto before = registry.entries().size();
+  const std::string message = load_error(registry, test_plugin_dir("throwing_register"));
+  CHECK(contains(message, "libthrowing_register_plugin.so"));
+  CHECK(contains(message, "plugin 'throwing_register'"));
+  CHECK(contains(message, "cannot find my_backend.so"));  // the plugin's own words
+  CHECK(contains(message, "nothing from it was registered"));
+  CHECK(registry.entries().size() == before);
+  CHECK_FALSE(has_type(registry, PluginKind::kProcessor, "half_registered_processor"));
+  CHECK_FALSE(has_type(registry, PluginKind::kSaver, "half_registered_saver"));
+  // The registry still works: the earlier plugins' factories are intact.
+  const auto config = modelslim::parse_yaml_string("{type: no_such_saver}", "cfg.yaml");
+  CHECK_THROWS_WITH_AS(registry.create_saver(config), doctest::Contains("ascendv1_saver"), Error);
+}
+
+TEST_CASE("a plugin registering an empty factory is refused, naming the type") {
+  PluginRegistry registry;
+  const std::string message = load_error(registry, test_plugin_dir("empty_factory"));
+  CHECK(contains(message, "libempty_factory_plugin.so"));
+  CHECK(contains(message, "empty factory for processor type 'empty_processor'"));
+  CHECK_FALSE(has_type(registry, PluginKind::kProcessor, "empty_processor"));
 }
 
 TEST_CASE("a duplicate type names both files") {

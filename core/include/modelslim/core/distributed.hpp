@@ -31,8 +31,10 @@ std::optional<RankInfo> rank_from_environment();
 std::unique_ptr<Communicator> connect_ranks(const RankInfo& info, std::chrono::milliseconds timeout);
 
 // Runs `world_size` copies of this executable with `args` (the same command line) as ranks on loopback and
-// waits. The first rank that fails stops the others; returns the exit code to report (0 when all succeed).
-// Leftover staging directories of killed ranks beside `save_path` are removed.
+// waits. The first rank that fails stops the others; returns the exit code to report (0 when all succeed,
+// 128 + signal when SIGINT, SIGTERM or SIGHUP stopped the run: they are forwarded to the ranks). Ranks are
+// SIGKILLed by the kernel when the calling thread ends, so call it on the main thread. Leftover staging
+// directories of killed ranks beside `save_path` are removed.
 int run_local_ranks(std::size_t world_size, const std::vector<std::string>& args,
                     const std::filesystem::path& save_path);
 

@@ -1,16 +1,20 @@
 // Loads plugin libraries through the C handshake, refuses incompatible ones, and keeps the factories they
 // register, keyed by (kind, type). It is also the HostServices handed to factories.
+//
+// Loading is all or nothing per library: symbols are bound eagerly (an unresolved one is a load error, not a
+// crash mid-run), a plugin's factories are collected while its register function runs and committed only
+// when it returns, and a factory that returns no object is an error naming the plugin, kind and type.
 #pragma once
 
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "modelslim/core/plugin_registration.hpp"
 #include "modelslim/registrar.hpp"
 
 namespace boost::dll {
@@ -19,38 +23,26 @@ class shared_library;
 
 namespace modelslim::core {
 
-struct PluginEntry {
-  PluginKind kind;
-  std::string type;
-  std::string plugin;
-  std::string version;
-  std::filesystem::path file;
-  std::vector<std::string> model_types;  // model adapters only
-};
-
-class PluginRegistry final : public Registrar, public HostServices {
+class PluginRegistry final : public HostServices {
  public:
   PluginRegistry();
   ~PluginRegistry() override;
   PluginRegistry(const PluginRegistry&) = delete;
   PluginRegistry& operator=(const PluginRegistry&) = delete;
 
-  // Loads every lib*.so in `dir` (sorted); a missing directory is ignored.
+  // Loads every lib*.so in `dir` (sorted); a missing directory is ignored. A library that loads but does not
+  // export the entry symbol is not a modelslim plugin (e.g. a dependency placed beside the plugins): it is
+  // skipped with a warning and listed by skipped(). Everything else that load_library refuses stays an error.
   void load_directory(const std::filesystem::path& dir);
-  // Throws Error(kPlugin) naming the file: load failure (with the loader's message), missing entry symbol,
-  // ABI or LibTorch mismatch (naming both versions), duplicate type (naming both files).
+  // Throws Error(kPlugin) naming the file: load failure (with the loader's message, e.g. the unresolved
+  // symbol), missing entry symbol, ABI or LibTorch mismatch (naming both versions), a register function that
+  // throws, an empty factory, duplicate type (naming both files). Nothing of a refused library is registered.
   void load_library(const std::filesystem::path& file);
 
   std::vector<PluginEntry> entries() const;
   std::vector<std::string> types(PluginKind kind) const;
-
-  // Registrar
-  void add_processor(const std::string& type, ProcessorFactory factory) override;
-  void add_saver(const std::string& type, SaverFactory factory) override;
-  void add_model_adapter(const std::string& type, std::vector<std::string> model_types,
-                         ModelAdapterFactory factory) override;
-  void add_strategy(const std::string& type, StrategyFactory factory) override;
-  void add_evaluator(const std::string& type, EvaluatorFactory factory) override;
+  // Libraries load_directory skipped because they are not modelslim plugins.
+  const std::vector<std::filesystem::path>& skipped() const { return skipped_; }
 
   // HostServices: dispatch on the config's `type` field; unknown types list the known ones.
   std::unique_ptr<Processor> create_processor(const ConfigNode& config) const override;
@@ -72,9 +64,14 @@ class PluginRegistry final : public Registrar, public HostServices {
                                                      const ModelLoadRequest& request) const;
 
  private:
-  struct Loaded;
-  void add_entry(PluginKind kind, const std::string& type, std::vector<std::string> model_types);
+  enum class Foreign { kRefuse, kSkip };  // what to do with a library lacking the entry symbol
+  void load(const std::filesystem::path& file, Foreign foreign);
+  void commit(PluginRegistration& registration);
   std::string type_of(const ConfigNode& config, PluginKind kind) const;
+  const PluginEntry& entry_of(PluginKind kind, const std::string& type) const;
+  // The factory's object, or Error(kPlugin) naming the plugin, kind and type when it returned none.
+  template <typename T>
+  std::unique_ptr<T> require_made(std::unique_ptr<T> made, PluginKind kind, const std::string& type) const;
 
   // Declared first so the libraries are unloaded after every factory that points into them is destroyed.
   std::vector<std::shared_ptr<boost::dll::shared_library>> libraries_;
@@ -84,8 +81,7 @@ class PluginRegistry final : public Registrar, public HostServices {
   std::map<std::string, ModelAdapterFactory> model_adapters_;
   std::map<std::string, StrategyFactory> strategies_;
   std::map<std::string, EvaluatorFactory> evaluators_;
-  // The plugin being registered (name, version, file), set while its register callback runs.
-  std::optional<PluginEntry> registering_;
+  std::vector<std::filesystem::path> skipped_;
 };
 
 }  // namespace modelslim::core
