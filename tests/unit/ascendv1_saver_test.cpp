@@ -331,7 +331,7 @@ const char* kW8A8Static =
 const char* kW8A8Dynamic =
     "{act: {scope: per_token, dtype: int8, symmetric: true}, weight: {scope: per_channel, dtype: int8}}";
 
-std::string linear_quant(const std::string& qconfig, const std::string& extra = "") {
+std::string lq_config(const std::string& qconfig, const std::string& extra = "") {
   return "{type: linear_quant, qconfig: " + qconfig + extra + "}";
 }
 }  // namespace
@@ -389,19 +389,18 @@ TEST_CASE("vllm-ascend rules at config time: forms it cannot load are refused na
     std::string expected;  // empty: allowed
   };
   const std::vector<Case> cases = {
-      {"[" + linear_quant(kW8A8Static) + "]", ""},
-      {"[" + linear_quant(kW8A8Dynamic) + "]", ""},
-      {"[" + linear_quant("{weight: {scope: per_channel, dtype: int8}}") + "]", ""},
-      {"[" + linear_quant("{weight: {scope: per_group, dtype: int4, ext: {group_size: 32}}}") + "]",
+      {"[" + lq_config(kW8A8Static) + "]", ""},
+      {"[" + lq_config(kW8A8Dynamic) + "]", ""},
+      {"[" + lq_config("{weight: {scope: per_channel, dtype: int8}}") + "]", ""},
+      {"[" + lq_config("{weight: {scope: per_group, dtype: int4, ext: {group_size: 32}}}") + "]",
        "W4A16 is registered for MoE layers only"},
-      {"[" + linear_quant("{weight: {scope: per_channel, dtype: int4}}") + "]", "W4A16"},
-      {"[" +
-           linear_quant("{act: {scope: per_token, dtype: int8}, weight: {scope: per_channel, dtype: int4}}") +
+      {"[" + lq_config("{weight: {scope: per_channel, dtype: int4}}") + "]", "W4A16"},
+      {"[" + lq_config("{act: {scope: per_token, dtype: int8}, weight: {scope: per_channel, dtype: int4}}") +
            "]",
        "W4A8_DYNAMIC"},
-      {"[" + linear_quant("{weight: {scope: per_group, dtype: int8, ext: {group_size: 32}}}") + "]",
+      {"[" + lq_config("{weight: {scope: per_group, dtype: int8, ext: {group_size: 32}}}") + "]",
        "per-group scales fail the loader's shape check"},
-      {"[" + linear_quant("{weight: {scope: per_channel, dtype: int8, symmetric: false}}") + "]",
+      {"[" + lq_config("{weight: {scope: per_channel, dtype: int8, symmetric: false}}") + "]",
        "(w + offset)"},
   };
   for (const Case& c : cases) {
@@ -423,54 +422,53 @@ TEST_CASE("vllm-ascend rules at config time: forms it cannot load are refused na
 TEST_CASE("vllm-ascend rules at config time: asymmetric smoothing only where the engine keeps the biases") {
   const std::string asym = "{type: iter_smooth, alpha: 0.5, symmetric: false}";
   // W8A8 folds the new linear biases into quant_bias and AscendRMSNorm adds the norm bias: allowed.
-  CHECK(
-      refusal(test::practice_view("[" + asym + ", " + linear_quant(kW8A8Static) + "]", test::llama_config()))
-          .empty());
+  CHECK(refusal(test::practice_view("[" + asym + ", " + lq_config(kW8A8Static) + "]", test::llama_config()))
+            .empty());
   // W8A8_DYNAMIC adds the model's own bias parameter, which Llama does not have.
-  const std::string dynamic = refusal(
-      test::practice_view("[" + asym + ", " + linear_quant(kW8A8Dynamic) + "]", test::llama_config()));
+  const std::string dynamic =
+      refusal(test::practice_view("[" + asym + ", " + lq_config(kW8A8Dynamic) + "]", test::llama_config()));
   CHECK(dynamic.find("ascendv1_saver: spec.process.0 (iter_smooth)") != std::string::npos);
   CHECK(dynamic.find("model.layers.0.self_attn.q_proj") != std::string::npos);
   CHECK(dynamic.find("use symmetric: true") != std::string::npos);
   // A layer left in float keeps its bias only if the model has one.
-  const std::string fallback = refusal(test::practice_view(
-      "[" + asym + ", " + linear_quant(kW8A8Static, ", exclude: ['*layers.1.mlp*']") + "]",
-      test::llama_config()));
+  const std::string fallback = refusal(
+      test::practice_view("[" + asym + ", " + lq_config(kW8A8Static, ", exclude: ['*layers.1.mlp*']") + "]",
+                          test::llama_config()));
   CHECK(fallback.find("model.layers.1.mlp.gate_proj") != std::string::npos);
   CHECK(fallback.find("the layer stays float") != std::string::npos);
   // Qwen2 has real q/k/v biases (but none on gate/up): smoothing only input_layernorm is fine with dynamic.
   const nlohmann::json qwen2 = test::llama_config({{"model_type", "qwen2"}});
   const std::string attention_only = "{type: iter_smooth, symmetric: false, include: ['*input_layernorm']}";
-  CHECK(refusal(test::practice_view("[" + attention_only + ", " + linear_quant(kW8A8Dynamic) + "]", qwen2))
+  CHECK(refusal(test::practice_view("[" + attention_only + ", " + lq_config(kW8A8Dynamic) + "]", qwen2))
             .empty());
-  CHECK(refusal(test::practice_view("[" + asym + ", " + linear_quant(kW8A8Dynamic) + "]", qwen2))
+  CHECK(refusal(test::practice_view("[" + asym + ", " + lq_config(kW8A8Dynamic) + "]", qwen2))
             .find("mlp.gate_proj") != std::string::npos);
   // Inside a group, and symmetric smoothing, are seen as such.
-  CHECK_FALSE(refusal(test::practice_view(
-                          "[{type: group, configs: [" + asym + ", " + linear_quant(kW8A8Dynamic) + "]}]",
-                          test::llama_config()))
-                  .empty());
-  CHECK(refusal(test::practice_view("[{type: iter_smooth}, " + linear_quant(kW8A8Dynamic) + "]",
+  CHECK_FALSE(
+      refusal(test::practice_view("[{type: group, configs: [" + asym + ", " + lq_config(kW8A8Dynamic) + "]}]",
+                                  test::llama_config()))
+          .empty());
+  CHECK(refusal(test::practice_view("[{type: iter_smooth}, " + lq_config(kW8A8Dynamic) + "]",
                                     test::llama_config()))
             .empty());
 }
 
 TEST_CASE("vllm-ascend rules at config time: the parts of q/k/v and gate/up get one type") {
   const std::string split = refusal(
-      test::practice_view("[" + linear_quant(kW8A8Dynamic, ", exclude: ['*layers.1.self_attn.k_proj']") + "]",
+      test::practice_view("[" + lq_config(kW8A8Dynamic, ", exclude: ['*layers.1.self_attn.k_proj']") + "]",
                           test::llama_config()));
   CHECK(split.find("model.layers.1.self_attn.qkv_proj is one fused module") != std::string::npos);
   CHECK(split.find("k_proj: float") != std::string::npos);
   const std::string mixed = refusal(test::practice_view(
-      "[" + linear_quant(kW8A8Dynamic) + ", " + linear_quant(kW8A8Static, ", include: ['*up_proj']") + "]",
+      "[" + lq_config(kW8A8Dynamic) + ", " + lq_config(kW8A8Static, ", include: ['*up_proj']") + "]",
       test::llama_config()));
   CHECK(mixed.find("gate_up_proj is one fused module") != std::string::npos);
   // Excluding a whole fused module (or o_proj alone) is fine.
-  CHECK(refusal(test::practice_view(
-                    "[" + linear_quant(kW8A8Dynamic, ", exclude: ['*layers.1.self_attn.*']") + "]",
-                    test::llama_config()))
-            .empty());
-  CHECK(refusal(test::practice_view("[" + linear_quant(kW8A8Dynamic, ", exclude: ['*o_proj']") + "]",
+  CHECK(
+      refusal(test::practice_view("[" + lq_config(kW8A8Dynamic, ", exclude: ['*layers.1.self_attn.*']") + "]",
+                                  test::llama_config()))
+          .empty());
+  CHECK(refusal(test::practice_view("[" + lq_config(kW8A8Dynamic, ", exclude: ['*o_proj']") + "]",
                                     test::llama_config()))
             .empty());
 }
