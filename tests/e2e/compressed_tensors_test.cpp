@@ -119,9 +119,10 @@ TEST_CASE("compressed_tensors: a form without a layout is refused before any wor
   const auto result = quant(model, dir / "out", dir / "c.yaml");
   CHECK(result.exit_code != 0);
   // Refused from the practice (the saver's PracticeCheck), before a block is processed.
-  CHECK_MESSAGE(result.output.find("compressed_tensors saver: spec.process.0 (linear_quant): asymmetric "
-                                   "weight-only quantization has no compressed-tensors layout") != std::string::npos,
-                result.output);
+  CHECK_MESSAGE(
+      result.output.find("compressed_tensors saver: spec.process.0 (linear_quant): asymmetric "
+                         "weight-only quantization has no compressed-tensors layout") != std::string::npos,
+      result.output);
   CHECK(result.output.find("[quant] block") == std::string::npos);
   CHECK(!fs::exists(dir / "out"));
 }
