@@ -53,6 +53,14 @@ PracticeConfig parse_practice_config(const ConfigNode& root) {
   };
   config.spec.process = list_of_maps(spec["process"]);
   config.spec.save = list_of_maps(spec["save"]);
+  // Every saver writes config.json (and its weights) into --save_path: with two, the last one's config.json
+  // would describe the other's files too. One output format per run.
+  if (config.spec.save.size() > 1) {
+    spec["save"].at(1).fail(
+        "only one saver per run: every saver writes config.json into --save_path, so the "
+        "last one would overwrite the others'; run quant once per output format, each "
+        "with its own --save_path");
+  }
   for (const ConfigNode& stage : list_of_maps(spec["prior"])) {
     stage.check_keys({"process", "dataset"});
     config.spec.prior.push_back(stage);

@@ -25,6 +25,7 @@
 #include "modelslim/error.hpp"
 #include "modelslim/json_file.hpp"
 #include "modelslim/model_adapter.hpp"
+#include "modelslim/practice_check.hpp"
 
 namespace modelslim::core {
 namespace {
@@ -68,6 +69,23 @@ Pipeline build_pipeline(const PracticeConfig& config, const PluginRegistry& regi
         registry.create_saver(parse_yaml_string("{type: ascendv1_saver}", "(default saver)")));
   }
   return pipeline;
+}
+
+// Savers that know their engine's rules (PracticeCheck) see every processor config of the run and the
+// model's config.json, and refuse what their engine would not load or would compute wrongly — before any
+// data, weight or output is touched.
+void check_savers_against_practice(const PracticeConfig& practice, const Pipeline& pipeline,
+                                   const nlohmann::json& hf_config) {
+  PracticeView view{{}, hf_config};
+  for (const ConfigNode& stage : practice.spec.prior) {
+    for (const ConfigNode& item : stage["process"].items()) view.processors.push_back(item);
+  }
+  for (const ConfigNode& node : practice.spec.process) view.processors.push_back(node);
+  for (const auto& saver : pipeline.savers) {
+    const auto* check = dynamic_cast<const PracticeCheck*>(saver.get());
+    if (check == nullptr) continue;
+    for (const std::string& warning : check->check_practice(view)) spdlog::warn("{}", warning);
+  }
 }
 
 // A `spec.prior` stage: processors run over the whole model before the main stage; the result is written
@@ -250,6 +268,7 @@ QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
   const PracticeConfig practice = parse_practice_config(parse_yaml_file(config_path.string()));
   std::vector<PriorStage> prior = build_prior_stages(practice, registry);
   Pipeline pipeline = build_pipeline(practice, registry);
+  check_savers_against_practice(practice, pipeline, hf_config);
   const RunnerKind runner = resolve_runner(practice.spec.runner, devices);
   std::unique_ptr<Communicator> communicator;
   if (runner == RunnerKind::kDpLayerWise) {

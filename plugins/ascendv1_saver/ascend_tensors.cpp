@@ -5,6 +5,7 @@
 #include <initializer_list>
 #include <string>
 
+#include "engine_rules.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/quant_math.hpp"
 
@@ -21,6 +22,8 @@ bool name_has_any(const std::string& name, std::initializer_list<const char*> pa
   }
   return false;
 }
+
+constexpr const char* kSaver = "ascendv1_saver";
 
 // The tensor-parallel degree the reference's W4A8 kernels assume when splitting row-parallel inputs.
 constexpr std::int64_t kW4A8TensorParallel = 16;
@@ -41,6 +44,17 @@ constexpr std::int64_t kW4A8TensorParallel = 16;
 //   input axis for per-channel scales ([out, in/2]) and along the output axis for per-group scales
 //   ([out/2, in]), int8 bytes; weight_scale / weight_offset as computed ([out, 1] or [out, in/group]).
 namespace {
+// int4 codes must lie in [-8, 7]: the nibble mask would wrap anything else into another code.
+void require_int4(const at::Tensor& values) {
+  if (values.numel() == 0) return;
+  const auto mn = values.min().item<std::int64_t>();
+  const auto mx = values.max().item<std::int64_t>();
+  if (mn < -8 || mx > 7) {
+    throw Error(ErrorCode::kUnsupported, "int4 packing: values span [" + std::to_string(mn) + ", " +
+                                             std::to_string(mx) + "], outside int4's [-8, 7]");
+  }
+}
+
 // Low nibble first, as a signed byte.
 at::Tensor pack_nibbles(const at::Tensor& low, const at::Tensor& high) {
   const at::Tensor byte = (high * 16 + at::bitwise_and(low, 0xF)).remainder(256);
@@ -53,6 +67,7 @@ at::Tensor pack_int4_pairs_along_rows(const at::Tensor& values) {
     throw Error(ErrorCode::kUnsupported,
                 "int4 packing pairs output rows; out_features " + std::to_string(values.size(0)) + " is odd");
   }
+  require_int4(values);
   const at::Tensor v = values.to(at::kInt);
   return pack_nibbles(v.slice(0, 0, v.size(0), 2), v.slice(0, 1, v.size(0), 2));
 }
@@ -62,6 +77,7 @@ at::Tensor pack_int4_pairs_along_columns(const at::Tensor& values) {
     throw Error(ErrorCode::kUnsupported, "int4 packing pairs input columns; in_features " +
                                              std::to_string(values.size(1)) + " is odd");
   }
+  require_int4(values);
   const at::Tensor v = values.to(at::kInt);
   return pack_nibbles(v.slice(1, 0, v.size(1), 2), v.slice(1, 1, v.size(1), 2));
 }
@@ -153,7 +169,8 @@ std::vector<TypedTensor> linear_tensors(const Linear& linear, at::ScalarType flo
     if (q.bias) tensors.push_back({name + ".bias", q.bias->to(float_dtype).contiguous(), "FLOAT"});
     return tensors;
   }
-  tensors.push_back({name + ".weight", q.qweight.to(at::kChar).contiguous(), type});
+  tensors.push_back({name + ".weight",
+                     saver_rules::to_integer_checked(q.qweight, at::kChar, name + ".weight", kSaver), type});
   if (type == "W8A8") {
     // y = deq_scale * (Wq·xq + quant_bias) with xq = round(x / input_scale + input_offset).
     const at::Tensor weight_scale = q.weight_scale.to(at::kFloat);
@@ -163,9 +180,14 @@ std::vector<TypedTensor> linear_tensors(const Linear& linear, at::ScalarType flo
     at::Tensor correction = -q.input_offset.to(at::kDouble) * row_sums;
     if (q.bias) correction = correction + q.bias->to(at::kDouble) / deq_scale.to(at::kDouble);
     tensors.push_back({name + ".input_scale", q.input_scale.to(at::kFloat).reshape({1}).contiguous(), type});
+    // vllm-ascend loads input_offset into an int8 parameter: it must be an integer in int8's range.
+    const at::Tensor input_offset = saver_rules::to_integer_checked(q.input_offset.reshape({1}), at::kChar,
+                                                                    name + ".input_offset", kSaver);
+    tensors.push_back({name + ".input_offset", input_offset.to(at::kFloat), type});
     tensors.push_back(
-        {name + ".input_offset", q.input_offset.to(at::kFloat).reshape({1}).contiguous(), type});
-    tensors.push_back({name + ".quant_bias", at::round(correction).to(at::kInt).contiguous(), type});
+        {name + ".quant_bias",
+         saver_rules::to_integer_checked(at::round(correction), at::kInt, name + ".quant_bias", kSaver),
+         type});
     // bf16 deployments read deq_scale as float32; fp16 ones as the float32 bit pattern in int64.
     tensors.push_back({name + ".deq_scale",
                        float_dtype == at::kBFloat16 ? deq_scale : deq_scale.view(at::kInt).to(at::kLong),

@@ -6,11 +6,19 @@
 #include "modelslim/model_adapter.hpp"
 #include "modelslim/model_files.hpp"
 #include "modelslim/safetensors.hpp"
+#include "vllm_ascend_rules.hpp"
 
 namespace modelslim::ascendv1 {
+namespace {
+bool tied_embeddings(const nlohmann::json& hf_config) {
+  const auto found = hf_config.find("tie_word_embeddings");
+  return found != hf_config.end() && found->is_boolean() && found->get<bool>();
+}
+}  // namespace
 
 AscendV1Saver::AscendV1Saver(const ConfigNode& config) {
-  config.check_keys({"type", "part_file_size", "ext"});
+  config.check_keys({"type", "part_file_size", "ext", "engine"});
+  check_engine_ = config.get_choice("engine", {"vllm-ascend", "none"}, "vllm-ascend") == "vllm-ascend";
   const double part_gib = config.get_double("part_file_size", 4.0);
   if (!(part_gib >= 0.0) || !std::isfinite(part_gib)) {
     config["part_file_size"].fail("expected a size in GiB >= 0 (0 = a single file), got " +
@@ -20,10 +28,15 @@ AscendV1Saver::AscendV1Saver(const ConfigNode& config) {
   if (config.has("ext")) config["ext"].require_map();
 }
 
+std::vector<std::string> AscendV1Saver::check_practice(const PracticeView& practice) const {
+  return check_engine_ ? check_vllm_ascend_practice(practice) : std::vector<std::string>{};
+}
+
 void AscendV1Saver::begin(const SaveContext& context) {
   output_dir_ = context.output_dir;
   model_dir_ = context.model_dir;
   model_ = &context.model;
+  hf_config_ = context.model.hf_config();
   artifacts_ = context.artifacts;
   float_dtype_ = context.model.checkpoint_dtype();
   writer_ = std::make_unique<ShardedWriter>(output_dir_, "quant_model_weights", part_bytes_);
@@ -39,6 +52,7 @@ void AscendV1Saver::add(const std::string& key, const at::Tensor& tensor, const 
 }
 
 void AscendV1Saver::save_block(Block& block) {
+  if (check_engine_) check_vllm_ascend_block(block, hf_config_);
   for (const Linear* linear : block.linears()) {
     if (linear->quantized() && linear->quantized()->group_size > 0)
       group_size_ = linear->quantized()->group_size;
@@ -51,8 +65,17 @@ void AscendV1Saver::save_block(Block& block) {
 }
 
 void AscendV1Saver::finish(const std::vector<NamedTensor>& non_block_parameters) {
+  const NamedTensor* embedding = nullptr;
+  bool has_head = false;
   for (const NamedTensor& parameter : non_block_parameters) {
     add(parameter.name, parameter.tensor.to(float_dtype_).contiguous(), "FLOAT");
+    if (parameter.name == "model.embed_tokens.weight") embedding = &parameter;
+    has_head = has_head || parameter.name == "lm_head.weight";
+  }
+  // Tied embeddings: vllm-ascend still looks lm_head.weight up in the description (KeyError when absent);
+  // the reference writes the shared tensor under that name as FLOAT.
+  if (!has_head && embedding != nullptr && tied_embeddings(hf_config_)) {
+    add("lm_head.weight", embedding->tensor.to(float_dtype_).contiguous(), "FLOAT");
   }
   writer_->finish();
   writer_.reset();

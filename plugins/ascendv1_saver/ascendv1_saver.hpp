@@ -1,5 +1,11 @@
 // `ascendv1_saver`: the reference's deployable layout (quant_model_weights*.safetensors, the description
 // json, copies of the checkpoint's non-weight files). Blocks are written as they finish.
+//
+//   save:
+//     - {type: ascendv1_saver, part_file_size: 4, engine: vllm-ascend}
+//
+// engine: vllm-ascend (default) refuses, before any work, what vllm-ascend cannot load or computes wrongly
+// (docs/savers.md); none writes the reference's layout for any form (other Ascend runtimes, evaluation).
 #pragma once
 
 #include <memory>
@@ -9,26 +15,31 @@
 #include <nlohmann/json.hpp>
 
 #include "modelslim/config_node.hpp"
+#include "modelslim/practice_check.hpp"
 #include "modelslim/saver.hpp"
 #include "modelslim/sharded_writer.hpp"
 
 namespace modelslim::ascendv1 {
 
-class AscendV1Saver final : public Saver {
+class AscendV1Saver final : public Saver, public PracticeCheck {
  public:
   explicit AscendV1Saver(const ConfigNode& config);
+  std::vector<std::string> check_practice(const PracticeView& practice) const override;
   void begin(const SaveContext& context) override;
   void save_block(Block& block) override;
   void finish(const std::vector<NamedTensor>& non_block_parameters) override;
 
  private:
   void add(const std::string& key, const at::Tensor& tensor, const std::string& type);
+  void check_block_for_engine(Block& block) const;
   nlohmann::ordered_json write_optional_files() const;
 
   std::uint64_t part_bytes_ = 0;
+  bool check_engine_ = true;  // engine: vllm-ascend
   std::filesystem::path output_dir_;
   std::filesystem::path model_dir_;
-  ModelAdapter* model_ = nullptr;            // the run's adapter, valid from begin() to finish()
+  ModelAdapter* model_ = nullptr;  // the run's adapter, valid from begin() to finish()
+  nlohmann::json hf_config_;
   const RunArtifacts* artifacts_ = nullptr;  // processors' extra tensors
   at::ScalarType float_dtype_ = at::kFloat;
   std::unique_ptr<ShardedWriter> writer_;

@@ -1,5 +1,6 @@
 #include "compressed_tensors_layout.hpp"
 
+#include "engine_rules.hpp"
 #include "modelslim/error.hpp"
 
 namespace modelslim::compressed_tensors {
@@ -60,6 +61,18 @@ GroupScheme scheme_of(const QuantizedLinear& q, const std::string& name) {
 
 at::Tensor pack_to_int32(const at::Tensor& values, int bits) {
   const std::int64_t per_word = 32 / bits;
+  // A code outside [-2^(b-1), 2^(b-1)) would spill into its neighbour's bits.
+  if (values.numel() > 0) {
+    const auto mn = values.min().item<std::int64_t>();
+    const auto mx = values.max().item<std::int64_t>();
+    const std::int64_t half = std::int64_t{1} << (bits - 1);
+    if (mn < -half || mx >= half) {
+      throw Error(ErrorCode::kUnsupported, "compressed_tensors saver: int" + std::to_string(bits) +
+                                               " packing: values span [" + std::to_string(mn) + ", " +
+                                               std::to_string(mx) + "], outside [" + std::to_string(-half) +
+                                               ", " + std::to_string(half - 1) + "]");
+    }
+  }
   const std::int64_t rows = values.size(0);
   const std::int64_t cols = values.size(1);
   const std::int64_t words = (cols + per_word - 1) / per_word;
@@ -85,14 +98,18 @@ std::vector<std::pair<std::string, at::Tensor>> quantized_tensors(const Quantize
     tensors.emplace_back(name + ".weight_shape", at::tensor({q.qweight.size(0), q.qweight.size(1)},
                                                             at::TensorOptions().dtype(at::kLong)));
   } else {
-    tensors.emplace_back(name + ".weight", q.qweight.to(at::kChar).contiguous());
+    tensors.emplace_back(
+        name + ".weight",
+        saver_rules::to_integer_checked(q.qweight, at::kChar, name + ".weight", "compressed_tensors saver"));
     tensors.emplace_back(name + ".weight_scale", scale);
     if (q.act_mode == ActivationQuantMode::kStaticPerTensor) {
       tensors.emplace_back(name + ".input_scale", q.input_scale.to(at::kFloat).reshape({1}).contiguous());
       // compressed-tensors dequantizes (q − zero_point) · scale, our offset convention exactly.
       if (!q.act_symmetric) {
-        tensors.emplace_back(name + ".input_zero_point",
-                             at::round(q.input_offset).to(at::kChar).reshape({1}));
+        tensors.emplace_back(
+            name + ".input_zero_point",
+            saver_rules::to_integer_checked(at::round(q.input_offset).reshape({1}), at::kChar,
+                                            name + ".input_zero_point", "compressed_tensors saver"));
       }
     }
   }

@@ -4,6 +4,7 @@
 
 #include "modelslim/model_adapter.hpp"
 #include "modelslim/model_files.hpp"
+#include "vllm_rules.hpp"
 
 namespace modelslim::compressed_tensors {
 namespace {
@@ -22,10 +23,15 @@ CompressedTensorsSaver::CompressedTensorsSaver(const ConfigNode& config) {
   part_bytes_ = static_cast<std::uint64_t>(part_gib * 1024.0 * 1024.0 * 1024.0);
 }
 
+std::vector<std::string> CompressedTensorsSaver::check_practice(const PracticeView& practice) const {
+  return check_vllm_practice(practice);
+}
+
 void CompressedTensorsSaver::begin(const SaveContext& context) {
   output_dir_ = context.output_dir;
   model_dir_ = context.model_dir;
   model_ = &context.model;
+  hf_config_ = context.model.hf_config();
   float_dtype_ = context.model.checkpoint_dtype();
   writer_ = std::make_unique<ShardedWriter>(output_dir_, "model", part_bytes_);
   groups_.clear();
@@ -43,7 +49,8 @@ void CompressedTensorsSaver::add_group_member(const std::string& name, GroupSche
 }
 
 void CompressedTensorsSaver::save_block(Block& block) {
-  // Every quantized linear's layout first: a form without one fails before this block writes anything.
+  // The engine's rules and every quantized linear's layout first: nothing of a refused block is written.
+  check_vllm_block(block, hf_config_);
   const std::vector<Linear*> linears = block.linears();
   std::vector<std::vector<std::pair<std::string, at::Tensor>>> quantized;
   for (const Linear* linear : linears) {
@@ -97,8 +104,10 @@ nlohmann::json CompressedTensorsSaver::build_quantization_config() const {
 void CompressedTensorsSaver::finish(const std::vector<NamedTensor>& non_block_parameters) {
   for (const NamedTensor& parameter : non_block_parameters) {
     writer_->add(parameter.name, parameter.tensor.to(float_dtype_).contiguous());
-    if (parameter.name == "lm_head.weight") ignored_.push_back("lm_head");
   }
+  // lm_head is saved in float. HF's compressed-tensors matches `Linear` targets by class, so a tied lm_head
+  // (no tensor of its own) must be named in `ignore` too, or it is replaced by an empty quantized layer.
+  ignored_.push_back("lm_head");
   writer_->finish();
   writer_.reset();
   quantization_config_ = build_quantization_config();

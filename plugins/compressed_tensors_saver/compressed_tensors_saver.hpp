@@ -14,14 +14,18 @@
 
 #include "compressed_tensors_layout.hpp"
 #include "modelslim/config_node.hpp"
+#include "modelslim/practice_check.hpp"
 #include "modelslim/saver.hpp"
 #include "modelslim/sharded_writer.hpp"
 
 namespace modelslim::compressed_tensors {
 
-class CompressedTensorsSaver final : public Saver {
+class CompressedTensorsSaver final : public Saver, public PracticeCheck {
  public:
   explicit CompressedTensorsSaver(const ConfigNode& config);
+  // vLLM's rules, before any work: no asymmetric smoothing (RMSNorm has no bias), one scheme per fused
+  // module, weight-only group sizes its kernels take.
+  std::vector<std::string> check_practice(const PracticeView& practice) const override;
   void begin(const SaveContext& context) override;
   void save_block(Block& block) override;
   void finish(const std::vector<NamedTensor>& non_block_parameters) override;
@@ -41,6 +45,7 @@ class CompressedTensorsSaver final : public Saver {
   std::filesystem::path output_dir_;
   std::filesystem::path model_dir_;
   ModelAdapter* model_ = nullptr;
+  nlohmann::json hf_config_;
   at::ScalarType float_dtype_ = at::kFloat;
   std::unique_ptr<ShardedWriter> writer_;
   std::vector<Group> groups_;

@@ -110,7 +110,7 @@ TEST_CASE("compressed_tensors: W8A8 dynamic on a random llama, sharded, as vLLM'
   }
 }
 
-TEST_CASE("compressed_tensors: a form without a layout fails naming the module; no output is left") {
+TEST_CASE("compressed_tensors: a form without a layout is refused before any work; no output is left") {
   test::TempDir dir("ct-e2e-refused");
   const fs::path model = make_fake_llama(dir);
   test::write_text(dir / "c.yaml",
@@ -118,8 +118,11 @@ TEST_CASE("compressed_tensors: a form without a layout fails naming the module; 
                                "{type: compressed_tensors}"));
   const auto result = quant(model, dir / "out", dir / "c.yaml");
   CHECK(result.exit_code != 0);
-  CHECK_MESSAGE(result.output.find("model.layers.0.self_attn.q_proj: asymmetric weight-only quantization has "
-                                   "no compressed-tensors layout") != std::string::npos,
-                result.output);
+  // Refused from the practice (the saver's PracticeCheck), before a block is processed.
+  CHECK_MESSAGE(
+      result.output.find("compressed_tensors saver: spec.process.0 (linear_quant): asymmetric "
+                         "weight-only quantization has no compressed-tensors layout") != std::string::npos,
+      result.output);
+  CHECK(result.output.find("[quant] block") == std::string::npos);
   CHECK(!fs::exists(dir / "out"));
 }

@@ -159,7 +159,8 @@ TEST_CASE("W4A8_DYNAMIC saved by ascendv1 evaluates from the packed files; SSZ w
                      "apiversion: modelslim_v1\nspec:\n  process:\n    - type: linear_quant\n      qconfig:\n"
                      "        act: {scope: per_token, dtype: int8, symmetric: true}\n"
                      "        weight: {scope: per_channel, dtype: int4, symmetric: true, method: " +
-                         method + "}\n  save: [{type: ascendv1_saver}]\n");
+                         method +
+                         "}\n  save: [{type: ascendv1_saver, engine: none}]\n");  // not vllm-ascend's
     auto result = quant(model, dir / label, dir / (label + ".yaml"));
     REQUIRE_MESSAGE(result.exit_code == 0, result.output);
     CHECK(read_json_file(dir / label / "quant_model_description.json")["model_quant_type"] == "W4A8_DYNAMIC");
@@ -188,7 +189,9 @@ TEST_CASE("W4A16 saved by ascendv1 (per-channel and per-group) evaluates from th
     test::write_text(dir / (scope + ".yaml"),
                      "apiversion: modelslim_v1\nspec:\n  process:\n    - type: linear_quant\n      qconfig:\n"
                      "        weight: {scope: " +
-                         scope + ", dtype: int4, symmetric: false, ext: {group_size: 32}}\n");
+                         scope +
+                         ", dtype: int4, symmetric: false, ext: {group_size: 32}}\n"
+                         "  save: [{type: ascendv1_saver, engine: none}]\n");  // not vllm-ascend's
     auto result = quant(model, dir / scope, dir / (scope + ".yaml"));
     REQUIRE_MESSAGE(result.exit_code == 0, result.output);
     CHECK(read_json_file(dir / scope / "quant_model_description.json")["model_quant_type"] == "W4A16");

@@ -8,6 +8,7 @@
 #include "modelslim/json_file.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/sharded_writer.hpp"
+#include "support/saver_rules_support.hpp"
 #include "support/test_support.hpp"
 #include "support/toy_block.hpp"
 
@@ -357,5 +358,216 @@ TEST_CASE("W4A8_DYNAMIC scale_bias: hand-derived column- and row-parallel values
     CAPTURE(t);
     CHECK(down_bias[0][t].item<float>() == 8.0f);
     CHECK(down_bias[1][t].item<float>() == (t == 0 ? 28.0f : t == 15 ? -16.0f : 0.0f));
+  }
+}
+
+// ---- issue 11: integer narrowing, tied embeddings, vllm-ascend's rules (config time and save time) ----
+
+namespace {
+// A hand-built W8A8 static linear, 4 → 2: row 0 all-zero integers with a bias, so quant_bias = bias / deq.
+QuantizedLinear w8a8_by_hand(double weight_scale, double bias, double input_offset) {
+  QuantizedLinear q;
+  q.act_mode = ActivationQuantMode::kStaticPerTensor;
+  q.qweight = at::tensor({0, 0, 0, 0, 1, -2, 3, -4}, at::kChar).reshape({2, 4});
+  q.weight_scale = at::tensor({static_cast<float>(weight_scale), 0.01F});
+  q.weight_offset = at::zeros({2});
+  q.input_scale = at::tensor({0.001F});
+  q.input_offset = at::tensor({static_cast<float>(input_offset)});
+  q.bias = at::tensor({static_cast<float>(bias), 0.0F});
+  return q;
+}
+
+Linear linear_with(const std::string& name, const QuantizedLinear& q) {
+  Linear linear(name, at::zeros({q.qweight.size(0), q.qweight.size(1)}));
+  linear.set_quantized(std::make_shared<QuantizedLinear>(q));
+  return linear;
+}
+
+std::string refusal(const PracticeView& view, const std::string& saver_yaml = "{type: ascendv1_saver}") {
+  const ascendv1::AscendV1Saver saver(parse_yaml_string(saver_yaml, "s.yaml"));
+  try {
+    saver.check_practice(view);
+  } catch (const Error& error) {
+    return std::string(error.what()) + "\nTIP: " + error.tip();
+  }
+  return "";
+}
+
+const char* kW8A8Static =
+    "{act: {scope: per_tensor, dtype: int8, symmetric: false}, weight: {scope: per_channel, dtype: int8}}";
+const char* kW8A8Dynamic =
+    "{act: {scope: per_token, dtype: int8, symmetric: true}, weight: {scope: per_channel, dtype: int8}}";
+
+std::string lq_config(const std::string& qconfig, const std::string& extra = "") {
+  return "{type: linear_quant, qconfig: " + qconfig + extra + "}";
+}
+}  // namespace
+
+TEST_CASE("quant_bias that does not fit int32 is an error naming the tensor, never a wrap") {
+  // deq_scale = 0.001 · 1e-9 = 1e-12; quant_bias[0] = 0.5 / 1e-12 = 5e11, past int32's 2.147e9.
+  const Linear overflowing = linear_with("model.layers.0.mlp.up_proj", w8a8_by_hand(1e-9, 0.5, 0.0));
+  CHECK_THROWS_WITH_AS(ascendv1::linear_tensors(overflowing, at::kBFloat16),
+                       doctest::Contains("model.layers.0.mlp.up_proj.quant_bias[0]"), Error);
+  // The same row with a scale that keeps it in range: quant_bias[0] = round(0.5 / (0.001 · 0.01)) = 50000.
+  const Linear fitting = linear_with("model.layers.0.mlp.up_proj", w8a8_by_hand(0.01, 0.5, 0.0));
+  const auto tensors = ascendv1::linear_tensors(fitting, at::kBFloat16);
+  CHECK(find(tensors, "model.layers.0.mlp.up_proj.quant_bias")[0].item<std::int32_t>() == 50000);
+}
+
+TEST_CASE("input_offset outside int8 (vllm-ascend's parameter type) is an error naming the tensor") {
+  const Linear linear = linear_with("model.layers.0.mlp.up_proj", w8a8_by_hand(0.01, 0.0, 200.0));
+  CHECK_THROWS_WITH_AS(ascendv1::linear_tensors(linear, at::kBFloat16),
+                       doctest::Contains("model.layers.0.mlp.up_proj.input_offset"), Error);
+}
+
+TEST_CASE("int4 values outside [-8, 7] are refused instead of wrapping into another nibble") {
+  const at::Tensor values = at::tensor({1, 8, -3, 2}, at::kChar).reshape({2, 2});  // 8 would read as -8
+  CHECK_THROWS_WITH_AS(ascendv1::pack_int4_pairs_along_rows(values), doctest::Contains("[-8, 7]"), Error);
+  CHECK_THROWS_WITH_AS(ascendv1::pack_int4_pairs_along_columns(values), doctest::Contains("[-8, 7]"), Error);
+}
+
+TEST_CASE("tied embeddings: the description lists lm_head.weight as FLOAT with the embedding's values") {
+  test::TempDir dir("ascend-tied");
+  const auto model = dir / "model";
+  std::filesystem::create_directories(model);
+  const nlohmann::json hf = test::llama_config({{"tie_word_embeddings", true}});
+  test::write_text(model / "config.json", hf.dump());
+  const auto out = dir / "out";
+  std::filesystem::create_directories(out);
+  test::ConfigOnlyAdapter adapter(at::kFloat, hf);
+  ascendv1::AscendV1Saver saver(parse_yaml_string("{type: ascendv1_saver}", "s.yaml"));
+  saver.begin({out, model, adapter, nullptr});
+  test::LlamaNamedBlock block;
+  saver.save_block(block);
+  at::manual_seed(2);
+  const at::Tensor embedding = at::randn({29, 8});
+  saver.finish({{"model.embed_tokens.weight", embedding}, {"model.norm.weight", at::ones({8})}});
+  const auto description = read_json_file(out / "quant_model_description.json");
+  REQUIRE(description.contains("lm_head.weight"));
+  CHECK(description["lm_head.weight"] == "FLOAT");
+  const auto saved = SafetensorsCheckpoint::open_dir(out);
+  CHECK(at::equal(saved.load("lm_head.weight"), embedding));
+}
+
+TEST_CASE("vllm-ascend rules at config time: forms it cannot load are refused naming saver and processor") {
+  const nlohmann::json hf = test::llama_config();
+  struct Case {
+    std::string process;
+    std::string expected;  // empty: allowed
+  };
+  const std::vector<Case> cases = {
+      {"[" + lq_config(kW8A8Static) + "]", ""},
+      {"[" + lq_config(kW8A8Dynamic) + "]", ""},
+      {"[" + lq_config("{weight: {scope: per_channel, dtype: int8}}") + "]", ""},
+      {"[" + lq_config("{weight: {scope: per_group, dtype: int4, ext: {group_size: 32}}}") + "]",
+       "W4A16 is registered for MoE layers only"},
+      {"[" + lq_config("{weight: {scope: per_channel, dtype: int4}}") + "]", "W4A16"},
+      {"[" + lq_config("{act: {scope: per_token, dtype: int8}, weight: {scope: per_channel, dtype: int4}}") +
+           "]",
+       "W4A8_DYNAMIC"},
+      {"[" + lq_config("{weight: {scope: per_group, dtype: int8, ext: {group_size: 32}}}") + "]",
+       "per-group scales fail the loader's shape check"},
+      {"[" + lq_config("{weight: {scope: per_channel, dtype: int8, symmetric: false}}") + "]",
+       "(w + offset)"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.process);
+    const std::string message = refusal(test::practice_view(c.process, hf));
+    if (c.expected.empty()) {
+      CHECK(message.empty());
+      continue;
+    }
+    CHECK_MESSAGE(message.find("ascendv1_saver") != std::string::npos, message);
+    CHECK_MESSAGE(message.find("spec.process.0 (linear_quant)") != std::string::npos, message);
+    CHECK_MESSAGE(message.find(c.expected) != std::string::npos, message);
+    CHECK_MESSAGE(message.find("engine: none") != std::string::npos, message);
+    // The opt-out writes the reference's layout anyway.
+    CHECK(refusal(test::practice_view(c.process, hf), "{type: ascendv1_saver, engine: none}").empty());
+  }
+}
+
+TEST_CASE("vllm-ascend rules at config time: asymmetric smoothing only where the engine keeps the biases") {
+  const std::string asym = "{type: iter_smooth, alpha: 0.5, symmetric: false}";
+  // W8A8 folds the new linear biases into quant_bias and AscendRMSNorm adds the norm bias: allowed.
+  CHECK(refusal(test::practice_view("[" + asym + ", " + lq_config(kW8A8Static) + "]", test::llama_config()))
+            .empty());
+  // W8A8_DYNAMIC adds the model's own bias parameter, which Llama does not have.
+  const std::string dynamic =
+      refusal(test::practice_view("[" + asym + ", " + lq_config(kW8A8Dynamic) + "]", test::llama_config()));
+  CHECK(dynamic.find("ascendv1_saver: spec.process.0 (iter_smooth)") != std::string::npos);
+  CHECK(dynamic.find("model.layers.0.self_attn.q_proj") != std::string::npos);
+  CHECK(dynamic.find("use symmetric: true") != std::string::npos);
+  // A layer left in float keeps its bias only if the model has one.
+  const std::string fallback = refusal(
+      test::practice_view("[" + asym + ", " + lq_config(kW8A8Static, ", exclude: ['*layers.1.mlp*']") + "]",
+                          test::llama_config()));
+  CHECK(fallback.find("model.layers.1.mlp.gate_proj") != std::string::npos);
+  CHECK(fallback.find("the layer stays float") != std::string::npos);
+  // Qwen2 has real q/k/v biases (but none on gate/up): smoothing only input_layernorm is fine with dynamic.
+  const nlohmann::json qwen2 = test::llama_config({{"model_type", "qwen2"}});
+  const std::string attention_only = "{type: iter_smooth, symmetric: false, include: ['*input_layernorm']}";
+  CHECK(refusal(test::practice_view("[" + attention_only + ", " + lq_config(kW8A8Dynamic) + "]", qwen2))
+            .empty());
+  CHECK(refusal(test::practice_view("[" + asym + ", " + lq_config(kW8A8Dynamic) + "]", qwen2))
+            .find("mlp.gate_proj") != std::string::npos);
+  // Inside a group, and symmetric smoothing, are seen as such.
+  CHECK_FALSE(
+      refusal(test::practice_view("[{type: group, configs: [" + asym + ", " + lq_config(kW8A8Dynamic) + "]}]",
+                                  test::llama_config()))
+          .empty());
+  CHECK(refusal(test::practice_view("[{type: iter_smooth}, " + lq_config(kW8A8Dynamic) + "]",
+                                    test::llama_config()))
+            .empty());
+}
+
+TEST_CASE("vllm-ascend rules at config time: the parts of q/k/v and gate/up get one type") {
+  const std::string split = refusal(
+      test::practice_view("[" + lq_config(kW8A8Dynamic, ", exclude: ['*layers.1.self_attn.k_proj']") + "]",
+                          test::llama_config()));
+  CHECK(split.find("model.layers.1.self_attn.qkv_proj is one fused module") != std::string::npos);
+  CHECK(split.find("k_proj: float") != std::string::npos);
+  const std::string mixed = refusal(test::practice_view(
+      "[" + lq_config(kW8A8Dynamic) + ", " + lq_config(kW8A8Static, ", include: ['*up_proj']") + "]",
+      test::llama_config()));
+  CHECK(mixed.find("gate_up_proj is one fused module") != std::string::npos);
+  // Excluding a whole fused module (or o_proj alone) is fine.
+  CHECK(
+      refusal(test::practice_view("[" + lq_config(kW8A8Dynamic, ", exclude: ['*layers.1.self_attn.*']") + "]",
+                                  test::llama_config()))
+          .empty());
+  CHECK(refusal(test::practice_view("[" + lq_config(kW8A8Dynamic, ", exclude: ['*o_proj']") + "]",
+                                    test::llama_config()))
+            .empty());
+}
+
+TEST_CASE("vllm-ascend rules at save time: a dropped bias or a split fused module fails before writing") {
+  const auto run = [](test::LlamaNamedBlock& block, const nlohmann::json& hf, const std::string& saver_yaml) {
+    test::TempDir dir("ascend-block");
+    test::ConfigOnlyAdapter adapter(at::kFloat, hf);
+    ascendv1::AscendV1Saver saver(parse_yaml_string(saver_yaml, "s.yaml"));
+    saver.begin({dir.path(), dir.path(), adapter, nullptr});
+    saver.save_block(block);
+  };
+  {
+    test::LlamaNamedBlock block;
+    block.linear("mlp.up_proj").bias() = at::ones({8});  // Llama's MLP has no bias parameter
+    CHECK_THROWS_WITH_AS(run(block, test::llama_config(), "{type: ascendv1_saver}"),
+                         doctest::Contains("model.layers.0.mlp.up_proj.bias would be dropped"), Error);
+    CHECK_NOTHROW(run(block, test::llama_config({{"mlp_bias", true}}), "{type: ascendv1_saver}"));
+    CHECK_NOTHROW(run(block, test::llama_config(), "{type: ascendv1_saver, engine: none}"));
+  }
+  {
+    test::LlamaNamedBlock block;
+    QuantizedLinear q = w8a8_by_hand(0.01, 0.0, 0.0);
+    q.qweight = at::zeros({8, 8}, at::kChar);
+    q.weight_scale = at::full({8}, 0.01F);
+    q.weight_offset = at::zeros({8});
+    q.bias.reset();
+    block.linear("self_attn.q_proj").set_quantized(std::make_shared<QuantizedLinear>(q));
+    CHECK_THROWS_WITH_AS(run(block, test::llama_config(), "{type: ascendv1_saver}"),
+                         doctest::Contains("qkv_proj is one fused module"), Error);
+    for (const char* part : {"self_attn.k_proj", "self_attn.v_proj"})
+      block.linear(part).set_quantized(std::make_shared<QuantizedLinear>(q));
+    CHECK_NOTHROW(run(block, test::llama_config(), "{type: ascendv1_saver}"));
   }
 }

@@ -13,6 +13,7 @@
 #include "modelslim/json_file.hpp"
 #include "modelslim/model_adapter.hpp"
 #include "modelslim/safetensors.hpp"
+#include "support/saver_rules_support.hpp"
 #include "support/test_support.hpp"
 #include "support/toy_block.hpp"
 
@@ -191,7 +192,10 @@ class SaverAdapter final : public ModelAdapter {
   nlohmann::json config_;
 };
 
-const nlohmann::json kHfConfig = {{"model_type", "llama"}, {"hidden_size", 16}, {"torch_dtype", "bfloat16"}};
+// The toy block's up_proj has a bias: its config says so (vLLM's Llama reads mlp_bias), or the saver refuses
+// a bias the engine would drop.
+const nlohmann::json kHfConfig = {
+    {"model_type", "llama"}, {"hidden_size", 16}, {"torch_dtype", "bfloat16"}, {"mlp_bias", true}};
 
 // A source checkpoint directory: config, tokenizer files, and weight files that must not be copied.
 fs::path make_model_dir(const test::TempDir& dir) {
@@ -482,4 +486,122 @@ TEST_CASE("saver config: ext must be a map") {
   CHECK_NOTHROW(compressed_tensors::CompressedTensorsSaver(config["save"].at(0)));
   CHECK_THROWS_WITH_AS(compressed_tensors::CompressedTensorsSaver(config["save"].at(1)),
                        doctest::Contains("save.1.ext"), Error);
+}
+
+// ---- issue 11: tied embeddings, integer narrowing, vLLM's rules (config time and save time) ----
+
+namespace {
+std::string ct_refusal(const PracticeView& view) {
+  const compressed_tensors::CompressedTensorsSaver saver(
+      parse_yaml_string("{type: compressed_tensors}", "s.yaml"));
+  try {
+    saver.check_practice(view);
+  } catch (const Error& error) {
+    return std::string(error.what()) + "\nTIP: " + error.tip();
+  }
+  return "";
+}
+
+std::string lq(const std::string& qconfig, const std::string& extra = "") {
+  return "{type: linear_quant, qconfig: " + qconfig + extra + "}";
+}
+}  // namespace
+
+TEST_CASE("saver: a tied lm_head (no tensor of its own) is still in ignore") {
+  test::TempDir dir("ct-tied");
+  const fs::path model = make_model_dir(dir);
+  test::ToyBlock block("model.layers.0", 16, 24, 26);
+  quantize_block(block, kDynamic);
+  fs::create_directories(dir / "out");
+  SaverAdapter adapter(at::kBFloat16, kHfConfig);
+  compressed_tensors::CompressedTensorsSaver saver(parse_yaml_string("{type: compressed_tensors}", "s.yaml"));
+  saver.begin({dir / "out", model, adapter, nullptr});
+  saver.save_block(block);
+  std::vector<NamedTensor> tied = head_parameters();
+  tied.pop_back();  // no lm_head.weight: tie_word_embeddings
+  saver.finish(tied);
+  const auto ignore = read_json_file(dir / "out" / "config.json")["quantization_config"]["ignore"];
+  CHECK(ignore == nlohmann::json::array({"lm_head"}));
+}
+
+TEST_CASE("an input zero point outside int8 is an error naming the tensor, never a wrap") {
+  test::ToyBlock block("model.layers.0", 16, 24, 27);
+  quantize_block(block, kStaticAsym);
+  auto edited = std::make_shared<QuantizedLinear>(*block.up().quantized());
+  edited->input_offset = at::tensor({300.0F});  // int8 would wrap it to 44
+  CHECK_THROWS_WITH_AS(compressed_tensors::quantized_tensors(*edited, "m.up_proj", at::kFloat),
+                       doctest::Contains("m.up_proj.input_zero_point"), Error);
+}
+
+TEST_CASE("pack_to_int32 refuses codes outside the bit width instead of spilling into the next value") {
+  const at::Tensor values = at::tensor({1, 8, -3, 2, 0, 0, 0, 0}, at::kChar).reshape({1, 8});
+  CHECK_THROWS_WITH_AS(compressed_tensors::pack_to_int32(values, 4), doctest::Contains("outside [-8, 7]"),
+                       Error);
+}
+
+TEST_CASE("vLLM rules at config time: asymmetric smoothing, kernel group sizes, fused modules") {
+  const nlohmann::json hf = test::llama_config();
+  const std::string asym =
+      ct_refusal(test::practice_view("[{type: iter_smooth, symmetric: false}, " + lq(kStaticAsym) + "]", hf));
+  CHECK(asym.find("compressed_tensors saver: spec.process.0 (iter_smooth)") != std::string::npos);
+  CHECK(asym.find("RMSNorm has no bias") != std::string::npos);
+  CHECK(asym.find("use symmetric: true") != std::string::npos);
+  CHECK(
+      ct_refusal(test::practice_view("[{type: group, configs: [{type: iter_smooth, symmetric: false}]}]", hf))
+          .find("spec.process.0.configs.0 (iter_smooth)") != std::string::npos);
+  CHECK(ct_refusal(test::practice_view("[{type: iter_smooth}, " + lq(kStaticAsym) + "]", hf)).empty());
+  // Marlin: per-channel or groups of 32, 64, 128.
+  for (const int group : {32, 64, 128}) {
+    CHECK(
+        ct_refusal(test::practice_view("[" +
+                                           lq("{weight: {scope: per_group, dtype: int4, ext: {group_size: " +
+                                              std::to_string(group) + "}}}") +
+                                           "]",
+                                       hf))
+            .empty());
+  }
+  const std::string group16 = ct_refusal(test::practice_view(
+      "[" + lq("{weight: {scope: per_group, dtype: int4, ext: {group_size: 16}}}") + "]", hf));
+  CHECK(group16.find("spec.process.0 (linear_quant)") != std::string::npos);
+  CHECK(group16.find("Marlin") != std::string::npos);
+  // Fused modules: all parts one scheme, or all float.
+  const std::string split = ct_refusal(
+      test::practice_view("[" + lq(kDynamic, ", exclude: ['*layers.0.self_attn.v_proj']") + "]", hf));
+  CHECK(split.find("model.layers.0.self_attn.qkv_proj is one fused module") != std::string::npos);
+  CHECK(split.find("v_proj: float") != std::string::npos);
+  CHECK(ct_refusal(test::practice_view("[" + lq(kDynamic, ", exclude: ['*self_attn*']") + "]", hf)).empty());
+}
+
+TEST_CASE("vLLM rules at save time: dropped norm or linear biases and split fused modules fail the block") {
+  const auto run = [](test::LlamaNamedBlock& block, const nlohmann::json& hf) {
+    test::TempDir dir("ct-block");
+    test::ConfigOnlyAdapter adapter(at::kFloat, hf);
+    compressed_tensors::CompressedTensorsSaver saver(
+        parse_yaml_string("{type: compressed_tensors}", "s.yaml"));
+    saver.begin({dir.path(), dir.path(), adapter, nullptr});
+    saver.save_block(block);
+  };
+  {
+    test::LlamaNamedBlock block;
+    block.add_parameter("input_layernorm.bias", at::ones({8}));
+    CHECK_THROWS_WITH_AS(run(block, test::llama_config()),
+                         doctest::Contains("model.layers.0.input_layernorm.bias would be dropped"), Error);
+  }
+  {
+    test::LlamaNamedBlock block;
+    block.linear("self_attn.k_proj").bias() = at::ones({8});
+    CHECK_THROWS_WITH_AS(run(block, test::llama_config()),
+                         doctest::Contains("model.layers.0.self_attn.k_proj.bias would be dropped"), Error);
+    CHECK_NOTHROW(run(block, test::llama_config({{"model_type", "qwen2"}})));  // Qwen2 has q/k/v biases
+  }
+  {
+    test::LlamaNamedBlock block;
+    test::ToyBlock toy("model.layers.0", 8, 8, 28);
+    quantize_block(toy, kDynamic);
+    block.linear("mlp.gate_proj").set_quantized(toy.down().quantized());
+    CHECK_THROWS_WITH_AS(run(block, test::llama_config()),
+                         doctest::Contains("gate_up_proj is one fused module"), Error);
+    block.linear("mlp.up_proj").set_quantized(toy.down().quantized());
+    CHECK_NOTHROW(run(block, test::llama_config()));
+  }
 }

@@ -120,3 +120,16 @@ TEST_CASE("--quant_type picks the best-scoring matching practice") {
   // The shipped lab has default practices for Llama-family models.
   CHECK(find_best_practice({test::source_dir() / "practice_lab"}, "llama", "w8a8").filename() == "w8a8.yaml");
 }
+
+TEST_CASE("two savers in one run are refused: both would write config.json into --save_path") {
+  const std::string message = parse_error(
+      "apiversion: modelslim_v1\nspec:\n  save:\n    - {type: ascendv1_saver}\n    - {type: "
+      "compressed_tensors}\n");
+  CHECK(contains(message, "p.yaml:5"));
+  CHECK(contains(message, "spec.save.1"));
+  CHECK(contains(message, "only one saver per run"));
+  CHECK(contains(message, "its own --save_path"));
+  // One saver (or none: the default) is fine.
+  CHECK_NOTHROW(parse_practice_config(parse_yaml_string(
+      "apiversion: modelslim_v1\nspec:\n  save:\n    - {type: compressed_tensors}\n", "p.yaml")));
+}

@@ -1,0 +1,153 @@
+#include "vllm_ascend_rules.hpp"
+
+#include <algorithm>
+
+#include "ascend_tensors.hpp"
+#include "engine_rules.hpp"
+#include "modelslim/error.hpp"
+#include "practice_reading.hpp"
+
+namespace modelslim::ascendv1 {
+namespace {
+
+using saver_rules::LinearQuantUse;
+
+constexpr const char* kSaver = "ascendv1_saver";
+constexpr const char* kFusedRule =
+    "vllm-ascend (quantization/modelslim_config.py get_linear_quant_type / is_layer_skipped_ascend raise "
+    "ValueError when the shards of a packed module differ)";
+constexpr const char* kOptOut =
+    "or set `engine: none` on the saver to write the reference's layout for another runtime";
+
+[[noreturn]] void refuse(const LinearQuantUse& use, const std::string& rule, const std::string& alternative) {
+  throw Error(ErrorCode::kUnsupported,
+              std::string(kSaver) + ": " + saver_rules::processor_label(use.config) + " quantizes " +
+                  use.describe() + ", which vllm-ascend cannot serve: " + rule,
+              alternative + "; " + kOptOut);
+}
+
+// The forms vllm-ascend's dense-linear schemes load (quantization/methods/*.py, register_scheme(...,
+// "linear")).
+void check_loadable(const LinearQuantUse& use) {
+  if (use.scheme == "W4A16") {
+    refuse(use, "W4A16 is registered for MoE layers only (methods/w4a16.py), dense linears do not load",
+           "use W8A16 (int8 per_channel symmetric) for ascendv1, or the compressed_tensors saver for vLLM");
+  }
+  if (use.scheme == "W4A8_DYNAMIC") {
+    refuse(use,
+           "its dense W4A8_DYNAMIC (methods/w4a8.py) expects the per-group two-level layout "
+           "(weight_scale_second, group_size > 0); this per-channel layout writes group_size 0, which it "
+           "divides by",
+           "use W8A8_DYNAMIC (act int8 per_token, weight int8 per_channel)");
+  }
+  if (use.scheme == "W8A16" && use.group_size > 0) {
+    refuse(use,
+           "its W8A16 scheme (methods/w8a16.py) creates weight_scale/weight_offset as [out, 1]; per-group "
+           "scales fail the loader's shape check",
+           "use weight scope per_channel");
+  }
+  if (use.scheme == "W8A16" && !use.weight_symmetric) {
+    refuse(
+        use,
+        "its W8A16 scheme passes weight_offset to npu_weight_quant_batchmatmul, which computes "
+        "(w + offset)·scale, while the saved offset means (w − offset)·scale: the result is silently wrong",
+        "use symmetric: true for the weights");
+  }
+}
+
+struct NormReaders {
+  std::string norm;  // module name, as smoothing include/exclude patterns match it
+  std::vector<std::string> linears;
+};
+
+std::vector<NormReaders> llama_norm_readers(std::int64_t layer) {
+  const std::string prefix = "model.layers." + std::to_string(layer) + ".";
+  return {{prefix + "input_layernorm",
+           {prefix + "self_attn.q_proj", prefix + "self_attn.k_proj", prefix + "self_attn.v_proj"}},
+          {prefix + "post_attention_layernorm", {prefix + "mlp.gate_proj", prefix + "mlp.up_proj"}}};
+}
+
+bool smooths_norm(const ConfigNode& smoothing, const std::string& norm) {
+  const auto types = smoothing.get_string_list("enable_subgraph_type", {"norm-linear"});
+  if (std::find(types.begin(), types.end(), "norm-linear") == types.end()) return false;
+  const LinearQuantUse filter{smoothing,
+                              "",
+                              8,
+                              true,
+                              0,
+                              ActivationQuantMode::kNone,
+                              true,
+                              smoothing.get_string_list("include", {"*"}),
+                              smoothing.get_string_list("exclude", {})};
+  return filter.selects(norm);
+}
+
+// Asymmetric smoothing adds a norm bias (AscendRMSNorm adds it: ops/layernorm.py, when the description has
+// `norm.bias` keys) and a bias on each linear reading that norm. W8A8 folds that bias into quant_bias; the
+// other schemes and float linears add the model's own bias parameter, which exists only where vLLM's
+// model has one.
+void check_asymmetric_smoothing(const ConfigNode& smoothing, const std::vector<LinearQuantUse>& uses,
+                                const nlohmann::json& hf_config) {
+  for (std::int64_t layer = 0; layer < saver_rules::num_hidden_layers(hf_config); ++layer) {
+    for (const NormReaders& readers : llama_norm_readers(layer)) {
+      if (!smooths_norm(smoothing, readers.norm)) continue;
+      for (const std::string& linear : readers.linears) {
+        const LinearQuantUse* use = saver_rules::deciding_use(uses, linear);
+        if ((use != nullptr && use->scheme == "W8A8") || saver_rules::engine_has_bias(hf_config, linear))
+          continue;
+        throw Error(
+            ErrorCode::kUnsupported,
+            std::string(kSaver) + ": " + saver_rules::processor_label(smoothing) +
+                " with symmetric: false gives " + linear + " a bias, which vllm-ascend drops: its model (" +
+                hf_config.value("model_type", std::string("llama")) + ") has no bias parameter there and " +
+                (use == nullptr ? std::string("the layer stays float")
+                                : "its " + use->scheme + " scheme does not fold biases (only W8A8 does)"),
+            "use symmetric: true, or quantize every linear the smoothing touches as W8A8 (static "
+            "per_tensor activations); " +
+                std::string(kOptOut));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> check_vllm_ascend_practice(const PracticeView& practice) {
+  const std::vector<ConfigNode> flat = saver_rules::flatten_processors(practice.processors);
+  const std::vector<LinearQuantUse> uses = saver_rules::linear_quant_uses(flat);
+  for (const LinearQuantUse& use : uses) check_loadable(use);
+  for (const ConfigNode& smoothing : saver_rules::asymmetric_smoothing(flat))
+    check_asymmetric_smoothing(smoothing, uses, practice.hf_config);
+  saver_rules::check_fused_config(
+      kSaver, kFusedRule, uses, practice.hf_config,
+      [](const LinearQuantUse* use) { return use == nullptr ? "" : use->scheme; });
+  return {};
+}
+
+void check_vllm_ascend_block(Block& block, const nlohmann::json& hf_config) {
+  std::vector<std::pair<std::string, std::string>> types;
+  for (const Linear* linear : block.linears()) {
+    const auto& quantized = linear->quantized();
+    std::string type;
+    try {
+      type = quantized ? ascend_quant_type(*quantized) : "";
+    } catch (const Error& error) {
+      throw Error(error.code(), linear->name() + ": " + error.what(), error.tip());
+    }
+    types.emplace_back(linear->name(), type);
+    const bool has_bias = quantized ? quantized->bias.has_value() : linear->bias().has_value();
+    if (!has_bias || type == "W8A8" || saver_rules::engine_has_bias(hf_config, linear->name())) continue;
+    throw Error(
+        ErrorCode::kUnsupported,
+        std::string(kSaver) + ": " + linear->name() + ".bias would be dropped by vllm-ascend: its " +
+            hf_config.value("model_type", std::string("llama")) +
+            " model has no bias parameter for this layer and " +
+            (type.empty() ? std::string("the layer is float") : type + " does not fold biases"),
+        "the bias comes from asymmetric smoothing or the checkpoint: use symmetric: true, or quantize "
+        "the layer as W8A8; " +
+            std::string(kOptOut));
+  }
+  saver_rules::check_fused_block(kSaver, kFusedRule, types);
+}
+
+}  // namespace modelslim::ascendv1
