@@ -98,7 +98,7 @@ std::string file_bytes(const fs::path& file) {
 }  // namespace
 
 TEST_CASE("a NaN in a checkpoint weight is refused naming the tensor; nothing is written") {
-  Fixture f("--byte-tokenizer");
+  Fixture f("--byte-tokenizer --set vocab_size=260");
   f.rewrite_tensor("model.layers.1.mlp.down_proj.weight",
                    [](at::Tensor& t) { t.view({-1})[37] = std::numeric_limits<float>::quiet_NaN(); });
   const fs::path save = f.dir / "out";
@@ -106,7 +106,7 @@ TEST_CASE("a NaN in a checkpoint weight is refused naming the tensor; nothing is
 }
 
 TEST_CASE("an activation that overflows to inf is refused naming the linear, the sample and the block") {
-  Fixture f("--byte-tokenizer");
+  Fixture f("--byte-tokenizer --set vocab_size=260");
   // gate and up of block 0 scaled by 1e25 each: their product (down_proj's input) is ~1e48 > float max.
   for (const char* name : {"model.layers.0.mlp.gate_proj.weight", "model.layers.0.mlp.up_proj.weight"}) {
     f.rewrite_tensor(name, [](at::Tensor& t) { t.mul_(1e25); });
@@ -119,7 +119,7 @@ TEST_CASE("an activation that overflows to inf is refused naming the linear, the
 
 TEST_CASE("calibration samples are cut to max_position_embeddings, as if the text had been cut") {
   constexpr int kLimit = 24;
-  Fixture f("--byte-tokenizer --set max_position_embeddings=" + std::to_string(kLimit));
+  Fixture f("--byte-tokenizer --set vocab_size=260 --set max_position_embeddings=" + std::to_string(kLimit));
   const auto tokenizer = modelslim::Tokenizer::from_file(f.model / "tokenizer.json");
   const std::vector<std::string> texts = modelslim::read_text_dataset(calib_dataset());
   std::size_t longer = 0;
@@ -159,7 +159,7 @@ TEST_CASE("calibration samples are cut to max_position_embeddings, as if the tex
 }
 
 TEST_CASE("--max_calib_tokens cuts below the model's limit; a bad value is a usage error") {
-  Fixture f("--byte-tokenizer");
+  Fixture f("--byte-tokenizer --set vocab_size=260");
   const fs::path save = f.dir / "out";
   const CommandResult run = f.quant(save, "--max_calib_tokens 16");
   REQUIRE_MESSAGE(run.exit_code == 0, run.output);

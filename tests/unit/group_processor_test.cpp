@@ -63,7 +63,8 @@ std::size_t forwards(core::PluginRegistry& registry, const std::string& process_
   at::manual_seed(2);
   std::vector<BlockInput> inputs;
   // Channel 3 carries an outlier (x30), so smoothing changes up_proj's input range a lot.
-  const at::Tensor channel_gain = at::ones({8}).index_fill_(0, at::tensor({3}), 30.0);
+  at::Tensor channel_gain = at::ones({8});
+  channel_gain[3] = 30.0;
   for (int i = 0; i < 5; ++i) inputs.push_back({at::randn({1, 4, 8}) * channel_gain, context});
   BlockRequest request{block.name(), block, inputs, {}, 0};
   for (auto& processor : processors) {
@@ -166,6 +167,9 @@ TEST_CASE("linear_quant children after a smoothing child still share one forward
 }
 
 TEST_CASE("block fingerprint: sees in-place writes, replaced and new tensors; linear_quant writes none") {
+  // Declared before the block: the block's linears keep plugin objects that must die before the plugins.
+  core::PluginRegistry registry;
+  registry.load_directory(test::build_dir() / "lib" / "modelslim" / "plugins");
   NormToyBlock block(8);
   const group::BlockFingerprint initial(block);
   CHECK(group::BlockFingerprint(block) == initial);
@@ -190,8 +194,6 @@ TEST_CASE("block fingerprint: sees in-place writes, replaced and new tensors; li
     CHECK(group::BlockFingerprint(block) != initial);
   }
   SUBCASE("linear_quant's postprocess (the premise of a shared phase)") {
-    core::PluginRegistry registry;
-    registry.load_directory(test::build_dir() / "lib" / "modelslim" / "plugins");
     const std::string children = std::string(kChildren) + R"(
       - type: linear_quant
         qconfig:
