@@ -9,6 +9,7 @@
 
 #include "cli_commands.hpp"
 #include "modelslim/core/analyze_service.hpp"
+#include "modelslim/core/calibration.hpp"
 #include "modelslim/core/paths.hpp"
 #include "modelslim/core/plugin_registry.hpp"
 #include "modelslim/dataset.hpp"
@@ -78,6 +79,7 @@ int run_analyze_command(const std::vector<std::string>& args) {
       "quant_modules", po::value<std::vector<std::string>>()->composing(),
       "layer scope: probe-quantize only linears matching this glob (repeatable; default *)")(
       "output", po::value<std::string>(), "also write the full ranking as JSON");
+  add_max_calib_tokens_option(options);
   add_common_options(options);
   po::positional_options_description positional;
   positional.add("scope", 1);
@@ -111,6 +113,7 @@ int run_analyze_command(const std::vector<std::string>& args) {
   }
   const std::size_t topk = values["topk"].as<std::size_t>();
   if (topk == 0) throw UsageError("--topk must be at least 1");
+  const std::optional<std::size_t> max_calib_tokens = max_calib_tokens_flag(values);
 
   PluginRegistry registry;
   apply_common_options(values, registry);
@@ -118,7 +121,7 @@ int run_analyze_command(const std::vector<std::string>& args) {
       registry.load_model(values["model_path"].as<std::string>(), values["model_type"].as<std::string>());
   const auto texts =
       read_text_dataset(resolve_dataset(values["calib_dataset"].as<std::string>(), dataset_dirs()));
-  const std::vector<at::Tensor> token_ids = tokenize_texts(*model, texts);
+  const std::vector<at::Tensor> token_ids = calibration_token_ids(*model, texts, max_calib_tokens);
   if (token_ids.empty()) throw Error(ErrorCode::kInvalidDataset, "--calib_dataset produced no tokens");
   const std::vector<SensitivityScore> scores =
       scope == "linear"

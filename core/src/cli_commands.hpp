@@ -1,7 +1,9 @@
 // One function per subcommand; each parses its own flags (private to the CLI).
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -31,5 +33,10 @@ void add_common_options(boost::program_options::options_description& options);
 void apply_common_options(const boost::program_options::variables_map& values, PluginRegistry& registry);
 // The reference's booleans: exactly True or False (also true/false).
 bool parse_bool_flag(const std::string& flag, const std::string& value);
+
+// --max_calib_tokens N (quant, tune, analyze): calibration samples are cut to their first N tokens.
+void add_max_calib_tokens_option(boost::program_options::options_description& options);
+// The flag's value (nullopt when absent); UsageError unless a positive integer.
+std::optional<std::size_t> max_calib_tokens_flag(const boost::program_options::variables_map& values);
 
 }  // namespace modelslim::core

@@ -1,3 +1,6 @@
+#include <exception>
+#include <string>
+
 #include <spdlog/spdlog.h>
 
 #include "cli_commands.hpp"
@@ -28,6 +31,28 @@ void apply_common_options(const po::variables_map& values, PluginRegistry& regis
       registry.load_directory(dir);
     }
   }
+}
+
+void add_max_calib_tokens_option(po::options_description& options) {
+  options.add_options()("max_calib_tokens", po::value<std::string>(),
+                        "cut calibration samples to their first N tokens (always at most config.json "
+                        "max_position_embeddings)");
+}
+
+std::optional<std::size_t> max_calib_tokens_flag(const po::variables_map& values) {
+  if (!values.count("max_calib_tokens")) return std::nullopt;
+  const std::string text = values["max_calib_tokens"].as<std::string>();
+  std::size_t used = 0;
+  long long tokens = 0;
+  try {
+    tokens = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || tokens <= 0) {
+    throw UsageError("--max_calib_tokens '" + text + "': expected a positive number of tokens");
+  }
+  return static_cast<std::size_t>(tokens);
 }
 
 bool parse_bool_flag(const std::string& flag, const std::string& value) {

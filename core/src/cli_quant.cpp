@@ -37,6 +37,7 @@ int run_quant_command(const std::vector<std::string>& args) {
       "trust_remote_code", po::value<std::string>()->default_value("False"), "True or False")(
       "practice_repo", po::value<std::string>()->default_value(""),
       "extra practice repository searched by --quant_type (also MODELSLIM_CUSTOM_PRACTICE_REPO)");
+  add_max_calib_tokens_option(options);
   add_common_options(options);
   po::variables_map values;
   po::store(po::command_line_parser(args).options(options).run(), values);
@@ -61,6 +62,7 @@ int run_quant_command(const std::vector<std::string>& args) {
   quant.trust_remote_code =
       parse_bool_flag("--trust_remote_code", values["trust_remote_code"].as<std::string>());
   quant.practice_repo = values["practice_repo"].as<std::string>();
+  quant.max_calib_tokens = max_calib_tokens_flag(values);
 
   // Several devices and not yet a rank: run one process per rank here and supervise them.
   const std::size_t devices = requested_devices(quant.device);

@@ -39,6 +39,7 @@ int run_tune_command(const std::vector<std::string>& args) {
       "True: a candidate reuses the blocks it shares with an earlier one (same results, less work)")(
       "practice_repo", po::value<std::string>()->default_value(""),
       "save the tuned practice here (default: MSMODELSLIM_CUSTOM_PRACTICE_REPO; unset: not saved)");
+  add_max_calib_tokens_option(options);
   add_common_options(options);
   po::variables_map values;
   po::store(po::command_line_parser(args).options(options).run(), values);
@@ -71,6 +72,7 @@ int run_tune_command(const std::vector<std::string>& args) {
   if (tune.max_candidates == 0) throw UsageError("--max_candidates must be at least 1");
   tune.practice_repo = values["practice_repo"].as<std::string>();
   tune.block_reuse = parse_bool_flag("--block_reuse", values["block_reuse"].as<std::string>());
+  tune.max_calib_tokens = max_calib_tokens_flag(values);
 
   PluginRegistry registry;
   apply_common_options(values, registry);

@@ -39,7 +39,7 @@ PracticeConfig parse_practice_config(const ConfigNode& root) {
   const ConfigNode spec = root["spec"];
   if (!spec.defined()) return config;
   spec.require_map();
-  spec.check_keys({"runner", "prior", "process", "save", "dataset"});
+  spec.check_keys({"runner", "prior", "process", "save", "dataset", "max_calib_tokens"});
   config.spec.runner =
       spec.get_choice("runner", {"auto", "model_wise", "layer_wise", "dp_layer_wise"}, "auto");
   const auto list_of_maps = [](const ConfigNode& list) {
@@ -66,6 +66,11 @@ PracticeConfig parse_practice_config(const ConfigNode& root) {
     config.spec.prior.push_back(stage);
   }
   config.spec.dataset = spec.get_string("dataset", "");
+  if (spec.has("max_calib_tokens")) {
+    const std::int64_t tokens = spec["max_calib_tokens"].as_int();
+    if (tokens <= 0) spec["max_calib_tokens"].fail("must be a positive number of tokens");
+    config.spec.max_calib_tokens = static_cast<std::size_t>(tokens);
+  }
   return config;
 }
 

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "modelslim/core/block_cache.hpp"
+#include "modelslim/core/calibration.hpp"
 #include "modelslim/core/distributed.hpp"
 #include "modelslim/core/float_checkpoint_saver.hpp"
 #include "modelslim/core/paths.hpp"
@@ -123,8 +124,20 @@ std::vector<std::string> calibration_texts(const std::string& dataset) {
   return texts;
 }
 
-std::vector<at::Tensor> calibration_ids(const ModelAdapter& model, const std::vector<std::string>& texts) {
-  std::vector<at::Tensor> ids = tokenize_texts(model, texts);
+// The calibration token limit the user asked for: --max_calib_tokens, else spec.max_calib_tokens.
+struct RequestedTokens {
+  std::optional<std::size_t> tokens;
+  std::string source;
+};
+
+RequestedTokens requested_tokens(const QuantOptions& options, const PracticeConfig& practice) {
+  if (options.max_calib_tokens) return {options.max_calib_tokens, "--max_calib_tokens"};
+  return {practice.spec.max_calib_tokens, "spec.max_calib_tokens"};
+}
+
+std::vector<at::Tensor> calibration_ids(const ModelAdapter& model, const std::vector<std::string>& texts,
+                                        const RequestedTokens& requested) {
+  std::vector<at::Tensor> ids = calibration_token_ids(model, texts, requested.tokens, requested.source);
   if (!texts.empty() && ids.empty()) {
     throw Error(ErrorCode::kInvalidDataset, "the calibration dataset produced no tokens");
   }
@@ -194,10 +207,12 @@ YAML::Node strip_other_blocks(const YAML::Node& node, const std::set<std::string
 
 std::vector<std::string> block_keys(const PracticeConfig& practice, const ModelAdapter& model,
                                     const nlohmann::json& hf_config, const std::filesystem::path& model_path,
-                                    const std::vector<std::string>& texts) {
+                                    const std::vector<std::string>& texts,
+                                    std::optional<std::size_t> max_calib_tokens) {
   YAML::Node process(YAML::NodeType::Sequence);
   for (const ConfigNode& node : practice.spec.process) process.push_back(node.yaml());
-  std::string upstream = "block-cache-v1\n" + model_path.string() + "\n" + hf_config.dump() + "\n";
+  std::string upstream = "block-cache-v1\n" + model_path.string() + "\n" + hf_config.dump() + "\n" +
+                         std::to_string(max_calib_tokens.value_or(0)) + "\n";
   for (const auto& text : texts) upstream += text + "\x1e";
   upstream = content_hash(upstream);
   std::vector<std::string> names;
@@ -267,6 +282,7 @@ QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
   // Everything the config says is validated (by the plugins too) before the model is touched.
   const PracticeConfig practice = parse_practice_config(parse_yaml_file(config_path.string()));
   std::vector<PriorStage> prior = build_prior_stages(practice, registry);
+  const RequestedTokens requested = requested_tokens(options, practice);
   Pipeline pipeline = build_pipeline(practice, registry);
   check_savers_against_practice(practice, pipeline, hf_config);
   const RunnerKind runner = resolve_runner(practice.spec.runner, devices);
@@ -309,16 +325,16 @@ QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
         stage.pipeline.needs_data() ? calibration_texts(stage.dataset) : std::vector<std::string>{};
     scratch.push_back(
         std::make_unique<StagingDir>(options.save_path.string() + ".prior-" + std::to_string(i)));
-    const RunStats stats = run_pipeline(*model, stage.pipeline, calibration_ids(*model, stage_texts), runner,
-                                        SaveContext{scratch.back()->path(), options.model_path, *model},
-                                        log_progress, artifacts);
+    const RunStats stats = run_pipeline(
+        *model, stage.pipeline, calibration_ids(*model, stage_texts, requested), runner,
+        SaveContext{scratch.back()->path(), options.model_path, *model}, log_progress, artifacts);
     summary.block_forwards += stats.block_forwards;
     request.model_dir = scratch.back()->path();
     request.hf_config = read_json_file(request.model_dir / "config.json");
     model = registry.create_model_adapter(adapter_type, request);
   }
 
-  const std::vector<at::Tensor> all_ids = calibration_ids(*model, texts);
+  const std::vector<at::Tensor> all_ids = calibration_ids(*model, texts, requested);
   const std::vector<at::Tensor> token_ids = communicator ? shard(all_ids, *communicator) : all_ids;
   summary.model_type = model_type;
   summary.config_id = practice.metadata.config_id;
@@ -328,9 +344,10 @@ QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
   std::optional<BlockReuse> reuse;
   if (options.block_cache != nullptr && !communicator &&
       can_reuse_blocks(pipeline, runner, practice, *main_model)) {
-    reuse.emplace(BlockReuse{*options.block_cache,
-                             block_keys(practice, *main_model, hf_config, options.model_path, texts),
-                             main_model});
+    reuse.emplace(
+        BlockReuse{*options.block_cache,
+                   block_keys(practice, *main_model, hf_config, options.model_path, texts, requested.tokens),
+                   main_model});
   }
   const RunStats stats = run_pipeline(*main_model, pipeline, token_ids, runner, save_context,
                                       writes ? ProgressCallback(log_progress) : ProgressCallback(), artifacts,

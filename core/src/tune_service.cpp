@@ -141,6 +141,7 @@ TuneOutcome run_tune(const TuneOptions& options, PluginRegistry& registry) {
       options.model_path,     options.save_path,         model_type, options.device, options.timeout_seconds,
       options.max_candidates, options.quiet_quantization};
   if (!options.block_reuse) session_options.block_cache_bytes = 0;
+  session_options.max_calib_tokens = options.max_calib_tokens;
   HostTuningSession session(session_options, registry, *evaluator, plan.expectations,
                             emit(plan.evaluator.yaml()), history, run);
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "modelslim/core/analyze_service.hpp"
+#include "modelslim/core/calibration.hpp"
 #include "modelslim/core/paths.hpp"
 #include "modelslim/core/plugin_registry.hpp"
 #include "modelslim/core/quant_service.hpp"
@@ -100,7 +101,8 @@ HostTuningSession::HostTuningSession(TuneSessionOptions options, PluginRegistry&
       evaluator_(evaluator),
       expectations_(std::move(expectations)),
       evaluation_hash_(
-          content_hash(evaluator_yaml + "\n" + model_fingerprint(options_.model_path, options_.model_type))),
+          content_hash(evaluator_yaml + "\n" + model_fingerprint(options_.model_path, options_.model_type) +
+                       "\nmax_calib_tokens " + std::to_string(options_.max_calib_tokens.value_or(0)))),
       history_(history),
       run_(run),
       block_cache_(options_.block_cache_bytes) {}
@@ -162,6 +164,7 @@ void HostTuningSession::quantize(const std::filesystem::path& practice_file,
   quant.config_path = practice_file;
   quant.model_type = options_.model_type;
   quant.device = options_.device;
+  quant.max_calib_tokens = options_.max_calib_tokens;
   if (options_.block_cache_bytes > 0) quant.block_cache = &block_cache_;
   const QuietLogs quiet(options_.quiet_quantization);
   const QuantSummary summary = run_quant(quant, registry_);
@@ -297,7 +300,8 @@ std::vector<SensitivityRank> HostTuningSession::rank_blocks(const std::string& d
   for (const auto& pattern : quant_modules) modules += pattern + "\n";
   const std::string key =
       "rank-blocks-" + content_hash(model_fingerprint(options_.model_path, options_.model_type) + "\n" +
-                                    data + "\n" + modules + probe);
+                                    data + "\n" + modules + probe + "\nmax_calib_tokens " +
+                                    std::to_string(options_.max_calib_tokens.value_or(0)));
   std::vector<SensitivityRank> ranking;
   if (const auto cached = history_.cached(key)) {
     for (const auto& entry : nlohmann::json::parse(*cached)) {
@@ -309,7 +313,7 @@ std::vector<SensitivityRank> HostTuningSession::rank_blocks(const std::string& d
   std::fflush(stdout);
   const auto model = registry_.load_model(options_.model_path, options_.model_type);
   const auto texts = read_text_dataset(resolve_dataset(data, dataset_dirs()));
-  const std::vector<at::Tensor> token_ids = tokenize_texts(*model, texts);
+  const std::vector<at::Tensor> token_ids = calibration_token_ids(*model, texts, options_.max_calib_tokens);
   if (token_ids.empty())
     throw Error(ErrorCode::kInvalidDataset, data + ": the analysis dataset produced no tokens");
   std::vector<SensitivityScore> scores;

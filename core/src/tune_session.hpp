@@ -29,6 +29,7 @@ struct TuneSessionOptions {
   std::size_t max_candidates = 30;
   bool quiet_quantization = true;                        // silence per-block logs while quantizing candidates
   std::size_t block_cache_bytes = std::size_t{1} << 30;  // 0: no block reuse between candidates
+  std::optional<std::size_t> max_calib_tokens = std::nullopt;  // --max_calib_tokens, for every quant run
 };
 
 struct CandidateRecord {

@@ -1,11 +1,14 @@
 #include "linear_quant_processor.hpp"
 
+#include <cmath>
 #include <limits>
+#include <string>
 
 #include <spdlog/spdlog.h>
 
 #include "fake_quant_linear.hpp"
 #include "modelslim/error.hpp"
+#include "modelslim/finite.hpp"
 #include "modelslim/quant_math.hpp"
 
 namespace modelslim::linear_quant {
@@ -19,6 +22,33 @@ LinearQuantProcessor::LinearQuantProcessor(const ConfigNode& config)
       filter_(config.get_string_list("include", {"*"}), config.get_string_list("exclude", {})),
       config_path_(config.path()) {}
 
+namespace {
+
+// An observed input range that is not finite: the calibration forward overflowed (or read a NaN). The
+// block forward adds the block and the calibration sample (run_block_forward).
+void require_finite_range(const std::string& linear, const at::Tensor& min, const at::Tensor& max) {
+  const double mn = min.item<double>();
+  const double mx = max.item<double>();
+  if (std::isfinite(mn) && std::isfinite(mx)) return;
+  throw Error(ErrorCode::kInvalidModel,
+              "the input of " + linear + " holds non-finite values (observed range [" + std::to_string(mn) +
+                  ", " + std::to_string(mx) + "]), so no activation scale exists",
+              "the model overflows float32 on this calibration text or holds damaged weights; check the "
+              "checkpoint (a float16 overflow shows as inf) or leave this layer out of static quantization");
+}
+
+// Weight scales (and static input scales) must be finite: a NaN scale makes every integer undefined.
+void require_finite_scale(const std::string& what, const at::Tensor& scale, const at::Tensor& values) {
+  if (!find_non_finite(scale)) return;
+  const auto bad = find_non_finite(values);
+  throw Error(ErrorCode::kInvalidModel,
+              what + " holds " + (bad ? describe_non_finite(values, *bad) : std::string("values")) +
+                  " that give a non-finite quantization scale",
+              "an earlier processor (smoothing, rotation) or the checkpoint produced it; check both");
+}
+
+}  // namespace
+
 void LinearQuantProcessor::preprocess(BlockRequest& request) {
   selected_.clear();
   observers_.clear();
@@ -30,23 +60,26 @@ void LinearQuantProcessor::preprocess(BlockRequest& request) {
     auto observer = std::make_shared<RangeObserver>();
     if (config_.act->method == "histogram") observer->histogram = std::make_shared<HistogramObserver>();
     const bool mean = config_.act->aggregation == "mean";
-    observer_ids_[linear->name()] = linear->add_observer([observer, mean](const at::Tensor& input) {
-      const at::Tensor x = input.detach().to(at::kFloat);
-      if (observer->histogram) observer->histogram->update(x);
-      const at::Tensor mn = x.min();
-      const at::Tensor mx = x.max();
-      if (observer->batches == 0) {
-        observer->min = mn;
-        observer->max = mx;
-      } else if (mean) {
-        observer->min = observer->min + mn;
-        observer->max = observer->max + mx;
-      } else {
-        observer->min = at::minimum(observer->min, mn);
-        observer->max = at::maximum(observer->max, mx);
-      }
-      ++observer->batches;
-    });
+    observer_ids_[linear->name()] =
+        linear->add_observer([observer, mean, name = linear->name()](const at::Tensor& input) {
+          const at::Tensor x = input.detach().to(at::kFloat);
+          const at::Tensor mn = x.min();
+          const at::Tensor mx = x.max();
+          // NaN propagates into min and max, ±Inf reaches one of them: no extra pass over the input.
+          require_finite_range(name, mn, mx);
+          if (observer->histogram) observer->histogram->update(x);
+          if (observer->batches == 0) {
+            observer->min = mn;
+            observer->max = mx;
+          } else if (mean) {
+            observer->min = observer->min + mn;
+            observer->max = observer->max + mx;
+          } else {
+            observer->min = at::minimum(observer->min, mn);
+            observer->max = at::maximum(observer->max, mx);
+          }
+          ++observer->batches;
+        });
     observers_[linear->name()] = observer;
   }
 }
@@ -120,10 +153,12 @@ QuantizedWeight LinearQuantProcessor::quantize_weight(const Linear& linear) cons
                              : quantize_weight_minmax(linear.weight(), w.bits(), w.symmetric,
                                                       w.scope == "per_group" ? w.group_size : 0);
   } catch (const Error& error) {
-    // Shape problems (e.g. a group_size that does not divide in_features) only show per module.
-    throw Error(error.code(), config_path_ + ".qconfig.weight: " + linear.name() + ": " + error.what(),
-                "choose an ext.group_size that divides every selected layer's in_features, or exclude the "
-                "layer");
+    // Shape problems (e.g. a group_size that does not divide in_features) and non-finite weights only show
+    // per module.
+    throw Error(error.code(), config_path_ + ".qconfig.weight: " + linear.name() + ".weight: " + error.what(),
+                !error.tip().empty() ? error.tip()
+                                     : "choose an ext.group_size that divides every selected layer's "
+                                       "in_features, or exclude the layer");
   }
 }
 
@@ -157,10 +192,7 @@ std::shared_ptr<const QuantizedLinear> LinearQuantProcessor::quantize(const Line
     at::Tensor mn = mean ? observer->min / batches : observer->min;
     at::Tensor mx = mean ? observer->max / batches : observer->max;
     if (observer->histogram) {
-      if (observer->histogram->dropped() > 0) {
-        spdlog::warn("{}: {}: {} non-finite activation values left out of the histogram", config_path_,
-                     linear.name(), observer->histogram->dropped());
-      }
+      // The observer refused non-finite inputs before they reached the histogram.
       if (observer->histogram->empty()) {
         throw Error(ErrorCode::kUnexpected,
                     config_path_ + ": " + linear.name() + " saw only non-finite activations");
@@ -171,6 +203,8 @@ std::shared_ptr<const QuantizedLinear> LinearQuantProcessor::quantize(const Line
     }
     const ScaleOffset params =
         minmax_scale_offset(mn.reshape({1}), mx.reshape({1}), result->act_bits, config_.act->symmetric);
+    require_finite_scale(config_path_ + ": the input range of " + linear.name(), params.scale,
+                         at::stack({mn.reshape({}), mx.reshape({})}));
     result->input_scale = params.scale;
     result->input_offset = params.offset;
   }

@@ -4,10 +4,12 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 
 #include "modelslim/error.hpp"
+#include "modelslim/finite.hpp"
 
 namespace modelslim {
 namespace {
@@ -56,6 +58,14 @@ void quantize_groups(const T* w, const double* scale, const double* offset, std:
       dst[j] = static_cast<std::int8_t>(std::nearbyint(v));
     }
   }
+}
+[[noreturn]] void throw_non_finite_weight(const at::Tensor& weight) {
+  const auto bad = find_non_finite(weight);
+  throw Error(ErrorCode::kInvalidModel,
+              "the weight holds " +
+                  (bad ? describe_non_finite(weight, *bad) : std::string("non-finite values")) +
+                  ", which has no quantization scale",
+              "the checkpoint or an earlier processor (smoothing, rotation) produced it; check both");
 }
 }  // namespace
 
@@ -115,6 +125,7 @@ QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool 
   const std::int64_t chunk_rows =
       std::max<std::int64_t>(1, (std::int64_t{1} << 20) / std::max<std::int64_t>(1, in * w.element_size()));
   const std::int64_t chunks = (out + chunk_rows - 1) / chunk_rows;
+  std::atomic<bool> non_finite{false};
   AT_DISPATCH_FLOATING_TYPES(w.scalar_type(), "quantize_weight_minmax", [&] {
     const scalar_t* data = w.data_ptr<scalar_t>();
     at::parallel_for(0, chunks, 1, [&](std::int64_t begin, std::int64_t end) {
@@ -124,6 +135,11 @@ QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool 
         const at::Tensor mn = at::empty({rows, groups}, at::kDouble);
         const at::Tensor mx = at::empty({rows, groups}, at::kDouble);
         group_ranges(data + row * in, rows * groups, span, mn.data_ptr<double>(), mx.data_ptr<double>());
+        // NaN reaches the range as NaN and ±Inf as an infinite bound: the casts below would be undefined.
+        if (find_non_finite(mn) || find_non_finite(mx)) {
+          non_finite.store(true);
+          continue;
+        }
         const ScaleOffset params = minmax_scale_offset(mn, mx, bits, symmetric);
         scale.narrow(0, row, rows).copy_(params.scale);
         offset.narrow(0, row, rows).copy_(params.offset);
@@ -132,11 +148,13 @@ QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool 
       }
     });
   });
+  if (non_finite.load()) throw_non_finite_weight(w);
   if (group_size > 0) return {q, scale.to(at::kFloat), offset.to(at::kFloat)};
   return {q, scale.to(at::kFloat).squeeze(1), offset.to(at::kFloat).squeeze(1)};
 }
 
 QuantizedWeight quantize_weight_ssz(const at::Tensor& weight, int bits, bool symmetric, int steps) {
+  if (find_non_finite(weight)) throw_non_finite_weight(weight);
   const at::Tensor w = weight.to(at::kDouble);
   const double n = static_cast<double>(w.size(1));
   const ScaleOffset initial =

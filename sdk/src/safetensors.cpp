@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "modelslim/error.hpp"
+#include "modelslim/finite.hpp"
 #include "modelslim/json_file.hpp"
 
 namespace modelslim {
@@ -328,7 +329,25 @@ at::Tensor SafetensorsFile::load(const std::string& name) const {
   const std::uint64_t begin = data_offset_ + info->data_begin;
   const std::uint64_t size = info->data_end - info->data_begin;
   advise_range(map_, begin, size, MADV_WILLNEED);  // start read-ahead of the whole range at once
-  if (size > 0) std::memcpy(tensor.data_ptr(), static_cast<const char*>(map_) + begin, size);
+  // Copied a chunk at a time and checked for NaN/Inf while the chunk is in cache: a non-finite weight
+  // would give NaN scales and undefined integer casts later.
+  constexpr std::uint64_t kChunk = std::uint64_t{1} << 20;
+  const auto* source = static_cast<const char*>(map_) + begin;
+  auto* target = static_cast<char*>(tensor.data_ptr());
+  const std::uint64_t element = tensor.element_size();
+  for (std::uint64_t done = 0; done < size; done += kChunk) {
+    const std::uint64_t bytes = std::min(kChunk, size - done);
+    std::memcpy(target + done, source + done, bytes);
+    const auto bad =
+        find_non_finite(target + done, static_cast<std::int64_t>(bytes / element), tensor.scalar_type());
+    if (bad) {
+      advise_range(map_, begin, size, MADV_DONTNEED);
+      throw Error(ErrorCode::kInvalidModel,
+                  path_.string() + ": tensor " + single_quoted(name) + " holds " +
+                      describe_non_finite(tensor, static_cast<std::int64_t>(done / element) + *bad),
+                  "the checkpoint is damaged or was saved after a diverged training step; re-export it");
+    }
+  }
   // Drop the mapped pages again: resident memory must follow the tensors in use, not what was read.
   advise_range(map_, begin, size, MADV_DONTNEED);
   return tensor;

@@ -1,17 +1,29 @@
 #include "modelslim/smoothing.hpp"
 
 #include <limits>
+#include <string>
 
 #include "modelslim/error.hpp"
+#include "modelslim/finite.hpp"
 
 namespace modelslim {
 
 ChannelRangeObserver::ChannelRangeObserver(Linear& linear)
     : linear_(&linear), range_(std::make_shared<Range>()) {
-  observer_id_ = linear.add_observer([range = range_](const at::Tensor& input) {
+  observer_id_ = linear.add_observer([range = range_, name = linear.name()](const at::Tensor& input) {
     const at::Tensor x = input.detach().reshape({-1, input.size(-1)}).to(at::kFloat);
     const at::Tensor max = x.amax(0);
     const at::Tensor min = x.amin(0);
+    // NaN propagates into the channel's max and min, ±Inf reaches one of them: no extra pass over x.
+    const auto bad = find_non_finite(at::stack({min, max}));
+    if (bad) {
+      const std::int64_t channel = *bad % max.size(0);
+      throw Error(ErrorCode::kInvalidModel,
+                  "the input of " + name + " holds non-finite values in channel " + std::to_string(channel) +
+                      " (observed range [" + std::to_string(min[channel].item<double>()) + ", " +
+                      std::to_string(max[channel].item<double>()) + "]), so no smoothing scale exists",
+                  "the model overflows float32 on this calibration text or holds damaged weights");
+    }
     range->max = range->max.defined() ? at::maximum(range->max, max) : max;
     range->min = range->min.defined() ? at::minimum(range->min, min) : min;
   });

@@ -51,7 +51,7 @@ TEST_CASE("quarot + asymmetric iter_smooth + W8A8 saved with ascendv1 evaluates 
   const auto report = read_json_file(dir / "eval.json");
   const double float_ppl = report["float"][0]["value"].get<double>();
   const double quant_ppl = report["quantized"][0]["value"].get<double>();
-  CHECK(quant_ppl < float_ppl * 1.03);  // plain W8A8 on this model: +39%
+  CHECK(quant_ppl < float_ppl * 1.03);  // plain W8A8 on this model: +32%
 }
 
 TEST_CASE("compressed_tensors saver: W4A16 per-group with a float lm_head, as vLLM reads it") {

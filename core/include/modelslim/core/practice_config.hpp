@@ -1,6 +1,7 @@
 // PracticeConfig (apiversion modelslim_v1): metadata + spec, validated field by field with the YAML location.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,8 @@ struct PracticeSpec {
   std::vector<ConfigNode> process;  // processor configs (validated by their plugins)
   std::vector<ConfigNode> save;     // saver configs
   std::string dataset;              // empty: the project's default calibration set
+  // Calibration samples are cut to this many tokens (and always to config.json max_position_embeddings).
+  std::optional<std::size_t> max_calib_tokens;
 };
 
 struct PracticeConfig {

@@ -20,6 +20,8 @@ struct QuantOptions {
   std::string device = "cpu";
   bool trust_remote_code = false;
   std::filesystem::path practice_repo;  // empty: MODELSLIM_CUSTOM_PRACTICE_REPO or the shipped lab only
+  // --max_calib_tokens: overrides the practice's spec.max_calib_tokens (both below max_position_embeddings).
+  std::optional<std::size_t> max_calib_tokens;
   // Tuning: blocks processed by earlier runs of the same session, reused where everything upstream
   // matches (layer_wise runs whose processors are all block_local; others ignore it).
   BlockCache* block_cache = nullptr;

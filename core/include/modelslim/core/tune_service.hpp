@@ -22,6 +22,7 @@ struct TuneOptions {
   std::filesystem::path practice_repo;  // empty: MODELSLIM_CUSTOM_PRACTICE_REPO, unset → not saved
   bool quiet_quantization = true;
   bool block_reuse = true;  // reuse processed blocks between candidates (identical results, less work)
+  std::optional<std::size_t> max_calib_tokens;  // calibration samples cut to this many tokens
 };
 
 struct TuneOutcome {
