@@ -124,7 +124,10 @@ TuneOutcome run_tune(const TuneOptions& requested, PluginRegistry& registry) {
   const SavePathLock lock(options.save_path, "--save_path");
   if (!has_output_marker(options.save_path) &&
       std::filesystem::is_regular_file(options.save_path / "history" / "history.db")) {
-    write_output_marker(options.save_path);
+    for (const auto& dir : {options.save_path / "quant_model", options.save_path / "history" / "work",
+                            options.save_path / "history" / "best", options.save_path}) {
+      if (std::filesystem::is_directory(dir)) write_output_marker(dir);
+    }
   }
   check_output_path(options.save_path, "--save_path", {{"--model_path", options.model_path}});
   // Everything is validated before any model work: plan shape, strategy (its template's processors and

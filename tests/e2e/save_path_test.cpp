@@ -133,6 +133,9 @@ class Child {
       ::close(fds[0]);
       ::close(fds[1]);
       for (const auto& [key, value] : env) ::setenv(key.c_str(), value.c_str(), 1);
+      // A test run in the background inherits SIGINT ignored; the CLI keeps an ignored signal ignored.
+      ::signal(SIGINT, SIG_DFL);
+      ::signal(SIGTERM, SIG_DFL);
       std::vector<char*> argv;
       for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
       argv.push_back(nullptr);
@@ -178,13 +181,13 @@ void interrupt_before_commit(const Fixture& f, int signal) {
   Child child(f.quant_args(f.save, f.model), {{"MODELSLIM_TEST_PAUSE_BEFORE_COMMIT", "1"}});
   const bool paused = child.wait_for("MODELSLIM_TEST_PAUSE_BEFORE_COMMIT");
   REQUIRE_MESSAGE(paused, child.output());
-  REQUIRE(partials_in(f.dir).size() == 1);  // the complete, unpublished output is there now
+  REQUIRE(partials_in(f.dir.path()).size() == 1);  // the complete, unpublished output is there now
   ::kill(child.pid(), signal);
   const int status = child.finish();
   CAPTURE(child.output());
   CHECK(WIFSIGNALED(status));
   if (WIFSIGNALED(status)) CHECK(WTERMSIG(status) == signal);
-  CHECK(partials_in(f.dir).empty());
+  CHECK(partials_in(f.dir.path()).empty());
   CHECK_FALSE(fs::exists(lock_file(f.save)));
 }
 
@@ -198,7 +201,7 @@ TEST_CASE(
     fs::path save;
     const char* relation;
   } cases[] = {{f.model, " is --model_path "},
-               {f.dir, " contains --model_path "},
+               {f.dir.path(), " contains --model_path "},
                {f.model / "out", " is inside --model_path "},
                {f.model / ".." / "model" / "", " is --model_path "}};
   for (const auto& c : cases) {
@@ -206,7 +209,7 @@ TEST_CASE(
     expect_refused(f.quant(c.save.string()), {"--save_path", c.relation, f.model.filename().string()});
     expect_refused(f.tune(c.save.string()), {"--save_path", c.relation});
     CHECK(snapshot(f.model) == before);
-    CHECK(partials_in(f.dir).empty());
+    CHECK(partials_in(f.dir.path()).empty());
     CHECK(partials_in(f.model).empty());
   }
   CHECK_FALSE(fs::exists(f.model / "out"));
@@ -224,7 +227,7 @@ TEST_CASE("a non-empty directory modelslim did not create is refused and survive
   expect_refused(f.quant(f.save.string()), {"--save_path " + f.save.string(), "did not create"});
   expect_refused(f.tune(f.save.string()), {"--save_path " + f.save.string(), "did not create"});
   CHECK(snapshot(f.save) == before);
-  CHECK(partials_in(f.dir).empty());
+  CHECK(partials_in(f.dir.path()).empty());
   // A file is not a directory either.
   test::write_text(f.dir / "a_file", "x");
   expect_refused(f.quant((f.dir / "a_file").string()), {"is not a directory"});
@@ -237,7 +240,7 @@ TEST_CASE("--save_path out/ (trailing slash) writes out, with the output marker"
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   CHECK(fs::exists(f.save / "quant_model_description.json"));
   CHECK(fs::exists(f.save / ".modelslim-output"));
-  CHECK(partials_in(f.dir).empty());
+  CHECK(partials_in(f.dir.path()).empty());
   CHECK(partials_in(f.save).empty());
   CHECK_FALSE(fs::exists(lock_file(f.save)));
 }
@@ -268,7 +271,7 @@ TEST_CASE("a previous output is replaced; a failed or interrupted run leaves it 
   // So does one interrupted with everything written but not yet published.
   interrupt_before_commit(f, SIGINT);
   CHECK(snapshot(f.save) == published);
-  CHECK(partials_in(f.dir).empty());
+  CHECK(partials_in(f.dir.path()).empty());
 }
 
 TEST_CASE("SIGTERM mid-run removes the staging directory and exits non-zero") {
@@ -324,7 +327,7 @@ TEST_CASE("a second run on the same save path is refused, naming the holder's pi
   expect_refused(f.quant(f.save.string()), {"--save_path " + f.save.string(), "in use by process " + pid});
   expect_refused(f.tune(f.save.string()), {"--save_path " + f.save.string(), "in use by process " + pid});
   CHECK_FALSE(fs::exists(f.save));
-  CHECK(partials_in(f.dir).empty());
+  CHECK(partials_in(f.dir.path()).empty());
   ::close(fd);
   // Released: the next run goes ahead (and removes the lock file when done).
   const auto result = f.quant(f.save.string());
@@ -336,7 +339,7 @@ TEST_CASE("a disk too small for the output is refused up front, with the numbers
   Fixture f;
   // A sparse shard makes the checkpoint look huge without using the disk.
   struct statvfs stats {};
-  REQUIRE(::statvfs(f.dir.c_str(), &stats) == 0);
+  REQUIRE(::statvfs(f.dir.path().c_str(), &stats) == 0);
   const auto free_bytes = static_cast<std::uintmax_t>(stats.f_bavail) * stats.f_frsize;
   const fs::path shard = f.model / "zz-sparse.safetensors";
   test::write_text(shard, "");
@@ -348,5 +351,5 @@ TEST_CASE("a disk too small for the output is refused up front, with the numbers
   }
   expect_refused(f.quant(f.save.string()), {"--save_path " + f.save.string(), "GiB", "free"});
   CHECK_FALSE(fs::exists(f.save));
-  CHECK(partials_in(f.dir).empty());
+  CHECK(partials_in(f.dir.path()).empty());
 }

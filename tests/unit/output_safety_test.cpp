@@ -169,9 +169,10 @@ TEST_CASE("SavePathLock: one holder at a time, the refusal names its pid, the fi
   const fs::path out = normalize_output_path(dir / "out", "--save_path");
   {
     const SavePathLock first(out, "--save_path");
+    const std::string holder = "in use by process " + std::to_string(::getpid());
     CHECK(fs::exists(SavePathLock::lock_file(out)));
     CHECK_THROWS_WITH_AS(SavePathLock(out, "--save_path"),
-                         doctest::Contains("in use by process " + std::to_string(::getpid())), Error);
+                         doctest::Contains(holder.c_str()), Error);
   }
   CHECK_FALSE(fs::exists(SavePathLock::lock_file(out)));
   const SavePathLock again(out, "--save_path");
