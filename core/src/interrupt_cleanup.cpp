@@ -32,17 +32,19 @@ extern "C" void on_signal(int signal) {
   while (::read(g_pipe[0], &byte, 1) != 1) {
   }
   const int signal = byte;
-  {
-    const std::lock_guard<std::recursive_mutex> lock(interrupt_cleanup_mutex());
-    for (const auto& path : registered()) {
+  // Held until the process is gone: no rename starts after the cleanup.
+  interrupt_cleanup_mutex().lock();
+  for (const auto& path : registered()) {
+    // The run goes on meanwhile and may create a file in a stage being removed: try again.
+    for (int attempt = 0; attempt < 5; ++attempt) {
       std::error_code ignored;
       std::filesystem::remove_all(path, ignored);
+      if (!std::filesystem::exists(std::filesystem::symlink_status(path, ignored))) break;
     }
-    // Die of the signal itself (the parent sees "killed by SIGTERM"), with the mutex still held so no
-    // rename starts after the cleanup.
-    std::signal(signal, SIG_DFL);
-    ::kill(::getpid(), signal);
   }
+  // Die of the signal itself, so the parent sees "killed by SIGTERM".
+  std::signal(signal, SIG_DFL);
+  ::kill(::getpid(), signal);
   std::_Exit(128 + signal);
 }
 

@@ -82,6 +82,27 @@ void remove_stale_staging(const fs::path& dir) {
   }
 }
 
+bool swap_into_place(const fs::path& from, const fs::path& to, const fs::path& aside) {
+  std::error_code ignored;
+  const bool replacing = fs::exists(fs::symlink_status(to, ignored));
+  if (replacing) {
+    fs::remove_all(aside, ignored);
+    rename_or_throw(to, aside);
+  }
+  try {
+    rename_or_throw(from, to);
+  } catch (const Error& error) {
+    if (!replacing) throw Error(ErrorCode::kIo, std::string(error.what()) + "; nothing was published");
+    if (::rename(aside.c_str(), to.c_str()) != 0) {
+      throw Error(ErrorCode::kIo,
+                  std::string(error.what()) + "; the previous output is kept at " + aside.string(),
+                  "rename it back to " + to.string());
+    }
+    throw Error(ErrorCode::kIo, std::string(error.what()) + "; the previous output is unchanged");
+  }
+  return replacing;
+}
+
 StagingDir::StagingDir(const fs::path& final_path)
     : final_(normalize_output_path(final_path, "--save_path")) {
   const fs::path parent = final_.parent_path();
@@ -129,24 +150,7 @@ void StagingDir::commit() {
     // A signal now waits until both renames are done (or undone).
     const std::lock_guard<std::recursive_mutex> lock(interrupt_cleanup_mutex());
     check_output_path(final_, "--save_path", {});  // still ours: nobody put files there meanwhile
-    std::error_code ignored;
-    replacing = fs::exists(fs::symlink_status(final_, ignored));
-    if (replacing) {
-      fs::remove_all(previous, ignored);
-      rename_or_throw(final_, previous);
-    }
-    try {
-      rename_or_throw(staging_, final_);
-    } catch (const Error& error) {
-      if (replacing && ::rename(previous.c_str(), final_.c_str()) != 0) {
-        throw Error(ErrorCode::kIo,
-                    std::string(error.what()) + "; the previous output is kept at " + previous.string(),
-                    "rename it back to " + final_.string());
-      }
-      throw Error(ErrorCode::kIo,
-                  std::string(error.what()) +
-                      (replacing ? "; the previous output is unchanged" : "; nothing was published"));
-    }
+    replacing = swap_into_place(staging_, final_, previous);
     committed_ = true;
     unregister_interrupt_cleanup(staging_);
     fsync_path(final_.parent_path());

@@ -114,10 +114,16 @@ void fsync_path(const std::filesystem::path& path) {
 }
 
 void fsync_tree(const std::filesystem::path& dir) {
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
-    if (entry.is_symlink()) continue;
-    if (entry.is_regular_file() || entry.is_directory()) fsync_path(entry.path());
+  std::error_code error;
+  std::filesystem::recursive_directory_iterator it(dir, error);
+  for (; !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
+    const std::filesystem::file_status status = it->symlink_status(error);
+    if (error) break;
+    if (std::filesystem::is_regular_file(status) || std::filesystem::is_directory(status)) {
+      fsync_path(it->path());
+    }
   }
+  if (error) io_error(dir, "cannot list for fsync", error.value());
   fsync_path(dir);
 }
 

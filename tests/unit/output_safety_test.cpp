@@ -115,20 +115,22 @@ TEST_CASE("copying a model file that does not fit fails loudly and keeps the pre
   CHECK(entries_in(dir / "out") == 1);
 }
 
-TEST_CASE("StagingDir: a swap that fails puts the previous output back") {
+TEST_CASE("StagingDir: an output replaces the previous one; a swap that fails puts the previous one back") {
   test::TempDir dir("staging-restore");
   const fs::path out = dir / "out";
-  {
-    StagingDir first(out);
-    test::write_text(first.path() / "weights.bin", "first");
-    first.commit();
+  for (const char* content : {"first", "second"}) {
+    StagingDir stage(out);
+    test::write_text(stage.path() / "weights.bin", content);
+    stage.commit();
   }
+  CHECK(test::read_text(out / "weights.bin") == "second");
   CHECK(has_output_marker(out));
-  StagingDir second(out);
-  fs::remove_all(second.path());  // the rename of the new output will fail (ENOENT)
-  CHECK_THROWS_AS(second.commit(), Error);
-  CHECK(test::read_text(out / "weights.bin") == "first");
-  CHECK(entries_in(dir.path()) == 1);  // no ".previous-" left either
+  CHECK(entries_in(dir.path()) == 1);  // neither the stage nor the old output left beside it
+  // The new directory cannot be renamed in (here: it is gone): the old output is back in place.
+  CHECK_THROWS_WITH_AS(swap_into_place(dir / "missing", out, dir / ".out.previous-1"),
+                       doctest::Contains("the previous output is unchanged"), Error);
+  CHECK(test::read_text(out / "weights.bin") == "second");
+  CHECK(entries_in(dir.path()) == 1);
 }
 
 TEST_CASE("StagingDir refuses to replace a directory it did not create") {
@@ -171,8 +173,7 @@ TEST_CASE("SavePathLock: one holder at a time, the refusal names its pid, the fi
     const SavePathLock first(out, "--save_path");
     const std::string holder = "in use by process " + std::to_string(::getpid());
     CHECK(fs::exists(SavePathLock::lock_file(out)));
-    CHECK_THROWS_WITH_AS(SavePathLock(out, "--save_path"),
-                         doctest::Contains(holder.c_str()), Error);
+    CHECK_THROWS_WITH_AS(SavePathLock(out, "--save_path"), doctest::Contains(holder.c_str()), Error);
   }
   CHECK_FALSE(fs::exists(SavePathLock::lock_file(out)));
   const SavePathLock again(out, "--save_path");

@@ -29,6 +29,11 @@ class StagingDir {
   bool committed_ = false;
 };
 
+// Puts directory `from` at `to`: an existing `to` is first renamed to `aside` (returns true; the caller
+// removes `aside`), then `from` is renamed in. When that fails, `to` is renamed back and Error(kIo) thrown.
+bool swap_into_place(const std::filesystem::path& from, const std::filesystem::path& to,
+                     const std::filesystem::path& aside);
+
 // Removes the stages (`.<name>.partial-<pid>`) left in `dir` by processes that are provably dead (no such
 // pid on this host) and that modelslim made (the output marker, or empty); puts back an output a killed
 // commit had moved aside (`.<name>.previous-<pid>`) or removes it once its replacement is in place.
