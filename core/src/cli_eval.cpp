@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_commands.hpp"
+#include "modelslim/atomic_file.hpp"
 #include "modelslim/core/plugin_registry.hpp"
 #include "modelslim/core/tune_history.hpp"
 
@@ -107,8 +108,7 @@ int run_eval_command(const std::vector<std::string>& args) {
     nlohmann::json out = {{"float", metrics_to_json(float_result.metrics)}};
     if (quantized) out["quantized"] = metrics_to_json(quant_result.metrics);
     const std::string path = values["json"].as<std::string>();
-    std::ofstream(path + ".tmp") << out.dump(2) << "\n";
-    std::rename((path + ".tmp").c_str(), path.c_str());
+    write_file_atomic(path, out.dump(2) + "\n");
   }
   return 0;
 }

@@ -1,11 +1,17 @@
+#include <unistd.h>
+
+#include <cstdlib>
 #include <iostream>
+#include <string>
 
 #include <spdlog/spdlog.h>
 
 #include "cli_commands.hpp"
 #include "modelslim/core/distributed.hpp"
+#include "modelslim/core/output_path.hpp"
 #include "modelslim/core/plugin_registry.hpp"
 #include "modelslim/core/quant_service.hpp"
+#include "modelslim/core/save_path_lock.hpp"
 
 namespace po = boost::program_options;
 
@@ -67,6 +73,11 @@ int run_quant_command(const std::vector<std::string>& args) {
   // Several devices and not yet a rank: run one process per rank here and supervise them.
   const std::size_t devices = requested_devices(quant.device);
   if (devices > 1 && !rank_from_environment()) {
+    // The supervisor checks and locks the output for its ranks (rank 0 sees the lock is its parent's).
+    quant.save_path = normalize_output_path(quant.save_path, "--save_path");
+    check_output_path(quant.save_path, "--save_path", {{"--model_path", quant.model_path}});
+    const SavePathLock lock(quant.save_path, "--save_path");
+    ::setenv(kLockHolderEnv, std::to_string(::getpid()).c_str(), 1);
     std::vector<std::string> rank_args{"quant"};
     rank_args.insert(rank_args.end(), args.begin(), args.end());
     const int code = run_local_ranks(devices, rank_args, quant.save_path);

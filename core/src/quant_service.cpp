@@ -11,15 +11,19 @@
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 
+#include "modelslim/atomic_file.hpp"
 #include "modelslim/core/block_cache.hpp"
 #include "modelslim/core/calibration.hpp"
+#include "modelslim/core/disk_space.hpp"
 #include "modelslim/core/distributed.hpp"
 #include "modelslim/core/float_checkpoint_saver.hpp"
+#include "modelslim/core/output_path.hpp"
 #include "modelslim/core/paths.hpp"
 #include "modelslim/core/pipeline.hpp"
 #include "modelslim/core/plugin_registry.hpp"
 #include "modelslim/core/practice_config.hpp"
 #include "modelslim/core/practice_repo.hpp"
+#include "modelslim/core/save_path_lock.hpp"
 #include "modelslim/core/staging_dir.hpp"
 #include "modelslim/core/tune_history.hpp"
 #include "modelslim/dataset.hpp"
@@ -267,6 +271,15 @@ QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
   const nlohmann::json hf_config = read_model_config(options.model_path);
   const std::optional<RankInfo> rank = rank_from_environment();
   const std::size_t devices = rank ? rank->world_size : device_count(options.device);
+  // The user's files first: refuse an output over the model or over a directory modelslim did not make,
+  // and a second run on the same output, before any work.
+  const std::filesystem::path save_path = normalize_output_path(options.save_path, "--save_path");
+  const bool may_write = !rank || rank->rank == 0;
+  std::optional<SavePathLock> lock;
+  if (may_write) {
+    check_output_path(save_path, "--save_path", {{"--model_path", options.model_path}});
+    if (!lock_held_by_parent()) lock.emplace(save_path, "--save_path");
+  }
   const std::string adapter_type = registry.select_model_adapter(options.model_type, hf_config);
   const std::string model_type = model_type_of(options.model_type, hf_config, adapter_type);
 
@@ -305,11 +318,16 @@ QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
     if (rank->rank != 0) pipeline.savers.clear();
   }
   const bool writes = !communicator || communicator->rank() == 0;
+  if (writes) {
+    const std::uint64_t needed = estimate_output_bytes(
+        options.model_path, hf_config, smallest_weight_bits(practice.root.yaml()), prior.size());
+    require_free_space("--save_path " + save_path.string(), needed, free_bytes(save_path.parent_path()));
+  }
   std::vector<std::string> texts;
   if (pipeline.needs_data()) texts = calibration_texts(practice.spec.dataset);
 
   std::optional<StagingDir> output;
-  if (writes) output.emplace(options.save_path);
+  if (writes) output.emplace(save_path);
   const std::filesystem::path output_dir = writes ? output->path() : std::filesystem::path();
   ModelLoadRequest request{options.model_path, hf_config, model_type, at::kCPU, options.trust_remote_code};
   std::unique_ptr<ModelAdapter> model = registry.create_model_adapter(adapter_type, request);
@@ -323,8 +341,7 @@ QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
                  stage.pipeline.processors.size());
     const std::vector<std::string> stage_texts =
         stage.pipeline.needs_data() ? calibration_texts(stage.dataset) : std::vector<std::string>{};
-    scratch.push_back(
-        std::make_unique<StagingDir>(options.save_path.string() + ".prior-" + std::to_string(i)));
+    scratch.push_back(std::make_unique<StagingDir>(save_path.string() + ".prior-" + std::to_string(i)));
     const RunStats stats = run_pipeline(
         *model, stage.pipeline, calibration_ids(*model, stage_texts, requested), runner,
         SaveContext{scratch.back()->path(), options.model_path, *model}, log_progress, artifacts);
@@ -357,8 +374,7 @@ QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
   if (communicator) communicator->barrier();
   if (writes) {
     if (options.quant_type) {
-      std::filesystem::copy_file(config_path, output->path() / (model_type + "_best_practice.yaml"),
-                                 std::filesystem::copy_options::overwrite_existing);
+      copy_file_atomic(config_path, output->path() / (model_type + "_best_practice.yaml"));
     }
     output->commit();
   }

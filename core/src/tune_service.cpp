@@ -5,9 +5,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "modelslim/core/output_path.hpp"
 #include "modelslim/core/plugin_registry.hpp"
 #include "modelslim/core/practice_repo.hpp"
 #include "modelslim/core/quant_service.hpp"
+#include "modelslim/core/save_path_lock.hpp"
 #include "modelslim/core/staging_dir.hpp"
 #include "modelslim/core/tune_plan.hpp"
 #include "modelslim/core/tune_report.hpp"
@@ -114,7 +116,20 @@ double parse_timeout(const std::string& text) {
   return seconds;
 }
 
-TuneOutcome run_tune(const TuneOptions& options, PluginRegistry& registry) {
+TuneOutcome run_tune(const TuneOptions& requested, PluginRegistry& registry) {
+  // One run per save path, never over the model or a directory modelslim did not make. A tune directory
+  // of an older modelslim (history/history.db, no marker) is adopted so it can be resumed.
+  TuneOptions options = requested;
+  options.save_path = normalize_output_path(requested.save_path, "--save_path");
+  const SavePathLock lock(options.save_path, "--save_path");
+  if (!has_output_marker(options.save_path) &&
+      std::filesystem::is_regular_file(options.save_path / "history" / "history.db")) {
+    for (const auto& dir : {options.save_path / "quant_model", options.save_path / "history" / "work",
+                            options.save_path / "history" / "best", options.save_path}) {
+      if (std::filesystem::is_directory(dir)) write_output_marker(dir);
+    }
+  }
+  check_output_path(options.save_path, "--save_path", {{"--model_path", options.model_path}});
   // Everything is validated before any model work: plan shape, strategy (its template's processors and
   // savers too), evaluator, the expectations' datasets, the model directory.
   const ConfigNode root = parse_yaml_file(options.plan_path.string());
@@ -127,14 +142,10 @@ TuneOutcome run_tune(const TuneOptions& options, PluginRegistry& registry) {
     throw Error(ErrorCode::kSchemaValidate, "--max_candidates must be at least 1");
 
   std::filesystem::create_directories(options.save_path / "history");
-  // A killed run leaves its half-written directories behind (StagingDir names them .<dir>.partial-<pid>).
-  for (const auto& dir : {options.save_path, options.save_path / "history"}) {
-    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-      if (entry.path().filename().string().find(".partial-") != std::string::npos) {
-        std::filesystem::remove_all(entry.path());
-      }
-    }
-  }
+  if (!has_output_marker(options.save_path)) write_output_marker(options.save_path);
+  // A killed run leaves its half-written directories behind; only those of dead processes go.
+  remove_stale_staging(options.save_path);
+  remove_stale_staging(options.save_path / "history");
   TuneHistory history(options.save_path / "history" / "history.db");
   const std::int64_t run = history.begin_run(emit(root.yaml()));
   TuneSessionOptions session_options{

@@ -1,11 +1,10 @@
 #include "modelslim/json_file.hpp"
 
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 
+#include "modelslim/atomic_file.hpp"
 #include "modelslim/error.hpp"
 
 namespace modelslim {
@@ -30,31 +29,7 @@ nlohmann::json read_json_file(const std::filesystem::path& file) {
 }
 
 void write_json_file_atomic(const std::filesystem::path& file, const nlohmann::json& value) {
-  // A per-process temp name: two writers of the same file never interleave bytes, the last rename wins.
-  const std::filesystem::path temp = file.string() + ".tmp." + std::to_string(::getpid());
-  const std::string text = value.dump(2) + "\n";  // may throw (invalid UTF-8) before anything is created
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out) {
-      throw Error(ErrorCode::kIo,
-                  file.string() + ": cannot create " + temp.string() + ": " + std::strerror(errno));
-    }
-    out << text;
-    out.flush();
-    if (!out) {
-      std::error_code ignored;
-      std::filesystem::remove(temp, ignored);
-      throw Error(ErrorCode::kIo, file.string() + ": writing " + temp.string() + " failed");
-    }
-  }
-  std::error_code error;
-  std::filesystem::rename(temp, file, error);
-  if (error) {
-    std::error_code ignored;
-    std::filesystem::remove(temp, ignored);
-    throw Error(ErrorCode::kIo,
-                file.string() + ": cannot move " + temp.string() + " into place: " + error.message());
-  }
+  write_file_atomic(file, value.dump(2) + "\n");  // dump may throw (invalid UTF-8) before anything is created
 }
 
 }  // namespace modelslim

@@ -1,8 +1,6 @@
 #include "modelslim/model_files.hpp"
 
-#include <fstream>
-
-#include "modelslim/error.hpp"
+#include "modelslim/atomic_file.hpp"
 #include "modelslim/json_file.hpp"
 
 namespace modelslim {
@@ -17,13 +15,7 @@ bool travels_with_model(const std::filesystem::path& file) {
 }  // namespace
 
 void write_text_atomic(const std::filesystem::path& file, const std::string& text) {
-  const std::filesystem::path temp = file.string() + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out) throw Error(ErrorCode::kIo, temp.string() + ": cannot write");
-  }
-  std::filesystem::rename(temp, file);
+  write_file_atomic(file, text);
 }
 
 void copy_model_files(const std::filesystem::path& model_dir, const std::filesystem::path& output_dir,
@@ -32,7 +24,7 @@ void copy_model_files(const std::filesystem::path& model_dir, const std::filesys
     if (!entry.is_regular_file() || !travels_with_model(entry.path())) continue;
     const std::filesystem::path target = output_dir / entry.path().filename();
     if (entry.path().filename() == "config.json") continue;  // written from `config` below
-    std::filesystem::copy_file(entry.path(), target, std::filesystem::copy_options::overwrite_existing);
+    copy_file_atomic(entry.path(), target);
   }
   write_text_atomic(output_dir / "config.json", config.dump(2) + "\n");
 }

@@ -9,7 +9,7 @@ namespace modelslim {
 
 // Throws Error(kInvalidModel) naming the file when it is missing or not valid JSON.
 nlohmann::json read_json_file(const std::filesystem::path& file);
-// Writes pretty JSON to a temp name and renames it into place.
+// Writes pretty JSON through write_file_atomic (atomic_file.hpp).
 void write_json_file_atomic(const std::filesystem::path& file, const nlohmann::json& value);
 
 }  // namespace modelslim

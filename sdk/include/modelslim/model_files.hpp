@@ -13,7 +13,7 @@ namespace modelslim {
 // ModelAdapter::hf_config, with the saver's own quantization_config or none).
 void copy_model_files(const std::filesystem::path& model_dir, const std::filesystem::path& output_dir,
                       const nlohmann::json& config);
-// Writes `<file>.tmp` and renames it, so a reader never sees a half-written file.
+// write_file_atomic (atomic_file.hpp): a reader never sees a half-written file, every write is checked.
 void write_text_atomic(const std::filesystem::path& file, const std::string& text);
 
 }  // namespace modelslim
