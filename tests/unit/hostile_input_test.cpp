@@ -192,3 +192,25 @@ TEST_CASE("dataset: one sample above 8 MiB is refused naming the line") {
   }
   CHECK(contains(refusal([&] { read_text_dataset(dir / "big.jsonl"); }), "line 2 is 8388609 bytes"));
 }
+
+TEST_CASE("JSON numbers beyond double range are parse errors naming the file (fuzz: quant_description_fuzz)") {
+  test::TempDir dir("hostile-number");
+  test::write_text(dir / "quant_model_description.json", R"({"a.weight": 55555555.5e99999999999900})");
+  const std::string message =
+      refusal([&] { eval::read_quant_description(dir / "quant_model_description.json"); });
+  CHECK(contains(message, "quant_model_description.json: not valid JSON"));
+  CHECK(contains(message, "number overflow"));
+
+  const std::string header = R"({"t": {"dtype": "F32", "shape": [1e99999], "data_offsets": [0, 4]}})";
+  std::string prefix(8, '\0');
+  for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+  test::write_text(dir / "big.safetensors", prefix + header + "0000");
+  CHECK(contains(refusal([&] { SafetensorsFile::open(dir / "big.safetensors"); }), "header is not valid JSON"));
+
+  CHECK(contains(refusal([&] { Tokenizer::from_json_text(R"({"model": 1e99999})", "tok.json"); }),
+                 "tok.json: not valid JSON"));
+  // In JSONL such a line is not a JSON object, so it is a plain-text sample, as every other such line.
+  test::write_text(dir / "d.jsonl", "{\"inputs_pretokenized\": \"x\", \"n\": 1e99999}\n");
+  CHECK(read_text_dataset(dir / "d.jsonl") ==
+        std::vector<std::string>{"{\"inputs_pretokenized\": \"x\", \"n\": 1e99999}"});
+}

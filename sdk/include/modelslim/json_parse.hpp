@@ -13,7 +13,8 @@ namespace modelslim {
 // Deeper than any real config, tokenizer or header (they nest under 10 levels).
 constexpr int kMaxJsonDepth = 128;
 
-// Throw nlohmann::json::parse_error, as nlohmann::json::parse does, also for nesting beyond kMaxJsonDepth.
+// Throw nlohmann::json::parse_error for every failure: syntax, nesting beyond kMaxJsonDepth, and numbers
+// beyond double range (which nlohmann::json::parse reports as out_of_range).
 nlohmann::json parse_json(std::string_view text);
 nlohmann::json parse_json(std::istream& in);
 // Returns a discarded value (is_discarded()) instead of throwing.
