@@ -40,7 +40,8 @@ inline std::filesystem::path scratch_file(const std::string& name) {
   return dir / name;
 }
 
-inline std::filesystem::path write_scratch(const std::string& name, const std::uint8_t* data, std::size_t size) {
+inline std::filesystem::path write_scratch(const std::string& name, const std::uint8_t* data,
+                                           std::size_t size) {
   const std::filesystem::path file = scratch_file(name);
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));

@@ -9,7 +9,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto opened = modelslim::SafetensorsFile::open(file);
     for (const auto& tensor : opened->tensors()) {
       const at::Tensor loaded = opened->load(tensor.name);
-      if (static_cast<std::uint64_t>(loaded.nbytes()) != tensor.data_end - tensor.data_begin) __builtin_trap();
+      if (static_cast<std::uint64_t>(loaded.nbytes()) != tensor.data_end - tensor.data_begin)
+        __builtin_trap();
     }
   });
   return 0;

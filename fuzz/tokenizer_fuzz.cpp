@@ -1,7 +1,8 @@
 // Fuzzes tokenizer.json parsing and encode/decode. The first byte picks the mode:
 //   even: the rest is a tokenizer.json; a few fixed strings are encoded and decoded with it;
 //   odd:  the rest is text, encoded and decoded with the real tokenizers listed in MODELSLIM_FUZZ_TOKENIZERS
-//         (colon-separated tokenizer.json paths; scripts/fuzz.sh passes a SentencePiece and a byte-level one).
+//         (colon-separated tokenizer.json paths; scripts/fuzz.sh passes a SentencePiece and a byte-level
+//         one).
 #include <cstdlib>
 #include <sstream>
 #include <vector>

@@ -19,14 +19,16 @@ void read_everything(const modelslim::core::TuneHistory& history) {
 }
 
 // Stores one row the way an older or foreign writer might have: raw text in the JSON columns.
-void store_raw_row(const std::filesystem::path& file, const std::string& fallback, const std::string& result) {
+void store_raw_row(const std::filesystem::path& file, const std::string& fallback,
+                   const std::string& result) {
   sqlite3* db = nullptr;
   sqlite3_open(file.c_str(), &db);
   sqlite3_stmt* stmt = nullptr;
-  sqlite3_prepare_v2(db,
-                     "INSERT OR REPLACE INTO results(key, candidate_id, practice, fallback, anti_outlier, result, "
-                     "seconds, finished_at) VALUES('key', 'c', 'p', ?, 'a', ?, 1.0, 'now')",
-                     -1, &stmt, nullptr);
+  sqlite3_prepare_v2(
+      db,
+      "INSERT OR REPLACE INTO results(key, candidate_id, practice, fallback, anti_outlier, result, "
+      "seconds, finished_at) VALUES('key', 'c', 'p', ?, 'a', ?, 1.0, 'now')",
+      -1, &stmt, nullptr);
   sqlite3_bind_text(stmt, 1, fallback.data(), static_cast<int>(fallback.size()), SQLITE_TRANSIENT);
   sqlite3_bind_text(stmt, 2, result.data(), static_cast<int>(result.size()), SQLITE_TRANSIENT);
   sqlite3_step(stmt);
@@ -43,8 +45,8 @@ void write_history_seed(const std::filesystem::path& seed) {
     modelslim::EvaluationResult result;
     result.ok = true;
     result.metrics.push_back({"kjv_eval", "ppl", 3.5, modelslim::MetricDirection::kLowerIsBetter});
-    history.record_result(run, {"key", "c0", "apiversion: modelslim_v1", {"model.layers.0.mlp.down_proj"},
-                                "[]", result, 1.5});
+    history.record_result(
+        run, {"key", "c0", "apiversion: modelslim_v1", {"model.layers.0.mlp.down_proj"}, "[]", result, 1.5});
     history.record_proposal(run, {0, "key", "c0", false});
     history.put_cached("key", "float baseline");
   }
@@ -67,7 +69,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0) return 0;
   const auto file = modelslim::fuzz::scratch_file("history.sqlite");
   std::error_code ignored;
-  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(file.string() + suffix, ignored);
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+    std::filesystem::remove(file.string() + suffix, ignored);
   const std::string rest = modelslim::fuzz::as_text(data + 1, size - 1);
   if (data[0] % 2 == 0) {
     modelslim::fuzz::write_scratch("history.sqlite", data + 1, size - 1);

@@ -132,8 +132,9 @@ std::optional<StoredResult> TuneHistory::find_result(const std::string& key) con
     stored.fallback = nlohmann::json::parse(query.text(2)).get<std::vector<std::string>>();
     stored.result = result_from_json(query.text(4));
   } catch (const std::exception& error) {  // nlohmann's, or result_from_json's Error
-    throw Error(ErrorCode::kIo, file_.string() + ": the stored result of candidate '" + stored.candidate_id +
-                                    "' is unreadable (" + error.what() + ")",
+    throw Error(ErrorCode::kIo,
+                file_.string() + ": the stored result of candidate '" + stored.candidate_id +
+                    "' is unreadable (" + error.what() + ")",
                 "delete the file to start the tuning history afresh");
   }
   stored.anti_outlier = query.text(3);

@@ -5,13 +5,13 @@
 
 #include "deployed_linear.hpp"
 #include "eval_datasets.hpp"
-#include "quant_description.hpp"
 #include "modelslim/dataset.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/metrics.hpp"
 #include "modelslim/model_adapter.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/tokenizer.hpp"
+#include "quant_description.hpp"
 
 namespace modelslim::eval {
 namespace {
@@ -102,8 +102,7 @@ EvaluationResult BuiltinEvaluator::evaluate(const EvaluationRequest& request) {
     // Quantized linears run from their saved tensors; their `.weight` may be packed, so it is not loaded.
     std::set<std::string> replaced;
     for (const auto& [key, type] : saved->description) {
-      if (type != "FLOAT" && key.size() > 7 &&
-          key.compare(key.size() - 7, 7, ".weight") == 0)
+      if (type != "FLOAT" && key.size() > 7 && key.compare(key.size() - 7, 7, ".weight") == 0)
         replaced.insert(key);
     }
     quant_model = host_.load_model_replacing(*request.quant_dir, request.model_type, replaced);

@@ -9,8 +9,8 @@ namespace modelslim::eval {
 namespace {
 
 // The ascendv1 saver's own top-level fields; every other key is a tensor.
-constexpr std::array<const char*, 6> kSaverFields = {"version",  "model_quant_type", "metadata",
-                                                     "group_size", "optional",        "is_rot_used"};
+constexpr std::array<const char*, 6> kSaverFields = {"version",    "model_quant_type", "metadata",
+                                                     "group_size", "optional",         "is_rot_used"};
 
 bool is_saver_field(const std::string& key) {
   for (const char* field : kSaverFields) {
@@ -23,9 +23,10 @@ bool is_saver_field(const std::string& key) {
 
 QuantDescription parse_quant_description(const nlohmann::json& description, const std::string& file) {
   if (!description.is_object()) {
-    throw Error(ErrorCode::kInvalidModel,
-                file + ": expected a JSON object {tensor name: type}, found a JSON " + description.type_name(),
-                "quantize the model again with the ascendv1 saver");
+    throw Error(
+        ErrorCode::kInvalidModel,
+        file + ": expected a JSON object {tensor name: type}, found a JSON " + description.type_name(),
+        "quantize the model again with the ascendv1 saver");
   }
   QuantDescription types;
   for (const auto& [key, value] : description.items()) {

@@ -1,5 +1,6 @@
 // quant_model_description.json as the builtin evaluator reads it: every tensor's ascendv1 type ("FLOAT",
-// "W8A8", ...) beside the saver's own fields (version, model_quant_type, group_size, metadata, optional, ...).
+// "W8A8", ...) beside the saver's own fields (version, model_quant_type, group_size, metadata, optional,
+// ...).
 #pragma once
 
 #include <filesystem>

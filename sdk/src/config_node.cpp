@@ -38,8 +38,10 @@ struct ShapeCheck {
   [[noreturn]] void fail(const YAML::Node& node, const std::string& what) const {
     const YAML::Mark mark = node.Mark();
     const std::string where =
-        mark.is_null() ? file : file + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
-    throw Error(ErrorCode::kSchemaValidate, where + ": " + what, "write the values out instead of using aliases");
+        mark.is_null() ? file
+                       : file + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+    throw Error(ErrorCode::kSchemaValidate, where + ": " + what,
+                "write the values out instead of using aliases");
   }
 
   void visit(const YAML::Node& node) {
@@ -75,7 +77,8 @@ namespace {
 // conversion exception.
 std::string key_text(const ConfigNode& map, const YAML::Node& key) {
   if (!key.IsScalar()) {
-    ConfigNode(key, map.path(), map.file()).fail("a mapping key must be a plain name, got " + describe_node(key));
+    ConfigNode(key, map.path(), map.file())
+        .fail("a mapping key must be a plain name, got " + describe_node(key));
   }
   return key.Scalar();
 }

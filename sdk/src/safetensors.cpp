@@ -283,7 +283,8 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const fs::path& file) {
 
   nlohmann::json header;
   try {
-    header = parse_json(std::string_view(reinterpret_cast<const char*>(bytes) + kLengthPrefixBytes, header_size));
+    header =
+        parse_json(std::string_view(reinterpret_cast<const char*>(bytes) + kLengthPrefixBytes, header_size));
   } catch (const nlohmann::json::parse_error& error) {
     invalid_file(file, std::string("header is not valid JSON (") + error.what() + ")" + kCorruptHint);
   }

@@ -3,8 +3,8 @@
 #include "modelslim/tokenizer.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <array>
+#include <cctype>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -213,8 +213,8 @@ std::int64_t Tokenizer::Impl::token_id(const std::string& token, const char* whe
 // Ids index the id -> token table and the embedding: a negative or absurd id is a corrupt file.
 std::int64_t Tokenizer::Impl::checked_id(const json& id, const char* where, const std::string& token) const {
   if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::int64_t>() >= kMaxTokenId) {
-    fail(std::string(where) + ": token '" + token + "' has id " + id.dump() + "; ids must be integers in 0.." +
-         std::to_string(kMaxTokenId - 1));
+    fail(std::string(where) + ": token '" + token + "' has id " + id.dump() +
+         "; ids must be integers in 0.." + std::to_string(kMaxTokenId - 1));
   }
   return id.get<std::int64_t>();
 }
@@ -387,9 +387,12 @@ void Tokenizer::Impl::parse(const json& root) {
   parse_model(root.value("model", json()));
   for (const auto& token : root.value("added_tokens", json::array())) {
     const std::string content = token.at("content").get<std::string>();
-    Added entry{content, checked_id(token.at("id"), "added_tokens", content),
-                token.value("special", false),       token.value("lstrip", false),
-                token.value("rstrip", false),        token.value("single_word", false)};
+    Added entry{content,
+                checked_id(token.at("id"), "added_tokens", content),
+                token.value("special", false),
+                token.value("lstrip", false),
+                token.value("rstrip", false),
+                token.value("single_word", false)};
     vocab[entry.content] = entry.id;
     added.push_back(std::move(entry));
   }

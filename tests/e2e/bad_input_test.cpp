@@ -1,6 +1,6 @@
 // Hostile input to the built CLI, one defect per case on a tiny random model: safetensors, config.json,
-// tokenizer.json, datasets and YAML. Every case must end in a clear error naming the file, exit != 0 without a
-// signal, and nothing written (no save path, no .partial staging directory). See docs/fuzzing.md.
+// tokenizer.json, datasets and YAML. Every case must end in a clear error naming the file, exit != 0 without
+// a signal, and nothing written (no save path, no .partial staging directory). See docs/fuzzing.md.
 #include "support/doctest.hpp"
 
 #include <cstdint>
@@ -63,12 +63,14 @@ struct Fixture {
 
   Fixture() {
     const fs::path fake = test::shared_dir() / "data" / "fake_llama";
-    const auto made = test::run_command((test::build_dir() / "bin" / "make_random_model").string() +
-                                        " --config " + fake.string() + " --tokenizer-from " + fake.string() +
-                                        " --output " + model.string() + " --seed 1 --set num_hidden_layers=1");
+    const auto made =
+        test::run_command((test::build_dir() / "bin" / "make_random_model").string() + " --config " +
+                          fake.string() + " --tokenizer-from " + fake.string() + " --output " +
+                          model.string() + " --seed 1 --set num_hidden_layers=1");
     REQUIRE_MESSAGE(made.exit_code == 0, made.output);
-    test::write_text(dataset, "{\"inputs_pretokenized\": \"In the beginning God created the heaven\"}\n"
-                              "And the earth was without form, and void.\n");
+    test::write_text(dataset,
+                     "{\"inputs_pretokenized\": \"In the beginning God created the heaven\"}\n"
+                     "And the earth was without form, and void.\n");
     write_config(kConfig);
   }
   void write_config(std::string text) const {
@@ -283,7 +285,8 @@ TEST_CASE("dataset: a 100 MB line") {
 
 // Nine levels of ten aliases each: a billion nodes if anything expanded it.
 std::string billion_laughs(const std::string& key, const std::string& indent = "") {
-  std::string text = indent + key + ":\n" + indent + "  l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  std::string text =
+      indent + key + ":\n" + indent + "  l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
   for (int level = 1; level <= 9; ++level) {
     const std::string prev = "*l" + std::to_string(level - 1);
     text += indent + "  l" + std::to_string(level) + ": &l" + std::to_string(level) + " [";
@@ -308,12 +311,13 @@ TEST_CASE("YAML: an anchor that contains its own alias") {
 TEST_CASE("YAML: billion laughs in a tune plan") {
   Fixture f;
   const fs::path plan = f.dir / "plan.yaml";
-  test::write_text(plan, "strategy: {type: standing_high}\n"
-                         "evaluation:\n  type: builtin\n  demand: {expectations: [{dataset: e, target: 1}]}\n" +
-                             billion_laughs("extra", "  "));
-  const auto result = test::run_command(test::modelslim_bin().string() + " tune --model_path " +
-                                        f.model.string() + " --save_path " + f.save.string() + " --config " +
-                                        plan.string());
+  test::write_text(plan,
+                   "strategy: {type: standing_high}\n"
+                   "evaluation:\n  type: builtin\n  demand: {expectations: [{dataset: e, target: 1}]}\n" +
+                       billion_laughs("extra", "  "));
+  const auto result =
+      test::run_command(test::modelslim_bin().string() + " tune --model_path " + f.model.string() +
+                        " --save_path " + f.save.string() + " --config " + plan.string());
   CAPTURE(result.output);
   CHECK(result.exit_code != 0);
   CHECK(result.exit_code < 128);

@@ -45,15 +45,17 @@ std::string nested_json_arrays(std::size_t depth) {
   return std::string(depth, '[') + std::string(depth, ']');
 }
 
-const char* kMinimalVocab = R"("model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]})";
+const char* kMinimalVocab =
+    R"("model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]})";
 
 }  // namespace
 
 // ------------------------------------------------------------------------------------------- YAML
 
 TEST_CASE("YAML: a list used as a mapping key is a config error (fuzz: tune_plan_fuzz)") {
-  const std::string text = "strategy: {type: x}\nevaluation:\n  demand:\n    expectations:\n"
-                           "      - {dataset: e, [[]], target: 1}\n";
+  const std::string text =
+      "strategy: {type: x}\nevaluation:\n  demand:\n    expectations:\n"
+      "      - {dataset: e, [[]], target: 1}\n";
   const std::string message = refusal([&] { core::parse_tune_plan(parse_yaml_string(text, "plan.yaml")); });
   CHECK(contains(message, "plan.yaml:5:"));
   CHECK(contains(message, "a mapping key must be a plain name, got a list"));
@@ -125,7 +127,8 @@ TEST_CASE("tokenizer.json: a component without its required key is refused, not 
 
 TEST_CASE("tokenizer: decoding a '<0xZZ>' token that is not a hex byte keeps the text") {
   const Tokenizer tokenizer = Tokenizer::from_json_text(
-      R"({"model": {"type": "BPE", "vocab": {"<0xZZ>": 0, "<0x41>": 1}, "byte_fallback": true}})", "tok.json");
+      R"({"model": {"type": "BPE", "vocab": {"<0xZZ>": 0, "<0x41>": 1}, "byte_fallback": true}})",
+      "tok.json");
   CHECK(tokenizer.decode({0, 1}) == "<0xZZ>A");
 }
 
@@ -161,8 +164,8 @@ TEST_CASE("quant_model_description.json: not an object, or a tensor entry that i
 }
 
 TEST_CASE("tune history: a stored result that is not the expected JSON is an Error") {
-  for (const std::string text : {"[1]", "{\"ok\": 3}", "{\"metrics\": [5]}", "{\"metrics\": [{\"value\": null}]}",
-                                 "not json"}) {
+  for (const std::string text :
+       {"[1]", "{\"ok\": 3}", "{\"metrics\": [5]}", "{\"metrics\": [{\"value\": null}]}", "not json"}) {
     CAPTURE(text);
     CHECK(contains(refusal([&] { core::result_from_json(text); }), "unreadable evaluation result"));
   }
@@ -172,9 +175,12 @@ TEST_CASE("tune history: a stored result that is not the expected JSON is an Err
 
 TEST_CASE("dataset: invalid UTF-8 is refused naming the line") {
   test::TempDir dir("hostile-dataset");
-  const std::vector<std::string> bad = {"\xC3\x28", "\xE0\x80\xAF" /* overlong '/' */,
-                                        "\xED\xA0\x80" /* surrogate */, "\xF4\x90\x80\x80" /* > U+10FFFF */,
-                                        "\xF0\x9F\x98" /* cut short */, "\xFF"};
+  const std::vector<std::string> bad = {"\xC3\x28",
+                                        "\xE0\x80\xAF" /* overlong '/' */,
+                                        "\xED\xA0\x80" /* surrogate */,
+                                        "\xF4\x90\x80\x80" /* > U+10FFFF */,
+                                        "\xF0\x9F\x98" /* cut short */,
+                                        "\xFF"};
   for (const std::string& bytes : bad) {
     test::write_text(dir / "d.jsonl", "fine\nthen " + bytes + " here\n");
     const std::string message = refusal([&] { read_text_dataset(dir / "d.jsonl"); });
@@ -193,7 +199,8 @@ TEST_CASE("dataset: one sample above 8 MiB is refused naming the line") {
   CHECK(contains(refusal([&] { read_text_dataset(dir / "big.jsonl"); }), "line 2 is 8388609 bytes"));
 }
 
-TEST_CASE("JSON numbers beyond double range are parse errors naming the file (fuzz: quant_description_fuzz)") {
+TEST_CASE(
+    "JSON numbers beyond double range are parse errors naming the file (fuzz: quant_description_fuzz)") {
   test::TempDir dir("hostile-number");
   test::write_text(dir / "quant_model_description.json", R"({"a.weight": 55555555.5e99999999999900})");
   const std::string message =
@@ -205,7 +212,8 @@ TEST_CASE("JSON numbers beyond double range are parse errors naming the file (fu
   std::string prefix(8, '\0');
   for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
   test::write_text(dir / "big.safetensors", prefix + header + "0000");
-  CHECK(contains(refusal([&] { SafetensorsFile::open(dir / "big.safetensors"); }), "header is not valid JSON"));
+  CHECK(
+      contains(refusal([&] { SafetensorsFile::open(dir / "big.safetensors"); }), "header is not valid JSON"));
 
   CHECK(contains(refusal([&] { Tokenizer::from_json_text(R"({"model": 1e99999})", "tok.json"); }),
                  "tok.json: not valid JSON"));
