@@ -211,7 +211,8 @@ TEST_CASE("config.json: absurd sizes") {
   Fixture g;
   const nlohmann::json huge = std::int64_t{1000000000000};
   g.edit_config("hidden_size", &huge);
-  g.expect_refused(g.quant(), g.model / "config.json", {"hidden_size"});
+  g.expect_refused(g.quant(), g.model,
+                   {"model.embed_tokens.weight", "config.json implies [29, 1000000000000]"});
 }
 
 TEST_CASE("config.json: not JSON") {
