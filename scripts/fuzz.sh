@@ -5,6 +5,7 @@
 # out-of-memory); the reproducer is left in build-fuzz/run/findings/. See docs/fuzzing.md.
 #   MODELSLIM_FUZZ_TARGETS="dataset_fuzz tokenizer_fuzz"  run only these targets
 #   MODELSLIM_FUZZ_JOBS=2                                  build parallelism
+#   MODELSLIM_FUZZ_PARALLEL=1                              targets fuzzed at a time
 set -euo pipefail
 seconds=${1:-60}
 [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [SECONDS_PER_TARGET]" >&2; exit 2; }
@@ -70,20 +71,30 @@ for s in llvm-symbolizer-16 llvm-symbolizer; do
   command -v "$s" >/dev/null && { ASAN_OPTIONS+=":external_symbolizer_path=$(command -v "$s")"; break; }
 done
 
+# One target: its log, and its exit status in <target>.status.
+run_target() {
+  local t=$1 status=0
+  mkdir -p "$run/corpus/$t"
+  (cd "$run" && "$build/bin/$t" -max_total_time="$seconds" -rss_limit_mb=4096 -malloc_limit_mb=2048 -timeout=30 \
+    -max_len=65536 -print_final_stats=1 -artifact_prefix="$run/findings/$t-" "$run/corpus/$t" "$run/seeds/$t") \
+    >"$run/$t.log" 2>&1 || status=$?
+  echo "$status" >"$run/$t.status"
+}
+# MODELSLIM_FUZZ_PARALLEL=N runs N targets at a time (default 1: the machine may be shared).
+for t in "${targets[@]}"; do
+  while (($(jobs -rp | wc -l) >= ${MODELSLIM_FUZZ_PARALLEL:-1})); do wait -n || true; done
+  run_target "$t" &
+done
+wait
+
 failed=()
 printf '%-24s %12s %10s %s\n' target executions exec/s result
 for t in "${targets[@]}"; do
-  corpus="$run/corpus/$t"
-  mkdir -p "$corpus"
   log="$run/$t.log"
-  status=0
-  (cd "$run" && "$build/bin/$t" -max_total_time="$seconds" -rss_limit_mb=4096 -malloc_limit_mb=2048 -timeout=30 \
-    -max_len=65536 -print_final_stats=1 -artifact_prefix="$run/findings/$t-" "$corpus" "$run/seeds/$t") \
-    >"$log" 2>&1 || status=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
-  rate=$(sed -n 's/.*exec\/s: \([0-9]*\).*/\1/p' "$log" | tail -n1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n1)
   result=ok
-  if [ "$status" -ne 0 ] || grep -q "^==[0-9]*==ERROR\|runtime error:\|deadly signal" "$log"; then
+  if [ "$(cat "$run/$t.status")" -ne 0 ] || grep -q "^==[0-9]*==ERROR\|runtime error:\|deadly signal" "$log"; then
     result="FINDING (see $log)"
     failed+=("$t")
   fi
