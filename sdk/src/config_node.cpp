@@ -69,10 +69,6 @@ struct ShapeCheck {
   }
 };
 
-}  // namespace
-
-namespace {
-
 // Keys are names: a list, mapping or null used as a key ("{[a]: 1}") is a config error, not YAML's own
 // conversion exception.
 std::string key_text(const ConfigNode& map, const YAML::Node& key) {
