@@ -1,6 +1,6 @@
 // Fuzzes tokenizer.json parsing and encode/decode. The first byte picks the mode:
 //   even: the rest is a tokenizer.json; a few fixed strings are encoded and decoded with it;
-//   odd:  the rest is text, encoded and decoded with the real tokenizers listed in MODELSLIM_FUZZ_TOKENIZERS
+//   odd:  the rest is text, encoded and decoded with one of the real tokenizers in MODELSLIM_FUZZ_TOKENIZERS
 //         (colon-separated tokenizer.json paths; scripts/fuzz.sh passes a SentencePiece and a byte-level
 //         one).
 #include <cstdlib>
@@ -57,8 +57,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     });
     return 0;
   }
-  for (const auto& tokenizer : real_tokenizers()) {
-    modelslim::fuzz::expect_clean([&] { round_trip(tokenizer, rest); });
-  }
+  // One tokenizer per input (picked by the mode byte), so a large vocabulary does not slow every execution.
+  const auto& tokenizers = real_tokenizers();
+  if (tokenizers.empty()) return 0;
+  const auto& tokenizer = tokenizers[(data[0] >> 1) % tokenizers.size()];
+  modelslim::fuzz::expect_clean([&] { round_trip(tokenizer, rest); });
   return 0;
 }

@@ -54,8 +54,11 @@ if ((seconds >= 120)); then
     [ -f "$f" ] && tokenizers+=("$f")
   done
 fi
+# Text seeds for each of the (up to four) tokenizers: the first byte 2k+1 picks tokenizer k.
 for f in "$root"/data/datasets/*.jsonl; do
-  { printf '\1'; head -c 2000 "$f"; } >"$run/seeds/tokenizer_fuzz/text-$(basename "$f")"
+  for mode in 1 3 5 7; do
+    { printf "\\$mode"; head -c 2000 "$f"; } >"$run/seeds/tokenizer_fuzz/text$mode-$(basename "$f")"
+  done
 done
 if [[ " ${targets[*]} " == *" tune_history_fuzz "* ]]; then
   MODELSLIM_FUZZ_WRITE_HISTORY_SEED="$run/seeds/tune_history_fuzz/history.sqlite" "$build/bin/tune_history_fuzz"
