@@ -16,8 +16,14 @@ PracticeMetadata parse_metadata(const ConfigNode& node) {
   if (label.defined()) {
     label.check_keys({"w_bit", "a_bit", "is_sparse", "kv_cache", "fa_bit", "fa_quant"});
     metadata.has_label = true;
-    metadata.label.w_bit = static_cast<int>(label.get_int("w_bit", 0));
-    metadata.label.a_bit = static_cast<int>(label.get_int("a_bit", 0));
+    // Range-checked before narrowing to int: 2^32 + 8 must not read as 8.
+    const auto bits = [&label](const char* key) {
+      const std::int64_t value = label.get_int(key, 0);
+      if (value < 0 || value > 64) label[key].fail("expected a bit width in 0..64");
+      return static_cast<int>(value);
+    };
+    metadata.label.w_bit = bits("w_bit");
+    metadata.label.a_bit = bits("a_bit");
     metadata.label.is_sparse = label.get_bool("is_sparse", false);
     metadata.label.kv_cache = label.get_bool("kv_cache", false);
   }

@@ -128,9 +128,16 @@ std::optional<StoredResult> TuneHistory::find_result(const std::string& key) con
   stored.key = key;
   stored.candidate_id = query.text(0);
   stored.practice_yaml = query.text(1);
-  stored.fallback = nlohmann::json::parse(query.text(2)).get<std::vector<std::string>>();
+  try {
+    stored.fallback = nlohmann::json::parse(query.text(2)).get<std::vector<std::string>>();
+    stored.result = result_from_json(query.text(4));
+  } catch (const std::exception& error) {  // nlohmann's, or result_from_json's Error
+    throw Error(ErrorCode::kIo,
+                file_.string() + ": the stored result of candidate '" + stored.candidate_id +
+                    "' is unreadable (" + error.what() + ")",
+                "delete the file to start the tuning history afresh");
+  }
   stored.anti_outlier = query.text(3);
-  stored.result = result_from_json(query.text(4));
   stored.seconds = query.real(5);
   return stored;
 }
@@ -230,16 +237,20 @@ std::string result_to_json(const EvaluationResult& result) {
 }
 
 EvaluationResult result_from_json(const std::string& text) {
-  const nlohmann::json json = nlohmann::json::parse(text);
-  EvaluationResult result;
-  result.ok = json.value("ok", false);
-  result.message = json.value("message", "");
-  for (const auto& m : json.value("metrics", nlohmann::json::array())) {
-    result.metrics.push_back({m.value("dataset", ""), m.value("metric", ""), m.value("value", 0.0),
-                              m.value("better", "higher") == "lower" ? MetricDirection::kLowerIsBetter
-                                                                     : MetricDirection::kHigherIsBetter});
+  try {
+    const nlohmann::json json = nlohmann::json::parse(text);
+    EvaluationResult result;
+    result.ok = json.value("ok", false);
+    result.message = json.value("message", "");
+    for (const auto& m : json.value("metrics", nlohmann::json::array())) {
+      result.metrics.push_back({m.value("dataset", ""), m.value("metric", ""), m.value("value", 0.0),
+                                m.value("better", "higher") == "lower" ? MetricDirection::kLowerIsBetter
+                                                                       : MetricDirection::kHigherIsBetter});
+    }
+    return result;
+  } catch (const nlohmann::json::exception& error) {  // a hand-edited, foreign or corrupt row
+    throw Error(ErrorCode::kIo, std::string("unreadable evaluation result (") + error.what() + ")");
   }
-  return result;
 }
 
 std::string content_hash(const std::string& text) {

@@ -7,11 +7,11 @@
 #include "eval_datasets.hpp"
 #include "modelslim/dataset.hpp"
 #include "modelslim/error.hpp"
-#include "modelslim/json_file.hpp"
 #include "modelslim/metrics.hpp"
 #include "modelslim/model_adapter.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/tokenizer.hpp"
+#include "quant_description.hpp"
 
 namespace modelslim::eval {
 namespace {
@@ -21,7 +21,7 @@ const std::vector<std::string> kMetrics = {"ppl", "acc", "choice_acc", "fidelity
 // The saved artifact: its tensors and the ascendv1 type of every linear.
 struct SavedArtifact {
   SafetensorsCheckpoint tensors;
-  nlohmann::json description;
+  QuantDescription description;
 };
 
 // Runs every sequence through all blocks (one block resident at a time) and returns the final hidden states.
@@ -37,7 +37,8 @@ std::vector<at::Tensor> final_hidden(ModelAdapter& model,
     if (saved != nullptr) {
       for (Linear* linear : block->linears()) {
         const std::string key = linear->name() + ".weight";
-        const std::string type = saved->description.value(key, std::string("FLOAT"));
+        const auto found = saved->description.find(key);
+        const std::string type = found == saved->description.end() ? "FLOAT" : found->second;
         if (type != "FLOAT") linear->set_compute(make_deployed_linear(saved->tensors, linear->name(), type));
       }
     }
@@ -98,12 +99,11 @@ EvaluationResult BuiltinEvaluator::evaluate(const EvaluationRequest& request) {
   std::optional<SavedArtifact> saved;
   if (request.quant_dir) {
     saved = SavedArtifact{SafetensorsCheckpoint::open_dir(*request.quant_dir),
-                          read_json_file(*request.quant_dir / "quant_model_description.json")};
+                          read_quant_description(*request.quant_dir / "quant_model_description.json")};
     // Quantized linears run from their saved tensors; their `.weight` may be packed, so it is not loaded.
     std::set<std::string> replaced;
-    for (const auto& [key, type] : saved->description.items()) {
-      if (type.is_string() && type != "FLOAT" && key.size() > 7 &&
-          key.compare(key.size() - 7, 7, ".weight") == 0)
+    for (const auto& [key, type] : saved->description) {
+      if (type != "FLOAT" && key.size() > 7 && key.compare(key.size() - 7, 7, ".weight") == 0)
         replaced.insert(key);
     }
     quant_model = host_.load_model_replacing(*request.quant_dir, request.model_type, replaced);

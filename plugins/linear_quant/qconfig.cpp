@@ -20,9 +20,10 @@ QuantizerConfig parse_quantizer(const ConfigNode& node) {
   const ConfigNode ext = node["ext"];
   if (ext.defined()) {
     ext.check_keys({"group_size", "aggregation_type", "step"});
-    config.ssz_steps = static_cast<int>(ext.get_int("step", 50));
-    if (ext.has("step") && (config.ssz_steps < 1 || config.ssz_steps > 10000))
+    const std::int64_t steps = ext.get_int("step", 50);  // range-checked before it narrows to int
+    if (ext.has("step") && (steps < 1 || steps > 10000))
       ext["step"].fail("expected an iteration count in 1..10000");
+    config.ssz_steps = static_cast<int>(steps);
     config.group_size = ext.get_int("group_size", 0);
     config.aggregation = ext.get_choice("aggregation_type", {"minmax", "mean"}, "minmax");
     if (ext.has("group_size") && config.group_size <= 0)

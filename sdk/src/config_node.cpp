@@ -24,10 +24,69 @@ std::string describe_node(const YAML::Node& node) {
   return "'" + node.Scalar() + "'";
 }
 
+// Configs are walked recursively (validation, YAML::Clone, emitters, plugins' own readers). An alias inside
+// its own anchor makes such a walk endless and nested aliases ("billion laughs") make it exponential, so
+// both are refused when the file is read, with nesting beyond any real config.
+constexpr std::size_t kMaxYamlDepth = 64;
+constexpr std::size_t kMaxYamlNodes = 100000;
+
+struct ShapeCheck {
+  const std::string& file;
+  std::vector<YAML::Node> path;
+  std::size_t visited = 0;
+
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& what) const {
+    const YAML::Mark mark = node.Mark();
+    const std::string where =
+        mark.is_null() ? file
+                       : file + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+    throw Error(ErrorCode::kSchemaValidate, where + ": " + what,
+                "write the values out instead of using aliases");
+  }
+
+  void visit(const YAML::Node& node) {
+    if (++visited > kMaxYamlNodes) {
+      fail(node, "the document expands to more than " + std::to_string(kMaxYamlNodes) +
+                     " nodes through aliases of aliases (a 'billion laughs' document?)");
+    }
+    if (!node.IsMap() && !node.IsSequence()) return;
+    for (const YAML::Node& ancestor : path) {
+      if (ancestor.is(node)) fail(node, "an alias refers to its own anchor, so the document never ends");
+    }
+    if (path.size() >= kMaxYamlDepth) {
+      fail(node, "nested deeper than " + std::to_string(kMaxYamlDepth) + " levels (through aliases?)");
+    }
+    path.push_back(node);
+    for (const auto& entry : node) {
+      if (node.IsMap()) {
+        visit(entry.first);
+        visit(entry.second);
+      } else {
+        visit(entry);
+      }
+    }
+    path.pop_back();
+  }
+};
+
+// Keys are names: a list, mapping or null used as a key ("{[a]: 1}") is a config error, not YAML's own
+// conversion exception.
+std::string key_text(const ConfigNode& map, const YAML::Node& key) {
+  if (!key.IsScalar()) {
+    ConfigNode(key, map.path(), map.file())
+        .fail("a mapping key must be a plain name, got " + describe_node(key));
+  }
+  return key.Scalar();
+}
+
 }  // namespace
 
+// A missing key of a const YAML node is an "invalid" node whose Type() throws YAML::InvalidNode; it is kept
+// as a plain undefined node so that every accessor reports "expected ..., got nothing" naming the field.
 ConfigNode::ConfigNode(YAML::Node node, std::string path, std::string file)
-    : node_(std::move(node)), path_(std::move(path)), file_(std::move(file)) {
+    : node_(node.IsDefined() ? std::move(node) : YAML::Node(YAML::NodeType::Undefined)),
+      path_(std::move(path)),
+      file_(std::move(file)) {
   if (node_.IsDefined()) mark_ = node_.Mark();
 }
 
@@ -60,7 +119,7 @@ std::vector<ConfigNode> ConfigNode::items() const {
 std::vector<std::string> ConfigNode::keys() const {
   std::vector<std::string> result;
   if (!node_.IsMap()) return result;
-  for (const auto& entry : node_) result.push_back(entry.first.as<std::string>());
+  for (const auto& entry : node_) result.push_back(key_text(*this, entry.first));
   return result;
 }
 
@@ -86,7 +145,7 @@ void ConfigNode::require_sequence() const {
 void ConfigNode::check_keys(const std::vector<std::string>& allowed) const {
   require_map();
   for (const auto& entry : node_) {
-    const std::string key = entry.first.as<std::string>();
+    const std::string key = key_text(*this, entry.first);
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       ConfigNode child(entry.second, join_path(path_, key), file_);
       child.mark_ = entry.first.Mark();
@@ -177,7 +236,9 @@ std::string ConfigNode::get_choice(const std::string& key, const std::vector<std
 
 ConfigNode parse_yaml_string(const std::string& text, const std::string& display_name) {
   try {
-    return ConfigNode(YAML::Load(text), "", display_name);
+    YAML::Node root = YAML::Load(text);
+    ShapeCheck{display_name, {}, 0}.visit(root);
+    return ConfigNode(std::move(root), "", display_name);
   } catch (const YAML::Exception& error) {
     const std::string where = error.mark.is_null()
                                   ? display_name

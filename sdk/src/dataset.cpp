@@ -2,10 +2,12 @@
 
 #include <fstream>
 #include <sstream>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "modelslim/error.hpp"
+#include "modelslim/json_parse.hpp"
 
 namespace modelslim {
 namespace {
@@ -16,6 +18,57 @@ namespace fs = std::filesystem;
   throw Error(ErrorCode::kInvalidDataset, file.string() + ": " + what,
               "a dataset is a .json array of strings or a .jsonl file with one sample per line "
               "({\"inputs_pretokenized\": ...} or plain text)");
+}
+
+// One sample is text for one forward pass; 8 MiB is a whole book, and a bigger "line" is a binary or
+// mis-split file that would otherwise be tokenized whole.
+constexpr std::size_t kMaxSampleBytes = std::size_t{8} << 20;
+
+// The offset of the first byte that does not start or continue a well-formed UTF-8 sequence (no overlong
+// forms, surrogates or code points above U+10FFFF), or npos.
+std::size_t invalid_utf8_at(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    std::size_t length = 0;
+    unsigned char low = 0x80;
+    unsigned char high = 0xBF;  // the allowed range of the second byte
+    if (byte < 0x80) {
+      length = 1;
+    } else if (byte >= 0xC2 && byte <= 0xDF) {
+      length = 2;
+    } else if (byte >= 0xE0 && byte <= 0xEF) {
+      length = 3;
+      if (byte == 0xE0) low = 0xA0;
+      if (byte == 0xED) high = 0x9F;
+    } else if (byte >= 0xF0 && byte <= 0xF4) {
+      length = 4;
+      if (byte == 0xF0) low = 0x90;
+      if (byte == 0xF4) high = 0x8F;
+    } else {
+      return i;
+    }
+    if (i + length > text.size()) return i;
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if (next < (k == 1 ? low : 0x80) || next > (k == 1 ? high : 0xBF)) return i;
+    }
+    i += length;
+  }
+  return std::string_view::npos;
+}
+
+// `where` is "line 3" or "element 3".
+void check_sample(const fs::path& file, const std::string& where, const std::string& sample) {
+  if (sample.size() > kMaxSampleBytes) {
+    dataset_error(file, where + " is " + std::to_string(sample.size()) + " bytes, above the limit of " +
+                            std::to_string(kMaxSampleBytes) + " bytes for one sample; split it into samples");
+  }
+  const std::size_t bad = invalid_utf8_at(sample);
+  if (bad != std::string_view::npos) {
+    dataset_error(file, where + " is not valid UTF-8 (byte " + std::to_string(bad) +
+                            "); datasets are UTF-8 text, is this a binary file?");
+  }
 }
 
 bool is_blank(const std::string& text) {
@@ -34,7 +87,7 @@ std::vector<std::string> read_json_array(const fs::path& file, std::ifstream& in
   if (is_blank(text)) dataset_error(file, "contains no samples (the file is empty)");
   nlohmann::json value;
   try {
-    value = nlohmann::json::parse(text);
+    value = parse_json(text);
   } catch (const nlohmann::json::parse_error& error) {
     dataset_error(file,
                   std::string("not valid JSON (") + error.what() + "); expected a JSON array of strings");
@@ -50,6 +103,7 @@ std::vector<std::string> read_json_array(const fs::path& file, std::ifstream& in
                               value[i].type_name() + "); expected a JSON array of strings");
     }
     samples.push_back(value[i].get<std::string>());
+    check_sample(file, "element " + std::to_string(i), samples.back());
   }
   return samples;
 }
@@ -67,7 +121,8 @@ std::vector<std::string> read_jsonl(const fs::path& file, std::ifstream& in) {
     if (line_number == 1) strip_utf8_bom(line);
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (is_blank(line)) continue;
-    const nlohmann::json value = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    check_sample(file, "line " + std::to_string(line_number), line);
+    const nlohmann::json value = try_parse_json(line);
     if (value.is_object() && value.contains("inputs_pretokenized")) {
       const auto& text = value["inputs_pretokenized"];
       if (!text.is_string()) {

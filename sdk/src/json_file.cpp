@@ -6,6 +6,7 @@
 
 #include "modelslim/atomic_file.hpp"
 #include "modelslim/error.hpp"
+#include "modelslim/json_parse.hpp"
 
 namespace modelslim {
 
@@ -22,7 +23,7 @@ nlohmann::json read_json_file(const std::filesystem::path& file) {
     throw Error(ErrorCode::kInvalidModel, file.string() + ": cannot be read: " + std::strerror(errno));
   }
   try {
-    return nlohmann::json::parse(in);
+    return parse_json(in);
   } catch (const nlohmann::json::parse_error& error) {
     throw Error(ErrorCode::kInvalidModel, file.string() + ": not valid JSON (" + error.what() + ")");
   }

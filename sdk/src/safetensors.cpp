@@ -17,6 +17,7 @@
 #include "modelslim/error.hpp"
 #include "modelslim/finite.hpp"
 #include "modelslim/json_file.hpp"
+#include "modelslim/json_parse.hpp"
 
 namespace modelslim {
 namespace {
@@ -283,7 +284,8 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const fs::path& file) {
 
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(bytes + kLengthPrefixBytes, bytes + result->data_offset_);
+    header =
+        parse_json(std::string_view(reinterpret_cast<const char*>(bytes) + kLengthPrefixBytes, header_size));
   } catch (const nlohmann::json::parse_error& error) {
     invalid_file(file, std::string("header is not valid JSON (") + error.what() + ")" + kCorruptHint);
   }

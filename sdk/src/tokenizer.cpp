@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "modelslim/error.hpp"
+#include "modelslim/json_parse.hpp"
 #include "tokenizer_regex.hpp"
 
 namespace modelslim {
@@ -171,6 +173,7 @@ struct Tokenizer::Impl {
   void parse_pre_tokenizer(const json& node);
   void parse_post_processor(const json& node);
   std::int64_t token_id(const std::string& token, const char* where) const;
+  std::int64_t checked_id(const json& id, const char* where, const std::string& token) const;
 
   std::string normalize(std::string text) const;
   std::vector<std::string> pre_tokenize(const std::string& text, bool first_segment) const;
@@ -179,6 +182,9 @@ struct Tokenizer::Impl {
 };
 
 namespace {
+
+// Far above any real vocabulary (the largest are ~260k); keeps the id -> token table allocation bounded.
+constexpr std::int64_t kMaxTokenId = std::int64_t{1} << 22;
 
 std::uint64_t pair_key(std::int64_t a, std::int64_t b) {
   return (static_cast<std::uint64_t>(a) << 32) | static_cast<std::uint64_t>(b);
@@ -204,12 +210,21 @@ std::int64_t Tokenizer::Impl::token_id(const std::string& token, const char* whe
   return found->second;
 }
 
+// Ids index the id -> token table and the embedding: a negative or absurd id is a corrupt file.
+std::int64_t Tokenizer::Impl::checked_id(const json& id, const char* where, const std::string& token) const {
+  if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::int64_t>() >= kMaxTokenId) {
+    fail(std::string(where) + ": token '" + token + "' has id " + id.dump() +
+         "; ids must be integers in 0.." + std::to_string(kMaxTokenId - 1));
+  }
+  return id.get<std::int64_t>();
+}
+
 void Tokenizer::Impl::parse_model(const json& model) {
   if (!model.is_object()) fail("missing the 'model' object");
   const std::string type = model.value("type", "BPE");
   if (type != "BPE") fail("model type '" + type + "' is not supported (expected BPE)");
   if (!model.contains("vocab") || !model["vocab"].is_object()) fail("model.vocab must be an object");
-  for (const auto& [token, id] : model["vocab"].items()) vocab[token] = id.get<std::int64_t>();
+  for (const auto& [token, id] : model["vocab"].items()) vocab[token] = checked_id(id, "model.vocab", token);
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
     if (model.contains(key) && model[key].is_string() && !model[key].get<std::string>().empty()) {
       fail(std::string("model.") + key + " is not supported");
@@ -257,14 +272,14 @@ void Tokenizer::Impl::parse_normalizer(const json& node) {
   if (node.is_null()) return;
   const std::string type = node.value("type", "");
   if (type == "Sequence") {
-    for (const auto& child : node["normalizers"]) parse_normalizer(child);
+    for (const auto& child : node.at("normalizers")) parse_normalizer(child);
   } else if (type == "Prepend") {
-    normalizers.emplace_back(Prepend{node["prepend"].get<std::string>()});
+    normalizers.emplace_back(Prepend{node.at("prepend").get<std::string>()});
   } else if (type == "Replace") {
     bool is_regex = false;
     Replace replace;
-    const std::string pattern = pattern_of(node["pattern"], *this, is_regex);
-    replace.to = node["content"].get<std::string>();
+    const std::string pattern = pattern_of(node.at("pattern"), *this, is_regex);
+    replace.to = node.at("content").get<std::string>();
     if (is_regex)
       replace.regex = std::make_shared<Regex>(pattern);
     else
@@ -283,11 +298,11 @@ void Tokenizer::Impl::parse_pre_tokenizer(const json& node) {
   if (node.is_null()) return;
   const std::string type = node.value("type", "");
   if (type == "Sequence") {
-    for (const auto& child : node["pretokenizers"]) parse_pre_tokenizer(child);
+    for (const auto& child : node.at("pretokenizers")) parse_pre_tokenizer(child);
   } else if (type == "Split") {
     if (node.value("invert", false)) fail("Split with invert = true is not supported");
     bool is_regex = false;
-    std::string pattern = pattern_of(node["pattern"], *this, is_regex);
+    std::string pattern = pattern_of(node.at("pattern"), *this, is_regex);
     if (!is_regex) {
       std::string escaped;
       for (const char c : pattern) {
@@ -338,24 +353,28 @@ void Tokenizer::Impl::parse_post_processor(const json& node) {
   if (node.is_null()) return;
   const std::string type = node.value("type", "");
   if (type == "Sequence") {
-    for (const auto& child : node["processors"]) parse_post_processor(child);
+    for (const auto& child : node.at("processors")) parse_post_processor(child);
   } else if (type == "ByteLevel") {
     // Offsets only; ids are unchanged.
   } else if (type == "TemplateProcessing") {
     bool seen_sequence = false;
-    for (const auto& item : node["single"]) {
+    for (const auto& item : node.at("single")) {
       if (item.contains("Sequence")) {
         seen_sequence = true;
         continue;
       }
       if (!item.contains("SpecialToken"))
         fail("post_processor template item must be SpecialToken or Sequence");
-      const std::string name = item["SpecialToken"]["id"].get<std::string>();
-      const auto& specials = node["special_tokens"];
+      const std::string name = item.at("SpecialToken").at("id").get<std::string>();
+      const auto& specials = node.at("special_tokens");
       if (!specials.contains(name))
         fail("post_processor template names unknown special token '" + name + "'");
-      for (const auto& id : specials[name]["ids"]) {
-        (seen_sequence ? template_suffix : template_prefix).push_back(id.get<std::int64_t>());
+      for (const auto& id : specials.at(name).at("ids")) {
+        const std::int64_t checked = checked_id(id, "post_processor.special_tokens", name);
+        if (static_cast<std::size_t>(checked) >= id_to_token.size())
+          fail("post_processor special token '" + name + "' has id " + std::to_string(checked) +
+               ", which is not in the vocabulary");
+        (seen_sequence ? template_suffix : template_prefix).push_back(checked);
       }
     }
   } else {
@@ -367,9 +386,13 @@ void Tokenizer::Impl::parse(const json& root) {
   if (!root.is_object()) fail("not a JSON object");
   parse_model(root.value("model", json()));
   for (const auto& token : root.value("added_tokens", json::array())) {
-    Added entry{token["content"].get<std::string>(), token["id"].get<std::int64_t>(),
-                token.value("special", false),       token.value("lstrip", false),
-                token.value("rstrip", false),        token.value("single_word", false)};
+    const std::string content = token.at("content").get<std::string>();
+    Added entry{content,
+                checked_id(token.at("id"), "added_tokens", content),
+                token.value("special", false),
+                token.value("lstrip", false),
+                token.value("rstrip", false),
+                token.value("single_word", false)};
     vocab[entry.content] = entry.id;
     added.push_back(std::move(entry));
   }
@@ -599,7 +622,7 @@ Tokenizer Tokenizer::from_json_text(const std::string& text, const std::string& 
   impl->source = display_name;
   json root;
   try {
-    root = json::parse(text);
+    root = parse_json(text);
   } catch (const json::parse_error& error) {
     impl->fail(std::string("not valid JSON (") + error.what() + ")");
   }
@@ -684,7 +707,9 @@ std::string Tokenizer::decode(const std::vector<std::int64_t>& ids, bool skip_sp
         const auto byte = table.char_to_byte.find(ch);
         text += byte == table.char_to_byte.end() ? ch : std::string(1, static_cast<char>(byte->second));
       }
-    } else if (token.size() == 6 && token.compare(0, 3, "<0x") == 0 && token.back() == '>') {
+    } else if (token.size() == 6 && token.compare(0, 3, "<0x") == 0 && token.back() == '>' &&
+               std::isxdigit(static_cast<unsigned char>(token[3])) &&
+               std::isxdigit(static_cast<unsigned char>(token[4]))) {
       text += static_cast<char>(std::stoi(token.substr(3, 2), nullptr, 16));
     } else {
       text += replace_all(token, kMetaspace, " ");

@@ -1,0 +1,17 @@
+// Fuzzes the safetensors reader: the 8-byte length prefix, the JSON header (dtype, shape, data_offsets,
+// __metadata__) and the offset checks, then loads every tensor the reader accepted.
+#include "fuzz_support.hpp"
+#include "modelslim/safetensors.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const auto file = modelslim::fuzz::write_scratch("model.safetensors", data, size);
+  modelslim::fuzz::expect_clean([&] {
+    const auto opened = modelslim::SafetensorsFile::open(file);
+    for (const auto& tensor : opened->tensors()) {
+      const at::Tensor loaded = opened->load(tensor.name);
+      if (static_cast<std::uint64_t>(loaded.nbytes()) != tensor.data_end - tensor.data_begin)
+        __builtin_trap();
+    }
+  });
+  return 0;
+}
