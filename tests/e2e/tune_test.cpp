@@ -35,38 +35,68 @@ std::string tune_command(const fs::path& save, const fs::path& plan, const std::
          save.string() + " --config " + plan.string() + " " + extra;
 }
 
-// One integer from the history database (opened read-only, as a user's sqlite3 shell would).
+// The history database opened read-only, as a user's sqlite3 shell would. Any SQL error fails the test:
+// an error must never read as an empty (and so equal) result.
+class HistoryReader {
+ public:
+  explicit HistoryReader(const fs::path& db_file) : file_(db_file) {
+    REQUIRE_MESSAGE(fs::exists(db_file), db_file.string() << ": no history database");
+    const int rc = sqlite3_open_v2(db_file.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr);
+    REQUIRE_MESSAGE(rc == SQLITE_OK, db_file.string() << ": " << sqlite3_errstr(rc));
+    sqlite3_busy_timeout(db_, 5000);
+  }
+  ~HistoryReader() { sqlite3_close(db_); }
+  HistoryReader(const HistoryReader&) = delete;
+  HistoryReader& operator=(const HistoryReader&) = delete;
+
+  // Every row's first column as text (NULL as "NULL").
+  std::vector<std::string> column(const std::string& sql) const {
+    sqlite3_stmt* stmt = nullptr;
+    const int prepared = sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr);
+    REQUIRE_MESSAGE(prepared == SQLITE_OK, file_.string() << ": " << sqlite3_errmsg(db_) << "\n" << sql);
+    std::vector<std::string> out;
+    int rc = SQLITE_ROW;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      const auto* text = sqlite3_column_text(stmt, 0);
+      out.emplace_back(text != nullptr ? reinterpret_cast<const char*>(text) : "NULL");
+    }
+    const std::string error = sqlite3_errmsg(db_);
+    sqlite3_finalize(stmt);
+    REQUIRE_MESSAGE(rc == SQLITE_DONE, file_.string() << ": " << error << "\n" << sql);
+    return out;
+  }
+
+ private:
+  fs::path file_;
+  sqlite3* db_ = nullptr;
+};
+
+// One integer from the history database; the query must return exactly one row.
 std::int64_t query_int(const fs::path& db_file, const std::string& sql) {
+  const std::vector<std::string> rows = HistoryReader(db_file).column(sql);
+  REQUIRE_MESSAGE(rows.size() == 1, sql << ": expected one row, got " << rows.size());
+  return std::stoll(rows.front());
+}
+
+std::vector<std::string> query_texts(const fs::path& db_file, const std::string& sql) {
+  return HistoryReader(db_file).column(sql);
+}
+
+// While a run may still be creating the database (the resume test polls it): -1 until it exists.
+std::int64_t poll_int(const fs::path& db_file, const std::string& sql) {
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(db_file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+  if (!fs::exists(db_file) || sqlite3_open_v2(db_file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
     sqlite3_close(db);
     return -1;
   }
   sqlite3_busy_timeout(db, 2000);
   sqlite3_stmt* stmt = nullptr;
   std::int64_t value = -1;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
-      sqlite3_step(stmt) == SQLITE_ROW) {
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW)
     value = sqlite3_column_int64(stmt, 0);
-  }
   sqlite3_finalize(stmt);
   sqlite3_close(db);
   return value;
-}
-
-std::vector<std::string> query_texts(const fs::path& db_file, const std::string& sql) {
-  sqlite3* db = nullptr;
-  std::vector<std::string> out;
-  if (sqlite3_open_v2(db_file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK) {
-      while (sqlite3_step(stmt) == SQLITE_ROW)
-        out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)));
-    }
-    sqlite3_finalize(stmt);
-  }
-  sqlite3_close(db);
-  return out;
 }
 
 std::vector<std::string> fallback_of(const fs::path& practice_file) {
@@ -157,7 +187,7 @@ TEST_CASE("a SIGKILLed tune resumes from its history and ends where an uninterru
   const pid_t pid = std::stoi(started.output);
   const std::int64_t k = 3;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(10);
-  while (query_int(db, "SELECT COUNT(*) FROM evaluations WHERE kind = 'candidate'") < k &&
+  while (poll_int(db, "SELECT COUNT(*) FROM evaluations WHERE kind = 'candidate'") < k &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
