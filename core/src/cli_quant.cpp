@@ -36,7 +36,7 @@ int run_quant_command(const std::vector<std::string>& args) {
       "cpu, or cpu:0,1 for data-parallel calibration (one rank per entry, dp_layer_wise)")(
       "trust_remote_code", po::value<std::string>()->default_value("False"), "True or False")(
       "practice_repo", po::value<std::string>()->default_value(""),
-      "extra practice repository searched by --quant_type (also MODELSLIM_CUSTOM_PRACTICE_REPO)");
+      "extra practice repository searched by --quant_type (also MSMODELSLIM_CUSTOM_PRACTICE_REPO)");
   add_common_options(options);
   po::variables_map values;
   po::store(po::command_line_parser(args).options(options).run(), values);

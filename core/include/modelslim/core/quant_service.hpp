@@ -19,7 +19,7 @@ struct QuantOptions {
   std::string model_type;  // empty: from config.json
   std::string device = "cpu";
   bool trust_remote_code = false;
-  std::filesystem::path practice_repo;  // empty: MODELSLIM_CUSTOM_PRACTICE_REPO or the shipped lab only
+  std::filesystem::path practice_repo;  // empty: MSMODELSLIM_CUSTOM_PRACTICE_REPO or the shipped lab only
   // Tuning: blocks processed by earlier runs of the same session, reused where everything upstream
   // matches (layer_wise runs whose processors are all block_local; others ignore it).
   BlockCache* block_cache = nullptr;
