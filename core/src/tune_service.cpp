@@ -146,9 +146,14 @@ TuneOutcome run_tune(const TuneOptions& options, PluginRegistry& registry) {
   }
   TuneHistory history(options.save_path / "history" / "history.db");
   const std::int64_t run = history.begin_run(emit(root.yaml()));
-  TuneSessionOptions session_options{
-      options.model_path,     options.save_path,         model_type, options.device, options.timeout_seconds,
-      options.max_candidates, options.quiet_quantization};
+  TuneSessionOptions session_options;
+  session_options.model_path = options.model_path;
+  session_options.save_path = options.save_path;
+  session_options.model_type = model_type;
+  session_options.device = options.device;
+  session_options.timeout_seconds = options.timeout_seconds;
+  session_options.max_candidates = options.max_candidates;
+  session_options.quiet_quantization = options.quiet_quantization;
   if (!options.block_reuse) session_options.block_cache_bytes = 0;
   session_options.adapter_type = adapter_type;
   session_options.evaluator_type = evaluator_type;
