@@ -407,12 +407,11 @@ struct TinyTune {
                      "{\"inputs_pretokenized\": \"In the beginning God created the heaven and the earth.\"}\n"
                      "{\"inputs_pretokenized\": \"And the earth was without form, and void.\"}\n");
     test::write_text(dir / "eval.jsonl", "{\"text\": \"held-out text\"}\n");
-    // BREAK_EVALUATOR set: the evaluator crashes. VALUE set: reported instead of the count.
+    // BREAK_EVALUATOR set: the evaluator crashes.
     test::write_text(
         dir / "count.sh",
         "[ -n \"$BREAK_EVALUATOR\" ] && exit 3\n"
         "n=$(grep -o '\\.weight\": \"W8A8\"' \"$1/quant_model_description.json\" | wc -l)\n"
-        "[ -n \"$VALUE\" ] && n=$VALUE\n"
         "echo \"{\\\"metrics\\\": [{\\\"dataset\\\": \\\"scripted\\\", \\\"metric\\\": \\\"quantized\\\", "
         "\\\"value\\\": $n, \\\"better\\\": \\\"lower\\\"}]}\" > \"$2\"\n");
   }
@@ -530,21 +529,6 @@ TEST_CASE("an evaluator crash stops the run, is not recorded, and a rerun evalua
   CHECK(cached_in_run(tiny.db("out"), 2) == 0);
   CHECK(evaluated_in_run(tiny.db("out"), 2) == 1);
   CHECK(fs::exists(tiny.dir / "out" / "best_practice.yaml"));
-}
-
-TEST_CASE("a non-finite metric is a failed measurement that the history reads back on resume") {
-  TinyTune tiny("tune-nan");
-  const fs::path plan = tiny.plan(100);
-  for (int run = 1; run <= 2; ++run) {
-    const auto result = tiny.tune(plan, "out", "VALUE=1e999", "--max_candidates 1");
-    MESSAGE(result.output);
-    CHECK(result.exit_code == 1);
-    CHECK(result.output.find("NONE PASSED") != std::string::npos);
-    CHECK(result.output.find("non-finite") != std::string::npos);
-  }
-  CHECK(evaluated_in_run(tiny.db("out"), 1) == 1);
-  CHECK(cached_in_run(tiny.db("out"), 2) == 1);
-  CHECK(test::read_text(tiny.dir / "out" / "report.html").find("non-finite") != std::string::npos);
 }
 
 TEST_CASE("a fallback pattern that matches nothing is a warning on the terminal and in the report") {
