@@ -199,6 +199,10 @@ std::vector<std::string> HostTuningSession::quantize(const std::filesystem::path
   const QuantSummary summary = run_quant(quant, registry_);
   blocks_quantized_ += summary.blocks;
   blocks_reused_ += summary.blocks_reused;
+  // A block taken from the block cache never passes its names through the processors' filters, so their
+  // "matched nothing" warnings would be false; the candidate that first ran those blocks reported any real
+  // one, and fallback patterns are checked against the model before quantizing (check_candidate).
+  if (summary.blocks_reused > 0) return {};
   for (const auto& warning : summary.warnings) spdlog::warn("{}", warning);
   return summary.warnings;
 }
