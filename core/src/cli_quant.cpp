@@ -42,7 +42,7 @@ int run_quant_command(const std::vector<std::string>& args) {
       "cpu, or cpu:0,1 for data-parallel calibration (one rank per entry, dp_layer_wise)")(
       "trust_remote_code", po::value<std::string>()->default_value("False"), "True or False")(
       "practice_repo", po::value<std::string>()->default_value(""),
-      "extra practice repository searched by --quant_type (also MODELSLIM_CUSTOM_PRACTICE_REPO)");
+      "extra practice repository searched by --quant_type (also MSMODELSLIM_CUSTOM_PRACTICE_REPO)");
   add_max_calib_tokens_option(options);
   add_common_options(options);
   po::variables_map values;

@@ -47,13 +47,17 @@ std::vector<std::filesystem::path> dataset_dirs() {
   return dirs;
 }
 
+std::filesystem::path custom_practice_repo() {
+  for (const char* name : {kCustomPracticeRepoEnv, kCustomPracticeRepoAlias}) {
+    if (const char* value = std::getenv(name); value != nullptr && *value != '\0') return value;
+  }
+  return {};
+}
+
 std::vector<std::filesystem::path> practice_dirs(const std::filesystem::path& user_repo) {
   std::vector<std::filesystem::path> dirs;
   if (!user_repo.empty()) dirs.push_back(user_repo);
-  if (const char* custom = std::getenv("MODELSLIM_CUSTOM_PRACTICE_REPO");
-      custom != nullptr && *custom != '\0') {
-    dirs.emplace_back(custom);
-  }
+  if (const std::filesystem::path custom = custom_practice_repo(); !custom.empty()) dirs.push_back(custom);
   dirs.push_back(prefix_dir() / MODELSLIM_DATA_SUBDIR / "practice_lab");
   dirs.push_back(std::filesystem::path(MODELSLIM_SOURCE_DIR) / "practice_lab");
   return dirs;

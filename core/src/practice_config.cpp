@@ -26,6 +26,7 @@ PracticeMetadata parse_metadata(const ConfigNode& node) {
     metadata.label.a_bit = bits("a_bit");
     metadata.label.is_sparse = label.get_bool("is_sparse", false);
     metadata.label.kv_cache = label.get_bool("kv_cache", false);
+    metadata.label.fa_bit = static_cast<int>(label.get_int("fa_bit", 0));
   }
   metadata.verified_model_types = node.get_string_list("verified_model_types", {});
   const ConfigNode tags = node["verified_tags"];

@@ -1,7 +1,9 @@
 #include "modelslim/core/tune_history.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 
 #include <sqlite3.h>
 #include <xxhash.h>
@@ -130,7 +132,10 @@ std::optional<StoredResult> TuneHistory::find_result(const std::string& key) con
   stored.practice_yaml = query.text(1);
   try {
     stored.fallback = nlohmann::json::parse(query.text(2)).get<std::vector<std::string>>();
-    stored.result = result_from_json(query.text(4));
+    const nlohmann::json result = nlohmann::json::parse(query.text(4));
+    stored.result = result_from_json(result);
+    for (const auto& warning : result.value("warnings", nlohmann::json::array()))
+      stored.warnings.push_back(warning.get<std::string>());
   } catch (const std::exception& error) {  // nlohmann's, or result_from_json's Error
     throw Error(ErrorCode::kIo,
                 file_.string() + ": the stored result of candidate '" + stored.candidate_id +
@@ -154,7 +159,7 @@ void TuneHistory::record_result(std::int64_t run, const StoredResult& stored) {
         .bind(3, stored.practice_yaml)
         .bind(4, nlohmann::json(stored.fallback).dump())
         .bind(5, stored.anti_outlier)
-        .bind(6, result_to_json(stored.result))
+        .bind(6, result_json(stored.result, stored.warnings).dump())
         .bind(7, stored.seconds)
         .bind(8, now_text())
         .step();
@@ -230,24 +235,48 @@ nlohmann::json metrics_to_json(const std::vector<MetricValue>& metrics) {
   return out;
 }
 
+nlohmann::json result_json(const EvaluationResult& result, const std::vector<std::string>& warnings) {
+  nlohmann::json metrics = metrics_to_json(result.metrics);
+  // JSON has no NaN or infinity (they would be written as null): name them, so they read back as they were.
+  for (std::size_t i = 0; i < result.metrics.size(); ++i) {
+    const double value = result.metrics[i].value;
+    if (std::isfinite(value)) continue;
+    metrics[i]["value"] = nullptr;
+    metrics[i]["non_finite"] = std::isnan(value) ? "nan" : value > 0 ? "inf" : "-inf";
+  }
+  nlohmann::json json{{"ok", result.ok}, {"message", result.message}, {"metrics", metrics}};
+  if (!warnings.empty()) json["warnings"] = warnings;
+  return json;
+}
+
 std::string result_to_json(const EvaluationResult& result) {
-  return nlohmann::json{
-      {"ok", result.ok}, {"message", result.message}, {"metrics", metrics_to_json(result.metrics)}}
-      .dump();
+  return result_json(result, {}).dump();
+}
+
+EvaluationResult result_from_json(const nlohmann::json& json) {
+  EvaluationResult result;
+  result.ok = json.value("ok", false);
+  result.message = json.value("message", "");
+  for (const auto& m : json.value("metrics", nlohmann::json::array())) {
+    double value = std::numeric_limits<double>::quiet_NaN();  // null: a non-finite value (older histories)
+    const auto found = m.find("value");
+    if (found != m.end() && found->is_number()) {
+      value = found->get<double>();
+    } else if (m.value("non_finite", "") == "inf") {
+      value = std::numeric_limits<double>::infinity();
+    } else if (m.value("non_finite", "") == "-inf") {
+      value = -std::numeric_limits<double>::infinity();
+    }
+    result.metrics.push_back({m.value("dataset", ""), m.value("metric", ""), value,
+                              m.value("better", "higher") == "lower" ? MetricDirection::kLowerIsBetter
+                                                                     : MetricDirection::kHigherIsBetter});
+  }
+  return result;
 }
 
 EvaluationResult result_from_json(const std::string& text) {
   try {
-    const nlohmann::json json = nlohmann::json::parse(text);
-    EvaluationResult result;
-    result.ok = json.value("ok", false);
-    result.message = json.value("message", "");
-    for (const auto& m : json.value("metrics", nlohmann::json::array())) {
-      result.metrics.push_back({m.value("dataset", ""), m.value("metric", ""), m.value("value", 0.0),
-                                m.value("better", "higher") == "lower" ? MetricDirection::kLowerIsBetter
-                                                                       : MetricDirection::kHigherIsBetter});
-    }
-    return result;
+    return result_from_json(nlohmann::json::parse(text));
   } catch (const nlohmann::json::exception& error) {  // a hand-edited, foreign or corrupt row
     throw Error(ErrorCode::kIo, std::string("unreadable evaluation result (") + error.what() + ")");
   }

@@ -108,6 +108,14 @@ std::string chart(const TuneReport& report) {
   return svg.str();
 }
 
+// The candidate's quantization warnings under its verdict.
+std::string warnings_html(const std::vector<std::string>& warnings) {
+  std::string html;
+  for (const auto& warning : warnings)
+    html += "<br><span class=\"warning\">warning: " + escape(warning) + "</span>";
+  return html;
+}
+
 }  // namespace
 
 std::string render_tune_report(const TuneReport& report) {
@@ -115,7 +123,8 @@ std::string render_tune_report(const TuneReport& report) {
   html << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" << escape(report.title)
        << "</title>\n<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
           "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}tr.pass td.v{color:#1a7f37}"
-          "tr.fail td.v{color:#c62828}tr.chosen{font-weight:bold}</style></head><body>\n";
+          "tr.fail "
+          "td.v{color:#c62828}tr.chosen{font-weight:bold}.warning{color:#b26a00}</style></head><body>\n";
   html << "<h1>" << escape(report.title) << "</h1>\n<p>Model: " << escape(report.model) << "</p>\n<p>"
        << escape(report.outcome) << "</p>\n";
   html << "<h2>Fallback count vs " << escape(report.metric_label) << "</h2>\n" << chart(report) << "\n";
@@ -129,7 +138,7 @@ std::string render_tune_report(const TuneReport& report) {
          << i + 1 << "</td><td>" << escape(row.id) << (row.chosen ? " (saved)" : "") << "</td><td>"
          << escape(row.anti_outlier) << "</td><td>" << row.fallback.size()
          << (fallback.empty() ? "" : ": " + escape(fallback)) << "</td><td class=\"v\">"
-         << escape(row.verdict) << "</td><td>"
+         << escape(row.verdict) << warnings_html(row.warnings) << "</td><td>"
          << (row.cached ? "history" : fmt::format("evaluated {:.1f}s", row.seconds)) << "</td></tr>\n";
   }
   html << "</table>\n</body></html>\n";

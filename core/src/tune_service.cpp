@@ -6,11 +6,13 @@
 #include <spdlog/spdlog.h>
 
 #include "modelslim/core/output_path.hpp"
+#include "modelslim/core/paths.hpp"
 #include "modelslim/core/plugin_registry.hpp"
 #include "modelslim/core/practice_repo.hpp"
 #include "modelslim/core/quant_service.hpp"
 #include "modelslim/core/save_path_lock.hpp"
 #include "modelslim/core/staging_dir.hpp"
+#include "modelslim/core/tune_checks.hpp"
 #include "modelslim/core/tune_plan.hpp"
 #include "modelslim/core/tune_report.hpp"
 #include "modelslim/error.hpp"
@@ -85,6 +87,7 @@ TuneReport make_report(const HostTuningSession& session, const TunePlan& plan, c
     row.cached = record.cached;
     row.chosen = record.key == chosen_key;
     row.seconds = record.seconds;
+    row.warnings = record.warnings;
     for (const auto& check : record.check.checks) {
       if (check.label == report.metric_label && check.found) {
         row.value = check.value;
@@ -137,7 +140,13 @@ TuneOutcome run_tune(const TuneOptions& requested, PluginRegistry& registry) {
   const std::unique_ptr<Strategy> strategy = registry.create_strategy(plan.strategy);
   const std::unique_ptr<Evaluator> evaluator = registry.create_evaluator(plan.evaluator);
   check_expectation_datasets(plan, *evaluator, options.plan_path.string());
+  const std::string evaluator_type = plan.evaluator.get_string("type", "");
+  check_strategy_datasets(plan.strategy);
+  check_strategy_savers(plan.strategy, evaluator_type);
   const std::string model_type = resolve_model_type(options.model_path, options.model_type, registry);
+  const std::string adapter_type =
+      registry.select_model_adapter(options.model_type, read_json_file(options.model_path / "config.json"));
+  check_rollback_candidates(plan.strategy, model_module_names(options.model_path));
   if (options.max_candidates == 0)
     throw Error(ErrorCode::kSchemaValidate, "--max_candidates must be at least 1");
 
@@ -148,11 +157,18 @@ TuneOutcome run_tune(const TuneOptions& requested, PluginRegistry& registry) {
   remove_stale_staging(options.save_path / "history");
   TuneHistory history(options.save_path / "history" / "history.db");
   const std::int64_t run = history.begin_run(emit(root.yaml()));
-  TuneSessionOptions session_options{
-      options.model_path,     options.save_path,         model_type, options.device, options.timeout_seconds,
-      options.max_candidates, options.quiet_quantization};
+  TuneSessionOptions session_options;
+  session_options.model_path = options.model_path;
+  session_options.save_path = options.save_path;
+  session_options.model_type = model_type;
+  session_options.device = options.device;
+  session_options.timeout_seconds = options.timeout_seconds;
+  session_options.max_candidates = options.max_candidates;
+  session_options.quiet_quantization = options.quiet_quantization;
   if (!options.block_reuse) session_options.block_cache_bytes = 0;
   session_options.max_calib_tokens = options.max_calib_tokens;
+  session_options.adapter_type = adapter_type;
+  session_options.evaluator_type = evaluator_type;
   HostTuningSession session(session_options, registry, *evaluator, plan.expectations,
                             emit(plan.evaluator.yaml()), history, run);
 
@@ -163,6 +179,8 @@ TuneOutcome run_tune(const TuneOptions& requested, PluginRegistry& registry) {
     outcome.stop_reason = "the strategy finished";
   } catch (const TuningStopped& stop) {
     outcome.stop_reason = stop.what();
+  } catch (const InfrastructureFailure&) {
+    throw;  // not the strategy's verdict: the run stops, resumable
   } catch (const Error& error) {
     if (error.code() != ErrorCode::kSpec) throw;
     outcome.stop_reason = error.what();
@@ -248,10 +266,8 @@ TuneOutcome run_tune(const TuneOptions& requested, PluginRegistry& registry) {
   if (!check.passed) {
     outcome.summary += " — the saved model does NOT pass again (non-deterministic evaluation?)";
   } else {
-    std::filesystem::path repo = options.practice_repo;
-    if (repo.empty()) {
-      if (const char* env = std::getenv("MSMODELSLIM_CUSTOM_PRACTICE_REPO")) repo = env;
-    }
+    const std::filesystem::path repo =
+        options.practice_repo.empty() ? custom_practice_repo() : options.practice_repo;
     if (!repo.empty()) {
       const std::filesystem::path file =
           repo / pedigree_of(model_type) / (practice["metadata"]["config_id"].as<std::string>() + ".yaml");

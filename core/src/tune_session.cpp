@@ -1,9 +1,8 @@
 #include "tune_session.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -13,6 +12,7 @@
 #include "modelslim/core/paths.hpp"
 #include "modelslim/core/plugin_registry.hpp"
 #include "modelslim/core/quant_service.hpp"
+#include "modelslim/core/tune_checks.hpp"
 #include "modelslim/dataset.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/model_files.hpp"
@@ -62,22 +62,35 @@ void replace_directory(const std::filesystem::path& from, const std::filesystem:
   std::filesystem::rename(from, to);
 }
 
-}  // namespace
-
-std::string model_fingerprint(const std::filesystem::path& model_path, const std::string& model_type) {
-  std::ifstream config(model_path / "config.json", std::ios::binary);
-  std::stringstream text;
-  text << config.rdbuf() << "\nmodel_type=" << model_type << "\n";
-  std::vector<std::string> files;
-  for (const auto& entry : std::filesystem::directory_iterator(model_path)) {
-    if (entry.path().extension() == ".safetensors") {
-      files.push_back(entry.path().filename().string() + ":" + std::to_string(entry.file_size()));
-    }
-  }
-  std::sort(files.begin(), files.end());
-  for (const auto& file : files) text << file << "\n";
-  return content_hash(text.str());
+// Quantization refusing the practice for a reason of the practice on this model (a group size that does not
+// divide a layer, a combination a saver or processor does not support, an invalid field): the candidate
+// failed. Every other error (I/O, a dataset, the model, a plugin, memory) is the machinery's.
+bool practice_refused(const Error& error) {
+  return error.code() == ErrorCode::kSpec || error.code() == ErrorCode::kUnsupported ||
+         error.code() == ErrorCode::kSchemaValidate;
 }
+
+InfrastructureFailure infrastructure(const Candidate& candidate, const std::string& step,
+                                     const std::string& what, ErrorCode code) {
+  return InfrastructureFailure(
+      code,
+      "candidate " + candidate.id + ": the " + step + " could not run (" + what +
+          "); this is no result of the candidate, so nothing was recorded for it",
+      "fix the cause and rerun the same command: finished candidates come from the history, this one is "
+      "evaluated");
+}
+
+// "kjv_eval.ppl = nan, ..." for every non-finite metric; empty when all are finite.
+std::string non_finite_metrics(const EvaluationResult& result) {
+  std::string text;
+  for (const MetricValue& m : result.metrics) {
+    if (!std::isfinite(m.value))
+      text += (text.empty() ? "" : ", ") + m.dataset + "." + m.metric + " = " + std::to_string(m.value);
+  }
+  return text;
+}
+
+}  // namespace
 
 std::string yaml_text(const YAML::Node& node) {
   YAML::Emitter out;
@@ -100,15 +113,21 @@ HostTuningSession::HostTuningSession(TuneSessionOptions options, PluginRegistry&
       registry_(registry),
       evaluator_(evaluator),
       expectations_(std::move(expectations)),
-      evaluation_hash_(
-          content_hash(evaluator_yaml + "\n" + model_fingerprint(options_.model_path, options_.model_type) +
-                       "\nmax_calib_tokens " + std::to_string(options_.max_calib_tokens.value_or(0)))),
+      model_hash_(model_fingerprint(options_.model_path, options_.model_type)),
       history_(history),
       run_(run),
-      block_cache_(options_.block_cache_bytes) {}
+      block_cache_(options_.block_cache_bytes) {
+  const YAML::Node evaluation = YAML::Load(evaluator_yaml);
+  evaluation_hash_ = content_hash(evaluator_yaml + "\n" + model_hash_ + "\n" + files_.of(evaluation) +
+                                  involved_versions(registry_, evaluation, options_.adapter_type) +
+                                  "\nmax_calib_tokens " + std::to_string(options_.max_calib_tokens.value_or(0)));
+}
 
 std::string HostTuningSession::key_of(const Candidate& candidate) const {
-  return evaluation_hash_.substr(0, 16) + "-" + content_hash(canonical_spec(candidate.practice));
+  const YAML::Node spec = candidate.practice["spec"];
+  return evaluation_hash_.substr(0, 16) + "-" +
+         content_hash(canonical_spec(candidate.practice) + "\n" + files_.of(spec) +
+                      involved_versions(registry_, spec, options_.adapter_type));
 }
 
 const CandidateRecord* HostTuningSession::find(const std::string& key) const {
@@ -136,13 +155,26 @@ const EvaluationResult* HostTuningSession::baseline() {
   request.model_dir = options_.model_path;
   request.model_type = options_.model_type;
   EvaluationResult result;
-  {
+  const std::string tip =
+      "relative expectations need the float result; fix the cause and rerun the same command";
+  try {
     const QuietLogs quiet(options_.quiet_quantization);
     result = evaluator_.evaluate(request);
+  } catch (const Error& error) {
+    throw InfrastructureFailure(error.code(), "the float model's evaluation failed: " + describe(error), tip);
+  } catch (const std::exception& error) {
+    throw InfrastructureFailure(ErrorCode::kUnexpected,
+                                std::string("the float model's evaluation failed: ") + error.what(), tip);
   }
   if (!result.ok) {
-    throw Error(ErrorCode::kSpec, "the float model's evaluation failed: " + result.message,
-                "relative expectations need the float result; check the evaluation section");
+    throw InfrastructureFailure(ErrorCode::kUnexpected,
+                                "the float model's evaluation failed: " + result.message, tip);
+  }
+  if (const std::string bad = non_finite_metrics(result); !bad.empty()) {
+    throw InfrastructureFailure(ErrorCode::kInvalidModel,
+                                "the float model measured non-finite metrics: " + bad,
+                                "relative expectations need a finite float result; check the model and the "
+                                "evaluation datasets");
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   history_.put_cached(key, result_to_json(result));
@@ -156,8 +188,8 @@ DemandCheck HostTuningSession::judge(const EvaluationResult& result) {
   return check_demand(expectations_, result, reference);
 }
 
-void HostTuningSession::quantize(const std::filesystem::path& practice_file,
-                                 const std::filesystem::path& output) {
+std::vector<std::string> HostTuningSession::quantize(const std::filesystem::path& practice_file,
+                                                     const std::filesystem::path& output) {
   QuantOptions quant;
   quant.model_path = options_.model_path;
   quant.save_path = output;
@@ -170,45 +202,85 @@ void HostTuningSession::quantize(const std::filesystem::path& practice_file,
   const QuantSummary summary = run_quant(quant, registry_);
   blocks_quantized_ += summary.blocks;
   blocks_reused_ += summary.blocks_reused;
+  // A block taken from the block cache never passes its names through the processors' filters, so their
+  // "matched nothing" warnings would be false; the candidate that first ran those blocks reported any real
+  // one, and fallback patterns are checked against the model before quantizing (check_candidate).
+  if (summary.blocks_reused > 0) return {};
+  for (const auto& warning : summary.warnings) spdlog::warn("{}", warning);
+  return summary.warnings;
 }
 
 StoredResult HostTuningSession::quantize_and_evaluate(const Candidate& candidate, const std::string& key) {
   const auto start = std::chrono::steady_clock::now();
-  std::filesystem::create_directories(history_dir() / "practices");
-  const std::filesystem::path practice_file = history_dir() / "practices" / (candidate.id + ".yaml");
-  write_text_atomic(practice_file, yaml_text(candidate.practice) + "\n");
-  const std::filesystem::path work = history_dir() / "work";
   StoredResult stored;
   stored.key = key;
   stored.candidate_id = candidate.id;
   stored.practice_yaml = yaml_text(candidate.practice);
   stored.fallback = candidate.fallback;
   stored.anti_outlier = candidate.anti_outlier;
-  // A candidate this model cannot take (e.g. a group size that does not divide a layer) fails like a
-  // candidate that misses the demand; the search goes on.
-  const char* step = "quantization";
+  const auto finish = [&]() -> StoredResult& {
+    stored.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return stored;
+  };
+  const std::filesystem::path practice_file = history_dir() / "practices" / (candidate.id + ".yaml");
+  const std::filesystem::path work = history_dir() / "work";
   try {
-    quantize(practice_file, work);
-    step = "evaluation";
-    EvaluationRequest request;
-    request.model_dir = options_.model_path;
-    request.quant_dir = work;
-    request.model_type = options_.model_type;
+    std::filesystem::create_directories(practice_file.parent_path());
+    write_text_atomic(practice_file, yaml_text(candidate.practice) + "\n");
+    stored.warnings = quantize(practice_file, work);
+  } catch (const Error& error) {
+    if (!practice_refused(error))
+      throw infrastructure(candidate, "quantization", describe(error), error.code());
+    // The candidate cannot be built for this model; it fails like a candidate that misses the demand.
+    spdlog::warn("{}: {}", candidate.id, describe(error));
+    stored.result.ok = false;
+    stored.result.message = std::string("quantization refused the practice: ") + error.what();
+    return finish();
+  } catch (const std::exception& error) {  // c10::Error, std::bad_alloc, filesystem errors
+    throw infrastructure(candidate, "quantization", error.what(), ErrorCode::kUnexpected);
+  }
+  EvaluationRequest request;
+  request.model_dir = options_.model_path;
+  request.quant_dir = work;
+  request.model_type = options_.model_type;
+  try {
     const QuietLogs quiet(options_.quiet_quantization);
     stored.result = evaluator_.evaluate(request);
   } catch (const Error& error) {
-    spdlog::warn("{}: {}", candidate.id, describe(error));
-    stored.result.ok = false;
-    stored.result.message = std::string(step) + " failed: " + error.what();
+    throw infrastructure(candidate, "evaluation", describe(error), error.code());
+  } catch (const std::exception& error) {
+    throw infrastructure(candidate, "evaluation", error.what(), ErrorCode::kUnexpected);
   }
-  stored.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return stored;
+  // The evaluator itself failed (crashed, timed out, wrote no results): no measurement of the candidate.
+  if (!stored.result.ok)
+    throw infrastructure(candidate, "evaluation", stored.result.message, ErrorCode::kUnexpected);
+  // A measurement that is not a number is the candidate's outcome: its outputs overflow or are NaN.
+  if (const std::string bad = non_finite_metrics(stored.result); !bad.empty()) {
+    stored.result.ok = false;
+    stored.result.message = "the evaluation measured a non-finite value: " + bad;
+  }
+  return finish();
+}
+
+void HostTuningSession::check_candidate(const Candidate& candidate) {
+  check_practice_savers(candidate.practice, candidate.id, options_.evaluator_type);
+  if (candidate.fallback.empty()) return;
+  if (!module_names_) module_names_ = model_module_names(options_.model_path);
+  for (const auto& pattern : candidate.fallback) {
+    if (!names_some_module(pattern, *module_names_)) {
+      throw Error(ErrorCode::kSchemaValidate,
+                  "candidate " + candidate.id + ": the fallback pattern '" + pattern +
+                      "' matches no module of the model " + options_.model_path.string(),
+                  "name modules of this model in the plan (e.g. rollback_candidates: [model.layers.1])");
+    }
+  }
 }
 
 Verdict HostTuningSession::evaluate(const Candidate& candidate) {
   if (records_.size() >= options_.max_candidates) {
     throw TuningStopped("the candidate cap (" + std::to_string(options_.max_candidates) + ") was reached");
   }
+  check_candidate(candidate);
   const std::string key = key_of(candidate);
   CandidateRecord record;
   record.candidate = candidate;
@@ -227,6 +299,11 @@ Verdict HostTuningSession::evaluate(const Candidate& candidate) {
   }
   record.result = stored->result;
   record.seconds = stored->seconds;
+  record.warnings = stored->warnings;
+  if (record.cached) {
+    for (const auto& warning : record.warnings)
+      spdlog::warn("{} (from the history): {}", candidate.id, warning);
+  }
   record.check = judge(record.result);
   history_.record_proposal(run_, {records_.size() + 1, key, candidate.id, record.cached});
   records_.push_back(record);
@@ -299,9 +376,10 @@ std::vector<SensitivityRank> HostTuningSession::rank_blocks(const std::string& d
   std::string modules;
   for (const auto& pattern : quant_modules) modules += pattern + "\n";
   const std::string key =
-      "rank-blocks-" + content_hash(model_fingerprint(options_.model_path, options_.model_type) + "\n" +
-                                    data + "\n" + modules + probe + "\nmax_calib_tokens " +
-                                    std::to_string(options_.max_calib_tokens.value_or(0)));
+      "rank-blocks-" +
+      content_hash(model_hash_ + "\n" + data + "\n" + files_.of(YAML::Node(data)) + modules + probe +
+                   involved_versions(registry_, YAML::Node(), options_.adapter_type) + "\nmax_calib_tokens " +
+                   std::to_string(options_.max_calib_tokens.value_or(0)));
   std::vector<SensitivityRank> ranking;
   if (const auto cached = history_.cached(key)) {
     for (const auto& entry : nlohmann::json::parse(*cached)) {

@@ -12,8 +12,10 @@
 
 #include "modelslim/core/block_cache.hpp"
 #include "modelslim/core/demand.hpp"
+#include "modelslim/core/tune_fingerprint.hpp"
 #include "modelslim/core/tune_history.hpp"
 #include "modelslim/core/tune_plan.hpp"
+#include "modelslim/error.hpp"
 #include "modelslim/strategy.hpp"
 
 namespace modelslim::core {
@@ -30,6 +32,15 @@ struct TuneSessionOptions {
   bool quiet_quantization = true;                        // silence per-block logs while quantizing candidates
   std::size_t block_cache_bytes = std::size_t{1} << 30;  // 0: no block reuse between candidates
   std::optional<std::size_t> max_calib_tokens = std::nullopt;  // --max_calib_tokens, for every quant run
+  std::string adapter_type;    // the model adapter (its plugin's version is part of every key)
+  std::string evaluator_type;  // which savers' output the evaluator reads (tune_checks.hpp)
+};
+
+// A failure of the machinery, not of the candidate (I/O, memory, a dataset, the evaluator itself): it stops
+// the run and nothing is recorded for the candidate, so a rerun after fixing it evaluates the candidate.
+class InfrastructureFailure : public Error {
+ public:
+  using Error::Error;
 };
 
 struct CandidateRecord {
@@ -39,6 +50,7 @@ struct CandidateRecord {
   DemandCheck check;
   bool cached = false;
   double seconds = 0.0;
+  std::vector<std::string> warnings;  // from the candidate's quantization
 };
 
 class HostTuningSession final : public TuningSession {
@@ -69,12 +81,17 @@ class HostTuningSession final : public TuningSession {
   std::size_t blocks_reused() const { return blocks_reused_; }
   double elapsed_seconds() const;
 
-  // Quantizes `practice_file` into `output` (replaced when complete). Throws on failure.
-  void quantize(const std::filesystem::path& practice_file, const std::filesystem::path& output);
+  // Quantizes `practice_file` into `output` (replaced when complete). Throws on failure. Returns the
+  // processors' warnings (patterns that matched nothing), also printed.
+  std::vector<std::string> quantize(const std::filesystem::path& practice_file,
+                                    const std::filesystem::path& output);
   DemandCheck judge(const EvaluationResult& result);
 
  private:
   StoredResult quantize_and_evaluate(const Candidate& candidate, const std::string& key);
+  // Plan errors a candidate can carry (a fallback matching no module, a saver the evaluator cannot read):
+  // thrown before any work on it, never recorded.
+  void check_candidate(const Candidate& candidate);
   void keep_if_best(const CandidateRecord& record, bool fresh);
   void print_progress(const CandidateRecord& record) const;
   std::filesystem::path history_dir() const { return options_.save_path / "history"; }
@@ -83,10 +100,13 @@ class HostTuningSession final : public TuningSession {
   PluginRegistry& registry_;
   Evaluator& evaluator_;
   std::vector<Expectation> expectations_;
-  std::string evaluation_hash_;  // evaluator config + model identity
+  std::string model_hash_;       // the model's content, hashed once per run
+  std::string evaluation_hash_;  // evaluator config, the files it reads, plugin versions + model
+  mutable FileFingerprints files_;
   TuneHistory& history_;
   std::int64_t run_;
   std::vector<CandidateRecord> records_;
+  std::optional<std::vector<std::string>> module_names_;  // read on first use
   std::optional<EvaluationResult> baseline_;
   BlockCache block_cache_;
   std::size_t blocks_quantized_ = 0;
@@ -96,8 +116,6 @@ class HostTuningSession final : public TuningSession {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
-// Identity of a checkpoint for cache keys: config.json and the names and sizes of its weight files.
-std::string model_fingerprint(const std::filesystem::path& model_path, const std::string& model_type);
 // Block-style YAML text of a node.
 std::string yaml_text(const YAML::Node& node);
 // A practice's spec as canonical text (metadata excluded: identical specs share a result).

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -35,10 +36,58 @@ std::string tune_command(const fs::path& save, const fs::path& plan, const std::
          save.string() + " --config " + plan.string() + " " + extra;
 }
 
-// One integer from the history database (opened read-only, as a user's sqlite3 shell would).
+// The history database opened read-only, as a user's sqlite3 shell would. Any SQL error fails the test:
+// an error must never read as an empty (and so equal) result.
+class HistoryReader {
+ public:
+  explicit HistoryReader(const fs::path& db_file) : file_(db_file) {
+    REQUIRE_MESSAGE(fs::exists(db_file), db_file.string() << ": no history database");
+    const int rc = sqlite3_open_v2(db_file.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr);
+    REQUIRE_MESSAGE(rc == SQLITE_OK, db_file.string() << ": " << sqlite3_errstr(rc));
+    sqlite3_busy_timeout(db_, 5000);
+  }
+  ~HistoryReader() { sqlite3_close(db_); }
+  HistoryReader(const HistoryReader&) = delete;
+  HistoryReader& operator=(const HistoryReader&) = delete;
+
+  // Every row's first column as text (NULL as "NULL").
+  std::vector<std::string> column(const std::string& sql) const {
+    sqlite3_stmt* stmt = nullptr;
+    const int prepared = sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr);
+    REQUIRE_MESSAGE(prepared == SQLITE_OK, file_.string() << ": " << sqlite3_errmsg(db_) << "\n" << sql);
+    std::vector<std::string> out;
+    int rc = SQLITE_ROW;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      const auto* text = sqlite3_column_text(stmt, 0);
+      out.emplace_back(text != nullptr ? reinterpret_cast<const char*>(text) : "NULL");
+    }
+    const std::string error = sqlite3_errmsg(db_);
+    sqlite3_finalize(stmt);
+    REQUIRE_MESSAGE(rc == SQLITE_DONE, file_.string() << ": " << error << "\n" << sql);
+    return out;
+  }
+
+ private:
+  fs::path file_;
+  sqlite3* db_ = nullptr;
+};
+
+// One integer from the history database; the query must return exactly one row.
 std::int64_t query_int(const fs::path& db_file, const std::string& sql) {
+  const std::vector<std::string> rows = HistoryReader(db_file).column(sql);
+  REQUIRE_MESSAGE(rows.size() == 1, sql << ": expected one row, got " << rows.size());
+  return std::stoll(rows.front());
+}
+
+std::vector<std::string> query_texts(const fs::path& db_file, const std::string& sql) {
+  return HistoryReader(db_file).column(sql);
+}
+
+// While a run may still be creating the database (the resume test polls it): -1 until it exists.
+std::int64_t poll_int(const fs::path& db_file, const std::string& sql) {
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(db_file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+  if (!fs::exists(db_file) ||
+      sqlite3_open_v2(db_file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
     sqlite3_close(db);
     return -1;
   }
@@ -46,27 +95,11 @@ std::int64_t query_int(const fs::path& db_file, const std::string& sql) {
   sqlite3_stmt* stmt = nullptr;
   std::int64_t value = -1;
   if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
-      sqlite3_step(stmt) == SQLITE_ROW) {
+      sqlite3_step(stmt) == SQLITE_ROW)
     value = sqlite3_column_int64(stmt, 0);
-  }
   sqlite3_finalize(stmt);
   sqlite3_close(db);
   return value;
-}
-
-std::vector<std::string> query_texts(const fs::path& db_file, const std::string& sql) {
-  sqlite3* db = nullptr;
-  std::vector<std::string> out;
-  if (sqlite3_open_v2(db_file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK) {
-      while (sqlite3_step(stmt) == SQLITE_ROW)
-        out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)));
-    }
-    sqlite3_finalize(stmt);
-  }
-  sqlite3_close(db);
-  return out;
 }
 
 std::vector<std::string> fallback_of(const fs::path& practice_file) {
@@ -157,7 +190,7 @@ TEST_CASE("a SIGKILLed tune resumes from its history and ends where an uninterru
   const pid_t pid = std::stoi(started.output);
   const std::int64_t k = 3;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(10);
-  while (query_int(db, "SELECT COUNT(*) FROM evaluations WHERE kind = 'candidate'") < k &&
+  while (poll_int(db, "SELECT COUNT(*) FROM evaluations WHERE kind = 'candidate'") < k &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -326,6 +359,15 @@ evaluation:
       {with_rollback("spec.process.0.qconfig"), {"rollback_path", "list"}},
       {with_rollback("spec.process.3.exclude"), {"rollback_path", "out of range"}},
       {replaced("{dataset: kjv_eval, metric: ppl", "{dataset: gsm8k, metric: ppl"), {"gsm8k", "kjv_eval"}},
+      // Rollback candidates that name no module of the model (it has 4 blocks).
+      {with_rollback("spec.process.0.exclude\n  rollback_candidates: [model.layers.1, model.layers.9]"),
+       {"rollback_candidates", "model.layers.9"}},
+      // A calibration set that does not exist: the error lists where it was looked for.
+      {replaced("    dataset: kjv_calib.jsonl", "    dataset: no_such_calib.jsonl"),
+       {"no_such_calib.jsonl", (test::source_dir() / "data" / "datasets").string()}},
+      // A saver the builtin evaluator cannot read.
+      {replaced("      - {type: ascendv1_saver, part_file_size: 4}", "      - {type: compressed_tensors}"),
+       {"ascendv1_saver", "compressed_tensors", "builtin"}},
   };
   // A template without linear_quant.
   std::string no_linear_quant = good;
@@ -344,5 +386,174 @@ evaluation:
       CHECK_MESSAGE(result.output.find(needle) != std::string::npos, needle << "\n" << result.output);
     CHECK_MESSAGE(result.output.find(plan.string()) != std::string::npos, result.output);  // names the file
     CHECK_FALSE(fs::exists(out));  // nothing was started
+  }
+}
+
+namespace {
+
+// A tiny random Llama (fake_llama: 3 blocks × 7 linears, vocabulary 29) tuned against a scripted evaluator
+// that counts the W8A8 linears of the saved model (and reads an "evaluation dataset" file it is given), so
+// a run takes seconds and its verdict is known in advance.
+struct TinyTune {
+  test::TempDir dir;
+  fs::path model;
+  explicit TinyTune(const std::string& label) : dir(label), model(dir / "model") {
+    const fs::path fake = test::shared_dir() / "data" / "fake_llama";
+    const auto made = test::run_command((test::build_dir() / "bin" / "make_random_model").string() +
+                                        " --config " + fake.string() + " --tokenizer-from " + fake.string() +
+                                        " --output " + model.string() + " --seed 7");
+    REQUIRE_MESSAGE(made.exit_code == 0, made.output);
+    test::write_text(dir / "calib.jsonl",
+                     "{\"inputs_pretokenized\": \"In the beginning God created the heaven and the earth.\"}\n"
+                     "{\"inputs_pretokenized\": \"And the earth was without form, and void.\"}\n");
+    test::write_text(dir / "eval.jsonl", "{\"text\": \"held-out text\"}\n");
+    // BREAK_EVALUATOR set: the evaluator crashes.
+    test::write_text(
+        dir / "count.sh",
+        "[ -n \"$BREAK_EVALUATOR\" ] && exit 3\n"
+        "n=$(grep -o '\\.weight\": \"W8A8\"' \"$1/quant_model_description.json\" | wc -l)\n"
+        "echo \"{\\\"metrics\\\": [{\\\"dataset\\\": \\\"scripted\\\", \\\"metric\\\": \\\"quantized\\\", "
+        "\\\"value\\\": $n, \\\"better\\\": \\\"lower\\\"}]}\" > \"$2\"\n");
+  }
+  // standing_high with one W8A8 linear_quant (plus `process_extra` processors' fields) and `target`.
+  fs::path plan(int target, const std::string& linear_quant_extra = "") const {
+    const std::string text = R"(strategy:
+  type: standing_high
+  anti_outlier_strategies: [[]]
+  template:
+    process:
+      - type: linear_quant
+        qconfig:
+          act: {scope: per_tensor, dtype: int8, symmetric: false}
+          weight: {scope: per_channel, dtype: int8, symmetric: true}
+)" + linear_quant_extra + R"(    dataset: )" +
+                             (dir / "calib.jsonl").string() +
+                             R"(
+  metadata: {config_id: tiny}
+evaluation:
+  type: command
+  command: "sh )" + (dir / "count.sh").string() +
+                             " {quant_path} {output_json} " + (dir / "eval.jsonl").string() + R"("
+  timeout: 60
+  demand:
+    expectations:
+      - {dataset: scripted, metric: quantized, target: )" +
+                             std::to_string(target) + "}\n";
+    test::write_text(dir / "plan.yaml", text);
+    return dir / "plan.yaml";
+  }
+  test::CommandResult tune(const fs::path& plan_file, const std::string& save, const std::string& env = "",
+                           const std::string& extra = "") const {
+    return test::run_command(env + " " + test::modelslim_bin().string() + " tune --model_path " +
+                             model.string() + " --save_path " + (dir / save).string() + " --config " +
+                             plan_file.string() + " " + extra);
+  }
+  fs::path db(const std::string& save) const { return dir / save / "history" / "history.db"; }
+};
+
+// Rewrites 4 bytes of the first tensor's data in place (the file keeps its size).
+void rewrite_first_weight(const fs::path& model_dir) {
+  const fs::path file = model_dir / "model.safetensors";
+  REQUIRE(fs::exists(file));
+  const auto size = fs::file_size(file);
+  std::fstream io(file, std::ios::binary | std::ios::in | std::ios::out);
+  std::uint64_t header = 0;
+  io.read(reinterpret_cast<char*>(&header), 8);
+  const float value = 0.123456f;
+  io.seekp(static_cast<std::streamoff>(8 + header));
+  io.write(reinterpret_cast<const char*>(&value), sizeof value);
+  io.close();
+  REQUIRE(fs::file_size(file) == size);
+}
+
+std::int64_t evaluated_in_run(const fs::path& db, int run) {
+  return query_int(
+      db, "SELECT COUNT(*) FROM evaluations WHERE kind = 'candidate' AND run = " + std::to_string(run));
+}
+std::int64_t cached_in_run(const fs::path& db, int run) {
+  return query_int(db, "SELECT COUNT(*) FROM proposals WHERE cached = 1 AND run = " + std::to_string(run));
+}
+
+}  // namespace
+
+TEST_CASE(
+    "changed weights of the same size, a changed dataset or evaluation file answer nothing from history") {
+  TinyTune tiny("tune-content");
+  const fs::path plan = tiny.plan(100);  // 21 quantized linears: the first candidate passes
+  const fs::path db = tiny.db("out");
+  const auto run = [&](int number) {
+    const auto result = tiny.tune(plan, "out");
+    REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+    REQUIRE(query_int(db, "SELECT MAX(run) FROM runs") == number);
+  };
+  run(1);
+  CHECK(evaluated_in_run(db, 1) == 1);
+  run(2);  // unchanged: answered from the history
+  CHECK(evaluated_in_run(db, 2) == 0);
+  CHECK(cached_in_run(db, 2) == 1);
+
+  rewrite_first_weight(tiny.model);
+  run(3);
+  CHECK(cached_in_run(db, 3) == 0);
+  CHECK(evaluated_in_run(db, 3) == 1);
+
+  // The calibration set: same size, other text.
+  std::string calib = test::read_text(tiny.dir / "calib.jsonl");
+  calib[calib.find("God")] = 'g';
+  test::write_text(tiny.dir / "calib.jsonl", calib);
+  run(4);
+  CHECK(cached_in_run(db, 4) == 0);
+  CHECK(evaluated_in_run(db, 4) == 1);
+
+  // A file the evaluation reads.
+  test::write_text(tiny.dir / "eval.jsonl", "{\"text\": \"Held-out text\"}\n");
+  run(5);
+  CHECK(cached_in_run(db, 5) == 0);
+  CHECK(evaluated_in_run(db, 5) == 1);
+}
+
+TEST_CASE("an evaluator crash stops the run, is not recorded, and a rerun evaluates the candidate") {
+  TinyTune tiny("tune-infra");
+  const fs::path plan = tiny.plan(100);
+  const auto broken = tiny.tune(plan, "out", "BREAK_EVALUATOR=1");
+  MESSAGE(broken.output);
+  CHECK(broken.exit_code != 0);
+  CHECK(broken.output.find("nothing was recorded") != std::string::npos);
+  CHECK(broken.output.find("tiny_0") != std::string::npos);
+  CHECK(query_int(tiny.db("out"), "SELECT COUNT(*) FROM results") == 0);
+  CHECK_FALSE(fs::exists(tiny.dir / "out" / "best_practice.yaml"));
+
+  const auto fixed = tiny.tune(plan, "out");
+  MESSAGE(fixed.output);
+  REQUIRE(fixed.exit_code == 0);
+  CHECK(cached_in_run(tiny.db("out"), 2) == 0);
+  CHECK(evaluated_in_run(tiny.db("out"), 2) == 1);
+  CHECK(fs::exists(tiny.dir / "out" / "best_practice.yaml"));
+}
+
+TEST_CASE("a fallback pattern that matches nothing is a warning on the terminal and in the report") {
+  TinyTune tiny("tune-warn");
+  const auto result = tiny.tune(tiny.plan(100, "        exclude: [\"*no_such_module*\"]\n"), "out");
+  MESSAGE(result.output);
+  REQUIRE(result.exit_code == 0);
+  CHECK(result.output.find("'*no_such_module*' matched no linear layer") != std::string::npos);
+  CHECK(test::read_text(tiny.dir / "out" / "report.html").find("*no_such_module*") != std::string::npos);
+}
+
+TEST_CASE("the practice repository round trip through MSMODELSLIM_CUSTOM_PRACTICE_REPO (and its alias)") {
+  TinyTune tiny("tune-repo");
+  const fs::path repo = tiny.dir / "repo";
+  const auto tuned = tiny.tune(tiny.plan(100), "out", "MSMODELSLIM_CUSTOM_PRACTICE_REPO=" + repo.string());
+  REQUIRE_MESSAGE(tuned.exit_code == 0, tuned.output);
+  REQUIRE(fs::exists(repo / "llama" / "tiny_0.yaml"));
+  for (const std::string variable : {"MSMODELSLIM_CUSTOM_PRACTICE_REPO", "MODELSLIM_CUSTOM_PRACTICE_REPO"}) {
+    const auto quant =
+        test::run_command(variable + "=" + repo.string() + " " + test::modelslim_bin().string() +
+                          " quant --model_path " + tiny.model.string() + " --save_path " +
+                          (tiny.dir / ("requant-" + variable)).string() + " --quant_type w8a8");
+    REQUIRE_MESSAGE(quant.exit_code == 0, quant.output);
+    CHECK_MESSAGE(quant.output.find((repo / "llama" / "tiny_0.yaml").string()) != std::string::npos,
+                  variable << "\n"
+                           << quant.output);
   }
 }

@@ -133,3 +133,40 @@ TEST_CASE("two savers in one run are refused: both would write config.json into 
   CHECK_NOTHROW(parse_practice_config(parse_yaml_string(
       "apiversion: modelslim_v1\nspec:\n  save:\n    - {type: compressed_tensors}\n", "p.yaml")));
 }
+
+TEST_CASE("--quant_type matches the whole quant type: KV cache, FA and sparse never fall back to plain") {
+  const QuantTypeLabel c8 = parse_quant_type("w8a8c8");
+  CHECK((c8.w_bit == 8 && c8.a_bit == 8 && c8.kv_cache && c8.fa_bit == 0 && !c8.sparse));
+  const QuantTypeLabel f8s = parse_quant_type("W4A8F8S");
+  CHECK((f8s.w_bit == 4 && f8s.a_bit == 8 && !f8s.kv_cache && f8s.fa_bit == 8 && f8s.sparse));
+  CHECK(parse_quant_type("w8a8f4").fa_bit == 4);
+  CHECK_THROWS_AS(parse_quant_type("w8a8c4"), Error);
+  CHECK_THROWS_AS(parse_quant_type("w8a8x"), Error);
+
+  test::TempDir repo("practice-repo-whole");
+  const auto practice = [&](const std::string& name, const std::string& label) {
+    test::write_text(repo / ("llama/" + name + ".yaml"),
+                     "apiversion: modelslim_v1\nmetadata: {config_id: " + name + ", label: " + label +
+                         "}\nspec: {process: []}\n");
+  };
+  practice("plain", "{w_bit: 8, a_bit: 8, is_sparse: false, kv_cache: false}");
+  practice("kv", "{w_bit: 8, a_bit: 8, kv_cache: true}");
+  practice("fa", "{w_bit: 8, a_bit: 8, fa_bit: 8}");
+  const std::vector<std::filesystem::path> repos = {repo.path()};
+  CHECK(find_best_practice(repos, "llama", "w8a8").filename() == "plain.yaml");
+  CHECK(find_best_practice(repos, "llama", "w8a8c8").filename() == "kv.yaml");
+  CHECK(find_best_practice(repos, "llama", "w8a8f8").filename() == "fa.yaml");
+  // Sparse, KV cache + FA, FA 4 bit: nothing matches; the error lists what exists.
+  for (const std::string wanted : {"w8a8s", "w8a8c8s", "w8a8f4"}) {
+    try {
+      find_best_practice(repos, "llama", wanted);
+      FAIL("expected no practice for " << wanted);
+    } catch (const Error& error) {
+      const std::string text = error.what();
+      CHECK_MESSAGE(contains(text, "no practice"), text);
+      CHECK_MESSAGE(contains(text, "plain.yaml (w8a8)"), text);
+      CHECK_MESSAGE(contains(text, "kv.yaml (w8a8c8)"), text);
+      CHECK_MESSAGE(contains(text, "fa.yaml (w8a8f8)"), text);
+    }
+  }
+}

@@ -11,7 +11,13 @@ std::filesystem::path executable_dir();
 std::vector<std::filesystem::path> default_plugin_dirs();
 // Installed share/modelslim/datasets and the source tree's data/ (build tree), then MODELSLIM_DATASET_PATH.
 std::vector<std::filesystem::path> dataset_dirs();
-// Practice repositories: --practice_repo / MODELSLIM_CUSTOM_PRACTICE_REPO first, then the shipped lab.
+// The custom practice repository from the environment: MSMODELSLIM_CUSTOM_PRACTICE_REPO (the reference's
+// name), else its alias MODELSLIM_CUSTOM_PRACTICE_REPO; empty when neither is set. tune writes there and
+// quant --quant_type reads there.
+inline constexpr const char* kCustomPracticeRepoEnv = "MSMODELSLIM_CUSTOM_PRACTICE_REPO";
+inline constexpr const char* kCustomPracticeRepoAlias = "MODELSLIM_CUSTOM_PRACTICE_REPO";
+std::filesystem::path custom_practice_repo();
+// Practice repositories: --practice_repo / the custom practice repository first, then the shipped lab.
 std::vector<std::filesystem::path> practice_dirs(const std::filesystem::path& user_repo);
 
 }  // namespace modelslim::core

@@ -14,6 +14,7 @@ struct PracticeLabel {
   int a_bit = 0;
   bool is_sparse = false;
   bool kv_cache = false;
+  int fa_bit = 0;  // attention (FA) quantization bits; 0: none
 };
 
 struct PracticeMetadata {

@@ -19,7 +19,7 @@ struct QuantOptions {
   std::string model_type;  // empty: from config.json
   std::string device = "cpu";
   bool trust_remote_code = false;
-  std::filesystem::path practice_repo;  // empty: MODELSLIM_CUSTOM_PRACTICE_REPO or the shipped lab only
+  std::filesystem::path practice_repo;  // empty: MSMODELSLIM_CUSTOM_PRACTICE_REPO or the shipped lab only
   // --max_calib_tokens: overrides the practice's spec.max_calib_tokens (both below max_position_embeddings).
   std::optional<std::size_t> max_calib_tokens;
   // Tuning: blocks processed by earlier runs of the same session, reused where everything upstream

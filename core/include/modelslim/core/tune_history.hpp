@@ -30,6 +30,7 @@ struct StoredResult {
   std::string anti_outlier;
   EvaluationResult result;
   double seconds = 0.0;
+  std::vector<std::string> warnings;  // the candidate's quantization warnings
 };
 
 struct Proposal {
@@ -72,7 +73,11 @@ class TuneHistory {
 // Results as JSON text and back: {ok, message, metrics: [{dataset, metric, value, better}]}.
 nlohmann::json metrics_to_json(
     const std::vector<MetricValue>& metrics);  // the `metrics` array (also `eval --json`)
+// A non-finite metric value is written as {"value": null, "non_finite": "nan" | "inf" | "-inf"} and read
+// back as that value (a bare null, as older histories hold, reads as NaN).
+nlohmann::json result_json(const EvaluationResult& result, const std::vector<std::string>& warnings);
 std::string result_to_json(const EvaluationResult& result);
+EvaluationResult result_from_json(const nlohmann::json& json);
 EvaluationResult result_from_json(const std::string& text);
 
 // 128-bit xxHash of the text, as 32 hex digits.

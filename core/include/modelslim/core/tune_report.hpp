@@ -20,6 +20,7 @@ struct ReportRow {
   bool cached = false;
   bool chosen = false;
   double seconds = 0.0;
+  std::vector<std::string> warnings;  // from the candidate's quantization
 };
 
 struct TuneReport {

@@ -19,7 +19,7 @@ struct TuneOptions {
   std::string device = "cpu";
   std::optional<double> timeout_seconds;
   std::size_t max_candidates = 30;
-  std::filesystem::path practice_repo;  // empty: MODELSLIM_CUSTOM_PRACTICE_REPO, unset → not saved
+  std::filesystem::path practice_repo;  // empty: MSMODELSLIM_CUSTOM_PRACTICE_REPO, unset → not saved
   bool quiet_quantization = true;
   bool block_reuse = true;  // reuse processed blocks between candidates (identical results, less work)
   std::optional<std::size_t> max_calib_tokens;  // calibration samples cut to this many tokens
