@@ -3,6 +3,7 @@
 // now refuse it with a modelslim::Error naming the file. See docs/fuzzing.md.
 #include "support/doctest.hpp"
 
+#include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <string>
@@ -165,10 +166,13 @@ TEST_CASE("quant_model_description.json: not an object, or a tensor entry that i
 
 TEST_CASE("tune history: a stored result that is not the expected JSON is an Error") {
   for (const std::string text :
-       {"[1]", "{\"ok\": 3}", "{\"metrics\": [5]}", "{\"metrics\": [{\"value\": null}]}", "not json"}) {
+       {"[1]", "{\"ok\": 3}", "{\"metrics\": [5]}", "{\"metrics\": [{\"value\": \"x\", \"metric\": 1}]}",
+        "not json"}) {
     CAPTURE(text);
     CHECK(contains(refusal([&] { core::result_from_json(text); }), "unreadable evaluation result"));
   }
+  // A null value is how older histories stored a non-finite metric: it reads back as NaN (docs/tuning.md).
+  CHECK(std::isnan(core::result_from_json(std::string(R"({"metrics": [{"value": null}]})")).metrics.at(0).value));
 }
 
 // ------------------------------------------------------------------------------------------- datasets
