@@ -350,7 +350,7 @@ evaluation:
       {replaced("type: standing_high", "type: standing_tall"),
        {"standing_tall", "standing_high", "binary_fallback"}},
       {replaced("    - []                                                   # plain W8A8 first\n"
-                "    - [{type: iter_smooth, alpha: 0.5, symmetric: false}]  # then smoothing\n",
+                "    - [{type: iter_smooth, alpha: 0.5, symmetric: true}]   # then smoothing\n",
                 "    []\n"),
        {"anti_outlier_strategies"}},
       {replaced("      - type: linear_quant", "      - type: smooth_quant\n      - type: linear_quant")
