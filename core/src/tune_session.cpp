@@ -118,9 +118,10 @@ HostTuningSession::HostTuningSession(TuneSessionOptions options, PluginRegistry&
       run_(run),
       block_cache_(options_.block_cache_bytes) {
   const YAML::Node evaluation = YAML::Load(evaluator_yaml);
-  evaluation_hash_ = content_hash(evaluator_yaml + "\n" + model_hash_ + "\n" + files_.of(evaluation) +
-                                  involved_versions(registry_, evaluation, options_.adapter_type) +
-                                  "\nmax_calib_tokens " + std::to_string(options_.max_calib_tokens.value_or(0)));
+  evaluation_hash_ =
+      content_hash(evaluator_yaml + "\n" + model_hash_ + "\n" + files_.of(evaluation) +
+                   involved_versions(registry_, evaluation, options_.adapter_type) + "\nmax_calib_tokens " +
+                   std::to_string(options_.max_calib_tokens.value_or(0)));
 }
 
 std::string HostTuningSession::key_of(const Candidate& candidate) const {

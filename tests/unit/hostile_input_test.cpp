@@ -165,14 +165,14 @@ TEST_CASE("quant_model_description.json: not an object, or a tensor entry that i
 }
 
 TEST_CASE("tune history: a stored result that is not the expected JSON is an Error") {
-  for (const std::string text :
-       {"[1]", "{\"ok\": 3}", "{\"metrics\": [5]}", "{\"metrics\": [{\"value\": \"x\", \"metric\": 1}]}",
-        "not json"}) {
+  for (const std::string text : {"[1]", "{\"ok\": 3}", "{\"metrics\": [5]}",
+                                 "{\"metrics\": [{\"value\": \"x\", \"metric\": 1}]}", "not json"}) {
     CAPTURE(text);
     CHECK(contains(refusal([&] { core::result_from_json(text); }), "unreadable evaluation result"));
   }
   // A null value is how older histories stored a non-finite metric: it reads back as NaN (docs/tuning.md).
-  CHECK(std::isnan(core::result_from_json(std::string(R"({"metrics": [{"value": null}]})")).metrics.at(0).value));
+  CHECK(std::isnan(
+      core::result_from_json(std::string(R"({"metrics": [{"value": null}]})")).metrics.at(0).value));
 }
 
 // ------------------------------------------------------------------------------------------- datasets
