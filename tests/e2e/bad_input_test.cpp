@@ -19,15 +19,7 @@ namespace test = modelslim::test;
 
 namespace {
 
-const char* kConfig = R"(apiversion: modelslim_v1
-spec:
-  process:
-    - type: linear_quant
-      qconfig:
-        act: {scope: per_tensor, dtype: int8, symmetric: false}
-        weight: {scope: per_channel, dtype: int8}
-  dataset: DATASET
-)";
+const char* const kConfig = modelslim::test::kW8A8Practice;
 
 // A safetensors file split into its JSON header and its data section.
 struct Safetensors {
@@ -73,9 +65,8 @@ struct Fixture {
                      "And the earth was without form, and void.\n");
     write_config(kConfig);
   }
-  void write_config(std::string text) const {
-    text.replace(text.find("DATASET"), 7, dataset.string());
-    test::write_text(config, text);
+  void write_config(const std::string& text) const {
+    test::write_text(config, test::with_dataset(text, dataset));
   }
   CommandResult quant() const {
     return test::run_command(test::modelslim_bin().string() + " quant --model_path " + model.string() +

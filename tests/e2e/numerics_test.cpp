@@ -23,15 +23,7 @@ namespace test = modelslim::test;
 
 namespace {
 
-const char* kConfig = R"(apiversion: modelslim_v1
-spec:
-  process:
-    - type: linear_quant
-      qconfig:
-        act: {scope: per_tensor, dtype: int8, symmetric: false}
-        weight: {scope: per_channel, dtype: int8}
-  dataset: DATASET
-)";
+const char* const kConfig = modelslim::test::kW8A8Practice;
 
 fs::path calib_dataset() {
   return test::shared_dir() / "data" / "msmodelslim_lab_calib" / "mix_calib.jsonl";
@@ -51,9 +43,7 @@ struct Fixture {
     write_config(calib_dataset());
   }
   void write_config(const fs::path& dataset) const {
-    std::string text = kConfig;
-    text.replace(text.find("DATASET"), 7, dataset.string());
-    test::write_text(config, text);
+    test::write_text(config, test::with_dataset(kConfig, dataset));
   }
   CommandResult quant(const fs::path& save, const std::string& extra = "") const {
     return test::run_command(test::modelslim_bin().string() + " quant --model_path " + model.string() +

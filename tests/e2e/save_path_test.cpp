@@ -23,15 +23,7 @@ namespace test = modelslim::test;
 
 namespace {
 
-const char* kConfig = R"(apiversion: modelslim_v1
-spec:
-  process:
-    - type: linear_quant
-      qconfig:
-        act: {scope: per_tensor, dtype: int8, symmetric: false}
-        weight: {scope: per_channel, dtype: int8}
-  dataset: DATASET
-)";
+const char* const kConfig = modelslim::test::kW8A8Practice;
 
 // Every regular file under `dir` with its bytes: "byte-identical" checks compare these maps.
 std::map<std::string, std::string> snapshot(const fs::path& dir) {
@@ -84,10 +76,8 @@ struct Fixture {
                                         " --config " + fake.string() + " --tokenizer-from " + fake.string() +
                                         " --output " + model.string() + " --seed 1");
     REQUIRE_MESSAGE(made.exit_code == 0, made.output);
-    std::string text = kConfig;
-    text.replace(text.find("DATASET"), 7,
-                 (test::shared_dir() / "data" / "msmodelslim_lab_calib" / "mix_calib.jsonl").string());
-    test::write_text(config, text);
+    test::write_text(config, test::with_dataset(kConfig, test::shared_dir() / "data" /
+                                                             "msmodelslim_lab_calib" / "mix_calib.jsonl"));
   }
   std::vector<std::string> quant_args(const fs::path& save_path, const fs::path& model_path) const {
     return {test::modelslim_bin().string(),

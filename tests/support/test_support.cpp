@@ -73,4 +73,19 @@ void write_text(const std::filesystem::path& file, const std::string& text) {
   if (!out) throw std::runtime_error("cannot write " + file.string());
 }
 
+const char* const kW8A8Practice = R"(apiversion: modelslim_v1
+spec:
+  process:
+    - type: linear_quant
+      qconfig:
+        act: {scope: per_tensor, dtype: int8, symmetric: false}
+        weight: {scope: per_channel, dtype: int8}
+  dataset: DATASET
+)";
+
+std::string with_dataset(std::string practice, const std::filesystem::path& dataset) {
+  practice.replace(practice.find("DATASET"), 7, dataset.string());
+  return practice;
+}
+
 }  // namespace modelslim::test

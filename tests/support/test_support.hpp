@@ -34,6 +34,11 @@ struct CommandResult {
 CommandResult run_command(const std::string& command);
 
 std::string read_text(const std::filesystem::path& file);
+
+// A W8A8 linear_quant practice (static per-tensor activations) whose dataset is the placeholder DATASET.
+extern const char* const kW8A8Practice;
+// `practice` with its DATASET placeholder replaced by `dataset`.
+std::string with_dataset(std::string practice, const std::filesystem::path& dataset);
 void write_text(const std::filesystem::path& file, const std::string& text);
 
 }  // namespace modelslim::test
