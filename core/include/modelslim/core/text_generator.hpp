@@ -49,6 +49,7 @@ struct TokenLogprob {
   std::vector<std::pair<std::string, double>> top;  // `logprobs` alternatives, most likely first
 };
 
+// kStop: a stop string or the model's end-of-sequence token (neither is part of the output text).
 enum class FinishReason { kLength, kStop, kCancelled };
 
 struct Generation {
@@ -70,8 +71,11 @@ class TextGenerator {
   virtual const Tokenizer& tokenizer() const = 0;
   // Positions the model supports (config.json max_position_embeddings): prompt + max_tokens must fit.
   virtual std::int64_t context_length() const = 0;
-  // chat_template from the model's tokenizer_config.json; empty when it has none.
+  // chat_template, bos_token and eos_token (as text) from the model's tokenizer_config.json; empty when
+  // absent.
   virtual std::string chat_template() const = 0;
+  virtual std::string bos_token() const = 0;
+  virtual std::string eos_token() const = 0;
   virtual Generation generate(const std::vector<std::int64_t>& prompt_ids, const SamplingParams& params,
                               const TextCallback& on_text = {}) = 0;
 };
