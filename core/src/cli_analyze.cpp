@@ -10,6 +10,7 @@
 #include "cli_commands.hpp"
 #include "modelslim/core/analyze_service.hpp"
 #include "modelslim/core/calibration.hpp"
+#include "modelslim/core/dataset_names.hpp"
 #include "modelslim/core/paths.hpp"
 #include "modelslim/core/plugin_registry.hpp"
 #include "modelslim/dataset.hpp"
@@ -69,7 +70,7 @@ int run_analyze_command(const std::vector<std::string>& args) {
       "linear (input statistics) or layer (block output error)")("model_path", po::value<std::string>(),
                                                                  "checkpoint directory")(
       "model_type", po::value<std::string>()->default_value(""), "model type (default: config.json)")(
-      "calib_dataset", po::value<std::string>()->default_value("kjv_calib.jsonl"),
+      "calib_dataset", po::value<std::string>()->default_value(kDefaultCalibDataset),
       "calibration data (path or name)")("topk", po::value<std::size_t>()->default_value(15),
                                          "how many ranked rows (groups of tied scores) to print and exclude")(
       "metrics", po::value<std::string>(),

@@ -25,6 +25,7 @@
 #include <spdlog/spdlog.h>
 
 #include "modelslim/core/distributed.hpp"
+#include "modelslim/core/env_names.hpp"
 #include "modelslim/core/paths.hpp"
 #include "modelslim/error.hpp"
 
@@ -131,7 +132,7 @@ std::string describe_status(int status) {
 }  // namespace
 
 std::optional<RankInfo> rank_from_environment() {
-  const char* rank = std::getenv("RANK");
+  const char* rank = std::getenv(env::kRank);
   if (rank == nullptr || *rank == '\0') return std::nullopt;
   const auto number = [](const char* name, const char* fallback) -> std::size_t {
     const char* value = std::getenv(name);
@@ -146,11 +147,11 @@ std::optional<RankInfo> rank_from_environment() {
     }
   };
   RankInfo info;
-  info.rank = number("RANK", "0");
-  info.world_size = number("WORLD_SIZE", "");
-  if (const char* addr = std::getenv("MASTER_ADDR"); addr != nullptr && *addr != '\0')
+  info.rank = number(env::kRank, "0");
+  info.world_size = number(env::kWorldSize, "");
+  if (const char* addr = std::getenv(env::kMasterAddr); addr != nullptr && *addr != '\0')
     info.master_addr = addr;
-  const std::size_t port = number("MASTER_PORT", "29500");
+  const std::size_t port = number(env::kMasterPort, "29500");
   if (port == 0 || port > 65535) throw Error(ErrorCode::kSchemaValidate, "MASTER_PORT: expected 1..65535");
   info.master_port = static_cast<std::uint16_t>(port);
   if (info.world_size == 0 || info.rank >= info.world_size) {

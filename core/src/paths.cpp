@@ -1,4 +1,5 @@
 #include "modelslim/core/paths.hpp"
+#include "modelslim/core/env_names.hpp"
 
 #include <unistd.h>
 
@@ -36,19 +37,19 @@ std::filesystem::path executable_dir() {
 
 std::vector<std::filesystem::path> default_plugin_dirs() {
   std::vector<std::filesystem::path> dirs{prefix_dir() / MODELSLIM_PLUGIN_SUBDIR};
-  for (auto& dir : split_path_list(std::getenv("MODELSLIM_PLUGIN_PATH"))) dirs.push_back(std::move(dir));
+  for (auto& dir : split_path_list(std::getenv(env::kPluginPath))) dirs.push_back(std::move(dir));
   return dirs;
 }
 
 std::vector<std::filesystem::path> dataset_dirs() {
-  std::vector<std::filesystem::path> dirs = split_path_list(std::getenv("MODELSLIM_DATASET_PATH"));
+  std::vector<std::filesystem::path> dirs = split_path_list(std::getenv(env::kDatasetPath));
   dirs.push_back(prefix_dir() / MODELSLIM_DATA_SUBDIR / "datasets");
   dirs.push_back(std::filesystem::path(MODELSLIM_SOURCE_DIR) / "data" / "datasets");
   return dirs;
 }
 
 std::filesystem::path custom_practice_repo() {
-  for (const char* name : {kCustomPracticeRepoEnv, kCustomPracticeRepoAlias}) {
+  for (const char* name : {env::kCustomPracticeRepo, env::kCustomPracticeRepoAlias}) {
     if (const char* value = std::getenv(name); value != nullptr && *value != '\0') return value;
   }
   return {};

@@ -1,6 +1,7 @@
 #include "modelslim/core/plugin_registry.hpp"
 
 #include "modelslim/core/paths.hpp"
+#include "modelslim/core/plugin_handshake.hpp"
 #include "modelslim/dataset.hpp"
 
 #include <algorithm>
@@ -13,7 +14,6 @@
 #include "modelslim/error.hpp"
 #include "modelslim/json_file.hpp"
 #include "modelslim/plugin.hpp"
-#include "modelslim/version.hpp"
 
 namespace modelslim::core {
 namespace {
@@ -106,24 +106,7 @@ void PluginRegistry::load(const std::filesystem::path& file, Foreign foreign) {
   const auto entry_point = library->get<const ModelSlimPluginInfo*()>(MODELSLIM_PLUGIN_ENTRY_SYMBOL);
   const ModelSlimPluginInfo* info = entry_point();
   if (info == nullptr) plugin_error(absolute, "returned no plugin info", "");
-  const std::string plugin_abi = std::to_string(info->abi_major) + "." + std::to_string(info->abi_minor);
-  const std::string host_abi = std::to_string(kSdkAbiMajor) + "." + std::to_string(kSdkAbiMinor);
-  if (info->abi_major != kSdkAbiMajor || info->abi_minor > kSdkAbiMinor) {
-    plugin_error(
-        absolute,
-        "was built against modelslim SDK ABI " + plugin_abi + " but this host provides SDK ABI " + host_abi,
-        "rebuild the plugin against the installed modelslim SDK");
-  }
-  const std::string torch_version = info->torch_version == nullptr ? "(unknown)" : info->torch_version;
-  if (torch_version != host_torch_version()) {
-    plugin_error(absolute,
-                 "was built against LibTorch " + torch_version + " but this host uses LibTorch " +
-                     host_torch_version(),
-                 "rebuild the plugin with the same LibTorch as the host");
-  }
-  if (info->register_plugin == nullptr || info->plugin_name == nullptr) {
-    plugin_error(absolute, "has no name or register function", "");
-  }
+  check_handshake(absolute, *info);
   const std::string name = info->plugin_name;
   // Declared after `library`, so the collected factories (code of the library) go before it is unloaded.
   PluginRegistration registration(PluginEntry{PluginKind::kProcessor,
@@ -131,7 +114,8 @@ void PluginRegistry::load(const std::filesystem::path& file, Foreign foreign) {
                                               name,
                                               info->plugin_version == nullptr ? "" : info->plugin_version,
                                               absolute,
-                                              {}});
+                                              {},
+                                              plugin_abi(*info)});
   const std::string nothing = "; nothing from it was registered";
   const std::string tip = "fix the plugin, or remove it from the plugin path";
   // The exception is turned into our own here: its type and text may live in the library we unload.

@@ -14,6 +14,7 @@
 #include "modelslim/atomic_file.hpp"
 #include "modelslim/core/block_cache.hpp"
 #include "modelslim/core/calibration.hpp"
+#include "modelslim/core/dataset_names.hpp"
 #include "modelslim/core/disk_space.hpp"
 #include "modelslim/core/distributed.hpp"
 #include "modelslim/core/float_checkpoint_saver.hpp"
@@ -34,8 +35,6 @@
 
 namespace modelslim::core {
 namespace {
-
-constexpr const char* kDefaultDataset = "kjv_calib.jsonl";
 
 nlohmann::json read_model_config(const std::filesystem::path& model_path) {
   if (!std::filesystem::is_directory(model_path)) {
@@ -122,7 +121,7 @@ std::vector<PriorStage> build_prior_stages(const PracticeConfig& config, const P
 
 std::vector<std::string> calibration_texts(const std::string& dataset) {
   const std::filesystem::path file =
-      resolve_dataset(dataset.empty() ? kDefaultDataset : dataset, dataset_dirs());
+      resolve_dataset(dataset.empty() ? kDefaultCalibDataset : dataset, dataset_dirs());
   std::vector<std::string> texts = read_text_dataset(file);
   spdlog::info("calibration: {} samples from {}", texts.size(), file.string());
   return texts;

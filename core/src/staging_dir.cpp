@@ -1,4 +1,5 @@
 #include "modelslim/core/staging_dir.hpp"
+#include "modelslim/core/env_names.hpp"
 
 #include <unistd.h>
 
@@ -54,8 +55,8 @@ void rename_or_throw(const fs::path& from, const fs::path& to) {
 
 // Tests interrupt a run at its most expensive moment: everything written, nothing published yet.
 void test_pause_before_commit(const fs::path& staging) {
-  if (std::getenv("MODELSLIM_TEST_PAUSE_BEFORE_COMMIT") == nullptr) return;
-  std::fprintf(stderr, "MODELSLIM_TEST_PAUSE_BEFORE_COMMIT: %s is complete; waiting for a signal\n",
+  if (std::getenv(env::kTestPauseBeforeCommit) == nullptr) return;
+  std::fprintf(stderr, "%s: %s is complete; waiting for a signal\n", env::kTestPauseBeforeCommit,
                staging.c_str());
   std::fflush(stderr);
   for (;;) ::pause();

@@ -9,6 +9,7 @@
 
 #include "modelslim/core/analyze_service.hpp"
 #include "modelslim/core/calibration.hpp"
+#include "modelslim/core/dataset_names.hpp"
 #include "modelslim/core/paths.hpp"
 #include "modelslim/core/plugin_registry.hpp"
 #include "modelslim/core/quant_service.hpp"
@@ -22,7 +23,6 @@ namespace {
 
 constexpr const char* kDefaultProbe =
     "{act: {scope: per_tensor, dtype: int8, symmetric: false}, weight: {scope: per_channel, dtype: int8}}";
-constexpr const char* kDefaultDataset = "kjv_calib.jsonl";
 
 std::string emit_flow(const YAML::Node& node) {
   YAML::Emitter out;
@@ -373,7 +373,7 @@ std::vector<SensitivityRank> HostTuningSession::rank_blocks(const std::string& d
                                                             const YAML::Node& probe_qconfig) {
   const std::string probe =
       probe_qconfig && !probe_qconfig.IsNull() ? emit_flow(probe_qconfig) : kDefaultProbe;
-  const std::string data = dataset.empty() ? kDefaultDataset : dataset;
+  const std::string data = dataset.empty() ? kDefaultCalibDataset : dataset;
   std::string modules;
   for (const auto& pattern : quant_modules) modules += pattern + "\n";
   const std::string key =

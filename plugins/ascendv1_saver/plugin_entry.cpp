@@ -12,4 +12,4 @@ void register_ascendv1_saver(modelslim::Registrar& registrar) {
 }
 }  // namespace
 
-MODELSLIM_PLUGIN("ascendv1_saver", "0.1.0", register_ascendv1_saver)
+MODELSLIM_PLUGIN("ascendv1_saver", MODELSLIM_PLUGIN_VERSION, register_ascendv1_saver)

@@ -11,4 +11,4 @@ void register_builtin_evaluator(modelslim::Registrar& registrar) {
 }
 }  // namespace
 
-MODELSLIM_PLUGIN("builtin_evaluator", "0.1.0", register_builtin_evaluator)
+MODELSLIM_PLUGIN("builtin_evaluator", MODELSLIM_PLUGIN_VERSION, register_builtin_evaluator)

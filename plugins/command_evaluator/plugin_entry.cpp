@@ -11,4 +11,4 @@ void register_command_evaluator(modelslim::Registrar& registrar) {
 }
 }  // namespace
 
-MODELSLIM_PLUGIN("command_evaluator", "0.1.0", register_command_evaluator)
+MODELSLIM_PLUGIN("command_evaluator", MODELSLIM_PLUGIN_VERSION, register_command_evaluator)

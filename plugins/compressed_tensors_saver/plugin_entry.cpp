@@ -11,4 +11,4 @@ void register_compressed_tensors(modelslim::Registrar& registrar) {
 }
 }  // namespace
 
-MODELSLIM_PLUGIN("compressed_tensors_saver", "0.1.0", register_compressed_tensors)
+MODELSLIM_PLUGIN("compressed_tensors_saver", MODELSLIM_PLUGIN_VERSION, register_compressed_tensors)

@@ -133,4 +133,4 @@ void register_group(modelslim::Registrar& registrar) {
 
 }  // namespace
 
-MODELSLIM_PLUGIN("group_processor", "0.1.0", register_group)
+MODELSLIM_PLUGIN("group_processor", MODELSLIM_PLUGIN_VERSION, register_group)

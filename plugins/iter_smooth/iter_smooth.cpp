@@ -159,4 +159,4 @@ void register_iter_smooth(modelslim::Registrar& registrar) {
 
 }  // namespace
 
-MODELSLIM_PLUGIN("iter_smooth", "0.1.0", register_iter_smooth)
+MODELSLIM_PLUGIN("iter_smooth", MODELSLIM_PLUGIN_VERSION, register_iter_smooth)

@@ -12,4 +12,4 @@ void register_linear_quant(modelslim::Registrar& registrar) {
 }
 }  // namespace
 
-MODELSLIM_PLUGIN("linear_quant", "0.1.0", register_linear_quant)
+MODELSLIM_PLUGIN("linear_quant", MODELSLIM_PLUGIN_VERSION, register_linear_quant)

@@ -10,4 +10,4 @@ void register_llama_adapter(modelslim::Registrar& registrar) {
 }
 }  // namespace
 
-MODELSLIM_PLUGIN("llama_adapter", "0.1.0", register_llama_adapter)
+MODELSLIM_PLUGIN("llama_adapter", MODELSLIM_PLUGIN_VERSION, register_llama_adapter)

@@ -138,4 +138,4 @@ void register_quarot(modelslim::Registrar& registrar) {
 
 }  // namespace
 
-MODELSLIM_PLUGIN("quarot", "0.1.0", register_quarot)
+MODELSLIM_PLUGIN("quarot", MODELSLIM_PLUGIN_VERSION, register_quarot)

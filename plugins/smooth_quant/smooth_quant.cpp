@@ -87,4 +87,4 @@ void register_smooth_quant(modelslim::Registrar& registrar) {
 
 }  // namespace
 
-MODELSLIM_PLUGIN("smooth_quant", "0.1.0", register_smooth_quant)
+MODELSLIM_PLUGIN("smooth_quant", MODELSLIM_PLUGIN_VERSION, register_smooth_quant)

@@ -26,4 +26,4 @@ void register_tuning_strategies(modelslim::Registrar& registrar) {
 
 }  // namespace
 
-MODELSLIM_PLUGIN("tuning_strategies", "1.0.0", register_tuning_strategies)
+MODELSLIM_PLUGIN("tuning_strategies", MODELSLIM_PLUGIN_VERSION, register_tuning_strategies)

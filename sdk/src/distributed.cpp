@@ -4,6 +4,8 @@
 
 namespace modelslim {
 
+Communicator::~Communicator() = default;
+
 at::Tensor broadcast_tensor(Communicator& communicator, const at::Tensor& tensor, std::size_t root) {
   // Header: defined, dtype, rank of the shape, then up to 8 sizes.
   constexpr std::int64_t kMaxDims = 8;

@@ -4,6 +4,8 @@
 
 namespace modelslim {
 
+LinearCompute::~LinearCompute() = default;
+
 Linear::Linear(std::string name, at::Tensor weight, std::optional<at::Tensor> bias)
     : name_(std::move(name)), weight_(std::move(weight)), bias_(std::move(bias)) {}
 

@@ -4,6 +4,8 @@
 
 namespace modelslim {
 
+ModelAdapter::~ModelAdapter() = default;
+
 std::vector<at::Tensor> tokenize_texts(const ModelAdapter& model, const std::vector<std::string>& texts) {
   std::vector<at::Tensor> token_ids;
   token_ids.reserve(texts.size());

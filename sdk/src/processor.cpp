@@ -7,6 +7,8 @@
 
 namespace modelslim {
 
+Processor::~Processor() = default;
+
 // Runs the block on every input and stores the outputs in the request. Errors raised inside the forward
 // (an observer seeing NaN/Inf) get the block and the calibration sample; a non-finite output is refused
 // here, so it never reaches the next block's statistics.

@@ -2,6 +2,9 @@
 
 namespace modelslim {
 
+HostServices::~HostServices() = default;
+Registrar::~Registrar() = default;
+
 const char* plugin_kind_name(PluginKind kind) {
   switch (kind) {
     case PluginKind::kProcessor:

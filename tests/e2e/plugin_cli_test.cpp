@@ -1,8 +1,14 @@
 // Broken or foreign libraries on the plugin path, as the CLI sees them: a foreign library is skipped with a
 // warning, an unresolved symbol is a load error naming it, and a factory returning nothing is a clear error,
-// never a crash.
+// never a crash. `modelslim plugins` prints a table whose columns fit their content.
 #include "support/doctest.hpp"
 
+#include <algorithm>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "modelslim/version.hpp"
 #include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -48,4 +54,39 @@ TEST_CASE("quant with a processor whose factory returns nothing fails cleanly, n
   CHECK_MESSAGE(contains(result.output, "plugin 'null_factory'"), result.output);
   CHECK(contains(result.output, "processor factory for type 'null_processor' returned no object"));
   CHECK_FALSE(fs::exists(dir / "out"));
+}
+
+TEST_CASE("modelslim plugins sizes its columns to their content") {
+  const auto result = test::run_command(test::modelslim_bin().string() + " plugins --plugin-dir " +
+                                        test_plugin_dir("sdk40_example").string());
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  std::istringstream lines(result.output);
+  std::string header;
+  std::getline(lines, header);
+  const std::vector<std::string> titles{"KIND", "TYPE", "PLUGIN", "VERSION", "SDK ABI", "FILE"};
+  std::vector<std::size_t> starts;
+  for (const auto& title : titles) starts.push_back(header.find(title));
+  REQUIRE_MESSAGE(std::is_sorted(starts.begin(), starts.end()), header);
+  REQUIRE_MESSAGE(starts.back() != std::string::npos, header);
+  const std::string host_abi =
+      std::to_string(modelslim::kSdkAbiMajor) + "." + std::to_string(modelslim::kSdkAbiMinor);
+  std::size_t rows = 0;
+  bool long_type_seen = false;
+  for (std::string line; std::getline(lines, line);) {
+    ++rows;
+    // Every cell starts at its title's column, after at least two spaces: none runs into the next.
+    for (std::size_t c = 1; c < starts.size(); ++c) {
+      REQUIRE_MESSAGE(line.size() > starts[c], line);
+      CHECK_MESSAGE(line.compare(starts[c] - 2, 2, "  ") == 0, "column " << titles[c] << ": " << line);
+      CHECK_MESSAGE(line[starts[c]] != ' ', "column " << titles[c] << ": " << line);
+    }
+    if (line.rfind("strategy", 0) == 0 && contains(line, "standing_high_with_experience  ")) {
+      long_type_seen = true;
+      CHECK(line.compare(starts[2], 17, "tuning_strategies") == 0);
+    }
+    if (contains(line, "activation_report")) CHECK(line.compare(starts[4], 3, "4.0") == 0);
+    if (contains(line, "linear_quant")) CHECK(line.compare(starts[4], host_abi.size(), host_abi) == 0);
+  }
+  CHECK(rows > 10);
+  CHECK(long_type_seen);
 }

@@ -5,10 +5,15 @@
 #include "support/doctest.hpp"
 
 #include "modelslim/core/paths.hpp"
+#include "modelslim/core/plugin_handshake.hpp"
 #include "modelslim/core/plugin_registry.hpp"
 #include "modelslim/error.hpp"
+#include "modelslim/json_file.hpp"
+#include "modelslim/model_adapter.hpp"
+#include "modelslim/processor.hpp"
 #include "modelslim/version.hpp"
 #include "support/test_support.hpp"
+#include "support/toy_block.hpp"
 
 using modelslim::Error;
 using modelslim::PluginKind;
@@ -200,4 +205,139 @@ TEST_CASE("unknown processor types list the known ones with the field path") {
     CHECK(contains(message, "unknown processor type 'no_such_thing'"));
     CHECK(contains(message, "linear_quant"));
   }
+}
+
+// The C++ standard library check of the 4.1 handshake (plugin_handshake.cpp).
+namespace {
+// post_run's RunContext needs a model; activation_report never touches it.
+class NoModel final : public modelslim::ModelAdapter {
+ public:
+  std::string model_type() const override { return "none"; }
+  const modelslim::Tokenizer& tokenizer() const override { throw std::logic_error("unused"); }
+  modelslim::BlockInput embed(const at::Tensor&) override { throw std::logic_error("unused"); }
+  std::size_t num_blocks() const override { return 0; }
+  std::string block_name(std::size_t) const override { return {}; }
+  std::unique_ptr<modelslim::Block> load_block(std::size_t) override { return nullptr; }
+  at::Tensor head(const at::Tensor& hidden) override { return hidden; }
+  std::vector<modelslim::NamedTensor> non_block_parameters() override { return {}; }
+  at::ScalarType checkpoint_dtype() const override { return at::kFloat; }
+  nlohmann::json hf_config() const override { return nlohmann::json::object(); }
+};
+
+ModelSlimPluginInfo host_like_info() {
+  const auto host = modelslim::core::host_cxx_library();
+  return ModelSlimPluginInfo{modelslim::kSdkAbiMajor,
+                             modelslim::kSdkAbiMinor,
+                             "forged",
+                             "1.0.0",
+                             modelslim::host_torch_version(),
+                             [](modelslim::Registrar&) {},
+                             host.cxx11_abi,
+                             host.release,
+                             host.date};
+}
+
+std::string handshake_error(const ModelSlimPluginInfo& info) {
+  try {
+    modelslim::core::check_handshake("/plugins/libforged.so", info);
+  } catch (const Error& error) {
+    CHECK(error.code() == modelslim::ErrorCode::kPlugin);
+    return error.what();
+  }
+  FAIL("expected the handshake to be refused");
+  return {};
+}
+}  // namespace
+
+TEST_CASE("a plugin compiled with -D_GLIBCXX_USE_CXX11_ABI=0 is refused naming both markers") {
+  REQUIRE(modelslim::core::host_cxx_library().cxx11_abi == 1);  // Debian's g++ default
+  PluginRegistry registry;
+  const std::string message = load_error(registry, test_plugin_dir("old_cxx_abi"));
+  CHECK_MESSAGE(contains(message, "libold_cxx_abi_plugin.so"), message);
+  CHECK_MESSAGE(contains(message, "built with _GLIBCXX_USE_CXX11_ABI=0"), message);
+  CHECK_MESSAGE(contains(message, "this host uses _GLIBCXX_USE_CXX11_ABI=1"), message);
+  CHECK(registry.entries().empty());
+}
+
+TEST_CASE("a handshake needing a newer libstdc++ than the host's is refused naming both versions") {
+  ModelSlimPluginInfo info = host_like_info();
+  modelslim::core::check_handshake("/plugins/libforged.so", info);  // the host's own values pass
+  const auto host = modelslim::core::host_cxx_library();
+  info.libstdcxx_release = host.release + 1;
+  info.libstdcxx_date = 29991231;
+  const std::string message = handshake_error(info);
+  CHECK_MESSAGE(contains(message, "libforged.so"), message);
+  CHECK_MESSAGE(
+      contains(message, "libstdc++ " + std::to_string(host.release + 1) + " (__GLIBCXX__ 29991231)"),
+      message);
+  CHECK_MESSAGE(contains(message, "this host's libstdc++ " + std::to_string(host.release) + " (__GLIBCXX__ " +
+                                      std::to_string(host.date) + ")"),
+                message);
+  info.libstdcxx_release = host.release - 1;  // an older libstdc++ is a floor the host meets
+  modelslim::core::check_handshake("/plugins/libforged.so", info);
+}
+
+TEST_CASE("a handshake from a plugin of another standard library is refused naming both") {
+  ModelSlimPluginInfo info = host_like_info();
+  info.cxx11_abi = MODELSLIM_NOT_LIBSTDCXX;
+  info.libstdcxx_release = MODELSLIM_NOT_LIBSTDCXX;
+  const std::string message = handshake_error(info);
+  CHECK_MESSAGE(contains(message, "not libstdc++"), message);
+  CHECK_MESSAGE(contains(message, "this host uses _GLIBCXX_USE_CXX11_ABI=1"), message);
+}
+
+TEST_CASE("the 4.1 fields of a 4.0 handshake are not read") {
+  ModelSlimPluginInfo info = host_like_info();
+  info.abi_minor = 0;  // a 4.0 struct ends before these: whatever lies there must not matter
+  info.cxx11_abi = 7;
+  info.libstdcxx_release = 999;
+  modelslim::core::check_handshake("/plugins/libforged.so", info);
+  CHECK(modelslim::core::plugin_abi(info) == std::to_string(modelslim::kSdkAbiMajor) + ".0");
+}
+
+TEST_CASE("the example plugin built against the SDK 4.0 headers loads and runs in this host") {
+  PluginRegistry registry;
+  registry.load_directory(test_plugin_dir("sdk40_example"));
+  const auto entries = registry.entries();
+  REQUIRE(entries.size() == 1);
+  CHECK(entries.front().type == "activation_report");
+  CHECK(entries.front().sdk_abi == "4.0");  // built from tests/fixtures/sdk-4.0, not from sdk/include
+
+  // An Error thrown inside the plugin's factory (ConfigNode::fail, reached from 4.0 code) is caught here.
+  const auto bad = modelslim::parse_yaml_string("{type: activation_report}\n", "cfg.yaml");
+  try {
+    registry.create_processor(bad);
+    FAIL("expected the missing 'output' to be refused");
+  } catch (const Error& error) {
+    CHECK(error.code() == modelslim::ErrorCode::kSchemaValidate);
+    CHECK_MESSAGE(contains(error.what(), "missing required field 'output'"), error.what());
+  }
+
+  // Its observers see the inputs of a block's linears during a calibration forward.
+  test::TempDir dir("sdk40-example");
+  const auto config = modelslim::parse_yaml_string(
+      "{type: activation_report, output: " + (dir / "report.json").string() + "}\n", "cfg.yaml");
+  const auto processor = registry.create_processor(config);
+  modelslim::test::ToyBlock block("model.layers.0", 8, 16, 3);
+  const at::Tensor x = at::randn({1, 5, 8}, at::kDouble).to(at::kFloat);
+  const std::vector<modelslim::BlockInput> inputs{{x, std::make_shared<modelslim::test::ToyContext>()}};
+  modelslim::BlockRequest request{block.name(), block, inputs, {}, 0, nullptr};
+  processor->preprocess(request);
+  processor->process(request);
+  processor->postprocess(request);
+  CHECK(request.forward_count == 1);
+  NoModel model;
+  modelslim::RunContext context{model};
+  processor->post_run(context);
+
+  // Independent of the plugin: the largest |input| of up_proj is max|x|, of down_proj max|relu(up(x))|.
+  const at::Tensor x64 = x.to(at::kDouble);
+  const at::Tensor hidden =
+      at::relu(at::matmul(x64, block.up().weight().to(at::kDouble).t()) + block.up().bias()->to(at::kDouble));
+  const auto report = modelslim::read_json_file(dir / "report.json");
+  REQUIRE(report.size() == 2);
+  CHECK(report["model.layers.0.mlp.up_proj"].get<double>() ==
+        doctest::Approx(x64.abs().max().item<double>()));
+  CHECK(report["model.layers.0.mlp.down_proj"].get<double>() ==
+        doctest::Approx(hidden.abs().max().item<double>()).epsilon(1e-5));
 }

@@ -68,4 +68,4 @@ void register_activation_report(modelslim::Registrar& registrar) {
 
 }  // namespace
 
-MODELSLIM_PLUGIN("activation_report", "1.0.0", register_activation_report)
+MODELSLIM_PLUGIN("activation_report", ACTIVATION_REPORT_VERSION, register_activation_report)

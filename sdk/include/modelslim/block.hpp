@@ -11,15 +11,16 @@
 #include <utility>
 #include <vector>
 
+#include "modelslim/export.hpp"
 #include "modelslim/linear.hpp"
 
 namespace modelslim {
 
 // Per-sample state a block forward needs besides the hidden state (positions, rotary tables, mask).
 // Adapters derive their own; the runner only carries it from block to block.
-class ForwardContext {
+class MODELSLIM_SDK_API ForwardContext {
  public:
-  virtual ~ForwardContext() = default;
+  virtual ~ForwardContext();  // key function, defined in sdk/src (see export.hpp)
 };
 
 // One calibration sample as it enters a block.
@@ -76,9 +77,9 @@ struct BlockRotationPoints {
   std::int64_t head_dim = 0;
 };
 
-class Block {
+class MODELSLIM_SDK_API Block {
  public:
-  virtual ~Block() = default;
+  virtual ~Block();  // key function, defined in sdk/src (see export.hpp)
 
   virtual const std::string& name() const = 0;  // e.g. "model.layers.3"
   // The block's linear layers, in forward order; names are full module names

@@ -12,10 +12,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include "modelslim/error.hpp"
+#include "modelslim/export.hpp"
 
 namespace modelslim {
 
-class ConfigNode {
+class MODELSLIM_SDK_API ConfigNode {
  public:
   ConfigNode(YAML::Node node, std::string path, std::string file);
 
@@ -68,7 +69,7 @@ class ConfigNode {
 };
 
 // Parses YAML text; syntax errors become Error(kSchemaValidate) naming file:line:col.
-ConfigNode parse_yaml_file(const std::string& file_path);
-ConfigNode parse_yaml_string(const std::string& text, const std::string& display_name);
+MODELSLIM_SDK_API ConfigNode parse_yaml_file(const std::string& file_path);
+MODELSLIM_SDK_API ConfigNode parse_yaml_string(const std::string& text, const std::string& display_name);
 
 }  // namespace modelslim

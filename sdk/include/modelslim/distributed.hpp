@@ -10,13 +10,15 @@
 
 #include <cstddef>
 
+#include "modelslim/export.hpp"
+
 namespace modelslim {
 
 enum class ReduceOp { kSum, kMin, kMax };
 
-class Communicator {
+class MODELSLIM_SDK_API Communicator {
  public:
-  virtual ~Communicator() = default;
+  virtual ~Communicator();  // key function, defined in sdk/src (see export.hpp)
   virtual std::size_t rank() const = 0;
   virtual std::size_t world_size() const = 0;
   // In place; afterwards every rank holds the same result. Throws Error naming the rank when another rank
@@ -29,6 +31,7 @@ class Communicator {
 
 // Sends `tensor` (meaningful on `root` only; may be undefined there) to every rank, shape and dtype
 // included: what data-free work split across ranks needs to share its results.
-at::Tensor broadcast_tensor(Communicator& communicator, const at::Tensor& tensor, std::size_t root);
+MODELSLIM_SDK_API at::Tensor broadcast_tensor(Communicator& communicator, const at::Tensor& tensor,
+                                              std::size_t root);
 
 }  // namespace modelslim

@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "modelslim/export.hpp"
+
 namespace modelslim {
 
 enum class ErrorCode : int {
@@ -20,12 +22,15 @@ enum class ErrorCode : int {
   kUnexpected = 500,
 };
 
-const char* error_code_name(ErrorCode code);
+MODELSLIM_SDK_API const char* error_code_name(ErrorCode code);
 
-class Error : public std::runtime_error {
+class MODELSLIM_SDK_API Error : public std::runtime_error {
  public:
   Error(ErrorCode code, const std::string& message, std::string tip = {})
       : std::runtime_error(message), code_(code), tip_(std::move(tip)) {}
+  Error(const Error&) = default;
+  Error& operator=(const Error&) = default;
+  ~Error() override;  // key function, defined in sdk/src (see export.hpp)
 
   ErrorCode code() const { return code_; }
   const std::string& tip() const { return tip_; }
@@ -36,6 +41,6 @@ class Error : public std::runtime_error {
 };
 
 // Formats "<Name> (<code>): message\nTIP: tip" for the terminal.
-std::string describe(const Error& error);
+MODELSLIM_SDK_API std::string describe(const Error& error);
 
 }  // namespace modelslim

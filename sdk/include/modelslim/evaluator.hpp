@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "modelslim/export.hpp"
+
 namespace modelslim {
 
 enum class MetricDirection { kHigherIsBetter, kLowerIsBetter };
@@ -30,9 +32,9 @@ struct EvaluationResult {
   std::vector<MetricValue> metrics;
 };
 
-class Evaluator {
+class MODELSLIM_SDK_API Evaluator {
  public:
-  virtual ~Evaluator() = default;
+  virtual ~Evaluator();  // key function, defined in sdk/src (see export.hpp)
   virtual EvaluationResult evaluate(const EvaluationRequest& request) = 0;
   // Since ABI 4.0: the dataset names this evaluator reports metrics for, so an accuracy demand naming
   // another one is refused before any work starts. Empty: not known in advance (e.g. a user command).

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "modelslim/export.hpp"
+
 namespace modelslim {
 
 struct FusedModule {
@@ -17,9 +19,9 @@ struct FusedModule {
 
 // The fused module that `linear_name` is a part of ("<prefix>.q_proj" → "<prefix>.qkv_proj" with its three
 // parts), or nullopt for a linear that engines load on its own (o_proj, down_proj, ...).
-std::optional<FusedModule> fused_module_of(const std::string& linear_name);
+MODELSLIM_SDK_API std::optional<FusedModule> fused_module_of(const std::string& linear_name);
 
 // The fused modules that `linear_names` take part in, each once, in order of first appearance.
-std::vector<FusedModule> fused_modules_of(const std::vector<std::string>& linear_names);
+MODELSLIM_SDK_API std::vector<FusedModule> fused_modules_of(const std::vector<std::string>& linear_names);
 
 }  // namespace modelslim

@@ -9,20 +9,22 @@
 #include <cstdint>
 #include <vector>
 
+#include "modelslim/export.hpp"
+
 namespace modelslim {
 
 // The bases K an order may have besides a power of two, largest first (the reference's preference).
-const std::vector<std::int64_t>& hadamard_bases();
+MODELSLIM_SDK_API const std::vector<std::int64_t>& hadamard_bases();
 
 // True when n = 2^m or n = K·2^m for a listed K.
-bool hadamard_supported(std::int64_t n);
+MODELSLIM_SDK_API bool hadamard_supported(std::int64_t n);
 
 // The largest listed K with n = K·2^m (1 when n is a power of two). Throws Error(kUnsupported) naming n
 // and the supported forms otherwise.
-std::int64_t hadamard_base_order(std::int64_t n);
+MODELSLIM_SDK_API std::int64_t hadamard_base_order(std::int64_t n);
 
 // An n×n matrix of ±1 (at::kDouble, exact) with H·Hᵀ = n·I: H_K ⊗ Sylvester for n = K·2^m. Throws
 // Error(kUnsupported) as hadamard_base_order does.
-at::Tensor hadamard_matrix(std::int64_t n);
+MODELSLIM_SDK_API at::Tensor hadamard_matrix(std::int64_t n);
 
 }  // namespace modelslim

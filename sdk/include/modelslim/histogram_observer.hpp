@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "modelslim/export.hpp"
+
 namespace modelslim {
 
 struct ClipRange {
@@ -15,7 +17,7 @@ struct ClipRange {
   double max = 0.0;
 };
 
-class HistogramObserver {
+class MODELSLIM_SDK_API HistogramObserver {
  public:
   explicit HistogramObserver(std::int64_t bins = 2048);
 

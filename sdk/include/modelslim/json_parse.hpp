@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "modelslim/export.hpp"
+
 namespace modelslim {
 
 // Deeper than any real config, tokenizer or header (they nest under 10 levels).
@@ -15,9 +17,9 @@ constexpr int kMaxJsonDepth = 128;
 
 // Throw nlohmann::json::parse_error for every failure: syntax, nesting beyond kMaxJsonDepth, and numbers
 // beyond double range (which nlohmann::json::parse reports as out_of_range).
-nlohmann::json parse_json(std::string_view text);
-nlohmann::json parse_json(std::istream& in);
+MODELSLIM_SDK_API nlohmann::json parse_json(std::string_view text);
+MODELSLIM_SDK_API nlohmann::json parse_json(std::istream& in);
 // Returns a discarded value (is_discarded()) instead of throwing.
-nlohmann::json try_parse_json(std::string_view text);
+MODELSLIM_SDK_API nlohmann::json try_parse_json(std::string_view text);
 
 }  // namespace modelslim

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "modelslim/export.hpp"
+
 namespace modelslim {
 
 enum class ActivationQuantMode { kNone, kStaticPerTensor, kDynamicPerToken };
@@ -37,13 +39,13 @@ struct QuantizedLinear {
 class Linear;
 
 // Replaces a linear layer's compute (e.g. fake quantization). Observers still see the raw input.
-class LinearCompute {
+class MODELSLIM_SDK_API LinearCompute {
  public:
-  virtual ~LinearCompute() = default;
+  virtual ~LinearCompute();  // key function, defined in sdk/src (see export.hpp)
   virtual at::Tensor forward(const Linear& linear, const at::Tensor& input) const = 0;
 };
 
-class Linear {
+class MODELSLIM_SDK_API Linear {
  public:
   using InputObserver = std::function<void(const at::Tensor& input)>;
 

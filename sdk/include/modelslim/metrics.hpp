@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "modelslim/export.hpp"
+
 namespace modelslim {
 
 // Sums over next-token predictions of one sequence: logits [seq, vocab] predict ids[1..seq-1].
@@ -14,11 +16,12 @@ struct NextTokenStats {
   std::int64_t tokens = 0;   // predictions counted
   std::int64_t correct = 0;  // argmax == next id
 };
-NextTokenStats next_token_stats(const at::Tensor& logits, const std::vector<std::int64_t>& ids);
+MODELSLIM_SDK_API NextTokenStats next_token_stats(const at::Tensor& logits,
+                                                  const std::vector<std::int64_t>& ids);
 
 // Σ log p over the tokens of positions [begin, ids.size()) (a multiple-choice continuation).
-double continuation_log_prob(const at::Tensor& logits, const std::vector<std::int64_t>& ids,
-                             std::size_t begin);
+MODELSLIM_SDK_API double continuation_log_prob(const at::Tensor& logits, const std::vector<std::int64_t>& ids,
+                                               std::size_t begin);
 
 // Fidelity of `quant` to `reference` logits [seq, vocab]: top-1 agreement count and Σ KL(p_ref ‖ p_quant).
 struct FidelityStats {
@@ -26,6 +29,6 @@ struct FidelityStats {
   std::int64_t top1_agree = 0;
   double kl_sum = 0.0;
 };
-FidelityStats fidelity_stats(const at::Tensor& reference, const at::Tensor& quant);
+MODELSLIM_SDK_API FidelityStats fidelity_stats(const at::Tensor& reference, const at::Tensor& quant);
 
 }  // namespace modelslim

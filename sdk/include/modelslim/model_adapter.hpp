@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "modelslim/block.hpp"
+#include "modelslim/export.hpp"
 
 namespace modelslim {
 
@@ -39,9 +40,9 @@ struct ModelRotationPoints {
   at::Tensor lm_head;     // [vocab, hidden]: W ← W·R; never shares storage with the embedding
 };
 
-class ModelAdapter {
+class MODELSLIM_SDK_API ModelAdapter {
  public:
-  virtual ~ModelAdapter() = default;
+  virtual ~ModelAdapter();  // key function, defined in sdk/src (see export.hpp)
 
   virtual std::string model_type() const = 0;  // e.g. "llama", "qwen3"
   virtual const Tokenizer& tokenizer() const = 0;
@@ -66,10 +67,12 @@ class ModelAdapter {
 };
 
 // Tokenizes each text as its own batch of one (int64 [1, seq]); texts without tokens are skipped.
-std::vector<at::Tensor> tokenize_texts(const ModelAdapter& model, const std::vector<std::string>& texts);
+MODELSLIM_SDK_API std::vector<at::Tensor> tokenize_texts(const ModelAdapter& model,
+                                                         const std::vector<std::string>& texts);
 // Convenience: tokenizes `texts` and embeds each as its own batch of one.
-std::vector<BlockInput> embed_texts(ModelAdapter& model, const std::vector<std::string>& texts);
+MODELSLIM_SDK_API std::vector<BlockInput> embed_texts(ModelAdapter& model,
+                                                      const std::vector<std::string>& texts);
 // Full float forward through every block (loads each block in turn); returns logits.
-at::Tensor forward_logits(ModelAdapter& model, const at::Tensor& input_ids);
+MODELSLIM_SDK_API at::Tensor forward_logits(ModelAdapter& model, const at::Tensor& input_ids);
 
 }  // namespace modelslim

@@ -6,14 +6,16 @@
 #include <string_view>
 #include <vector>
 
+#include "modelslim/export.hpp"
+
 namespace modelslim {
 
 // "a.{1,2}.{x,y}" → ["a.1.x", "a.1.y", "a.2.x", "a.2.y"]. Nested braces are supported.
-std::vector<std::string> expand_braces(const std::string& pattern);
-bool glob_match(std::string_view pattern, std::string_view name);
+MODELSLIM_SDK_API std::vector<std::string> expand_braces(const std::string& pattern);
+MODELSLIM_SDK_API bool glob_match(std::string_view pattern, std::string_view name);
 
 // include/exclude selection that remembers which patterns ever matched, for the "matched nothing" warning.
-class NameFilter {
+class MODELSLIM_SDK_API NameFilter {
  public:
   NameFilter(std::vector<std::string> include, std::vector<std::string> exclude);
   bool selects(const std::string& name);

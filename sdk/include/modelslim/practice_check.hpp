@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "modelslim/config_node.hpp"
+#include "modelslim/export.hpp"
 
 namespace modelslim {
 
@@ -21,7 +22,7 @@ struct PracticeView {
   nlohmann::json hf_config;  // the model's config.json
 };
 
-class PracticeCheck {
+class MODELSLIM_SDK_API PracticeCheck {
  public:
   virtual ~PracticeCheck();
   // Throws Error (kUnsupported) naming the saver, the processor's config path and the alternative when the

@@ -11,6 +11,7 @@
 
 #include "modelslim/block.hpp"
 #include "modelslim/distributed.hpp"
+#include "modelslim/export.hpp"
 
 namespace modelslim {
 
@@ -46,11 +47,11 @@ struct BlockRequest {
 };
 
 // Runs the block on every input and stores the outputs in the request. The shared calibration forward.
-void run_block_forward(BlockRequest& request);
+MODELSLIM_SDK_API void run_block_forward(BlockRequest& request);
 
-class Processor {
+class MODELSLIM_SDK_API Processor {
  public:
-  virtual ~Processor() = default;
+  virtual ~Processor();  // key function, defined in sdk/src (see export.hpp)
 
   virtual void pre_run(RunContext& /*context*/) {}
   virtual void preprocess(BlockRequest& /*request*/) {}

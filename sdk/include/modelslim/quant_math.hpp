@@ -11,13 +11,15 @@
 
 #include <cstdint>
 
+#include "modelslim/export.hpp"
+
 namespace modelslim {
 
 struct IntRange {
   std::int64_t min;
   std::int64_t max;
 };
-IntRange int_range(int bits);
+MODELSLIM_SDK_API IntRange int_range(int bits);
 
 struct ScaleOffset {
   at::Tensor scale;   // float32
@@ -25,11 +27,15 @@ struct ScaleOffset {
 };
 
 // Element-wise over broadcastable min/max tensors.
-ScaleOffset minmax_scale_offset(const at::Tensor& min, const at::Tensor& max, int bits, bool symmetric);
+MODELSLIM_SDK_API ScaleOffset minmax_scale_offset(const at::Tensor& min, const at::Tensor& max, int bits,
+                                                  bool symmetric);
 // Integer values as float32 (exact for |q| < 2^24).
-at::Tensor quantize_values(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& offset, int bits);
-at::Tensor dequantize_values(const at::Tensor& q, const at::Tensor& scale, const at::Tensor& offset);
-at::Tensor fake_quantize(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& offset, int bits);
+MODELSLIM_SDK_API at::Tensor quantize_values(const at::Tensor& x, const at::Tensor& scale,
+                                             const at::Tensor& offset, int bits);
+MODELSLIM_SDK_API at::Tensor dequantize_values(const at::Tensor& q, const at::Tensor& scale,
+                                               const at::Tensor& offset);
+MODELSLIM_SDK_API at::Tensor fake_quantize(const at::Tensor& x, const at::Tensor& scale,
+                                           const at::Tensor& offset, int bits);
 
 struct QuantizedWeight {
   at::Tensor qweight;  // int8 [out, in]
@@ -37,16 +43,18 @@ struct QuantizedWeight {
   at::Tensor offset;   // float32, same shape
 };
 // group_size 0: one scale per output row; otherwise per (row, group of `group_size` input columns).
-QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool symmetric,
-                                       std::int64_t group_size);
-at::Tensor dequantize_weight(const at::Tensor& qweight, const at::Tensor& scale, const at::Tensor& offset);
+MODELSLIM_SDK_API QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool symmetric,
+                                                         std::int64_t group_size);
+MODELSLIM_SDK_API at::Tensor dequantize_weight(const at::Tensor& qweight, const at::Tensor& scale,
+                                               const at::Tensor& offset);
 // SSZ (per output channel): starts from min/max, then alternates re-quantizing with the least-squares scale
 // (symmetric: s = Σ w·q / Σ q²; asymmetric also z = round(Σ (q·s − w) / (n·s))) for at most `steps`
 // rounds, keeping a channel's new parameters only when its MSE drops; stops when no channel improves by
 // more than 1e-10. Computed in float64.
-QuantizedWeight quantize_weight_ssz(const at::Tensor& weight, int bits, bool symmetric, int steps);
+MODELSLIM_SDK_API QuantizedWeight quantize_weight_ssz(const at::Tensor& weight, int bits, bool symmetric,
+                                                      int steps);
 
 // Dynamic per-token activation fake quantization: one scale/offset per row of the last dimension.
-at::Tensor fake_quantize_per_token(const at::Tensor& x, int bits, bool symmetric);
+MODELSLIM_SDK_API at::Tensor fake_quantize_per_token(const at::Tensor& x, int bits, bool symmetric);
 
 }  // namespace modelslim

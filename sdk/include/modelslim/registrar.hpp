@@ -12,6 +12,7 @@
 
 #include "modelslim/config_node.hpp"
 #include "modelslim/evaluator.hpp"
+#include "modelslim/export.hpp"
 #include "modelslim/model_adapter.hpp"
 #include "modelslim/processor.hpp"
 #include "modelslim/saver.hpp"
@@ -20,12 +21,12 @@
 namespace modelslim {
 
 enum class PluginKind { kProcessor, kSaver, kModelAdapter, kStrategy, kEvaluator };
-const char* plugin_kind_name(PluginKind kind);
+MODELSLIM_SDK_API const char* plugin_kind_name(PluginKind kind);
 
 // Services the host offers to plugin factories (e.g. a container processor building its children).
-class HostServices {
+class MODELSLIM_SDK_API HostServices {
  public:
-  virtual ~HostServices() = default;
+  virtual ~HostServices();  // key function, defined in sdk/src (see export.hpp)
   virtual std::unique_ptr<Processor> create_processor(const ConfigNode& config) const = 0;
   virtual std::unique_ptr<Saver> create_saver(const ConfigNode& config) const = 0;
   // Since ABI 1.1: opens a checkpoint with the adapter chosen for `model_type` (empty: from its config.json).
@@ -50,9 +51,9 @@ using StrategyFactory =
 using EvaluatorFactory =
     std::function<std::unique_ptr<Evaluator>(const ConfigNode& config, const HostServices& host)>;
 
-class Registrar {
+class MODELSLIM_SDK_API Registrar {
  public:
-  virtual ~Registrar() = default;
+  virtual ~Registrar();  // key function, defined in sdk/src (see export.hpp)
   virtual void add_processor(const std::string& type, ProcessorFactory factory) = 0;
   virtual void add_saver(const std::string& type, SaverFactory factory) = 0;
   // `model_types`: Hugging Face model_type values (and name prefixes such as "qwen3") the adapter handles.

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "modelslim/export.hpp"
+
 namespace modelslim {
 
 struct TensorInfo {
@@ -23,12 +25,12 @@ struct TensorInfo {
   std::uint64_t data_end = 0;
 };
 
-at::ScalarType scalar_type_from_safetensors(const std::string& dtype);  // throws on unknown
-std::string safetensors_dtype_name(at::ScalarType type);
+MODELSLIM_SDK_API at::ScalarType scalar_type_from_safetensors(const std::string& dtype);  // throws on unknown
+MODELSLIM_SDK_API std::string safetensors_dtype_name(at::ScalarType type);
 
 // One .safetensors file, memory-mapped. The header is validated against the file size on open
 // (offsets in range, contiguous, sizes matching dtype×shape); errors name the file and the tensor.
-class SafetensorsFile {
+class MODELSLIM_SDK_API SafetensorsFile {
  public:
   static std::shared_ptr<SafetensorsFile> open(const std::filesystem::path& file);
   ~SafetensorsFile();
@@ -56,7 +58,7 @@ class SafetensorsFile {
 
 // All weights of a checkpoint directory: model.safetensors.index.json (sharded) when present, otherwise
 // every *.safetensors file in the directory. Files are opened on first use.
-class SafetensorsCheckpoint {
+class MODELSLIM_SDK_API SafetensorsCheckpoint {
  public:
   static SafetensorsCheckpoint open_dir(const std::filesystem::path& dir);
 
@@ -75,7 +77,7 @@ class SafetensorsCheckpoint {
 
 // Streams tensors into one safetensors file. Data goes to a spill file as it arrives; finish() writes the
 // header and data to `<path>.tmp` and renames it. Destroying an unfinished writer removes its temp files.
-class SafetensorsWriter {
+class MODELSLIM_SDK_API SafetensorsWriter {
  public:
   explicit SafetensorsWriter(std::filesystem::path path, std::map<std::string, std::string> metadata = {});
   ~SafetensorsWriter();
@@ -98,8 +100,8 @@ class SafetensorsWriter {
 };
 
 // Convenience: writes the tensors (in the given order) atomically.
-void save_safetensors(const std::filesystem::path& path,
-                      const std::vector<std::pair<std::string, at::Tensor>>& tensors,
-                      const std::map<std::string, std::string>& metadata = {});
+MODELSLIM_SDK_API void save_safetensors(const std::filesystem::path& path,
+                                        const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                                        const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace modelslim

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "modelslim/block.hpp"
+#include "modelslim/export.hpp"
 #include "modelslim/processor.hpp"
 
 namespace modelslim {
@@ -22,9 +23,9 @@ struct SaveContext {
   const RunArtifacts* artifacts = nullptr;  // filled by processors' pre_run/post_run, complete at finish()
 };
 
-class Saver {
+class MODELSLIM_SDK_API Saver {
  public:
-  virtual ~Saver() = default;
+  virtual ~Saver();  // key function, defined in sdk/src (see export.hpp)
   virtual void begin(const SaveContext& context) = 0;
   virtual void save_block(Block& block) = 0;
   virtual void finish(const std::vector<NamedTensor>& non_block_parameters) = 0;

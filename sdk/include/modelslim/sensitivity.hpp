@@ -8,10 +8,12 @@
 #include <cstddef>
 #include <vector>
 
+#include "modelslim/export.hpp"
+
 namespace modelslim {
 
 // Running raw moments of every element seen, in float64.
-class MomentAccumulator {
+class MODELSLIM_SDK_API MomentAccumulator {
  public:
   void update(const at::Tensor& values);
   double count() const { return count_; }
@@ -31,7 +33,7 @@ class MomentAccumulator {
 // at first); max|x| is exact. Samples accumulate over updates. When they exceed max_samples, every second one
 // of the sorted sample is dropped and the stride doubles, so each kept value keeps standing for the same
 // share of inputs and memory stays bounded.
-class QuantileSampler {
+class MODELSLIM_SDK_API QuantileSampler {
  public:
   explicit QuantileSampler(std::size_t max_samples = std::size_t{1} << 20);
   void update(const at::Tensor& values);

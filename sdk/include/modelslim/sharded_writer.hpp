@@ -9,11 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "modelslim/export.hpp"
 #include "modelslim/safetensors.hpp"
 
 namespace modelslim {
 
-class ShardedWriter {
+class MODELSLIM_SDK_API ShardedWriter {
  public:
   // `stem`: "quant_model_weights" → quant_model_weights.safetensors or quant_model_weights-00001-of-00002...
   ShardedWriter(std::filesystem::path dir, std::string stem, std::uint64_t part_bytes);

@@ -10,11 +10,12 @@
 
 #include "modelslim/block.hpp"
 #include "modelslim/distributed.hpp"
+#include "modelslim/export.hpp"
 
 namespace modelslim {
 
 // Running per-input-channel min and max of a linear's input over calibration forwards.
-class ChannelRangeObserver {
+class MODELSLIM_SDK_API ChannelRangeObserver {
  public:
   // Attaches to `linear` until detach() or destruction.
   explicit ChannelRangeObserver(Linear& linear);
@@ -44,21 +45,21 @@ class ChannelRangeObserver {
 };
 
 // Column-wise max |W[:, c]| over the linears (their input channels must agree).
-at::Tensor weight_column_absmax(const std::vector<Linear*>& linears);
+MODELSLIM_SDK_API at::Tensor weight_column_absmax(const std::vector<Linear*>& linears);
 
 // s_c = max(a_c^α / max(w_c, 1e-5)^(1−α), scale_min).
-at::Tensor smoothing_scales(const at::Tensor& act_absmax, const at::Tensor& weight_absmax, double alpha,
-                            double scale_min);
+MODELSLIM_SDK_API at::Tensor smoothing_scales(const at::Tensor& act_absmax, const at::Tensor& weight_absmax,
+                                              double alpha, double scale_min);
 
 // Norm → linears: γ ← γ / s, W ← W · diag(s) for every linear. With `shift` (asymmetric smoothing) the norm
 // output is first centred: b ← b + W · shift (bias created when missing), norm bias ← (β − shift) / s.
 // Throws Error(kUnsupported) when a shift is requested but the norm cannot take a bias.
-void fuse_norm_linear_scales(NormLinearSubgraph& subgraph, const at::Tensor& scales,
-                             const at::Tensor& shift = {});
+MODELSLIM_SDK_API void fuse_norm_linear_scales(NormLinearSubgraph& subgraph, const at::Tensor& scales,
+                                               const at::Tensor& shift = {});
 
 // Linear → linear: target W ← W · diag(s); source rows (and bias) ← / s. For kOV, `scales` are over the
 // target's input channels [num_heads · head_dim]; heads sharing a kv head get their mean, so both sides
 // stay consistent under grouped-query attention. Returns the scales actually applied to the target.
-at::Tensor fuse_linear_pair_scales(LinearPairSubgraph& subgraph, const at::Tensor& scales);
+MODELSLIM_SDK_API at::Tensor fuse_linear_pair_scales(LinearPairSubgraph& subgraph, const at::Tensor& scales);
 
 }  // namespace modelslim

@@ -19,6 +19,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "modelslim/evaluator.hpp"
+#include "modelslim/export.hpp"
 
 namespace modelslim {
 
@@ -43,15 +44,18 @@ struct SensitivityRank {
 
 // Thrown by TuningSession::evaluate when the time or candidate budget is spent. Strategies let it pass;
 // the host then saves the best candidate that passed so far.
-class TuningStopped : public std::runtime_error {
+class MODELSLIM_SDK_API TuningStopped : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+  TuningStopped(const TuningStopped&) = default;
+  TuningStopped& operator=(const TuningStopped&) = default;
+  ~TuningStopped() override;  // key function, defined in sdk/src (see export.hpp)
 };
 
 // What the host offers a running strategy.
-class TuningSession {
+class MODELSLIM_SDK_API TuningSession {
  public:
-  virtual ~TuningSession() = default;
+  virtual ~TuningSession();  // key function, defined in sdk/src (see export.hpp)
   virtual Verdict evaluate(const Candidate& candidate) = 0;
   // Decoder blocks ("model.layers.3") ranked by mse_layer_wise: the block's linears matching
   // `quant_modules` are fake-quantized with `probe_qconfig` (a linear_quant qconfig) and compared with a
@@ -62,9 +66,9 @@ class TuningSession {
   virtual const std::string& model_type() const = 0;
 };
 
-class Strategy {
+class MODELSLIM_SDK_API Strategy {
  public:
-  virtual ~Strategy() = default;
+  virtual ~Strategy();  // key function, defined in sdk/src (see export.hpp)
   // Runs the search and returns the practice it settles on. Throws Error(kSpec) when the demand cannot be
   // met by construction (e.g. binary_fallback at maximum rollback); the host reports the closest candidate.
   virtual std::optional<Candidate> run(TuningSession& session) = 0;

@@ -12,9 +12,11 @@
 #include <string_view>
 #include <vector>
 
+#include "modelslim/export.hpp"
+
 namespace modelslim {
 
-class Tokenizer {
+class MODELSLIM_SDK_API Tokenizer {
  public:
   // Throws Error(kInvalidModel) naming the file and the unsupported/missing field.
   static Tokenizer from_file(const std::filesystem::path& tokenizer_json);

@@ -14,8 +14,6 @@ std::vector<std::filesystem::path> dataset_dirs();
 // The custom practice repository from the environment: MSMODELSLIM_CUSTOM_PRACTICE_REPO (the reference's
 // name), else its alias MODELSLIM_CUSTOM_PRACTICE_REPO; empty when neither is set. tune writes there and
 // quant --quant_type reads there.
-inline constexpr const char* kCustomPracticeRepoEnv = "MSMODELSLIM_CUSTOM_PRACTICE_REPO";
-inline constexpr const char* kCustomPracticeRepoAlias = "MODELSLIM_CUSTOM_PRACTICE_REPO";
 std::filesystem::path custom_practice_repo();
 // Practice repositories: --practice_repo / the custom practice repository first, then the shipped lab.
 std::vector<std::filesystem::path> practice_dirs(const std::filesystem::path& user_repo);

@@ -19,6 +19,7 @@ struct PluginEntry {
   std::string version;
   std::filesystem::path file;
   std::vector<std::string> model_types;  // model adapters only
+  std::string sdk_abi;                   // the SDK ABI the plugin was built against, e.g. "4.0"
 };
 
 // Alternatives in PluginKind order.

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <string>
 
+#include "modelslim/core/env_names.hpp"
+
 namespace modelslim::core {
 
 class SavePathLock {
@@ -24,7 +26,7 @@ class SavePathLock {
 };
 
 // dp_layer_wise: the supervisor holds the lock for its ranks and says so through this variable (its pid).
-inline constexpr const char* kLockHolderEnv = "MODELSLIM_SAVE_PATH_LOCKED_BY";
+inline constexpr const char* kLockHolderEnv = env::kSavePathLockedBy;
 // True when this process is a rank whose parent (the supervisor) holds the lock on the save path.
 bool lock_held_by_parent();
 

@@ -1,0 +1,24 @@
+// Every environment variable modelslim reads or sets, named once.
+#pragma once
+
+namespace modelslim::core::env {
+
+// Extra plugin directories, ':'-separated, searched after the installed ones.
+inline constexpr const char* kPluginPath = "MODELSLIM_PLUGIN_PATH";
+// Extra dataset directories, ':'-separated, searched before the shipped datasets.
+inline constexpr const char* kDatasetPath = "MODELSLIM_DATASET_PATH";
+// The custom practice repository: the reference's name first, then modelslim's alias.
+inline constexpr const char* kCustomPracticeRepo = "MSMODELSLIM_CUSTOM_PRACTICE_REPO";
+inline constexpr const char* kCustomPracticeRepoAlias = "MODELSLIM_CUSTOM_PRACTICE_REPO";
+// Set by the dp_layer_wise supervisor for its ranks: the pid that holds the save path's lock.
+inline constexpr const char* kSavePathLockedBy = "MODELSLIM_SAVE_PATH_LOCKED_BY";
+// Tests only: pause a run after its output is complete and before it is published.
+inline constexpr const char* kTestPauseBeforeCommit = "MODELSLIM_TEST_PAUSE_BEFORE_COMMIT";
+
+// torchrun's rendezvous variables, read by a dp_layer_wise rank started by a launcher.
+inline constexpr const char* kRank = "RANK";
+inline constexpr const char* kWorldSize = "WORLD_SIZE";
+inline constexpr const char* kMasterAddr = "MASTER_ADDR";
+inline constexpr const char* kMasterPort = "MASTER_PORT";
+
+}  // namespace modelslim::core::env
