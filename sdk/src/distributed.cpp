@@ -2,6 +2,8 @@
 
 #include "modelslim/error.hpp"
 
+#include <ATen/ATen.h>
+
 namespace modelslim {
 
 at::Tensor broadcast_tensor(Communicator& communicator, const at::Tensor& tensor, std::size_t root) {

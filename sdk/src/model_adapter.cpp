@@ -2,6 +2,8 @@
 
 #include "modelslim/tokenizer.hpp"
 
+#include <ATen/ATen.h>
+
 namespace modelslim {
 
 std::vector<at::Tensor> tokenize_texts(const ModelAdapter& model, const std::vector<std::string>& texts) {
