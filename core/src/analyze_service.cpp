@@ -1,5 +1,7 @@
 #include "modelslim/core/analyze_service.hpp"
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <functional>
 #include <map>

@@ -1,3 +1,5 @@
+#include <ATen/ATen.h>
+
 #include <iostream>
 
 #include "cli_commands.hpp"

@@ -1,5 +1,7 @@
 #include "modelslim/core/quant_service.hpp"
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>

@@ -1,5 +1,7 @@
 #include "ascend_tensors.hpp"
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <array>
 #include <initializer_list>

@@ -1,5 +1,7 @@
 #include "builtin_evaluator.hpp"
 
+#include <ATen/ATen.h>
+
 #include <cmath>
 #include <optional>
 

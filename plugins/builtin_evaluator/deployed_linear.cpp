@@ -3,6 +3,8 @@
 #include "modelslim/error.hpp"
 #include "modelslim/quant_math.hpp"
 
+#include <ATen/ATen.h>
+
 namespace modelslim::eval {
 namespace {
 

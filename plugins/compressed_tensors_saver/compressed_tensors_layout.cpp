@@ -3,6 +3,8 @@
 #include "engine_rules.hpp"
 #include "modelslim/error.hpp"
 
+#include <ATen/ATen.h>
+
 namespace modelslim::compressed_tensors {
 namespace {
 

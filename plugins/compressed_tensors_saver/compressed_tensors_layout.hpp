@@ -3,7 +3,7 @@
 // CompressedTensorsW8A8Int8 / CompressedTensorsWNA16 parameter definitions; see docs/savers.md.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <string>
 #include <utility>

@@ -10,6 +10,8 @@
 //
 // include/exclude match the subgraph source: the norm ("model.layers.0.input_layernorm") or the source
 // linear ("model.layers.0.self_attn.v_proj").
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <memory>
 #include <set>

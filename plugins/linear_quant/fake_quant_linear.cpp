@@ -2,6 +2,8 @@
 
 #include "modelslim/quant_math.hpp"
 
+#include <ATen/ATen.h>
+
 namespace modelslim::linear_quant {
 
 FakeQuantLinear::FakeQuantLinear(std::shared_ptr<const QuantizedLinear> quantized)

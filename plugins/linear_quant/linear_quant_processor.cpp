@@ -1,5 +1,7 @@
 #include "linear_quant_processor.hpp"
 
+#include <ATen/ATen.h>
+
 #include <cmath>
 #include <limits>
 #include <string>

@@ -1,5 +1,7 @@
 #include "llama_adapter.hpp"
 
+#include <ATen/ATen.h>
+
 #include <limits>
 
 #include "llama_block.hpp"

@@ -1,5 +1,7 @@
 #include "llama_block.hpp"
 
+#include <ATen/ATen.h>
+
 #include <cmath>
 
 #include "rope.hpp"

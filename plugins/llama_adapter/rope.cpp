@@ -1,5 +1,7 @@
 #include "rope.hpp"
 
+#include <ATen/ATen.h>
+
 #include <cmath>
 
 namespace modelslim::llama {

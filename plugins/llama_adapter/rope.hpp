@@ -2,7 +2,7 @@
 // tables of width head_dim (the two halves repeated), and rotate_half.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include "llama_config.hpp"
 

@@ -7,6 +7,8 @@
 //
 //   - {type: quarot, online: false, block_size: -1, max_tp_size: 4, down_proj_online_layers: [],
 //      export_extra_info: true}
+#include <ATen/ATen.h>
+
 #include <memory>
 #include <string>
 #include <vector>

@@ -1,5 +1,7 @@
 #include "rotation.hpp"
 
+#include <ATen/ATen.h>
+
 #include <cmath>
 #include <string>
 

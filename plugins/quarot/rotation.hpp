@@ -2,7 +2,7 @@
 // Hadamard constructions; optionally block-diagonal with b×b blocks.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 

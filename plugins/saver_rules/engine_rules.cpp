@@ -1,5 +1,7 @@
 #include "engine_rules.hpp"
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <limits>
 #include <map>

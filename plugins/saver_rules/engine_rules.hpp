@@ -3,7 +3,7 @@
 // narrowing that refuses instead of wrapping.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <functional>

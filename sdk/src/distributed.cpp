@@ -2,6 +2,8 @@
 
 #include "modelslim/error.hpp"
 
+#include <ATen/ATen.h>
+
 namespace modelslim {
 
 Communicator::~Communicator() = default;

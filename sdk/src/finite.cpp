@@ -1,5 +1,7 @@
 #include "modelslim/finite.hpp"
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>

@@ -1,5 +1,7 @@
 #include "modelslim/hadamard.hpp"
 
+#include <ATen/ATen.h>
+
 #include <array>
 #include <optional>
 #include <string>

@@ -1,5 +1,7 @@
 #include "modelslim/histogram_observer.hpp"
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>

@@ -1,5 +1,7 @@
 #include "modelslim/linear.hpp"
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
 
 namespace modelslim {

@@ -2,6 +2,8 @@
 
 #include "modelslim/error.hpp"
 
+#include <ATen/ATen.h>
+
 namespace modelslim {
 namespace {
 at::Tensor as_2d_double(const at::Tensor& logits) {

@@ -2,6 +2,8 @@
 
 #include "modelslim/tokenizer.hpp"
 
+#include <ATen/ATen.h>
+
 namespace modelslim {
 
 ModelAdapter::~ModelAdapter() = default;

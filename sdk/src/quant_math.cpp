@@ -1,5 +1,6 @@
 #include "modelslim/quant_math.hpp"
 
+#include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 

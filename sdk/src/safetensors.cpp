@@ -1,5 +1,7 @@
 #include "modelslim/safetensors.hpp"
 
+#include <ATen/ATen.h>
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>

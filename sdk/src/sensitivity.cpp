@@ -1,5 +1,7 @@
 #include "modelslim/sensitivity.hpp"
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <cmath>
 

@@ -1,5 +1,7 @@
 #include "modelslim/smoothing.hpp"
 
+#include <ATen/ATen.h>
+
 #include <limits>
 #include <string>
 

@@ -4,6 +4,8 @@
 // output directory left behind.
 #include "support/doctest.hpp"
 
+#include <ATen/ATen.h>
+
 #include <set>
 
 #include "modelslim/json_file.hpp"

@@ -6,6 +6,8 @@
 // model. Bad evaluation datasets are clear errors.
 #include "support/doctest.hpp"
 
+#include <ATen/ATen.h>
+
 #include <cmath>
 #include <cstring>
 

@@ -9,6 +9,8 @@
 #include "modelslim/tokenizer.hpp"
 #include "support/test_support.hpp"
 
+#include <ATen/ATen.h>
+
 using namespace modelslim;
 namespace fs = std::filesystem;
 

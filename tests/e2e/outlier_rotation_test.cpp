@@ -4,6 +4,8 @@
 // runs last in the pipeline and pushes held-out sequences through every block right after it was processed.
 #include "support/doctest.hpp"
 
+#include <ATen/ATen.h>
+
 #include "modelslim/core/pipeline.hpp"
 #include "modelslim/core/plugin_registry.hpp"
 #include "modelslim/dataset.hpp"

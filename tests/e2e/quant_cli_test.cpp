@@ -2,6 +2,8 @@
 // made by make_random_model, its real tokenizer.json, the reference's mix_calib.jsonl calibration set).
 #include "support/doctest.hpp"
 
+#include <ATen/ATen.h>
+
 #include <cmath>
 #include <set>
 

@@ -4,6 +4,8 @@
 // engines can find.
 #include "support/doctest.hpp"
 
+#include <ATen/ATen.h>
+
 #include <string>
 #include <vector>
 

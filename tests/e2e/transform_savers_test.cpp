@@ -7,6 +7,8 @@
 #include "modelslim/safetensors.hpp"
 #include "support/test_support.hpp"
 
+#include <ATen/ATen.h>
+
 using namespace modelslim;
 namespace fs = std::filesystem;
 

@@ -3,7 +3,7 @@
 // instead of <doctest/doctest.h>.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #undef CHECK
 #undef CHECK_EQ

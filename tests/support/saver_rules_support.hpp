@@ -2,6 +2,8 @@
 // optional biases and extra parameters, a minimal adapter, and a PracticeView built from YAML.
 #pragma once
 
+#include <ATen/ATen.h>
+
 #include <memory>
 #include <string>
 #include <vector>

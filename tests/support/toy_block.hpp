@@ -1,6 +1,8 @@
 // A two-linear block (y = down(relu(up(x)))) for testing processors without a model adapter.
 #pragma once
 
+#include <ATen/ATen.h>
+
 #include <memory>
 #include <string>
 #include <vector>

@@ -12,6 +12,8 @@
 #include "support/test_support.hpp"
 #include "support/toy_block.hpp"
 
+#include <ATen/ATen.h>
+
 using namespace modelslim;
 
 namespace {

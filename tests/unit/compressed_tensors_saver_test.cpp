@@ -4,6 +4,8 @@
 // gives weights that dequantize (in float64, from the saved tensors only) to the QuantizedLinear's.
 #include "support/doctest.hpp"
 
+#include <ATen/ATen.h>
+
 #include <set>
 
 #include "compressed_tensors_layout.hpp"

@@ -2,6 +2,8 @@
 // linears whose outputs are worked out by hand below, one per ascendv1 type the savers write.
 #include "support/doctest.hpp"
 
+#include <ATen/ATen.h>
+
 #include <cstdint>
 #include <cstring>
 

@@ -9,6 +9,8 @@
 #include "support/test_support.hpp"
 #include "support/toy_block.hpp"
 
+#include <ATen/ATen.h>
+
 using namespace modelslim;
 
 namespace {

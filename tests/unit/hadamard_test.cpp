@@ -3,6 +3,8 @@
 // refused naming n.
 #include "support/doctest.hpp"
 
+#include <ATen/ATen.h>
+
 #include <string>
 
 #include "modelslim/error.hpp"

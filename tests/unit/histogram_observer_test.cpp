@@ -3,6 +3,8 @@
 // waste the grid, keeps the full range for uniform data, and re-bins correctly when the range grows.
 #include "support/doctest.hpp"
 
+#include <ATen/ATen.h>
+
 #include <cmath>
 #include <limits>
 

@@ -2,6 +2,8 @@
 // against float64 recomputation.
 #include "support/doctest.hpp"
 
+#include <ATen/ATen.h>
+
 #include <cmath>
 
 #include "linear_quant_processor.hpp"

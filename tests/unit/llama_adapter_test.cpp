@@ -3,6 +3,8 @@
 // rule, GQA head mapping h / (heads / kv_heads)), for Llama, Llama 3 rope scaling, Qwen2 and Qwen3 with GQA.
 #include "support/doctest.hpp"
 
+#include <ATen/ATen.h>
+
 #include <cmath>
 #include <map>
 

@@ -1,6 +1,8 @@
 // Metric arithmetic against hand-derived values.
 #include "support/doctest.hpp"
 
+#include <ATen/ATen.h>
+
 #include <cmath>
 
 #include "modelslim/metrics.hpp"

@@ -3,6 +3,8 @@
 // smoothing) with the block and the sample named by the forward.
 #include "support/doctest.hpp"
 
+#include <ATen/ATen.h>
+
 #include <functional>
 #include <limits>
 

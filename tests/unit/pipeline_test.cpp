@@ -6,6 +6,8 @@
 #include "modelslim/error.hpp"
 #include "support/toy_block.hpp"
 
+#include <ATen/ATen.h>
+
 using namespace modelslim;
 using namespace modelslim::core;
 

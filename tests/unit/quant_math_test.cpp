@@ -1,6 +1,8 @@
 // Quantization arithmetic against hand-derived cases and an independent float64 implementation.
 #include "support/doctest.hpp"
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>

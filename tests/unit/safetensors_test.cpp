@@ -2,6 +2,8 @@
 // dtype, sharded checkpoints, and every corruption the reader must refuse with the file and tensor named.
 #include "support/doctest.hpp"
 
+#include <ATen/ATen.h>
+
 #include <cmath>
 #include <cstring>
 #include <fstream>

@@ -1,6 +1,8 @@
 // Sensitivity statistics against hand-derived values and a scalar two-pass computation.
 #include "support/doctest.hpp"
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

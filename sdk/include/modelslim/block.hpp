@@ -2,7 +2,7 @@
 // it (weights read lazily from the checkpoint) just before its round and drops it afterwards.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <memory>

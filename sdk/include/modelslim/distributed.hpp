@@ -6,7 +6,7 @@
 // whose shard never reached a layer (contribute the identity of the reduction: -inf for MAX, +inf for MIN).
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstddef>
 

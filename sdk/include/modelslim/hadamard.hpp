@@ -4,7 +4,7 @@
 // n = 2^m, or n = K·2^m with K one of 12, 20, 28, 36, 40, 52, 60, 76, 108, 136, 140, 156, 160, 172, 200.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <vector>

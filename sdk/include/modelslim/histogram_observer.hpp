@@ -4,7 +4,7 @@
 // than the resolution they take from everything else.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 

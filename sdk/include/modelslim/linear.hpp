@@ -3,7 +3,7 @@
 // compute (fake quantization), and attach the quantized form that savers write.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <functional>
 #include <memory>

@@ -1,7 +1,7 @@
 // Language-model metrics on logits, shared by evaluators (all computed in float64).
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <vector>

@@ -1,7 +1,7 @@
 // Model adapters turn a Hugging Face checkpoint into blocks the runner can visit one at a time.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <filesystem>

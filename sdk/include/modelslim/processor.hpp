@@ -2,7 +2,7 @@
 // block preprocess → process → postprocess, then post_run once.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <filesystem>
 #include <map>

@@ -7,7 +7,7 @@
 //   dequantize: (q - offset) * scale
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 

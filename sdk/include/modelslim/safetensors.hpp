@@ -3,7 +3,7 @@
 // disk as they come and publishes the file atomically (temp name + rename) in finish().
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <filesystem>

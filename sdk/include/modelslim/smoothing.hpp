@@ -3,7 +3,7 @@
 // (smooth_quant, iter_smooth, third-party ones) combine them with their own statistics and search.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstddef>
 #include <memory>

@@ -3,7 +3,7 @@
 // training, and a user may ask for less (--max_calib_tokens / spec.max_calib_tokens).
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstddef>
 #include <optional>
