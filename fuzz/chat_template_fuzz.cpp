@@ -35,6 +35,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto parsed = nlohmann::ordered_json::parse(input.substr(split + 1), nullptr, false);
     if (parsed.is_object()) variables = std::move(parsed);
   }
-  modelslim::fuzz::expect_clean([&] { modelslim::core::ChatTemplate(source).render(variables); });
+  modelslim::fuzz::expect_clean([&] { modelslim::core::ChatTemplate(source).render_ordered(variables); });
   return 0;
 }

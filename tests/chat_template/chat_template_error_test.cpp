@@ -73,19 +73,19 @@ TEST_CASE("runaway templates hit a budget instead of exhausting memory or time")
   CHECK(contains(
       render_error("{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}"
                    "{% endfor %}"),
-      "64 MiB limit"));
+      "16 MiB limit"));
   CHECK(contains(render_error("{{ range(100000000) | length }}"), "1048576-item limit"));
-  CHECK(contains(render_error(std::string(300, '(') + "1" + std::string(300, ')')),
+  CHECK(contains(render_error("{{ " + std::string(300, '(') + "1" + std::string(300, ')') + " }}"),
                  "nested more than 200 levels"));
   CHECK(
       contains(render_error("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}"), "nested more than 100 deep"));
 }
 
-TEST_CASE("the ordered_json overload keeps the caller's key order; nlohmann::json sorts it") {
+TEST_CASE("render_ordered keeps the caller's key order; nlohmann::json sorts it") {
   const ChatTemplate tojson("{{ tool | tojson }}");
   const auto ordered =
       nlohmann::ordered_json::parse(R"({"tool": {"name": "f", "description": "d", "args": 1}})");
-  CHECK(tojson.render(ordered) == R"({"name": "f", "description": "d", "args": 1})");
+  CHECK(tojson.render_ordered(ordered) == R"({"name": "f", "description": "d", "args": 1})");
   CHECK(tojson.render(nlohmann::json(ordered)) == R"({"args": 1, "description": "d", "name": "f"})");
 }
 
@@ -94,4 +94,19 @@ TEST_CASE("a template is parsed once and rendered many times, moved freely") {
   ChatTemplate moved = std::move(first);
   for (int i = 0; i < 3; ++i) CHECK(moved.render({{"messages", {1, 2, 3}}}) == "31");
   CHECK(contains(render_error("{{ x }}", nlohmann::json::array()), "variables must be a JSON object"));
+}
+
+TEST_CASE("deeply nested values are destroyed without recursion and refused when printed") {
+  // {% set x = [x] %} in a loop nests 200000 lists: destroying them recursively overflowed the stack.
+  const std::string nest =
+      "{% set ns = namespace(x=none) %}{% for i in range(200000) %}{% set ns.x = [ns.x] %}{% endfor %}";
+  CHECK(ChatTemplate(nest + "{{ ns.x | length }}").render(nlohmann::json::object()) == "1");
+  CHECK(contains(render_error(nest + "{{ ns.x }}"), "nested deeper than 512 levels"));
+  // A namespace stored inside itself would be a reference cycle (leaked, and endless to print).
+  CHECK(contains(render_error("{% set ns = namespace() %}{% set ns.me = [1, {'a': ns}] %}"),
+                 "cannot store a namespace inside itself"));
+  nlohmann::json deep = 1;
+  for (int i = 0; i < 600; ++i) deep = nlohmann::json::array({deep});
+  CHECK(contains(render_error("{{ v }}", {{"v", deep}}),
+                 "variable 'v': variables nested deeper than 512 levels"));
 }

@@ -38,7 +38,7 @@ std::vector<Rendering> reference_renderings(const std::vector<TemplateCase>& cas
 
 Rendering our_rendering(const TemplateCase& c) {
   try {
-    return {true, core::ChatTemplate(c.source).render(c.variables)};
+    return {true, core::ChatTemplate(c.source).render_ordered(c.variables)};
   } catch (const Error& e) {
     return {false, e.what()};
   }

@@ -49,8 +49,7 @@ Value dictsort(const Value& self, const std::vector<Value>& all) {
 }
 
 bool is_lower_or_upper(const Value& v, bool upper) {
-  if (!v.is(Kind::kString)) fail(std::string("test '") + (upper ? "upper" : "lower") + "' needs a string");
-  return v.text == (upper ? ascii_upper(v.text) : ascii_lower(v.text));
+  return v.is(Kind::kString) && v.text == (upper ? unicode_upper(v.text) : unicode_lower(v.text));
 }
 
 std::string strftime_now(const std::string& format) {

@@ -44,10 +44,10 @@ ChatTemplate::ChatTemplate(ChatTemplate&&) noexcept = default;
 ChatTemplate& ChatTemplate::operator=(ChatTemplate&&) noexcept = default;
 
 std::string ChatTemplate::render(const nlohmann::json& variables) const {
-  return render(nlohmann::ordered_json(variables));
+  return render_ordered(nlohmann::ordered_json(variables));
 }
 
-std::string ChatTemplate::render(const nlohmann::ordered_json& variables) const {
+std::string ChatTemplate::render_ordered(const nlohmann::ordered_json& variables) const {
   if (!variables.is_object()) {
     throw Error(ErrorCode::kSchemaValidate,
                 "chat_template variables must be a JSON object, got " + std::string(variables.type_name()));
@@ -59,7 +59,11 @@ std::string ChatTemplate::render(const nlohmann::ordered_json& variables) const 
       throw Error(ErrorCode::kSchemaValidate, "chat_template variable '" + name +
                                                   "' is a reserved name of the template language; rename it");
     }
-    globals.set(name, jinja::from_json(value));
+    try {
+      globals.set(name, jinja::from_json(value));
+    } catch (const jinja::EvalError& e) {
+      throw Error(ErrorCode::kSchemaValidate, "chat_template variable '" + name + "': " + e.what());
+    }
   }
   try {
     return jinja::Interpreter().render(program_->body, globals);

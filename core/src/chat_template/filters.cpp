@@ -27,8 +27,8 @@ int compare_values(const Value& a, const Value& b, bool case_sensitive) {
   if (!a.is(Kind::kString) || !b.is(Kind::kString)) {
     fail(std::string("cannot compare ") + type_name(a) + " with " + type_name(b));
   }
-  const std::string x = case_sensitive ? a.text : ascii_lower(a.text);
-  const std::string y = case_sensitive ? b.text : ascii_lower(b.text);
+  const std::string x = case_sensitive ? a.text : unicode_lower(a.text);
+  const std::string y = case_sensitive ? b.text : unicode_lower(b.text);
   return x < y ? -1 : x > y ? 1 : 0;
 }
 

@@ -68,7 +68,7 @@ Value Scope::lookup(const std::string& name) const {
 }
 
 void check_text_size(std::size_t bytes) {
-  if (bytes > kMaxTextBytes) fail("string longer than the 64 MiB limit for a rendered chat template");
+  if (bytes > kMaxTextBytes) fail("string longer than the 16 MiB limit for a rendered chat template");
 }
 
 void check_list_size(std::size_t items) {
@@ -100,8 +100,12 @@ std::string Interpreter::block(const Body& body, Scope& scope) {
   return out;
 }
 
+void Interpreter::tick(const Node& node) {
+  if (++steps_ > kMaxSteps) throw PositionedError(node.offset, "template exceeded 2000000 evaluation steps");
+}
+
 Value Interpreter::evaluate(const Node& node, Scope& scope) {
-  if (++steps_ > kMaxSteps) throw PositionedError(node.offset, "template exceeded 20000000 evaluation steps");
+  tick(node);
   try {
     return evaluate_node(node, scope);
   } catch (const RaiseSignal& e) {
@@ -259,6 +263,7 @@ Value Interpreter::set_statement(const Node& node, Scope& scope) {
     const Value object = evaluate(*target.kids[0], scope);
     if (!object.is(Kind::kNamespace)) fail("cannot assign an attribute of something that is not a namespace");
     if (target.kids[1]->kind != NodeKind::kIdentifier) fail("cannot assign a member that is not a name");
+    if (reaches(value, object.object.get())) fail("cannot store a namespace inside itself");
     object.object->set(target.kids[1]->text, value);
   } else {
     fail("the target of 'set' must be a name, a tuple of names or a namespace attribute");
@@ -285,6 +290,7 @@ Value Interpreter::for_statement(const Node& node, Scope& outer) {
     fail(std::string("expected a list or an object to loop over, got ") + type_name(iterable));
   std::vector<Value> items;
   for (const Value& item : iterable.items()) {
+    tick(node);
     Scope item_scope(&scope);
     assign_names(target, item, item_scope, true);
     if (condition != nullptr && !truthy(evaluate(*condition, item_scope))) continue;
@@ -293,6 +299,7 @@ Value Interpreter::for_statement(const Node& node, Scope& outer) {
   std::string out;
   bool iterated = false;
   for (std::size_t i = 0; i < items.size(); ++i) {
+    tick(node);
     scope.set("loop", loop_object(items, i));
     assign_names(target, items[i], scope, true);
     try {

@@ -11,8 +11,8 @@
 
 namespace modelslim::core::jinja {
 
-constexpr std::size_t kMaxSteps = 20'000'000;     // node evaluations per render
-constexpr std::size_t kMaxTextBytes = 64u << 20;  // longest string a render may build
+constexpr std::size_t kMaxSteps = 2'000'000;      // node evaluations per render
+constexpr std::size_t kMaxTextBytes = 16u << 20;  // longest string a render may build
 constexpr std::size_t kMaxListItems = 1u << 20;   // longest list a render may build
 
 class Scope {
@@ -45,6 +45,8 @@ class Interpreter {
   Value call(const Node& node, Scope& scope);
   Value object_literal(const Node& node, Scope& scope);
   Value binary(const Node& node, Scope& scope);
+
+  void tick(const Node& node);  // one step of the budget
 
   std::size_t steps_ = 0;
   int call_depth_ = 0;

@@ -4,6 +4,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cwctype>
+
+#include <locale.h>
 
 namespace modelslim::core::jinja {
 namespace {
@@ -99,6 +102,65 @@ std::size_t utf16_length(std::string_view text) {
     units += decode(text, pos, length) > 0xFFFF ? 2 : 1;
   }
   return units;
+}
+
+namespace {
+
+void append_utf8(std::string& out, char32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+// glibc's C.UTF-8 locale carries the Unicode simple case mappings (null when unavailable: ASCII only).
+locale_t unicode_locale() {
+  static const locale_t locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(nullptr));
+  return locale;
+}
+
+std::string map_case(std::string_view text, bool upper) {
+  const locale_t locale = unicode_locale();
+  std::string out;
+  for (std::size_t pos = 0, length = 0; pos < text.size(); pos += length) {
+    const char32_t cp = decode(text, pos, length);
+    if (length == 1 && cp >= 0x80) {  // an invalid byte stays as it is
+      out += text[pos];
+      continue;
+    }
+    if (upper && cp == 0xDF) {  // the one special casing real text hits often: German sharp s
+      out += "SS";
+      continue;
+    }
+    wint_t mapped = static_cast<wint_t>(cp);
+    if (locale != nullptr) {
+      mapped = upper ? towupper_l(mapped, locale) : towlower_l(mapped, locale);
+    } else if (cp < 0x80) {
+      mapped = upper ? std::towupper(mapped) : std::towlower(mapped);
+    }
+    append_utf8(out, static_cast<char32_t>(mapped));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string unicode_upper(std::string_view text) {
+  return map_case(text, true);
+}
+std::string unicode_lower(std::string_view text) {
+  return map_case(text, false);
 }
 
 std::string ascii_upper(std::string_view text) {

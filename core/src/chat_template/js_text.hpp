@@ -23,6 +23,10 @@ std::vector<std::string> code_points(std::string_view text);
 // JavaScript's String.length: UTF-16 code units.
 std::size_t utf16_length(std::string_view text);
 
+// String.prototype.toUpperCase/toLowerCase with Unicode's simple case mappings (and ß -> SS); the rest of
+// Unicode's special casing (final sigma, ligatures) is not applied.
+std::string unicode_upper(std::string_view text);
+std::string unicode_lower(std::string_view text);
 std::string ascii_upper(std::string_view text);
 std::string ascii_lower(std::string_view text);
 bool is_word_char(char c);  // JavaScript's \w: ASCII letters, digits and '_'

@@ -111,8 +111,8 @@ std::string replace_all(const std::string& text, const std::string& from, const 
 Value string_method(const std::string& self, const std::string& name) {
   using Args = const CallArgs&;
   if (name == "length") return Value::integer(static_cast<double>(utf16_length(self)));
-  if (name == "upper") return method([self](Args) { return Value::string(ascii_upper(self)); });
-  if (name == "lower") return method([self](Args) { return Value::string(ascii_lower(self)); });
+  if (name == "upper") return method([self](Args) { return Value::string(unicode_upper(self)); });
+  if (name == "lower") return method([self](Args) { return Value::string(unicode_lower(self)); });
   if (name == "strip") return method([self](Args) { return Value::string(trim(self)); });
   if (name == "lstrip") return method([self](Args) { return Value::string(trim_start(self)); });
   if (name == "rstrip") return method([self](Args) { return Value::string(trim_end(self)); });
@@ -128,7 +128,8 @@ Value string_method(const std::string& self, const std::string& name) {
   }
   if (name == "capitalize") {
     return method([self](Args) {
-      return Value::string(ascii_upper(self.substr(0, 1)) + self.substr(self.empty() ? 0 : 1));
+      const std::vector<std::string> chars = code_points(self);
+      return Value::string(chars.empty() ? self : unicode_upper(chars[0]) + self.substr(chars[0].size()));
     });
   }
   if (name == "startswith" || name == "endswith") {

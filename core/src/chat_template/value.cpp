@@ -3,25 +3,90 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <unordered_set>
 
 #include "errors.hpp"
 #include "js_text.hpp"
 
 namespace modelslim::core::jinja {
 
+// Small objects (messages, loop) are searched linearly; the index is built once an object grows past 16.
+constexpr std::size_t kIndexFrom = 16;
+
 const Value* Object::find(const std::string& key) const {
+  if (entries_.size() <= kIndexFrom) {
+    for (const auto& entry : entries_) {
+      if (entry.first == key) return &entry.second;
+    }
+    return nullptr;
+  }
   const auto it = index_.find(key);
   return it == index_.end() ? nullptr : &entries_[it->second].second;
 }
 
 void Object::set(const std::string& key, Value value) {
-  const auto it = index_.find(key);
-  if (it != index_.end()) {
-    entries_[it->second].second = std::move(value);
+  if (Value* found = const_cast<Value*>(find(key))) {
+    *found = std::move(value);
     return;
   }
-  index_.emplace(key, entries_.size());
   entries_.emplace_back(key, std::move(value));
+  if (entries_.size() == kIndexFrom + 1) {
+    for (std::size_t i = 0; i < entries_.size(); ++i) index_.emplace(entries_[i].first, i);
+  } else if (entries_.size() > kIndexFrom) {
+    index_.emplace(key, entries_.size() - 1);
+  }
+}
+
+void Object::drain_into(std::vector<Value>& out) {
+  for (auto& entry : entries_) out.push_back(std::move(entry.second));
+  entries_.clear();
+  index_.clear();
+}
+
+namespace {
+
+// Values whose last reference died, waiting to be destroyed by the outermost ~Value.
+thread_local std::vector<Value>* graveyard = nullptr;
+
+}  // namespace
+
+Value::~Value() {
+  const bool owns_array = array && array.use_count() == 1 && !array->empty();
+  const bool owns_object = object && object.use_count() == 1 && object->size() > 0;
+  if (!owns_array && !owns_object) return;
+  std::vector<Value> local;
+  const bool outermost = graveyard == nullptr;
+  if (outermost) graveyard = &local;
+  if (owns_array) {
+    for (Value& item : *array) graveyard->push_back(std::move(item));
+    array->clear();
+  }
+  if (owns_object) object->drain_into(*graveyard);
+  if (!outermost) return;
+  while (!local.empty()) {
+    Value last = std::move(local.back());
+    local.pop_back();
+  }  // each `last` pushes its own children before it is gone
+  graveyard = nullptr;
+}
+
+bool reaches(const Value& value, const Object* target) {
+  if (!value.holds_namespace) return false;
+  std::vector<const Value*> stack{&value};
+  std::unordered_set<const void*> seen;
+  while (!stack.empty()) {
+    const Value* v = stack.back();
+    stack.pop_back();
+    const void* id = v->is(Kind::kArray) ? static_cast<const void*>(v->array.get()) : v->object.get();
+    if (id == nullptr || !v->holds_namespace || !seen.insert(id).second) continue;
+    if (v->object.get() == target) return true;
+    if (v->is(Kind::kArray)) {
+      for (const Value& item : v->items()) stack.push_back(&item);
+    } else if (v->object) {
+      for (const auto& entry : v->object->entries()) stack.push_back(&entry.second);
+    }
+  }
+  return false;
 }
 
 Value Value::null() {
@@ -51,11 +116,14 @@ Value Value::list(std::vector<Value> items, bool tuple) {
   Value v = make(Kind::kArray);
   v.array = std::make_shared<std::vector<Value>>(std::move(items));
   v.flag = tuple;
+  for (const Value& item : *v.array) v.holds_namespace |= item.holds_namespace;
   return v;
 }
 Value Value::dict(Object entries, Kind kind) {
   Value v = make(kind);
   v.object = std::make_shared<Object>(std::move(entries));
+  v.holds_namespace = kind == Kind::kNamespace;
+  for (const auto& entry : v.object->entries()) v.holds_namespace |= entry.second.holds_namespace;
   return v;
 }
 Value Value::callable(Function f) {
@@ -244,6 +312,7 @@ std::string json_container(const Value& value, const JsonOptions& options, int d
 }  // namespace
 
 std::string to_json(const Value& value, const JsonOptions& options, int depth) {
+  if (depth > kMaxNesting) fail("value nested deeper than 512 levels");
   switch (value.kind) {
     case Kind::kNull:
       return "null";
@@ -264,7 +333,8 @@ std::string to_json(const Value& value, const JsonOptions& options, int depth) {
   }
 }
 
-Value from_json(const nlohmann::ordered_json& json) {
+Value from_json(const nlohmann::ordered_json& json, int depth) {
+  if (depth > kMaxNesting) fail("variables nested deeper than 512 levels");
   switch (json.type()) {
     case nlohmann::ordered_json::value_t::boolean:
       return Value::boolean(json.get<bool>());
@@ -280,12 +350,12 @@ Value from_json(const nlohmann::ordered_json& json) {
       return Value::string(json.get<std::string>());
     case nlohmann::ordered_json::value_t::array: {
       std::vector<Value> items;
-      for (const auto& item : json) items.push_back(from_json(item));
+      for (const auto& item : json) items.push_back(from_json(item, depth + 1));
       return Value::list(std::move(items));
     }
     case nlohmann::ordered_json::value_t::object: {
       Object entries;
-      for (const auto& [key, item] : json.items()) entries.set(key, from_json(item));
+      for (const auto& [key, item] : json.items()) entries.set(key, from_json(item, depth + 1));
       return Value::dict(std::move(entries));
     }
     default:

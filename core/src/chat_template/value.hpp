@@ -24,6 +24,8 @@ enum class Kind { kUndefined, kNull, kBool, kInt, kFloat, kString, kArray, kObje
 // An insertion-ordered string map.
 class Object {
  public:
+  // Moves every value out (for Value's iterative destruction).
+  void drain_into(std::vector<Value>& out);
   const Value* find(const std::string& key) const;
   void set(const std::string& key, Value value);
   const std::vector<std::pair<std::string, Value>>& entries() const { return entries_; }
@@ -36,12 +38,21 @@ class Object {
 
 struct Value {
   Kind kind = Kind::kUndefined;
-  bool flag = false;  // kBool: the value; kArray: a tuple; kObject: keyword arguments
+  bool flag = false;             // kBool: the value; kArray: a tuple; kObject: keyword arguments
+  bool holds_namespace = false;  // a namespace, or a list/object with one inside (only those can form cycles)
   double number = 0;
   std::string text;
   std::shared_ptr<std::vector<Value>> array;
   std::shared_ptr<Object> object;  // kObject and kNamespace
   std::shared_ptr<const Function> function;
+
+  Value() = default;
+  Value(const Value&) = default;
+  Value(Value&&) noexcept = default;
+  Value& operator=(const Value&) = default;
+  Value& operator=(Value&&) noexcept = default;
+  // Iterative: a template can nest lists a million deep ({% set x = [x] %} in a loop), beyond the stack.
+  ~Value();
 
   static Value undefined() { return {}; }
   static Value null();
@@ -89,7 +100,12 @@ struct JsonOptions {
 };
 std::string to_json(const Value& value, const JsonOptions& options, int depth = 0);
 
-Value from_json(const nlohmann::ordered_json& json);
+Value from_json(const nlohmann::ordered_json& json, int depth = 0);
+
+// Whether `value` reaches the namespace `target` (before `set target.x = value`, which would make a cycle).
+bool reaches(const Value& value, const Object* target);
+
+constexpr int kMaxNesting = 512;  // lists/objects deeper than this cannot be printed or read from JSON
 
 // JavaScript's == on the wrapped values, and === (used by `in` on arrays).
 bool loose_equals(const Value& a, const Value& b);
