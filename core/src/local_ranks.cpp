@@ -206,9 +206,13 @@ int run_local_ranks(std::size_t world_size, const std::vector<std::string>& args
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, WNOHANG);  // polled, so a signal is acted on within 50 ms
     if (pid < 0 && errno != EINTR) break;
-    if (pid <= 0) {  // SIGKILL ranks that ignore SIGTERM (blocked in a collective)
+    if (pid <= 0) {  // SIGKILL ranks that have not stopped 3 s after SIGTERM (a rank stuck in the kernel)
       if (kill_at && std::chrono::steady_clock::now() >= *kill_at) {
-        for (const auto& entry : running) ::kill(entry.first, SIGKILL);
+        for (const auto& entry : running) {
+          spdlog::warn("dp_layer_wise: rank {} did not stop within 3 s of SIGTERM; killing it", entry.second);
+          ::kill(entry.first, SIGKILL);
+        }
+        kill_at.reset();
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       continue;
@@ -217,6 +221,8 @@ int run_local_ranks(std::size_t world_size, const std::vector<std::string>& args
     if (found == running.end()) continue;
     const std::size_t rank = found->second;
     running.erase(found);
+    // Once told to stop, how each rank ended is the evidence that it cleaned up (its own SIGTERM handling).
+    if (result != 0) spdlog::info("dp_layer_wise: rank {} {}", rank, describe_status(status));
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) continue;
     if (result == 0) {
       spdlog::error("dp_layer_wise: rank {} {}; stopping the other {} rank(s)", rank, describe_status(status),

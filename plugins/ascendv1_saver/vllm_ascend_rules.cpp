@@ -5,6 +5,7 @@
 #include "ascend_tensors.hpp"
 #include "engine_rules.hpp"
 #include "modelslim/error.hpp"
+#include "modelslim/fused_module_source.hpp"
 #include "practice_reading.hpp"
 
 namespace modelslim::ascendv1 {
@@ -147,7 +148,7 @@ void check_vllm_ascend_block(Block& block, const nlohmann::json& hf_config) {
         "the layer as W8A8; " +
             std::string(kOptOut));
   }
-  saver_rules::check_fused_block(kSaver, kFusedRule, types);
+  saver_rules::check_fused_block(kSaver, kFusedRule, types, block_fused_modules(block));
 }
 
 }  // namespace modelslim::ascendv1

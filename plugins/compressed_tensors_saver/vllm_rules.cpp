@@ -5,6 +5,7 @@
 #include "compressed_tensors_layout.hpp"
 #include "engine_rules.hpp"
 #include "modelslim/error.hpp"
+#include "modelslim/fused_module_source.hpp"
 #include "practice_reading.hpp"
 
 namespace modelslim::compressed_tensors {
@@ -110,7 +111,7 @@ void check_vllm_block(Block& block, const nlohmann::json& hf_config) {
                     " model has no bias parameter for this layer (config.json attention_bias / mlp_bias)",
                 "the bias comes from asymmetric smoothing (use symmetric: true) or from the checkpoint");
   }
-  saver_rules::check_fused_block(kSaver, kFusedRule, keys);
+  saver_rules::check_fused_block(kSaver, kFusedRule, keys, block_fused_modules(block));
 }
 
 }  // namespace modelslim::compressed_tensors

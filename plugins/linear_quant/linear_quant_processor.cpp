@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <set>
 #include <string>
 
 #include <spdlog/spdlog.h>
@@ -11,6 +12,8 @@
 #include "fake_quant_linear.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/finite.hpp"
+#include "modelslim/fused_module_source.hpp"
+#include "modelslim/name_pattern.hpp"
 #include "modelslim/quant_math.hpp"
 
 namespace modelslim::linear_quant {
@@ -49,14 +52,41 @@ void require_finite_scale(const std::string& what, const at::Tensor& scale, cons
               "an earlier processor (smoothing, rotation) or the checkpoint produced it; check both");
 }
 
+bool matches_any(const std::vector<std::string>& patterns, const std::string& name) {
+  for (const std::string& pattern : patterns) {
+    for (const std::string& expanded : expand_braces(pattern)) {
+      if (glob_match(expanded, name)) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
+
+std::set<std::string> LinearQuantProcessor::select(Block& block) {
+  std::set<std::string> selected;
+  for (const Linear* linear : block.linears()) {
+    if (filter_.selects(linear->name())) selected.insert(linear->name());
+  }
+  // An exclusion of one part of a fused module (a fallback of q_proj) keeps the whole module in float:
+  // vLLM and vllm-ascend load it as one layer with one scheme (docs/savers.md).
+  const auto fallbacks = fused_fallbacks(
+      block_fused_modules(block), [&](const std::string& name) { return selected.count(name) > 0; },
+      [&](const std::string& name) { return matches_any(filter_.exclude(), name); });
+  for (const FusedFallback& fallback : fallbacks) {
+    spdlog::info("{}: {}", config_path_, describe_fused_fallback(fallback));
+    for (const std::string& name : fallback.extended) selected.erase(name);
+  }
+  return selected;
+}
 
 void LinearQuantProcessor::preprocess(BlockRequest& request) {
   selected_.clear();
   observers_.clear();
   observer_ids_.clear();
+  const std::set<std::string> selected = select(request.block);
   for (Linear* linear : request.block.linears()) {
-    if (!filter_.selects(linear->name())) continue;
+    if (selected.count(linear->name()) == 0) continue;
     selected_.push_back(linear);
     if (config_.act_mode() != ActivationQuantMode::kStaticPerTensor) continue;
     auto observer = std::make_shared<RangeObserver>();

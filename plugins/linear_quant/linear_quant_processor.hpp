@@ -7,6 +7,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,9 @@ class LinearQuantProcessor final : public Processor {
     std::shared_ptr<HistogramObserver> histogram;  // act method histogram only
   };
 
+  // The block's linears this config quantizes: the filter's choice, less the fused siblings of an excluded
+  // part (logged).
+  std::set<std::string> select(Block& block);
   // The weight part of quantize(): what dp_layer_wise splits across ranks.
   QuantizedWeight quantize_weight(const Linear& linear) const;
   std::shared_ptr<const QuantizedLinear> quantize(const Linear& linear, const RangeObserver* observer,

@@ -20,7 +20,8 @@ std::string shape_text(at::IntArrayRef shape) {
   return text + "]";
 }
 
-class LlamaAdapter final : public ModelAdapter {
+// Also a FusedModuleSource: every layer's q/k/v and gate/up, known from config.json alone.
+class LlamaAdapter final : public ModelAdapter, public FusedModuleSource {
  public:
   explicit LlamaAdapter(const ModelLoadRequest& request)
       : model_dir_(request.model_dir),
@@ -118,6 +119,14 @@ class LlamaAdapter final : public ModelAdapter {
     config.erase("quantization_config");
     if (head_modified_) config["tie_word_embeddings"] = false;  // lm_head has its own tensor now
     return config;
+  }
+
+  std::vector<FusedModule> fused_modules() const override {
+    std::vector<FusedModule> modules;
+    for (std::size_t i = 0; i < num_blocks(); ++i) {
+      for (FusedModule& module : llama_fused_modules(block_name(i))) modules.push_back(std::move(module));
+    }
+    return modules;
   }
 
   std::optional<ModelRotationPoints> rotation_points() override {

@@ -21,6 +21,17 @@ LlamaBlock::LlamaBlock(std::string name, const LlamaConfig& config, std::vector<
                        LlamaBlockWeights norms)
     : name_(std::move(name)), config_(config), linears_(std::move(linears)), norms_(std::move(norms)) {}
 
+std::vector<FusedModule> llama_fused_modules(const std::string& block_name) {
+  const std::string attention = block_name + ".self_attn.";
+  const std::string mlp = block_name + ".mlp.";
+  return {{attention + "qkv_proj", {attention + "q_proj", attention + "k_proj", attention + "v_proj"}},
+          {mlp + "gate_up_proj", {mlp + "gate_proj", mlp + "up_proj"}}};
+}
+
+std::vector<FusedModule> LlamaBlock::fused_modules() const {
+  return llama_fused_modules(name_);
+}
+
 std::vector<Linear*> LlamaBlock::linears() {
   std::vector<Linear*> result;
   for (Linear& linear : linears_) result.push_back(&linear);

@@ -9,6 +9,7 @@
 
 #include "llama_config.hpp"
 #include "modelslim/block.hpp"
+#include "modelslim/fused_module_source.hpp"
 
 namespace modelslim::llama {
 
@@ -22,6 +23,9 @@ class LlamaContext final : public ForwardContext {
   at::Tensor mask;  // [seq, seq], 0 where attention is allowed, -inf elsewhere
 };
 
+// The fused modules of decoder layer `block_name` ("model.layers.3"): its qkv_proj and gate_up_proj.
+std::vector<FusedModule> llama_fused_modules(const std::string& block_name);
+
 // RMSNorm with an optional additive bias (present after asymmetric outlier suppression shifted it).
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, const at::Tensor& bias = {});
 
@@ -34,7 +38,8 @@ struct LlamaBlockWeights {
   at::Tensor k_norm;
 };
 
-class LlamaBlock final : public Block {
+// Also a FusedModuleSource: q/k/v and gate/up, as vLLM's Llama-family packed_modules_mapping fuses them.
+class LlamaBlock final : public Block, public FusedModuleSource {
  public:
   // `linears` in the order q, k, v, o, gate, up, down.
   LlamaBlock(std::string name, const LlamaConfig& config, std::vector<Linear> linears,
@@ -47,6 +52,7 @@ class LlamaBlock final : public Block {
   std::vector<NormLinearSubgraph> norm_linear_subgraphs() override;
   std::vector<LinearPairSubgraph> linear_pair_subgraphs() override;
   std::optional<BlockRotationPoints> rotation_points() override;
+  std::vector<FusedModule> fused_modules() const override;
 
  private:
   at::Tensor attention(const at::Tensor& x, const LlamaContext& context);

@@ -105,18 +105,17 @@ void check_fused_config(const std::string& saver, const std::string& engine_rule
                   saver + ": " + module.name + " is one fused module in " + engine_rule +
                       ", but the practice saves its parts differently (" + parts + ")",
                   "quantize " + module.name +
-                      "'s parts with one linear_quant config, or exclude all of them "
-                      "(e.g. exclude the whole attention or MLP of that layer)");
+                      "'s parts with one linear_quant config, or exclude one of them in the config that "
+                      "quantizes the others (an exclusion extends to the whole fused module)");
     }
   }
 }
 
 void check_fused_block(const std::string& saver, const std::string& engine_rule,
-                       const std::vector<std::pair<std::string, std::string>>& linear_keys) {
+                       const std::vector<std::pair<std::string, std::string>>& linear_keys,
+                       const std::vector<FusedModule>& modules) {
   std::map<std::string, std::string> key_of(linear_keys.begin(), linear_keys.end());
-  std::vector<std::string> names;
-  for (const auto& entry : linear_keys) names.push_back(entry.first);
-  for (const FusedModule& module : fused_modules_of(names)) {
+  for (const FusedModule& module : modules) {
     std::string parts;
     bool differ = false;
     const std::string* first = nullptr;

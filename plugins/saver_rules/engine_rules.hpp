@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "modelslim/fused_modules.hpp"
 #include "modelslim/linear.hpp"
 #include "practice_reading.hpp"
 
@@ -37,9 +38,11 @@ using SchemeKey = std::function<std::string(const LinearQuantUse* use)>;
 void check_fused_config(const std::string& saver, const std::string& engine_rule,
                         const std::vector<LinearQuantUse>& uses, const nlohmann::json& hf_config,
                         const SchemeKey& key);
-// Save time, on the real block: the parts of each fused module must have equal keys (empty: float).
+// Save time, on the real block: the parts of each of the block's fused modules (`block_fused_modules`)
+// must have equal keys (empty: float).
 void check_fused_block(const std::string& saver, const std::string& engine_rule,
-                       const std::vector<std::pair<std::string, std::string>>& linear_keys);
+                       const std::vector<std::pair<std::string, std::string>>& linear_keys,
+                       const std::vector<FusedModule>& modules);
 
 // `values` as integer type `type`, refusing (Error kUnsupported naming `tensor_name`) any value that is not
 // finite, not integral, or outside the type's range — never a wrap.

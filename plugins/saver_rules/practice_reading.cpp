@@ -1,5 +1,6 @@
 #include "practice_reading.hpp"
 
+#include "modelslim/fused_modules.hpp"
 #include "modelslim/name_pattern.hpp"
 
 namespace modelslim::saver_rules {
@@ -62,7 +63,14 @@ std::vector<ConfigNode> flatten_processors(const std::vector<ConfigNode>& proces
 }
 
 bool LinearQuantUse::selects(const std::string& linear_name) const {
-  return any_match(include, linear_name) && !any_match(exclude, linear_name);
+  if (!any_match(include, linear_name) || any_match(exclude, linear_name)) return false;
+  // As linear_quant does on the block: an excluded part keeps its whole fused module in float.
+  const auto module = fused_module_of(linear_name);
+  if (!module) return true;
+  for (const std::string& part : module->parts) {
+    if (any_match(exclude, part)) return false;
+  }
+  return true;
 }
 
 std::string LinearQuantUse::describe() const {

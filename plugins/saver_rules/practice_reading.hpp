@@ -28,6 +28,8 @@ struct LinearQuantUse {
   std::vector<std::string> include;
   std::vector<std::string> exclude;
 
+  // Included and not excluded, and no part of its fused module (q/k/v, gate/up) excluded: linear_quant
+  // extends an exclusion to the fused siblings.
   bool selects(const std::string& linear_name) const;
   // "W8A16 per_group 64 asymmetric" — for messages.
   std::string describe() const;

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <limits>
 #include <set>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -66,7 +67,7 @@ std::string single_quoted(const std::string& name) {
   return "'" + name + "'";
 }
 
-// Owns a file descriptor; closes it when it goes out of scope.
+// Owns a file descriptor; closes it when it goes out of scope (failure paths only, for written files).
 class FileDescriptor {
  public:
   explicit FileDescriptor(int fd) : fd_(fd) {}
@@ -77,6 +78,13 @@ class FileDescriptor {
   FileDescriptor& operator=(const FileDescriptor&) = delete;
   int get() const { return fd_; }
   bool valid() const { return fd_ >= 0; }
+  // close(2) reports deferred write errors (NFS, some FUSE, ENOSPC at write-back): checked, and the
+  // descriptor is released either way (retrying close after EINTR may close another thread's file).
+  void close_checked(const fs::path& file) {
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) io_error(file, "close failed");
+  }
 
  private:
   int fd_;
@@ -522,12 +530,11 @@ void SafetensorsWriter::finish() {
   }
   std::string header_text = header.dump();
   header_text.append((8 - header_text.size() % 8) % 8, ' ');  // keeps the data section 8-byte aligned
-  ::close(spill_fd_);
-  spill_fd_ = -1;
+  FileDescriptor(std::exchange(spill_fd_, -1)).close_checked(spill_path_);  // the spill's last writes
 
   const fs::path temp = path_.string() + ".tmp";
   {
-    const FileDescriptor out(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    FileDescriptor out(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!out.valid()) io_error(temp, "cannot create");
     const auto length = little_endian_u64(header_text.size());
     write_all(out.get(), length.data(), length.size(), temp);
@@ -536,6 +543,7 @@ void SafetensorsWriter::finish() {
     if (!spill.valid()) io_error(spill_path_, "cannot reopen");
     append_file(spill.get(), spill_path_, out.get(), temp);
     if (::fsync(out.get()) != 0) io_error(temp, "fsync failed");
+    out.close_checked(temp);  // a failed close publishes nothing: the destructor removes the .tmp file
   }
   std::error_code error;
   fs::rename(temp, path_, error);

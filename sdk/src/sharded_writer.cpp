@@ -2,10 +2,20 @@
 
 #include <cstdio>
 
+#include "modelslim/error.hpp"
 #include "modelslim/json_file.hpp"
 
 namespace modelslim {
 namespace {
+void rename_shard(const std::filesystem::path& from, const std::filesystem::path& to) {
+  std::error_code error;
+  std::filesystem::rename(from, to, error);
+  if (error) {
+    throw Error(ErrorCode::kIo,
+                to.string() + ": cannot rename " + from.string() + " into place: " + error.message());
+  }
+}
+
 std::string shard_name(const std::string& stem, std::size_t index, std::size_t count) {
   char buffer[64];
   std::snprintf(buffer, sizeof(buffer), "-%05zu-of-%05zu.safetensors", index + 1, count);
@@ -15,6 +25,16 @@ std::string shard_name(const std::string& stem, std::size_t index, std::size_t c
 
 ShardedWriter::ShardedWriter(std::filesystem::path dir, std::string stem, std::uint64_t part_bytes)
     : dir_(std::move(dir)), stem_(std::move(stem)), part_bytes_(part_bytes) {}
+
+ShardedWriter::~ShardedWriter() {
+  // After finish() every shard has its final name and these paths are gone; after a failure they are
+  // closed shards (the open one removes its own temporary files).
+  current_.reset();
+  for (std::size_t i = 0; i < shard_keys_.size(); ++i) {
+    std::error_code ignored;
+    std::filesystem::remove(shard_temp_path(i), ignored);
+  }
+}
 
 std::filesystem::path ShardedWriter::shard_temp_path(std::size_t index) const {
   return dir_ / (stem_ + ".part" + std::to_string(index) + ".safetensors");
@@ -46,13 +66,13 @@ std::vector<std::string> ShardedWriter::finish() {
   std::vector<std::string> names;
   if (part_bytes_ == 0) {
     const std::string name = stem_ + ".safetensors";
-    std::filesystem::rename(shard_temp_path(0), dir_ / name);
+    rename_shard(shard_temp_path(0), dir_ / name);
     return {name};
   }
   nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
   for (std::size_t i = 0; i < shard_keys_.size(); ++i) {
     const std::string name = shard_name(stem_, i, shard_keys_.size());
-    std::filesystem::rename(shard_temp_path(i), dir_ / name);
+    rename_shard(shard_temp_path(i), dir_ / name);
     for (const auto& key : shard_keys_[i]) weight_map[key] = name;
     names.push_back(name);
   }

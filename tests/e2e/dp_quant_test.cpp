@@ -173,7 +173,17 @@ TEST_CASE("SIGTERM to the supervisor stops its ranks and removes their staging d
   CHECK_FALSE(process_alive(supervisor));
   for (const pid_t rank : ranks)
     CHECK_FALSE(process_alive(rank));  // reaped by the supervisor before it exits
-  CHECK(test::read_text(log).find("Terminated; stopping the 2 rank(s)") != std::string::npos);
+  const std::string text = test::read_text(log);
+  CHECK(text.find("Terminated; stopping the 2 rank(s)") != std::string::npos);
+  // Each rank stopped on the forwarded SIGTERM itself (its handler removed its stage, then it died of the
+  // signal or exited), none needed the supervisor's SIGKILL fallback.
+  for (const std::string rank : {"0", "1"}) {
+    const auto line = text.find("dp_layer_wise: rank " + rank + " ");
+    REQUIRE_MESSAGE(line != std::string::npos, "no end reported for rank " << rank);
+    const std::string end = text.substr(line, text.find('\n', line) - line);
+    CHECK_MESSAGE(end.find("Killed") == std::string::npos, end);
+  }
+  CHECK(text.find("did not stop within 3 s of SIGTERM") == std::string::npos);
   CHECK_FALSE(leftovers(dir / "out"));
 }
 

@@ -6,6 +6,7 @@
 
 #include <ATen/ATen.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -99,12 +100,73 @@ TEST_CASE("ascendv1 refuses forms vllm-ascend does not load, unless engine: none
   CHECK_MESSAGE(anyway.exit_code == 0, anyway.output);
 }
 
-TEST_CASE("compressed_tensors refuses a fused module whose parts are saved differently") {
+TEST_CASE("compressed_tensors refuses a fused module whose parts are given different schemes") {
   Fixture f;
-  f.expect_refusal(f.quant("[" + lq(kDynamic, ", exclude: ['*layers.1.self_attn.k_proj']") + "]",
-                           "[{type: compressed_tensors}]"),
-                   {"compressed_tensors saver", "model.layers.1.self_attn.qkv_proj is one fused module",
-                    "spec.process.0 (linear_quant)"});
+  f.expect_refusal(
+      f.quant("[" + lq(kDynamic) + ", " + lq(kStatic, ", include: ['*layers.1.self_attn.k_proj']") + "]",
+              "[{type: compressed_tensors}]"),
+      {"compressed_tensors saver", "model.layers.1.self_attn.qkv_proj is one fused module",
+       "spec.process.1 (linear_quant)"});
+}
+
+namespace {
+
+const std::vector<std::vector<std::string>> kFusedLeaves = {
+    {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"}, {"mlp.gate_proj", "mlp.up_proj"}};
+
+// The layers' fused parts as vLLM's should_ignore_layer sees them: all in `ignore` or none. Returns the
+// parts in `ignore`; fails the test on a split module.
+std::set<std::string> fused_parts_ignored(const nlohmann::json& ignore, int layers) {
+  const std::set<std::string> ignored(ignore.begin(), ignore.end());
+  std::set<std::string> parts;
+  for (int layer = 0; layer < layers; ++layer) {
+    for (const auto& leaves : kFusedLeaves) {
+      std::size_t count = 0;
+      for (const auto& leaf : leaves) {
+        const std::string name = "model.layers." + std::to_string(layer) + "." + leaf;
+        if (ignored.count(name) > 0) parts.insert(name);
+        count += ignored.count(name);
+      }
+      CHECK_MESSAGE((count == 0 || count == leaves.size()), "layer ", layer, " ", leaves[0]);
+    }
+  }
+  return parts;
+}
+
+}  // namespace
+
+TEST_CASE("excluding one part of q/k/v or gate/up keeps the whole fused module in float, for both engines") {
+  Fixture f;
+  const std::string process =
+      "[" + lq(kDynamic, ", exclude: ['*layers.1.self_attn.k_proj', 'model.layers.0.mlp.up_proj']") + "]";
+  const std::set<std::string> floats = {"model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.k_proj",
+                                        "model.layers.1.self_attn.v_proj", "model.layers.0.mlp.gate_proj",
+                                        "model.layers.0.mlp.up_proj"};
+  const auto ascend = f.quant(process, "[{type: ascendv1_saver}]");
+  REQUIRE_MESSAGE(ascend.exit_code == 0, ascend.output);
+  CHECK_MESSAGE(
+      ascend.output.find("model.layers.1.self_attn.k_proj is excluded, so its fused siblings q_proj, "
+                         "v_proj (one module model.layers.1.self_attn.qkv_proj") != std::string::npos,
+      ascend.output);
+  CHECK(ascend.output.find("fused sibling gate_proj (one module model.layers.0.mlp.gate_up_proj") !=
+        std::string::npos);
+  const auto description = modelslim::read_json_file(f.save / "quant_model_description.json");
+  for (int layer = 0; layer < 3; ++layer) {
+    for (const auto& leaves : kFusedLeaves) {
+      for (const auto& leaf : leaves) {
+        const std::string name = "model.layers." + std::to_string(layer) + "." + leaf;
+        CHECK_MESSAGE(description[name + ".weight"] == (floats.count(name) ? "FLOAT" : "W8A8_DYNAMIC"), name);
+      }
+    }
+    CHECK(description["model.layers." + std::to_string(layer) + ".self_attn.o_proj.weight"] ==
+          "W8A8_DYNAMIC");
+  }
+
+  fs::remove_all(f.save);
+  const auto ct = f.quant(process, "[{type: compressed_tensors}]");
+  REQUIRE_MESSAGE(ct.exit_code == 0, ct.output);
+  const auto ignore = modelslim::read_json_file(f.save / "config.json")["quantization_config"]["ignore"];
+  CHECK(fused_parts_ignored(ignore, 3) == floats);
 }
 
 TEST_CASE("compressed_tensors refuses weight-only group sizes vLLM's kernel does not take") {

@@ -523,11 +523,23 @@ TEST_CASE("vllm-ascend rules at config time: asymmetric smoothing only where the
 }
 
 TEST_CASE("vllm-ascend rules at config time: the parts of q/k/v and gate/up get one type") {
+  // A part left out by the include list (not an exclusion) splits the module.
   const std::string split = refusal(
-      test::practice_view("[" + lq_config(kW8A8Dynamic, ", exclude: ['*layers.1.self_attn.k_proj']") + "]",
+      test::practice_view("[" + lq_config(kW8A8Dynamic, ", include: ['*q_proj', '*v_proj', '*mlp.*']") + "]",
                           test::llama_config()));
-  CHECK(split.find("model.layers.1.self_attn.qkv_proj is one fused module") != std::string::npos);
+  CHECK(split.find("model.layers.0.self_attn.qkv_proj is one fused module") != std::string::npos);
   CHECK(split.find("k_proj: float") != std::string::npos);
+  // An exclusion of one part extends to its siblings (linear_quant does the same on the block).
+  CHECK(refusal(test::practice_view(
+                    "[" + lq_config(kW8A8Dynamic, ", exclude: ['*layers.1.self_attn.k_proj']") + "]",
+                    test::llama_config()))
+            .empty());
+  // ... but not into another config's explicit choice: k is W8A8 there, q and v W8A8_DYNAMIC here.
+  const std::string explicit_split = refusal(
+      test::practice_view("[" + lq_config(kW8A8Dynamic, ", exclude: ['*k_proj']") + ", " +
+                              lq_config(kW8A8Static, ", include: ['*layers.1.self_attn.k_proj']") + "]",
+                          test::llama_config()));
+  CHECK(explicit_split.find("model.layers.1.self_attn.qkv_proj is one fused module") != std::string::npos);
   const std::string mixed = refusal(test::practice_view(
       "[" + lq_config(kW8A8Dynamic) + ", " + lq_config(kW8A8Static, ", include: ['*up_proj']") + "]",
       test::llama_config()));

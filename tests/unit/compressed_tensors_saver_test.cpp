@@ -567,10 +567,14 @@ TEST_CASE("vLLM rules at config time: asymmetric smoothing, kernel group sizes, 
   CHECK(group16.find("spec.process.0 (linear_quant)") != std::string::npos);
   CHECK(group16.find("Marlin") != std::string::npos);
   // Fused modules: all parts one scheme, or all float.
-  const std::string split = ct_refusal(
-      test::practice_view("[" + lq(kDynamic, ", exclude: ['*layers.0.self_attn.v_proj']") + "]", hf));
+  const std::string split =
+      ct_refusal(test::practice_view("[" + lq(kDynamic, ", include: ['*q_proj', '*k_proj']") + "]", hf));
   CHECK(split.find("model.layers.0.self_attn.qkv_proj is one fused module") != std::string::npos);
   CHECK(split.find("v_proj: float") != std::string::npos);
+  // An exclusion of one part keeps the whole module in float: accepted.
+  CHECK(ct_refusal(
+            test::practice_view("[" + lq(kDynamic, ", exclude: ['*layers.0.self_attn.v_proj']") + "]", hf))
+            .empty());
   CHECK(ct_refusal(test::practice_view("[" + lq(kDynamic, ", exclude: ['*self_attn*']") + "]", hf)).empty());
 }
 

@@ -5,10 +5,13 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <set>
 
 #include "linear_quant_processor.hpp"
 #include "modelslim/error.hpp"
+#include "modelslim/fused_module_source.hpp"
 #include "modelslim/quant_math.hpp"
+#include "support/saver_rules_support.hpp"
 #include "support/toy_block.hpp"
 
 using namespace modelslim;
@@ -303,4 +306,98 @@ TEST_CASE(
         config_error("process:\n  - {type: linear_quant, qconfig: " + qconfig + "}\n");
     for (const std::string& needle : needles) CHECK_MESSAGE(contains(message, needle), message);
   }
+}
+
+namespace {
+
+// Two linears whose names follow no engine's naming, fused by the block's own description: only the
+// optional FusedModuleSource interface can say they belong together.
+class DescribedBlock final : public Block, public FusedModuleSource {
+ public:
+  DescribedBlock() : first_("blk.first", at::randn({8, 8}) * 0.1), second_("blk.second", at::randn({8, 8})) {}
+  const std::string& name() const override { return name_; }
+  std::vector<Linear*> linears() override { return {&first_, &second_}; }
+  std::vector<NamedTensor> other_parameters() const override { return {}; }
+  at::Tensor forward(const at::Tensor& hidden, const ForwardContext&) override { return hidden; }
+  std::vector<FusedModule> fused_modules() const override {
+    return {{"blk.both", {"blk.first", "blk.second"}}};
+  }
+
+ private:
+  std::string name_ = "blk";
+  Linear first_;
+  Linear second_;
+};
+
+void run_data_free(LinearQuantProcessor& processor, Block& block) {
+  std::vector<BlockInput> none;
+  BlockRequest request{block.name(), block, none, {}, 0};
+  processor.preprocess(request);
+  processor.process(request);
+  processor.postprocess(request);
+}
+
+std::string w8a16(const std::string& extra) {
+  return "process:\n  - type: linear_quant\n    qconfig: {weight: {scope: per_channel}}\n" + extra;
+}
+
+}  // namespace
+
+TEST_CASE("excluding one part of a fused module keeps its siblings in float (names of q/k/v, gate/up)") {
+  test::LlamaNamedBlock block("model.layers.2");
+  LinearQuantProcessor processor(entry(w8a16("    exclude: ['*layers.2.self_attn.k_proj', '*gate_proj']\n")));
+  run_data_free(processor, block);
+  for (const char* leaf :
+       {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "mlp.gate_proj", "mlp.up_proj"}) {
+    CHECK_MESSAGE(block.linear(leaf).quantized() == nullptr, leaf);
+  }
+  for (const char* leaf : {"self_attn.o_proj", "mlp.down_proj"})
+    CHECK_MESSAGE(block.linear(leaf).quantized() != nullptr, leaf);
+  CHECK(processor.warnings().empty());  // both patterns matched a linear
+}
+
+TEST_CASE("without an exclusion in the module, a fused module is quantized whole; o_proj alone stays alone") {
+  test::LlamaNamedBlock block("model.layers.0");
+  LinearQuantProcessor processor(entry(w8a16("    exclude: ['*o_proj']\n")));
+  run_data_free(processor, block);
+  CHECK(block.linear("self_attn.o_proj").quantized() == nullptr);
+  for (const char* leaf : {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "mlp.gate_proj",
+                           "mlp.up_proj", "mlp.down_proj"}) {
+    CHECK_MESSAGE(block.linear(leaf).quantized() != nullptr, leaf);
+  }
+}
+
+TEST_CASE("a block's own fused-module description decides, not the names") {
+  DescribedBlock described;
+  LinearQuantProcessor processor(entry(w8a16("    exclude: ['blk.first']\n")));
+  run_data_free(processor, described);
+  CHECK(described.find_linear("blk.first")->quantized() == nullptr);
+  CHECK(described.find_linear("blk.second")->quantized() == nullptr);
+}
+
+TEST_CASE("fused_fallbacks: what an exclusion splits, and the note naming the siblings") {
+  const std::vector<FusedModule> modules = {{"l.qkv_proj", {"l.q_proj", "l.k_proj", "l.v_proj"}},
+                                            {"l.gate_up_proj", {"l.gate_proj", "l.up_proj"}}};
+  const auto is = [](std::set<std::string> names) {
+    return [names](const std::string& name) { return names.count(name) > 0; };
+  };
+  // q excluded, k/v selected: extended to k and v; gate/up untouched (none excluded).
+  auto fallbacks =
+      fused_fallbacks(modules, is({"l.k_proj", "l.v_proj", "l.gate_proj", "l.up_proj"}), is({"l.q_proj"}));
+  REQUIRE(fallbacks.size() == 1);
+  CHECK(fallbacks[0].module.name == "l.qkv_proj");
+  CHECK(fallbacks[0].excluded == std::vector<std::string>{"l.q_proj"});
+  CHECK(fallbacks[0].extended == std::vector<std::string>{"l.k_proj", "l.v_proj"});
+  CHECK(describe_fused_fallback(fallbacks[0]) ==
+        "l.q_proj is excluded, so its fused siblings k_proj, v_proj (one module l.qkv_proj in vLLM and "
+        "vllm-ascend) stay in float too");
+  // The whole module excluded, or nothing of it selected: nothing to extend.
+  CHECK(fused_fallbacks(modules, is({}), is({"l.q_proj", "l.k_proj", "l.v_proj"})).empty());
+  CHECK(fused_fallbacks(modules, is({"l.gate_proj", "l.up_proj"}), is({"l.q_proj"})).empty());
+  // Two parts excluded, one selected.
+  fallbacks = fused_fallbacks(modules, is({"l.v_proj"}), is({"l.q_proj", "l.k_proj"}));
+  REQUIRE(fallbacks.size() == 1);
+  CHECK(describe_fused_fallback(fallbacks[0]) ==
+        "l.q_proj, l.k_proj are excluded, so their fused sibling v_proj (one module l.qkv_proj in vLLM and "
+        "vllm-ascend) stays in float too");
 }

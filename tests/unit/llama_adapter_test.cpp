@@ -10,6 +10,7 @@
 
 #include "llama_adapter.hpp"
 #include "modelslim/error.hpp"
+#include "modelslim/fused_module_source.hpp"
 #include "modelslim/json_file.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/tokenizer.hpp"
@@ -372,4 +373,34 @@ TEST_CASE("bad checkpoints: wrong shape, missing tensor, missing tokenizer, bad 
   test::write_text(dir / "config.json", config.dump());
   CHECK_THROWS_WITH_AS(open_adapter(dir.path()),
                        doctest::Contains("config.json: field 'hidden_size' is missing"), Error);
+}
+
+TEST_CASE("the adapter and its blocks describe q/k/v and gate/up as fused modules, by their real names") {
+  test::TempDir dir("llama-fused");
+  write_model(dir.path(), Variant{});
+  const auto adapter = open_adapter(dir.path());
+  const auto expected_block = [](const std::string& p) {
+    return std::vector<std::pair<std::string, std::vector<std::string>>>{
+        {p + "self_attn.qkv_proj", {p + "self_attn.q_proj", p + "self_attn.k_proj", p + "self_attn.v_proj"}},
+        {p + "mlp.gate_up_proj", {p + "mlp.gate_proj", p + "mlp.up_proj"}}};
+  };
+  const auto as_pairs = [](const std::vector<FusedModule>& modules) {
+    std::vector<std::pair<std::string, std::vector<std::string>>> pairs;
+    for (const auto& module : modules) pairs.emplace_back(module.name, module.parts);
+    return pairs;
+  };
+  // The block's own description (not the name rule): found through the optional interface.
+  const auto block = adapter->load_block(1);
+  REQUIRE(dynamic_cast<const FusedModuleSource*>(block.get()) != nullptr);
+  CHECK(as_pairs(block_fused_modules(*block)) == expected_block("model.layers.1."));
+  // Every parts name is one of the block's linears.
+  for (const auto& module : block_fused_modules(*block)) {
+    for (const auto& part : module.parts) CHECK(block->find_linear(part) != nullptr);
+  }
+  // The adapter lists every layer's modules without loading a block.
+  const auto all = model_fused_modules(*adapter);
+  REQUIRE(all.has_value());
+  auto expected = expected_block("model.layers.0.");
+  for (auto& module : expected_block("model.layers.1.")) expected.push_back(module);
+  CHECK(as_pairs(*all) == expected);
 }

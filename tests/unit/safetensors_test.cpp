@@ -4,6 +4,12 @@
 
 #include <ATen/ATen.h>
 
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -12,10 +18,52 @@
 
 #include "modelslim/error.hpp"
 #include "modelslim/safetensors.hpp"
+#include "modelslim/sharded_writer.hpp"
 #include "support/test_support.hpp"
 
 using namespace modelslim;
 namespace fs = std::filesystem;
+
+// close(2) failing as it does on NFS or FUSE when deferred writes fail (EIO, ENOSPC, EDQUOT): no local file
+// system produces that on demand, so this executable interposes close() (the SDK library calls it through
+// the dynamic linker). While armed, closing a descriptor whose path ends with the armed suffix releases
+// the descriptor and reports EIO; every other close goes through unchanged.
+namespace {
+std::atomic<const char*> g_fail_close_suffix{nullptr};
+std::atomic<int> g_failed_closes{0};
+
+bool path_ends_with(int fd, const char* suffix) {
+  char link[64];
+  std::snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+  char target[PATH_MAX];
+  const ssize_t length = ::readlink(link, target, sizeof(target) - 1);
+  if (length <= 0) return false;
+  const std::size_t n = std::strlen(suffix);
+  return static_cast<std::size_t>(length) >= n && std::memcmp(target + length - n, suffix, n) == 0;
+}
+
+// Arms the fault for the scope: closes of files whose path ends with `suffix` fail.
+struct CloseFault {
+  explicit CloseFault(const char* suffix) {
+    g_failed_closes = 0;
+    g_fail_close_suffix = suffix;
+  }
+  ~CloseFault() { g_fail_close_suffix = nullptr; }
+};
+}  // namespace
+
+extern "C" int close(int fd) {
+  using Close = int (*)(int);
+  static const auto real = reinterpret_cast<Close>(::dlsym(RTLD_NEXT, "close"));
+  const char* suffix = g_fail_close_suffix.load();
+  if (suffix != nullptr && path_ends_with(fd, suffix)) {
+    real(fd);
+    ++g_failed_closes;
+    errno = EIO;
+    return -1;
+  }
+  return real(fd);
+}
 
 namespace {
 
@@ -404,6 +452,50 @@ TEST_CASE("the writer: temp files never outlive it, errors name the path") {
   }
   CHECK_THROWS_WITH_AS(save_safetensors(dir / "no" / "such" / "dir.safetensors", {{"a", at::ones({1})}}),
                        doctest::Contains("no/such/dir.safetensors"), Error);
+}
+
+TEST_CASE("a failed close of the shard is an Error naming the file, and nothing is published") {
+  test::TempDir dir("st-close");
+  for (const char* suffix : {"w.safetensors.tmp", "w.safetensors.tmp.data"}) {
+    CAPTURE(suffix);
+    {
+      SafetensorsWriter writer(dir / "w.safetensors");
+      writer.add("x", at::ones({4}));
+      const CloseFault fault(suffix);
+      try {
+        writer.finish();
+        FAIL("a failed close must fail finish()");
+      } catch (const Error& error) {
+        CHECK(error.code() == ErrorCode::kIo);
+        CHECK_MESSAGE(contains(error.what(), (dir / suffix).string() + ": close failed"), error.what());
+      }
+      CHECK(g_failed_closes == 1);  // the fault fired (the interposer reached the SDK's close)
+    }
+    CHECK_FALSE(fs::exists(dir / "w.safetensors"));
+    CHECK(fs::is_empty(dir.path()));  // no temp file either
+  }
+}
+
+TEST_CASE("ShardedWriter: a shard whose close fails stops the save with nothing published or left over") {
+  test::TempDir dir("st-close-sharded");
+  {
+    ShardedWriter writer(dir.path(), "model", 64);  // 64 bytes a shard: three shards below
+    for (const char* name : {"a", "b", "c"}) writer.add(name, at::ones({16}));  // 64 bytes each
+    const CloseFault fault("model.part2.safetensors.tmp");
+    CHECK_THROWS_WITH_AS(writer.finish(), doctest::Contains("model.part2.safetensors.tmp: close failed"),
+                         Error);
+    CHECK(g_failed_closes == 1);
+  }
+  // The two shards closed before the failure are removed with the writer; no final name exists.
+  CHECK(fs::is_empty(dir.path()));
+
+  {  // Without the fault the same writer publishes all three shards and the index.
+    ShardedWriter writer(dir.path(), "model", 64);
+    for (const char* name : {"a", "b", "c"}) writer.add(name, at::ones({16}));
+    CHECK(writer.finish().size() == 3);
+  }
+  CHECK(fs::exists(dir / "model-00003-of-00003.safetensors"));
+  CHECK(fs::exists(dir / "model.safetensors.index.json"));
 }
 
 TEST_CASE("dtype names") {

@@ -18,8 +18,13 @@ class MODELSLIM_SDK_API ShardedWriter {
  public:
   // `stem`: "quant_model_weights" → quant_model_weights.safetensors or quant_model_weights-00001-of-00002...
   ShardedWriter(std::filesystem::path dir, std::string stem, std::uint64_t part_bytes);
+  // Without a successful finish(), removes the shards it closed (nothing half-written stays behind).
+  ~ShardedWriter();
+  ShardedWriter(ShardedWriter&&) noexcept = default;
+  ShardedWriter& operator=(ShardedWriter&&) noexcept = default;
   void add(const std::string& key, const at::Tensor& tensor);
-  // Closes the last shard, renames shards and writes the index when sharded. Returns the file names.
+  // Closes the last shard, renames shards and writes the index when sharded. Returns the file names. A
+  // failed write, fsync, close or rename is an Error naming the file.
   std::vector<std::string> finish();
 
  private:
