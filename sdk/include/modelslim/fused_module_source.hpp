@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "modelslim/export.hpp"
 #include "modelslim/fused_modules.hpp"
 
 namespace modelslim {
@@ -17,7 +18,7 @@ namespace modelslim {
 class Block;
 class ModelAdapter;
 
-class FusedModuleSource {
+class MODELSLIM_SDK_API FusedModuleSource {
  public:
   virtual ~FusedModuleSource();
   // Full linear names. A Block lists its own fused modules; a ModelAdapter those of every block, without
@@ -27,9 +28,9 @@ class FusedModuleSource {
 
 // The block's fused modules: its own description when it derives from FusedModuleSource, else derived from
 // its linear names (parts the block does not have are left out, modules with one part dropped).
-std::vector<FusedModule> block_fused_modules(Block& block);
+MODELSLIM_SDK_API std::vector<FusedModule> block_fused_modules(Block& block);
 // The adapter's description, or nullopt when it does not derive from FusedModuleSource.
-std::optional<std::vector<FusedModule>> model_fused_modules(const ModelAdapter& model);
+MODELSLIM_SDK_API std::optional<std::vector<FusedModule>> model_fused_modules(const ModelAdapter& model);
 
 // An exclusion (a fallback) that names some parts of a fused module while the same selection quantizes
 // others. Engines load a fused module with one scheme, so the exclusion extends to its selected siblings.
@@ -42,10 +43,11 @@ struct FusedFallback {
 using NamePredicate = std::function<bool(const std::string& name)>;
 // For one selection (`selected`: included and not excluded; `excluded`: named by an exclude pattern): the
 // fused modules it would split, each with the siblings the exclusion extends to. Empty when none is split.
-std::vector<FusedFallback> fused_fallbacks(const std::vector<FusedModule>& modules,
-                                           const NamePredicate& selected, const NamePredicate& excluded);
+MODELSLIM_SDK_API std::vector<FusedFallback> fused_fallbacks(const std::vector<FusedModule>& modules,
+                                                             const NamePredicate& selected,
+                                                             const NamePredicate& excluded);
 // "model.layers.0.self_attn.q_proj is excluded, so its fused siblings k_proj, v_proj (one module
 // model.layers.0.self_attn.qkv_proj in vLLM and vllm-ascend) stay in float too" — for the run's log.
-std::string describe_fused_fallback(const FusedFallback& fallback);
+MODELSLIM_SDK_API std::string describe_fused_fallback(const FusedFallback& fallback);
 
 }  // namespace modelslim
