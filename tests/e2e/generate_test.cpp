@@ -94,7 +94,8 @@ double eval_ppl(const fs::path& model, const std::optional<fs::path>& quant, con
                         (quant ? " --quant_path " + quant->string() : std::string()) + " --dataset " +
                         dataset.string() + " --metrics ppl --max_tokens 48 --json " + json.string());
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
-  for (const auto& m : read_json_file(json)[quant ? "quantized" : "float"]) {
+  const nlohmann::json report = read_json_file(json);
+  for (const auto& m : report[quant ? "quantized" : "float"]) {
     if (m["metric"] == "ppl") return m["value"].get<double>();
   }
   FAIL("no ppl in " << json);
@@ -172,8 +173,9 @@ TEST_CASE("echo log-probs give modelslim eval's perplexity (float and a saved W8
     ids.resize(48);  // eval's --max_tokens 48
     const double ours = echo_ppl(*generator, ids);
     const double eval = eval_ppl(model, quant_path, dir / "one.jsonl", dir / "eval.json");
-    MESSAGE((quantized ? "W8A8" : "float") << ": echo ppl " << ours << ", eval ppl " << eval
-                                           << ", relative difference " << std::abs(ours - eval) / eval);
+    MESSAGE(std::string(quantized ? "W8A8" : "float")
+            << ": echo ppl " << ours << ", eval ppl " << eval << ", relative difference "
+            << std::abs(ours - eval) / eval);
     CHECK(std::abs(ours - eval) / eval < 1e-6);
   }
   // The W8A8 artifact really runs its own arithmetic: its ppl differs from the float model's.
