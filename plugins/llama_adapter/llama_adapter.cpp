@@ -6,6 +6,7 @@
 
 #include "llama_block.hpp"
 #include "llama_config.hpp"
+#include "llama_decoding.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/tokenizer.hpp"
@@ -20,8 +21,9 @@ std::string shape_text(at::IntArrayRef shape) {
   return text + "]";
 }
 
-// Also a FusedModuleSource: every layer's q/k/v and gate/up, known from config.json alone.
-class LlamaAdapter final : public ModelAdapter, public FusedModuleSource {
+// Also a FusedModuleSource (every layer's q/k/v and gate/up, known from config.json alone) and an
+// IncrementalDecoding (KV-cache generation).
+class LlamaAdapter final : public ModelAdapter, public FusedModuleSource, public IncrementalDecoding {
  public:
   explicit LlamaAdapter(const ModelLoadRequest& request)
       : model_dir_(request.model_dir),
@@ -46,7 +48,8 @@ class LlamaAdapter final : public ModelAdapter, public FusedModuleSource {
     const at::Tensor hidden =
         embedding_.index_select(0, input_ids.reshape({-1})).to(at::kFloat).reshape({1, seq, -1});
     auto [cos, sin] = rope_tables(config_, seq);
-    return {hidden, std::make_shared<LlamaContext>(std::move(cos), std::move(sin), causal_mask(seq))};
+    return {hidden, std::make_shared<LlamaContext>(std::move(cos), std::move(sin),
+                                                   causal_mask(config_, 0, seq, 0, seq))};
   }
 
   std::size_t num_blocks() const override { return static_cast<std::size_t>(config_.num_layers); }
@@ -129,6 +132,11 @@ class LlamaAdapter final : public ModelAdapter, public FusedModuleSource {
     return modules;
   }
 
+  std::unique_ptr<DecodingState> start_decoding(const std::vector<Block*>& blocks) override {
+    return make_llama_decoding(
+        config_, [this](const at::Tensor& ids) { return embed(ids).hidden; }, blocks);
+  }
+
   std::optional<ModelRotationPoints> rotation_points() override {
     load_head();
     if (!head_modified_) {
@@ -163,14 +171,6 @@ class LlamaAdapter final : public ModelAdapter, public FusedModuleSource {
     lm_head_ = config_.tie_word_embeddings
                    ? embedding_.to(at::kFloat)
                    : load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, true);
-  }
-
-  at::Tensor causal_mask(std::int64_t seq) const {
-    const at::Tensor rows = at::arange(seq, at::kLong).unsqueeze(1);
-    const at::Tensor cols = at::arange(seq, at::kLong).unsqueeze(0);
-    at::Tensor blocked = cols > rows;
-    if (config_.sliding_window > 0) blocked = blocked.logical_or(rows - cols >= config_.sliding_window);
-    return at::zeros({seq, seq}, at::kFloat).masked_fill(blocked, -std::numeric_limits<float>::infinity());
   }
 
   std::filesystem::path model_dir_;
