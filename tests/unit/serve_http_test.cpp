@@ -45,9 +45,9 @@ class ScriptedGenerator : public core::TextGenerator {
     active_ += 1;
     core::Generation generation = script(prompt_ids, params);
     if (!wait_while_held(on_text)) generation.finish = core::FinishReason::kCancelled;
-    for (const auto id : generation.output_ids) {
+    for (const char piece : generation.text) {  // streamed a character at a time
       if (generation.finish == core::FinishReason::kCancelled) break;
-      if (on_text && !on_text(tokenizer_.decode({id}))) generation.finish = core::FinishReason::kCancelled;
+      if (on_text && !on_text(std::string(1, piece))) generation.finish = core::FinishReason::kCancelled;
     }
     last_finish_ = generation.finish;
     active_ -= 1;
@@ -65,7 +65,8 @@ class ScriptedGenerator : public core::TextGenerator {
       const std::string text = generation.text + tokenizer_.decode({id});
       const auto stop = std::find_if(params.stop.begin(), params.stop.end(),
                                      [&](const std::string& s) { return text.find(s) != std::string::npos; });
-      if (stop != params.stop.end()) {
+      if (stop != params.stop.end()) {  // the text ends before the stop string
+        generation.text = text.substr(0, text.find(*stop));
         generation.finish = core::FinishReason::kStop;
         break;
       }
