@@ -26,15 +26,18 @@ po::options_description serve_options() {
   po::options_description options(
       "modelslim serve --model_path DIR [--quant_path SAVED] [--host 127.0.0.1] [--port 8000]");
   options.add_options()("help,h", "show this help")("model_path", po::value<std::string>(),
-                                                     "the float checkpoint (tokenizer, config.json)")(
+                                                    "the float checkpoint (tokenizer, config.json)")(
       "quant_path", po::value<std::string>(), "a saved quantized model, run with the deployed arithmetic")(
       "model_type", po::value<std::string>()->default_value(""), "model type (default: config.json)")(
       "host", po::value<std::string>()->default_value("127.0.0.1"), "address to listen on")(
       "port", po::value<int>()->default_value(8000), "port to listen on (0: any free port, printed)")(
-      "served_model_name", po::value<std::string>(), "the model name of the API (default: --model_path as given)")(
-      "max_queue", po::value<std::size_t>()->default_value(32), "requests that may wait for the generator; more get 503")(
+      "served_model_name", po::value<std::string>(),
+      "the model name of the API (default: --model_path as given)")(
+      "max_queue", po::value<std::size_t>()->default_value(32),
+      "requests that may wait for the generator; more get 503")(
       "max_body_mb", po::value<double>()->default_value(8), "largest request body in MiB; larger get 413")(
-      "read_timeout", po::value<double>()->default_value(15), "seconds a client has to send a whole request (408)")(
+      "read_timeout", po::value<double>()->default_value(15),
+      "seconds a client has to send a whole request (408)")(
       "write_timeout", po::value<double>()->default_value(15), "seconds each write to a client may wait")(
       "keep_alive_timeout", po::value<double>()->default_value(5), "seconds an idle connection is kept");
   add_common_options(options);
@@ -44,7 +47,8 @@ po::options_description serve_options() {
 std::chrono::milliseconds seconds_flag(const po::variables_map& values, const char* flag) {
   const double seconds = values[flag].as<double>();
   if (!(seconds > 0 && seconds <= 86400)) {
-    throw UsageError(std::string("--") + flag + " " + std::to_string(seconds) + ": expected seconds in (0, 86400]");
+    throw UsageError(std::string("--") + flag + " " + std::to_string(seconds) +
+                     ": expected seconds in (0, 86400]");
   }
   return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
 }
@@ -54,10 +58,12 @@ ServeOptions parse_serve_options(const po::variables_map& values) {
   options.host = values["host"].as<std::string>();
   options.port = values["port"].as<int>();
   if (options.port < 0 || options.port > 65535) throw UsageError("--port: expected 0 to 65535");
-  options.served_model_name = values.count("served_model_name") ? values["served_model_name"].as<std::string>()
-                                                                 : values["model_path"].as<std::string>();
+  options.served_model_name = values.count("served_model_name")
+                                  ? values["served_model_name"].as<std::string>()
+                                  : values["model_path"].as<std::string>();
   options.max_queue = values["max_queue"].as<std::size_t>();
-  if (options.max_queue > 4096) throw UsageError("--max_queue: expected at most 4096 (each waiter holds a thread)");
+  if (options.max_queue > 4096)
+    throw UsageError("--max_queue: expected at most 4096 (each waiter holds a thread)");
   const double body_mb = values["max_body_mb"].as<double>();
   if (!(body_mb > 0 && body_mb <= 1024)) throw UsageError("--max_body_mb: expected (0, 1024] MiB");
   options.max_body_bytes = static_cast<std::size_t>(body_mb * (1 << 20));

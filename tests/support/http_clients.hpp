@@ -10,16 +10,17 @@
 namespace modelslim::test {
 
 struct HttpReply {
-  int status = 0;        // 0: no HTTP answer (connection refused, reset, ...)
-  std::string body;      // curl's own error text too, when it failed
+  int status = 0;    // 0: no HTTP answer (connection refused, reset, ...)
+  std::string body;  // curl's own error text too, when it failed
 };
 
 // curl with `args` (URL included); the status is curl's %{http_code}. `input`: a shell command whose output
 // is curl's stdin.
 inline HttpReply curl(const std::string& args, const std::string& input = "") {
   static const std::string kMarker = "\n@@status=";
-  const CommandResult result = run_command((input.empty() ? "" : input + " | ") + "curl -sS --max-time 120 -w '" +
-                                           kMarker + "%{http_code}' " + args);
+  const CommandResult result =
+      run_command((input.empty() ? "" : input + " | ") + "curl -sS --max-time 120 -w '" + kMarker +
+                  "%{http_code}' " + args);
   HttpReply reply;
   const auto marker = result.output.rfind(kMarker);
   if (marker == std::string::npos) {
@@ -37,8 +38,8 @@ inline HttpReply curl_post_json(const std::string& url, const std::string& json,
   static std::atomic<int> counter{0};
   const auto file = dir.path() / ("body-" + std::to_string(counter++) + ".json");
   write_text(file, json);
-  return curl("-X POST -H 'Content-Type: application/json' --data-binary @" + file.string() + " " + extra_args +
-              " '" + url + "'");
+  return curl("-X POST -H 'Content-Type: application/json' --data-binary @" + file.string() + " " +
+              extra_args + " '" + url + "'");
 }
 
 // Runs a node ES module (written to `dir`) with `args`; returns its output (stdout and stderr).

@@ -32,11 +32,12 @@ namespace {
 // `hold()` makes generate() wait (emitting nothing, asking the callback whether to go on) until release().
 class ScriptedGenerator : public core::TextGenerator {
  public:
-  ScriptedGenerator() : tokenizer_(Tokenizer::from_file(test::shared_dir() / "data/fake_llama/tokenizer.json")) {}
+  ScriptedGenerator()
+      : tokenizer_(Tokenizer::from_file(test::shared_dir() / "data/fake_llama/tokenizer.json")) {}
 
   const Tokenizer& tokenizer() const override { return tokenizer_; }
   std::int64_t context_length() const override { return 64; }
-  std::string chat_template() const override { return ""; }
+  std::string chat_template() const override { return template_source; }
   std::string bos_token() const override { return "<s>"; }
   std::string eos_token() const override { return "</s>"; }
 
@@ -55,7 +56,8 @@ class ScriptedGenerator : public core::TextGenerator {
   }
 
   // What generate() answers, without the callbacks.
-  core::Generation script(const std::vector<std::int64_t>& prompt_ids, const core::SamplingParams& params) const {
+  core::Generation script(const std::vector<std::int64_t>& prompt_ids,
+                          const core::SamplingParams& params) const {
     core::Generation generation;
     generation.prompt_ids = prompt_ids;
     std::int64_t sum = 0;
@@ -72,13 +74,15 @@ class ScriptedGenerator : public core::TextGenerator {
       }
       generation.output_ids.push_back(id);
       generation.text = text;
-      if (params.logprobs) generation.output_logprobs.push_back({id, tokenizer_.decode({id}), -0.25 * (k + 1), {}});
+      if (params.logprobs)
+        generation.output_logprobs.push_back({id, tokenizer_.decode({id}), -0.25 * (k + 1), {}});
     }
     if (params.echo) {
       for (std::size_t i = 0; i < prompt_ids.size(); ++i) {
         std::optional<double> logprob;
         if (i > 0) logprob = -1.0 - static_cast<double>(i);
-        generation.prompt_logprobs.push_back({prompt_ids[i], tokenizer_.decode({prompt_ids[i]}), logprob, {}});
+        generation.prompt_logprobs.push_back(
+            {prompt_ids[i], tokenizer_.decode({prompt_ids[i]}), logprob, {}});
       }
     }
     return generation;
@@ -96,6 +100,7 @@ class ScriptedGenerator : public core::TextGenerator {
     released_.notify_all();
   }
   int active() const { return active_; }
+  std::string template_source;
   core::FinishReason last_finish() const { return last_finish_; }
 
  private:
@@ -119,7 +124,8 @@ class ScriptedGenerator : public core::TextGenerator {
 // The server on a free port, run on its own thread.
 class TestServer {
  public:
-  explicit TestServer(core::ServeOptions options = {}) {
+  explicit TestServer(core::ServeOptions options = {}, const std::string& chat_template = "") {
+    generator.template_source = chat_template;
     options.port = 0;
     options.served_model_name = "scripted";
     server_ = std::make_unique<core::OpenAiServer>(generator, options);
@@ -141,7 +147,9 @@ class TestServer {
     done = true;
     stopper.join();
   }
-  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
   int port() const { return port_; }
 
   ScriptedGenerator generator;
@@ -170,7 +178,8 @@ void check_error(const test::HttpReply& reply, int status, const std::string& pa
 
 // A normal request still answered correctly.
 void check_still_serving(const TestServer& server, const test::TempDir& dir) {
-  const auto reply = test::curl_post_json(server.url("/v1/completions"), R"({"prompt": "ab", "max_tokens": 3})", dir);
+  const auto reply =
+      test::curl_post_json(server.url("/v1/completions"), R"({"prompt": "ab", "max_tokens": 3})", dir);
   REQUIRE(reply.status == 200);
   core::SamplingParams params;
   params.max_tokens = 3;
@@ -286,13 +295,61 @@ TEST_CASE("stream: server-sent events concatenate to the whole answer and end wi
   for (std::size_t i = 0; i + 2 < events.size(); ++i) {
     const json chunk = json::parse(events[i])["choices"][0];
     texts[chunk["index"].get<std::size_t>()] += chunk["text"].get<std::string>();
-    if (!chunk["finish_reason"].is_null()) finishes[chunk["index"].get<std::size_t>()] = chunk["finish_reason"];
+    if (!chunk["finish_reason"].is_null())
+      finishes[chunk["index"].get<std::size_t>()] = chunk["finish_reason"];
   }
   core::SamplingParams params;
   params.max_tokens = 7;
   CHECK(texts[0] == server.generator.script(server.generator.tokenizer().encode("hello"), params).text);
   CHECK(texts[1] == server.generator.script(server.generator.tokenizer().encode("xy"), params).text);
   CHECK(finishes == std::vector<std::string>{"length", "length"});
+}
+
+TEST_CASE("chat: messages rendered with the model's template, whole and streamed; template errors are 400") {
+  test::TempDir dir("serve-chat");
+  const std::string chat_template =
+      "{{ bos_token }}{% for m in messages %}{% if m.role == 'system' %}{{ raise_exception('no system') }}"
+      "{% endif %}[{{ m.role | upper }}]{{ m.content }}{% endfor %}{% if add_generation_prompt %}[A]{% endif "
+      "%}";
+  TestServer server({}, chat_template);
+  const std::string url = server.url("/v1/chat/completions");
+  const std::string messages =
+      R"("messages": [{"role": "user", "content": "AB"}, {"role": "assistant", "content": [{"type": "text",
+          "text": "C"}, {"type": "text", "text": "D"}]}, {"role": "user", "content": "E"}])";
+  // Rendered by hand: the template writes the BOS itself, so the prompt is encoded without special tokens.
+  const auto prompt_ids = server.generator.tokenizer().encode("<s>[USER]AB[ASSISTANT]CD[USER]E[A]", false);
+  core::SamplingParams params;
+  params.max_tokens = 6;
+  const auto expected = server.generator.script(prompt_ids, params);
+
+  auto reply = test::curl_post_json(url, "{" + messages + R"(, "max_tokens": 6, "logprobs": true})", dir);
+  REQUIRE(reply.status == 200);
+  json body = parse(reply);
+  CHECK(body["object"] == "chat.completion");
+  CHECK(body["choices"][0]["message"]["role"] == "assistant");
+  CHECK(body["choices"][0]["message"]["content"] == expected.text);
+  CHECK(body["choices"][0]["logprobs"]["content"].size() == 6);
+  CHECK(body["usage"]["prompt_tokens"] == prompt_ids.size());
+
+  reply = test::curl_post_json(url, "{" + messages + R"(, "max_tokens": 6, "stream": true})", dir, "-N");
+  REQUIRE(reply.status == 200);
+  std::string streamed;
+  std::size_t at = 0, chunks = 0;
+  while ((at = reply.body.find("data: {", at)) != std::string::npos) {
+    const json delta =
+        json::parse(reply.body.substr(at + 6, reply.body.find("\n\n", at) - at - 6))["choices"][0]["delta"];
+    if (chunks++ == 0) CHECK(delta["role"] == "assistant");
+    streamed += delta.value("content", "");
+    at += 6;
+  }
+  CHECK(streamed == expected.text);
+  CHECK(reply.body.find("data: [DONE]\n\n") != std::string::npos);
+
+  check_error(test::curl_post_json(url, R"({"messages": [{"role": "system", "content": "x"}]})", dir), 400,
+              "messages");
+  check_error(test::curl_post_json(url, R"({"messages": []})", dir), 400, "messages");
+  check_error(test::curl_post_json(url, R"({"messages": [{"content": "x"}]})", dir), 400, "messages");
+  check_still_serving(server, dir);
 }
 
 TEST_CASE("bad requests: an OpenAI error naming the field, and the server keeps serving") {
@@ -304,15 +361,22 @@ TEST_CASE("bad requests: an OpenAI error naming the field, and the server keeps 
   check_error(test::curl_post_json(completions, R"({"max_tokens": 3})", dir), 400, "prompt");
   check_error(test::curl_post_json(completions, R"({"prompt": 7})", dir), 400, "prompt");
   check_error(test::curl_post_json(completions, R"({"prompt": [1, 99999]})", dir), 400, "prompt");
-  check_error(test::curl_post_json(completions, R"({"prompt": "a", "max_tokens": "5"})", dir), 400, "max_tokens");
-  check_error(test::curl_post_json(completions, R"({"prompt": "a", "max_tokens": -1})", dir), 400, "max_tokens");
-  check_error(test::curl_post_json(completions, R"({"prompt": "a", "max_tokens": 2.5})", dir), 400, "max_tokens");
-  check_error(test::curl_post_json(completions, R"({"prompt": "a", "max_tokens": 1e300})", dir), 400, "max_tokens");
-  auto reply = test::curl_post_json(completions, R"({"prompt": "a", "max_tokens": 9223372036854775807})", dir);
+  check_error(test::curl_post_json(completions, R"({"prompt": "a", "max_tokens": "5"})", dir), 400,
+              "max_tokens");
+  check_error(test::curl_post_json(completions, R"({"prompt": "a", "max_tokens": -1})", dir), 400,
+              "max_tokens");
+  check_error(test::curl_post_json(completions, R"({"prompt": "a", "max_tokens": 2.5})", dir), 400,
+              "max_tokens");
+  check_error(test::curl_post_json(completions, R"({"prompt": "a", "max_tokens": 1e300})", dir), 400,
+              "max_tokens");
+  auto reply =
+      test::curl_post_json(completions, R"({"prompt": "a", "max_tokens": 9223372036854775807})", dir);
   check_error(reply, 400, "max_tokens");
   CHECK(parse(reply)["error"]["code"] == "context_length_exceeded");
-  check_error(test::curl_post_json(completions, R"({"prompt": "a", "max_tokens": 64})", dir), 400, "max_tokens");
-  check_error(test::curl_post_json(completions, R"({"prompt": "a", "temperature": -1})", dir), 400, "temperature");
+  check_error(test::curl_post_json(completions, R"({"prompt": "a", "max_tokens": 64})", dir), 400,
+              "max_tokens");
+  check_error(test::curl_post_json(completions, R"({"prompt": "a", "temperature": -1})", dir), 400,
+              "temperature");
   check_error(test::curl_post_json(completions, R"({"prompt": "a", "top_p": 0})", dir), 400, "top_p");
   check_error(test::curl_post_json(completions, R"({"prompt": "a", "stop": [""]})", dir), 400, "stop");
   check_error(test::curl_post_json(completions, R"({"prompt": "a", "logprobs": 21})", dir), 400, "logprobs");
@@ -332,13 +396,15 @@ TEST_CASE("bad requests: an OpenAI error naming the field, and the server keeps 
   check_still_serving(server, dir);
 }
 
-TEST_CASE("100 MB bodies are refused with 413 unread, by declared length and chunked; the server keeps serving") {
+TEST_CASE(
+    "100 MB bodies are refused with 413 unread, by declared length and chunked; the server keeps serving") {
   test::TempDir dir("serve-big");
   TestServer server;
   const std::string url = server.url("/v1/completions");
   // Chunked (length unknown in advance): cut at the limit.
   check_error(test::curl("-X POST -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' "
-                         "--data-binary @- '" + url + "'",
+                         "--data-binary @- '" +
+                             url + "'",
                          "head -c 100000000 /dev/zero"),
               413);
   // Declared length with Expect: 100-continue (curl's default for big bodies): refused before it is sent.
@@ -350,7 +416,8 @@ TEST_CASE("100 MB bodies are refused with 413 unread, by declared length and chu
     const response = await fetch(process.argv[2], {method: 'POST', body: Buffer.alloc(100000000, 32),
                                                    headers: {'content-type': 'application/json'}});
     console.log(response.status, await response.text());
-  )", dir, url);
+  )",
+                                   dir, url);
   INFO(node.output);
   CHECK(node.output.rfind("413 {\"error\"", 0) == 0);
   check_still_serving(server, dir);
@@ -384,9 +451,11 @@ TEST_CASE("queue: one generation at a time, 503 beyond --max_queue, shutdown can
   server.generator.hold();
   const std::string url = server.url("/v1/completions");
   test::HttpReply first, second;
-  std::thread first_client([&] { first = test::curl_post_json(url, R"({"prompt": "a", "max_tokens": 2})", dir); });
+  std::thread first_client(
+      [&] { first = test::curl_post_json(url, R"({"prompt": "a", "max_tokens": 2})", dir); });
   while (server.generator.active() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  std::thread second_client([&] { second = test::curl_post_json(url, R"({"prompt": "b", "max_tokens": 2})", dir); });
+  std::thread second_client(
+      [&] { second = test::curl_post_json(url, R"({"prompt": "b", "max_tokens": 2})", dir); });
   // The second waits in the queue (the health answer says so); a third finds it full.
   while (parse(test::curl(server.url("/health")))["waiting"] != 1) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -406,7 +475,8 @@ TEST_CASE("a streaming client that leaves cancels its generation and frees the g
   TestServer server;
   server.generator.hold();
   const std::string request = R"({"prompt": "a", "max_tokens": 2, "stream": true})";
-  std::thread client([&] { test::curl_post_json(server.url("/v1/completions"), request, dir, "-N --max-time 1"); });
+  std::thread client(
+      [&] { test::curl_post_json(server.url("/v1/completions"), request, dir, "-N --max-time 1"); });
   client.join();
   // The held generation notices the closed connection at its next event and is cancelled.
   while (server.generator.active() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));

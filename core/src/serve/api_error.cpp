@@ -22,16 +22,15 @@ ApiError error_as_api_error(int status) {
     case 400:
       return ApiError(400, "malformed HTTP request", std::nullopt, "bad_request");
     case 404:
-      return ApiError(404, "no such endpoint; see GET /v1/models, POST /v1/completions, "
-                           "POST /v1/chat/completions, GET /health",
-                      std::nullopt, "not_found")
-          ;
+      return ApiError(404,
+                      "no such endpoint; see GET /v1/models, POST /v1/completions, "
+                      "POST /v1/chat/completions, GET /health",
+                      std::nullopt, "not_found");
     case 405:
       return ApiError(405, "method not allowed on this endpoint", std::nullopt, "method_not_allowed");
     case 408:
       return ApiError(408, "the request was not received in time (--read_timeout)", std::nullopt,
-                      "request_timeout")
-          ;
+                      "request_timeout");
     case 413:
       return ApiError(413, "request body too large (--max_body_mb)", std::nullopt, "payload_too_large");
     case 414:

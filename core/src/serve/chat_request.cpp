@@ -52,10 +52,11 @@ std::string render(const nlohmann::json& body, const ChatTemplateInput& input) {
                    "prompt instead",
                    "messages", "no_chat_template");
   }
-  nlohmann::json variables = {{"messages", parse_messages(body)},
-                              {"add_generation_prompt", optional_bool(body, "add_generation_prompt").value_or(true)},
-                              {"bos_token", input.bos_token},
-                              {"eos_token", input.eos_token}};
+  nlohmann::json variables = {
+      {"messages", parse_messages(body)},
+      {"add_generation_prompt", optional_bool(body, "add_generation_prompt").value_or(true)},
+      {"bos_token", input.bos_token},
+      {"eos_token", input.eos_token}};
   if (const auto kwargs = body.find("chat_template_kwargs"); kwargs != body.end() && !kwargs->is_null()) {
     if (!kwargs->is_object()) invalid_field("chat_template_kwargs", "an object", *kwargs);
     for (const auto& [key, value] : kwargs->items()) variables[key] = value;
@@ -78,7 +79,8 @@ void parse_chat_logprobs(const nlohmann::json& body, GenerationRequest& request)
   if (request.stream) {
     throw ApiError(400, "`logprobs` is not supported with `stream` by modelslim serve", "stream");
   }
-  if (top && (*top < 0 || *top > kMaxLogprobs)) invalid_field("top_logprobs", "an integer in [0, 20]", body["top_logprobs"]);
+  if (top && (*top < 0 || *top > kMaxLogprobs))
+    invalid_field("top_logprobs", "an integer in [0, 20]", body["top_logprobs"]);
   request.chat_top_logprobs = top.value_or(0);
   request.params.logprobs = request.chat_top_logprobs;
 }

@@ -29,7 +29,8 @@ std::vector<std::string> parse_stop(const nlohmann::json& body) {
 
 void parse_sampling(const nlohmann::json& body, SamplingParams& params) {
   if (const auto temperature = optional_number(body, "temperature")) {
-    if (!(*temperature >= 0 && *temperature <= 2)) invalid_field("temperature", "in [0, 2]", body["temperature"]);
+    if (!(*temperature >= 0 && *temperature <= 2))
+      invalid_field("temperature", "in [0, 2]", body["temperature"]);
     params.temperature = *temperature;
   }
   if (const auto top_p = optional_number(body, "top_p")) {
@@ -49,7 +50,8 @@ void parse_sampling(const nlohmann::json& body, SamplingParams& params) {
 void refuse_unsupported(const nlohmann::json& body) {
   for (const char* field : {"n", "best_of"}) {
     if (const auto value = optional_int(body, field); value && *value != 1) {
-      throw ApiError(400, std::string("`") + field + "` other than 1 is not supported by modelslim serve", field);
+      throw ApiError(400, std::string("`") + field + "` other than 1 is not supported by modelslim serve",
+                     field);
     }
   }
   for (const char* field : {"presence_penalty", "frequency_penalty"}) {
@@ -74,8 +76,9 @@ void parse_stream(const nlohmann::json& body, GenerationRequest& request) {
 
 void parse_common_fields(const nlohmann::json& body, const ModelLimits& model, GenerationRequest& request) {
   if (const auto name = optional_string(body, "model"); name && *name != model.served_model_name) {
-    throw ApiError(404, "The model `" + *name + "` does not exist; this server serves `" +
-                            model.served_model_name + "` (GET /v1/models)",
+    throw ApiError(404,
+                   "The model `" + *name + "` does not exist; this server serves `" +
+                       model.served_model_name + "` (GET /v1/models)",
                    "model", "model_not_found");
   }
   refuse_unsupported(body);

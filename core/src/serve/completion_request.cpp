@@ -23,8 +23,9 @@ PromptInput token_prompt(const nlohmann::json& ids, const ModelLimits& model) {
   PromptInput prompt;
   const std::int64_t vocab = model.tokenizer->vocab_size();
   for (const auto& item : ids) {
-    const bool in_range = item.is_number_unsigned() ? item.get<std::uint64_t>() < static_cast<std::uint64_t>(vocab)
-                                                    : item.get<std::int64_t>() >= 0 && item.get<std::int64_t>() < vocab;
+    const bool in_range = item.is_number_unsigned()
+                              ? item.get<std::uint64_t>() < static_cast<std::uint64_t>(vocab)
+                              : item.get<std::int64_t>() >= 0 && item.get<std::int64_t>() < vocab;
     if (!in_range) {
       invalid_field("prompt", "token ids in [0, " + std::to_string(vocab) + ")", item);
     }
@@ -72,10 +73,12 @@ GenerationRequest parse_completion_request(const nlohmann::json& body, const Mod
     throw ApiError(400, "`suffix` is not supported by modelslim serve", "suffix");
   }
   request.params.max_tokens = optional_int(body, "max_tokens").value_or(kDefaultMaxTokens);
-  if (request.params.max_tokens < 0) invalid_field("max_tokens", "a non-negative integer", body["max_tokens"]);
+  if (request.params.max_tokens < 0)
+    invalid_field("max_tokens", "a non-negative integer", body["max_tokens"]);
   request.params.echo = optional_bool(body, "echo").value_or(false);
   if (const auto logprobs = optional_int(body, "logprobs")) {
-    if (*logprobs < 0 || *logprobs > kMaxLogprobs) invalid_field("logprobs", "an integer in [0, 20]", body["logprobs"]);
+    if (*logprobs < 0 || *logprobs > kMaxLogprobs)
+      invalid_field("logprobs", "an integer in [0, 20]", body["logprobs"]);
     request.params.logprobs = *logprobs;
   }
   if (request.stream && (request.params.logprobs || request.params.echo)) {

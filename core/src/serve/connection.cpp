@@ -50,14 +50,17 @@ Connection::~Connection() {
   ::close(socket_);
 }
 
-Connection* Connection::current() { return t_current; }
+Connection* Connection::current() {
+  return t_current;
+}
 
 Connection::Wait Connection::wait(short events, Clock::time_point deadline, bool stop_interrupts) const {
   while (true) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) return Wait::kTimeout;
     pollfd fds[2] = {{socket_, events, 0}, {stop_fd_, POLLIN, 0}};
-    const int ready = ::poll(fds, stop_interrupts ? 2 : 1, static_cast<int>(std::min<long long>(left, 1 << 30)));
+    const int ready =
+        ::poll(fds, stop_interrupts ? 2 : 1, static_cast<int>(std::min<long long>(left, 1 << 30)));
     if (ready < 0 && errno == EINTR) continue;
     if (ready < 0) return Wait::kError;
     if (ready == 0) return Wait::kTimeout;
@@ -119,13 +122,15 @@ ssize_t Connection::write(const char* data, size_t size) {
 void Connection::get_remote_ip_and_port(std::string& ip, int& port) const {
   sockaddr_storage address{};
   socklen_t length = sizeof address;
-  if (::getpeername(socket_, reinterpret_cast<sockaddr*>(&address), &length) == 0) address_of(address, ip, port);
+  if (::getpeername(socket_, reinterpret_cast<sockaddr*>(&address), &length) == 0)
+    address_of(address, ip, port);
 }
 
 void Connection::get_local_ip_and_port(std::string& ip, int& port) const {
   sockaddr_storage address{};
   socklen_t length = sizeof address;
-  if (::getsockname(socket_, reinterpret_cast<sockaddr*>(&address), &length) == 0) address_of(address, ip, port);
+  if (::getsockname(socket_, reinterpret_cast<sockaddr*>(&address), &length) == 0)
+    address_of(address, ip, port);
 }
 
 // The answer is sent; closing now with unread bytes would reset the connection and the client could lose

@@ -16,10 +16,10 @@
 namespace modelslim::core::serve {
 
 struct ConnectionLimits {
-  std::chrono::milliseconds read_timeout{15000};  // from the first byte of a request to its last
-  std::chrono::milliseconds write_timeout{15000};  // for each write
+  std::chrono::milliseconds read_timeout{15000};       // from the first byte of a request to its last
+  std::chrono::milliseconds write_timeout{15000};      // for each write
   std::chrono::milliseconds keep_alive_timeout{5000};  // idle wait for the next request
-  std::size_t keep_alive_max = 100;  // requests per connection
+  std::size_t keep_alive_max = 100;                    // requests per connection
 };
 
 class Connection : public httplib::Stream {

@@ -47,7 +47,8 @@ std::unique_ptr<GenerationQueue::Ticket> wait_for_generator(const ServeContext& 
   return ticket;
 }
 
-void answer_whole(const ServeContext& context, const GenerationRequest& request, httplib::Response& response) {
+void answer_whole(const ServeContext& context, const GenerationRequest& request,
+                  httplib::Response& response) {
   const auto ticket = wait_for_generator(context);
   const Connection* connection = Connection::current();
   const TextCallback keep_going = [&](const std::string&) { return still_wanted(context, connection); };
@@ -60,7 +61,8 @@ void answer_whole(const ServeContext& context, const GenerationRequest& request,
     }
   }
   const auto head = make_response_head(request.chat, context.limits.served_model_name);
-  const auto body = request.chat ? chat_json(head, request, generations) : completion_json(head, request, generations);
+  const auto body =
+      request.chat ? chat_json(head, request, generations) : completion_json(head, request, generations);
   response.set_content(dump(body), "application/json");
 }
 
@@ -79,7 +81,8 @@ bool send_event(httplib::DataSink& sink, const std::string& data) {
 
 nlohmann::json chunk(const Stream& stream, std::size_t index, const std::string& text,
                      const std::optional<FinishReason>& finish) {
-  return stream.request.chat ? chat_chunk(stream.head, text, finish) : completion_chunk(stream.head, index, text, finish);
+  return stream.request.chat ? chat_chunk(stream.head, text, finish)
+                             : completion_chunk(stream.head, index, text, finish);
 }
 
 // False when the client left or the server is shutting down: the connection is then closed mid-stream.
@@ -92,13 +95,15 @@ bool stream_choices(Stream& stream, httplib::DataSink& sink, std::vector<Generat
     };
     generations.push_back(generate(stream.context, prompts[index], stream.request.params, send_delta));
     const FinishReason finish = generations.back().finish;
-    if (finish == FinishReason::kCancelled || !send_event(sink, dump(chunk(stream, index, "", finish)))) return false;
+    if (finish == FinishReason::kCancelled || !send_event(sink, dump(chunk(stream, index, "", finish))))
+      return false;
   }
   return true;
 }
 
 bool write_stream(Stream& stream, httplib::DataSink& sink) {
-  if (stream.request.chat && !send_event(sink, dump(chat_chunk(stream.head, "", std::nullopt, true)))) return false;
+  if (stream.request.chat && !send_event(sink, dump(chat_chunk(stream.head, "", std::nullopt, true))))
+    return false;
   std::vector<Generation> generations;
   try {
     if (!stream_choices(stream, sink, generations)) return false;
@@ -108,7 +113,8 @@ bool write_stream(Stream& stream, httplib::DataSink& sink) {
   }
   stream.ticket.reset();  // the generator is free for the next request
   if (stream.request.include_usage) {
-    send_event(sink, dump(usage_chunk(stream.head, stream.request.chat, usage_json(stream.request, generations))));
+    send_event(sink,
+               dump(usage_chunk(stream.head, stream.request.chat, usage_json(stream.request, generations))));
   }
   send_event(sink, "[DONE]");
   sink.done();
@@ -123,13 +129,15 @@ void answer_stream(const ServeContext& context, GenerationRequest request, httpl
   stream->head = make_response_head(request.chat, context.limits.served_model_name);
   stream->request = std::move(request);
   response.set_header("Cache-Control", "no-cache");
-  response.set_chunked_content_provider(
-      "text/event-stream", [stream](std::size_t, httplib::DataSink& sink) { return write_stream(*stream, sink); });
+  response.set_chunked_content_provider("text/event-stream", [stream](std::size_t, httplib::DataSink& sink) {
+    return write_stream(*stream, sink);
+  });
 }
 
 }  // namespace
 
-void handle_generation(const ServeContext& context, bool chat, const std::string& body, httplib::Response& response) {
+void handle_generation(const ServeContext& context, bool chat, const std::string& body,
+                       httplib::Response& response) {
   const nlohmann::json json = parse_request_body(body);
   GenerationRequest request = chat ? parse_chat_request(json, context.limits, context.chat_template)
                                    : parse_completion_request(json, context.limits);

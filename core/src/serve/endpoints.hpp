@@ -10,7 +10,6 @@
 #include "generation_queue.hpp"
 #include "generation_request.hpp"
 
-
 namespace modelslim::core {
 class TextGenerator;
 }
@@ -27,6 +26,7 @@ struct ServeContext {
 
 // POST /v1/completions (chat = false) or /v1/chat/completions with the request body already read. Throws
 // ApiError for anything the client should see as an error status.
-void handle_generation(const ServeContext& context, bool chat, const std::string& body, httplib::Response& response);
+void handle_generation(const ServeContext& context, bool chat, const std::string& body,
+                       httplib::Response& response);
 
 }  // namespace modelslim::core::serve

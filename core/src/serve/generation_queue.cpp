@@ -34,7 +34,9 @@ void GenerationQueue::release(std::uint64_t id) {
   changed_.notify_all();
 }
 
-GenerationQueue::Ticket::~Ticket() { queue_->release(id_); }
+GenerationQueue::Ticket::~Ticket() {
+  queue_->release(id_);
+}
 
 bool GenerationQueue::Ticket::wait_turn() {
   std::unique_lock<std::mutex> lock(queue_->mutex_);

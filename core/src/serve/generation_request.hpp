@@ -36,9 +36,9 @@ struct PromptInput {
 struct GenerationRequest {
   bool chat = false;
   std::vector<PromptInput> prompts;
-  SamplingParams params;          // max_tokens already checked against the context for every prompt
+  SamplingParams params;  // max_tokens already checked against the context for every prompt
   bool stream = false;
-  bool include_usage = false;     // stream_options.include_usage
+  bool include_usage = false;           // stream_options.include_usage
   std::int64_t chat_top_logprobs = -1;  // chat: -1 = no logprobs, else top_logprobs (0..20)
 };
 

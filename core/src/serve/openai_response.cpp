@@ -82,13 +82,18 @@ ResponseHead make_response_head(bool chat, const std::string& model) {
           std::chrono::duration_cast<std::chrono::seconds>(now).count(), model};
 }
 
-std::string finish_reason_name(FinishReason reason) { return reason == FinishReason::kStop ? "stop" : "length"; }
+std::string finish_reason_name(FinishReason reason) {
+  return reason == FinishReason::kStop ? "stop" : "length";
+}
 
 nlohmann::json usage_json(const GenerationRequest& request, const std::vector<Generation>& generations) {
   std::int64_t prompt = 0, completion = 0;
-  for (const auto& prompt_input : request.prompts) prompt += static_cast<std::int64_t>(prompt_input.ids.size());
-  for (const auto& generation : generations) completion += static_cast<std::int64_t>(generation.output_ids.size());
-  return {{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
+  for (const auto& prompt_input : request.prompts)
+    prompt += static_cast<std::int64_t>(prompt_input.ids.size());
+  for (const auto& generation : generations)
+    completion += static_cast<std::int64_t>(generation.output_ids.size());
+  return {
+      {"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
 }
 
 nlohmann::json completion_json(const ResponseHead& head, const GenerationRequest& request,
@@ -102,7 +107,8 @@ nlohmann::json completion_json(const ResponseHead& head, const GenerationRequest
     choices.push_back(
         {{"index", i},
          {"text", echo ? prompt_text + generation.text : generation.text},
-         {"logprobs", request.params.logprobs ? completion_logprobs(generation, echo, prompt_text) : nlohmann::json()},
+         {"logprobs",
+          request.params.logprobs ? completion_logprobs(generation, echo, prompt_text) : nlohmann::json()},
          {"finish_reason", finish_reason_name(generation.finish)}});
   }
   body["choices"] = choices;
@@ -134,8 +140,8 @@ nlohmann::json completion_chunk(const ResponseHead& head, std::size_t index, con
   return body;
 }
 
-nlohmann::json chat_chunk(const ResponseHead& head, const std::string& text, const std::optional<FinishReason>& finish,
-                          bool role_only) {
+nlohmann::json chat_chunk(const ResponseHead& head, const std::string& text,
+                          const std::optional<FinishReason>& finish, bool role_only) {
   nlohmann::json body = head_json(head, "chat.completion.chunk");
   nlohmann::json delta = nlohmann::json::object();
   if (role_only) delta = {{"role", "assistant"}, {"content", ""}};

@@ -35,8 +35,8 @@ nlohmann::json chat_json(const ResponseHead& head, const GenerationRequest& requ
 // first chunk (delta {"role": "assistant", "content": ""}).
 nlohmann::json completion_chunk(const ResponseHead& head, std::size_t index, const std::string& text,
                                 const std::optional<FinishReason>& finish);
-nlohmann::json chat_chunk(const ResponseHead& head, const std::string& text, const std::optional<FinishReason>& finish,
-                          bool role_only = false);
+nlohmann::json chat_chunk(const ResponseHead& head, const std::string& text,
+                          const std::optional<FinishReason>& finish, bool role_only = false);
 // The last chunk when stream_options.include_usage is set: no choices, the usage.
 nlohmann::json usage_chunk(const ResponseHead& head, bool chat, const nlohmann::json& usage);
 

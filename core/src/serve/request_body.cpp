@@ -12,14 +12,13 @@ struct Route {
   const char* path;
   const char* method;
 };
-constexpr Route kRoutes[] = {{"/health", "GET"},
-                             {"/v1/models", "GET"},
-                             {"/v1/completions", "POST"},
-                             {"/v1/chat/completions", "POST"}};
+constexpr Route kRoutes[] = {
+    {"/health", "GET"}, {"/v1/models", "GET"}, {"/v1/completions", "POST"}, {"/v1/chat/completions", "POST"}};
 
 bool has_body(const httplib::Request& request) {
   std::string encoding = request.get_header_value("Transfer-Encoding");
-  std::transform(encoding.begin(), encoding.end(), encoding.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(encoding.begin(), encoding.end(), encoding.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   return encoding.find("chunked") != std::string::npos ||
          (request.has_header("Content-Length") && request.get_header_value("Content-Length") != "0");
 }
@@ -37,7 +36,8 @@ std::optional<ApiError> check_route(const httplib::Request& request, std::size_t
   if (route == std::end(kRoutes)) return error_as_api_error(404);
   const std::string method = request.method == "HEAD" ? "GET" : request.method;
   if (method != route->method) {
-    return ApiError(405, "method " + request.method + " not allowed on " + request.path + "; use " + route->method,
+    return ApiError(405,
+                    "method " + request.method + " not allowed on " + request.path + "; use " + route->method,
                     std::nullopt, "method_not_allowed");
   }
   if (method == "GET" && has_body(request)) {
@@ -71,8 +71,8 @@ std::string read_request_body(const httplib::Request&, const httplib::ContentRea
   if (auto* current = Connection::current()) current->close_after_response();
   if (too_large) throw error_as_api_error(413);
   if (connection && connection->timed_out()) throw error_as_api_error(408);
-  throw ApiError(400, "the request body could not be read (truncated or malformed chunked encoding)", std::nullopt,
-                 "bad_request");
+  throw ApiError(400, "the request body could not be read (truncated or malformed chunked encoding)",
+                 std::nullopt, "bad_request");
 }
 
 }  // namespace modelslim::core::serve

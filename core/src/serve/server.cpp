@@ -44,11 +44,13 @@ struct OpenAiServer::Impl {
   Impl(TextGenerator& generator, const ServeOptions& options)
       : options(options),
         queue(options.max_queue),
-        http(connection_limits(options), options.max_queue + 1 + kSpareThreads, options.max_queue + 1 + kSpareThreads) {
+        http(connection_limits(options), options.max_queue + 1 + kSpareThreads,
+             options.max_queue + 1 + kSpareThreads) {
     if (const std::string source = generator.chat_template(); !source.empty()) chat_template.emplace(source);
     context.generator = &generator;
     context.limits = {&generator.tokenizer(), generator.context_length(), options.served_model_name};
-    context.chat_template = {chat_template ? &*chat_template : nullptr, generator.bos_token(), generator.eos_token()};
+    context.chat_template = {chat_template ? &*chat_template : nullptr, generator.bos_token(),
+                             generator.eos_token()};
     context.queue = &queue;
     context.stopping = &stopping;
   }
@@ -115,28 +117,31 @@ void OpenAiServer::Impl::add_error_handling() {
     return 100;
   });
   // Errors httplib answers itself (malformed request line or headers, timeouts): an OpenAI error object.
-  const httplib::Server::HandlerWithResponse on_error = [](const httplib::Request&, httplib::Response& response) {
+  const httplib::Server::HandlerWithResponse on_error = [](const httplib::Request&,
+                                                           httplib::Response& response) {
     if (!response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     // The request was not read to its end: nothing after it on this connection can be trusted.
     response.set_header("Connection", "close");
     auto* connection = serve::Connection::current();
     if (connection) connection->close_after_response();
     if (connection && connection->timed_out()) response.status = 408;
-    response.set_content(serve::dump(serve::error_as_api_error(response.status).to_json()), "application/json");
+    response.set_content(serve::dump(serve::error_as_api_error(response.status).to_json()),
+                         "application/json");
     return httplib::Server::HandlerResponse::Handled;
   };
   http.set_error_handler(on_error);
-  http.set_exception_handler([](const httplib::Request&, httplib::Response& response, std::exception_ptr error) {
-    std::string message = "internal error";
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& caught) {
-      message = caught.what();
-    } catch (...) {
-    }
-    spdlog::error("serve: {}", message);
-    send_error(response, serve::ApiError(500, message));
-  });
+  http.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& response, std::exception_ptr error) {
+        std::string message = "internal error";
+        try {
+          std::rethrow_exception(error);
+        } catch (const std::exception& caught) {
+          message = caught.what();
+        } catch (...) {
+        }
+        spdlog::error("serve: {}", message);
+        send_error(response, serve::ApiError(500, message));
+      });
   http.set_logger([](const httplib::Request& request, const httplib::Response& response) {
     spdlog::debug("{} {} -> {}", request.method, request.path, response.status);
   });
@@ -152,12 +157,14 @@ OpenAiServer::~OpenAiServer() = default;
 
 int OpenAiServer::bind() {
   const auto& options = impl_->options;
-  const int port = options.port == 0 ? impl_->http.bind_to_any_port(options.host)
-                                     : (impl_->http.bind_to_port(options.host, options.port) ? options.port : -1);
+  const int port = options.port == 0
+                       ? impl_->http.bind_to_any_port(options.host)
+                       : (impl_->http.bind_to_port(options.host, options.port) ? options.port : -1);
   if (port <= 0) {
-    throw Error(ErrorCode::kIo, "cannot listen on " + options.host + ":" + std::to_string(options.port) + ": " +
-                                    std::strerror(errno),
-                "choose another --port (0 picks a free one) or --host");
+    throw Error(
+        ErrorCode::kIo,
+        "cannot listen on " + options.host + ":" + std::to_string(options.port) + ": " + std::strerror(errno),
+        "choose another --port (0 picks a free one) or --host");
   }
   impl_->port = port;
   return port;

@@ -11,7 +11,8 @@ namespace modelslim::core::serve {
 namespace {
 
 int g_pipe[2] = {-1, -1};
-struct sigaction g_previous_int {}, g_previous_term{};
+struct sigaction g_previous_int {
+}, g_previous_term{};
 
 extern "C" void on_stop_signal(int signal) {
   const int saved = errno;

@@ -14,11 +14,11 @@ class TextGenerator;
 
 struct ServeOptions {
   std::string host = "127.0.0.1";
-  int port = 8000;                     // 0: any free port (the chosen one is logged and returned by bind())
-  std::string served_model_name;       // the `model` of requests and /v1/models
-  std::size_t max_queue = 32;          // requests that may wait while one generates; more get 503
-  std::size_t max_body_bytes = 8u << 20;  // larger bodies get 413 without being read
-  std::chrono::milliseconds read_timeout{15000};  // whole request (head + body); slower clients get 408
+  int port = 8000;                // 0: any free port (the chosen one is logged and returned by bind())
+  std::string served_model_name;  // the `model` of requests and /v1/models
+  std::size_t max_queue = 32;     // requests that may wait while one generates; more get 503
+  std::size_t max_body_bytes = 8u << 20;           // larger bodies get 413 without being read
+  std::chrono::milliseconds read_timeout{15000};   // whole request (head + body); slower clients get 408
   std::chrono::milliseconds write_timeout{15000};  // each write to a client
   std::chrono::milliseconds keep_alive_timeout{5000};
 };
