@@ -64,7 +64,7 @@ class ServerProcess {
       const std::string text = test::read_text(log_);
       if (std::regex_search(text, match, listening)) port_ = std::stoi(match[1]);
       int status = 0;
-      REQUIRE_MESSAGE(::waitpid(pid_, &status, WNOHANG) == 0, std::string("serve exited: ") + text);
+      REQUIRE_MESSAGE(::waitpid(pid_, &status, WNOHANG) == 0, (std::string("serve exited: ") + text));
       if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     REQUIRE_MESSAGE(port_ != 0, test::read_text(log_));
