@@ -348,6 +348,7 @@ TEST_CASE("chat: messages rendered with the model's template, whole and streamed
   check_error(test::curl_post_json(url, R"({"messages": [{"role": "system", "content": "x"}]})", dir), 400,
               "messages");
   check_error(test::curl_post_json(url, R"({"messages": []})", dir), 400, "messages");
+  check_error(test::curl_post_json(url, R"({"messages": [{"role": "user", "content": [{"type": 5}]}]})", dir), 400);
   check_error(test::curl_post_json(url, R"({"messages": [{"content": "x"}]})", dir), 400, "messages");
   check_still_serving(server, dir);
 }

@@ -76,6 +76,9 @@ void OpenAiServer::Impl::generation_route(const char* path, bool chat) {
       serve::handle_generation(context, chat, body, response);
     } catch (const serve::ApiError& error) {
       send_error(response, error);
+    } catch (const nlohmann::json::exception& error) {
+      // A field's value of an unexpected JSON type that a check above did not name.
+      send_error(response, serve::ApiError(400, std::string("invalid request: ") + error.what()));
     }
   });
 }
