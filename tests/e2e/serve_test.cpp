@@ -108,8 +108,10 @@ std::string generate_continuation(const fs::path& model, const std::string& prom
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   std::string text = result.output;
   if (!text.empty() && text.back() == '\n') text.pop_back();  // generate ends its output with a newline
-  REQUIRE_MESSAGE(text.rfind(prompt, 0) == 0, text);          // it prints the prompt, then the continuation
-  return text.substr(prompt.size());
+  // It prints the prompt as the tokenizer reads it back (a BOS text may come first), then the continuation.
+  const auto at = text.find(prompt);
+  REQUIRE_MESSAGE(at != std::string::npos, text);
+  return text.substr(at + prompt.size());
 }
 
 const char* const kConcurrentClients = R"(
