@@ -30,7 +30,8 @@ fs::path make_model(const test::TempDir& dir) {
   const auto result = test::run_command(
       (test::build_dir() / "bin" / "make_random_model").string() + " --config " +
       (test::source_dir() / "data/demo/config.json").string() +
-      " --byte-tokenizer --scale 0.05 --set hidden_size=64 --set intermediate_size=128 --set num_hidden_layers=2"
+      " --byte-tokenizer --scale 0.05 --set hidden_size=64 --set intermediate_size=128 --set "
+      "num_hidden_layers=2"
       " --set num_attention_heads=4 --set num_key_value_heads=2 --set head_dim=16 --output " +
       model.string());
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
@@ -84,7 +85,9 @@ class ServerProcess {
     seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return status;
   }
-  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
   std::string log() const { return test::read_text(log_); }
 
  private:
@@ -102,9 +105,9 @@ json parse(const test::HttpReply& reply) {
 // The continuation `modelslim generate` prints for a prompt (greedy).
 std::string generate_continuation(const fs::path& model, const std::string& prompt, int tokens,
                                   const std::string& extra = "") {
-  const auto result = test::run_command(test::modelslim_bin().string() + " generate --model_path " + model.string() +
-                                        " --prompt '" + prompt + "' --max_new_tokens " + std::to_string(tokens) +
-                                        " " + extra + " 2>/dev/null");
+  const auto result = test::run_command(test::modelslim_bin().string() + " generate --model_path " +
+                                        model.string() + " --prompt '" + prompt + "' --max_new_tokens " +
+                                        std::to_string(tokens) + " " + extra + " 2>/dev/null");
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   std::string text = result.output;
   if (!text.empty() && text.back() == '\n') text.pop_back();  // generate ends its output with a newline
@@ -140,7 +143,8 @@ TEST_CASE("serve: greedy completions equal generate, for 16 concurrent node clie
   CHECK(whole["choices"][0]["text"] == expected);
   CHECK(whole["usage"]["completion_tokens"].get<int>() <= 24);
 
-  const auto node = test::run_node(kConcurrentClients, dir, server.url("/v1/completions") + " '" + prompt + "' 16");
+  const auto node =
+      test::run_node(kConcurrentClients, dir, server.url("/v1/completions") + " '" + prompt + "' 16");
   REQUIRE_MESSAGE(node.exit_code == 0, node.output);
   const json texts = json::parse(node.output);
   REQUIRE(texts.size() == 16);
@@ -153,7 +157,8 @@ TEST_CASE("serve: greedy completions equal generate, for 16 concurrent node clie
   std::string concatenated;
   for (std::size_t at = 0; (at = streamed.body.find("data: {", at)) != std::string::npos; at += 6) {
     const auto end = streamed.body.find("\n\n", at);
-    concatenated += json::parse(streamed.body.substr(at + 6, end - at - 6))["choices"][0]["text"].get<std::string>();
+    concatenated +=
+        json::parse(streamed.body.substr(at + 6, end - at - 6))["choices"][0]["text"].get<std::string>();
   }
   CHECK(concatenated == expected);
   CHECK(streamed.body.size() >= 14);
@@ -166,14 +171,15 @@ TEST_CASE("serve: greedy completions equal generate, for 16 concurrent node clie
                      {"temperature", 0}};
   const json chat_reply = parse(test::curl_post_json(server.url("/v1/chat/completions"), chat.dump(), dir));
   const json as_completion = {{"prompt", "<user>Who?\n<assistant>"}, {"max_tokens", 12}, {"temperature", 0}};
-  const json completion_reply = parse(test::curl_post_json(server.url("/v1/completions"), as_completion.dump(), dir));
+  const json completion_reply =
+      parse(test::curl_post_json(server.url("/v1/completions"), as_completion.dump(), dir));
   CHECK(chat_reply["choices"][0]["message"]["content"] == completion_reply["choices"][0]["text"]);
 
   // A hostile request in between does not disturb the next one.
-  CHECK(test::curl_post_json(server.url("/v1/completions"), R"({"prompt": "x", "max_tokens": 1e9})", dir).status ==
-        400);
-  CHECK(parse(test::curl_post_json(server.url("/v1/completions"), request.dump(), dir))["choices"][0]["text"] ==
-        expected);
+  CHECK(test::curl_post_json(server.url("/v1/completions"), R"({"prompt": "x", "max_tokens": 1e9})", dir)
+            .status == 400);
+  CHECK(parse(test::curl_post_json(server.url("/v1/completions"), request.dump(),
+                                   dir))["choices"][0]["text"] == expected);
 }
 
 TEST_CASE("serve: SIGTERM during a generation exits 0 within 2 s") {
@@ -185,8 +191,9 @@ TEST_CASE("serve: SIGTERM during a generation exits 0 within 2 s") {
   test::write_text(dir / "long.json", request.dump());
   const fs::path received = dir / "received.txt";
   std::thread client([&] {
-    test::run_command("curl -sN -H 'Content-Type: application/json' --data-binary @" + (dir / "long.json").string() +
-                      " " + server.url("/v1/completions") + " > " + received.string());
+    test::run_command("curl -sN -H 'Content-Type: application/json' --data-binary @" +
+                      (dir / "long.json").string() + " " + server.url("/v1/completions") + " > " +
+                      received.string());
   });
   // Wait until tokens flow, so the signal lands during the generation.
   for (int i = 0; i < 600 && (!fs::exists(received) || fs::file_size(received) < 200); ++i) {

@@ -348,8 +348,19 @@ TEST_CASE("chat: messages rendered with the model's template, whole and streamed
   check_error(test::curl_post_json(url, R"({"messages": [{"role": "system", "content": "x"}]})", dir), 400,
               "messages");
   check_error(test::curl_post_json(url, R"({"messages": []})", dir), 400, "messages");
-  check_error(test::curl_post_json(url, R"({"messages": [{"role": "user", "content": [{"type": 5}]}]})", dir), 400);
+  check_error(test::curl_post_json(url, R"({"messages": [{"role": "user", "content": [{"type": 5}]}]})", dir),
+              400);
   check_error(test::curl_post_json(url, R"({"messages": [{"content": "x"}]})", dir), 400, "messages");
+  check_still_serving(server, dir);
+}
+
+TEST_CASE("a chat_template outside the supported subset: completions served, chat answers 400 saying why") {
+  test::TempDir dir("serve-bad-template");
+  TestServer server({}, "{% for m in messages %}{{ m.content }");
+  const auto reply = test::curl_post_json(server.url("/v1/chat/completions"),
+                                          R"({"messages": [{"role": "user", "content": "hi"}]})", dir);
+  check_error(reply, 400, "messages");
+  CHECK(parse(reply)["error"]["message"].get<std::string>().find("chat_template") != std::string::npos);
   check_still_serving(server, dir);
 }
 

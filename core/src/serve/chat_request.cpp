@@ -46,6 +46,10 @@ nlohmann::json parse_messages(const nlohmann::json& body) {
 }
 
 std::string render(const nlohmann::json& body, const ChatTemplateInput& input) {
+  if (!input.chat_template && !input.parse_error.empty()) {
+    throw ApiError(400, "the model's chat_template cannot be used: " + input.parse_error, "messages",
+                   "unsupported_chat_template");
+  }
   if (!input.chat_template) {
     throw ApiError(400,
                    "model has no chat_template (tokenizer_config.json); use POST /v1/completions with a "

@@ -51,6 +51,7 @@ GenerationRequest parse_completion_request(const nlohmann::json& body, const Mod
 // the rest of the context), logprobs (bool) + top_logprobs.
 struct ChatTemplateInput {
   const ChatTemplate* chat_template = nullptr;
+  std::string parse_error;  // why the model's chat_template could not be used (empty: it has none)
   std::string bos_token;
   std::string eos_token;
 };

@@ -46,10 +46,20 @@ struct OpenAiServer::Impl {
         queue(options.max_queue),
         http(connection_limits(options), options.max_queue + 1 + kSpareThreads,
              options.max_queue + 1 + kSpareThreads) {
-    if (const std::string source = generator.chat_template(); !source.empty()) chat_template.emplace(source);
+    std::string parse_error;
+    if (const std::string source = generator.chat_template(); !source.empty()) {
+      // A template outside the supported Jinja subset leaves completions usable; chat answers 400 saying why.
+      try {
+        chat_template.emplace(source);
+      } catch (const Error& error) {
+        parse_error = error.what();
+        spdlog::warn("serve: the model's chat_template cannot be used ({}); /v1/chat/completions answers 400",
+                     parse_error);
+      }
+    }
     context.generator = &generator;
     context.limits = {&generator.tokenizer(), generator.context_length(), options.served_model_name};
-    context.chat_template = {chat_template ? &*chat_template : nullptr, generator.bos_token(),
+    context.chat_template = {chat_template ? &*chat_template : nullptr, parse_error, generator.bos_token(),
                              generator.eos_token()};
     context.queue = &queue;
     context.stopping = &stopping;

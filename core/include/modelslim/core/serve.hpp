@@ -25,8 +25,8 @@ struct ServeOptions {
 
 class OpenAiServer {
  public:
-  // The generator must outlive the server. Throws modelslim::Error when the model's chat_template does not
-  // parse (chat completions need it; a model without one is served with chat answering 400).
+  // The generator must outlive the server. A model without a usable chat_template is served with chat
+  // completions answering 400 (saying why).
   OpenAiServer(TextGenerator& generator, const ServeOptions& options);
   ~OpenAiServer();
   OpenAiServer(const OpenAiServer&) = delete;
