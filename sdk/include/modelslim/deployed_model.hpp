@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "modelslim/export.hpp"
 #include "modelslim/linear.hpp"
 #include "modelslim/safetensors.hpp"
 
@@ -30,16 +31,17 @@ using QuantDescription = std::map<std::string, std::string>;
 
 // Throw Error(kInvalidModel) naming the file and the entry when the description is not an object or a
 // tensor entry is not a string.
-QuantDescription parse_quant_description(const nlohmann::json& description, const std::string& file);
-QuantDescription read_quant_description(const std::filesystem::path& file);
+MODELSLIM_SDK_API QuantDescription parse_quant_description(const nlohmann::json& description,
+                                                           const std::string& file);
+MODELSLIM_SDK_API QuantDescription read_quant_description(const std::filesystem::path& file);
 
 // The compute of linear `name` of ascendv1 `type` ("W8A8", "W8A8_DYNAMIC", "W4A8_DYNAMIC", "W8A16",
 // "W4A16") from the saved tensors; throws Error(kUnsupported) for other types.
-std::shared_ptr<const LinearCompute> make_deployed_linear(const SafetensorsCheckpoint& saved,
-                                                          const std::string& name, const std::string& type);
+MODELSLIM_SDK_API std::shared_ptr<const LinearCompute> make_deployed_linear(
+    const SafetensorsCheckpoint& saved, const std::string& name, const std::string& type);
 
 // A saved artifact directory: its tensors and the type of every tensor.
-class DeployedArtifact {
+class MODELSLIM_SDK_API DeployedArtifact {
  public:
   // Reads dir/quant_model_description.json and indexes dir's safetensors files.
   static DeployedArtifact open(const std::filesystem::path& dir);

@@ -10,12 +10,14 @@
 #include <memory>
 #include <vector>
 
+#include "modelslim/export.hpp"
+
 namespace modelslim {
 
 class Block;
 
 // One sequence being decoded: every block's keys and values for the tokens seen so far.
-class DecodingState {
+class MODELSLIM_SDK_API DecodingState {
  public:
   virtual ~DecodingState();
   // Runs `input_ids` (int64 [1, n], n >= 1) at the positions after the tokens already seen (the first call
@@ -25,7 +27,7 @@ class DecodingState {
   virtual std::int64_t length() const = 0;  // tokens seen so far
 };
 
-class IncrementalDecoding {
+class MODELSLIM_SDK_API IncrementalDecoding {
  public:
   virtual ~IncrementalDecoding();
   // A fresh state over `blocks`: this adapter's load_block(0 .. num_blocks()-1), in order, kept alive by the
