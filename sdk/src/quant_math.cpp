@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "huge_page_tensor.hpp"
 #include "modelslim/cpu_isa.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/finite.hpp"
@@ -214,7 +215,7 @@ QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool 
   const at::Tensor w = (weight.scalar_type() == at::kDouble ? weight : weight.to(at::kFloat)).contiguous();
   const std::int64_t span = group_size > 0 ? group_size : in;
   const std::int64_t groups = in / span;
-  at::Tensor q = at::empty({out, in}, at::kChar);
+  at::Tensor q = empty_huge_paged({out, in}, at::kChar);  // first touch dominated here otherwise
   at::Tensor scale = at::empty({out, groups}, at::kFloat);
   at::Tensor offset = at::empty({out, groups}, at::kFloat);
   const MinmaxJob job{out,

@@ -55,6 +55,11 @@ void quantize_scalar(const T* w, const double* scale, const double* offset, std:
 }
 
 #ifdef MODELSLIM_X86_KERNELS
+// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own _mm512_undefined_ps (GCC bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 // ---- AVX2: 8 floats per vector, widened to two vectors of 4 doubles for the quantize arithmetic.
 
@@ -217,6 +222,9 @@ MODELSLIM_TARGET_AVX512 void quantize_avx512(const float* w, const double* scale
   }
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #endif  // MODELSLIM_X86_KERNELS
 
 }  // namespace

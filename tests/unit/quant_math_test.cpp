@@ -408,7 +408,7 @@ TEST_CASE("weight quantizer: every CPU level equals the float64 reference, edge 
   // The data reaches what the test is about: exact .5 ties, and values rounded past the range.
   CHECK(ties > 1000);
   CHECK(clamped > 10);
-  MESSAGE("levels checked: " << available_levels().size() << " (best: " << cpu_isa_name(supported_cpu_isa())
+  MESSAGE("levels checked: " << available_levels().size() << " (best: " << std::string(cpu_isa_name(supported_cpu_isa()))
                              << "), ties " << ties << ", clamped " << clamped);
 }
 
