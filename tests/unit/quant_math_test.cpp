@@ -322,13 +322,15 @@ double plain_value(int kind, std::mt19937& rng) {
   }
 }
 
-// A group of exact .5 ties on a power-of-two scale s: its bounds are pinned so the scale is exactly s. For
+// A group of exact .5 ties on a scale s: its bounds are pinned so the scale is exactly s. For
 // the asymmetric case the lower bound is -(m + 0.5) s, so for odd m the top value rounds past the range
 // and must clamp.
 void fill_ties(double* g, std::int64_t span, int bits, bool symmetric, std::mt19937& rng) {
   const double qmax = std::pow(2.0, bits - 1) - 1;
   const double levels = std::pow(2.0, bits) - 1;
-  const double s = std::ldexp(1.0, -static_cast<int>(rng() % 12));
+  // An odd multiple of a power of two: ties stay exact, but a reciprocal multiply instead of the division
+  // would round some of them the other way.
+  const double s = static_cast<double>(1 + 2 * (rng() % 4)) * std::ldexp(1.0, -static_cast<int>(rng() % 12));
   const double m = static_cast<double>(rng() % static_cast<std::uint32_t>(levels - 1));
   const double lower = symmetric ? -qmax * s : -(m + 0.5) * s;
   const double upper = symmetric ? qmax * s : (levels - m - 0.5) * s;
@@ -397,7 +399,8 @@ TEST_CASE("weight quantizer: every CPU level equals the float64 reference, edge 
         clamped += want.clamped;
         const at::Tensor weight = as_tensor(w, shape.rows, shape.cols, at::kFloat);
         for (const CpuIsa isa : available_levels()) {
-          CAPTURE(cpu_isa_name(isa));
+          const std::string level_name = cpu_isa_name(isa);
+          CAPTURE(level_name);
           const ScopedEnv level("MODELSLIM_CPU_ISA", cpu_isa_name(isa));
           REQUIRE(active_cpu_isa() == isa);
           check_against_reference(quantize_weight_minmax(weight, bits, symmetric, shape.group), want);
@@ -408,8 +411,9 @@ TEST_CASE("weight quantizer: every CPU level equals the float64 reference, edge 
   // The data reaches what the test is about: exact .5 ties, and values rounded past the range.
   CHECK(ties > 1000);
   CHECK(clamped > 10);
-  MESSAGE("levels checked: " << available_levels().size() << " (best: " << std::string(cpu_isa_name(supported_cpu_isa()))
-                             << "), ties " << ties << ", clamped " << clamped);
+  MESSAGE("levels checked: " << available_levels().size()
+                             << " (best: " << std::string(cpu_isa_name(supported_cpu_isa())) << "), ties "
+                             << ties << ", clamped " << clamped);
 }
 
 TEST_CASE("weight quantizer: float64, float16 and bfloat16 weights equal the reference on their values") {
@@ -445,11 +449,20 @@ TEST_CASE("weight quantizer: a matrix of many row chunks is the same on every le
   for (const bool symmetric : {true, false}) {
     const RefWeight want = ref_weight(w, rows, cols, 8, symmetric, 0);
     for (const CpuIsa isa : available_levels()) {
-      CAPTURE(cpu_isa_name(isa));
-      const ScopedEnv level("MODELSLIM_CPU_ISA", cpu_isa_name(isa));
-      check_against_reference(quantize_weight_minmax(weight, 8, symmetric, 0), want);
+      for (const int threads : {1, 2, 3}) {
+        const std::string level_name = cpu_isa_name(isa);
+        CAPTURE(level_name);
+        CAPTURE(threads);
+        const ScopedEnv level("MODELSLIM_CPU_ISA", cpu_isa_name(isa));
+        set_weight_quant_threads(threads);
+        CHECK(weight_quant_threads() == threads);
+        check_against_reference(quantize_weight_minmax(weight, 8, symmetric, 0), want);
+        set_weight_quant_threads(0);
+      }
     }
   }
+  CHECK(weight_quant_threads() >= 1);  // automatic again
+  CHECK_THROWS_AS(set_weight_quant_threads(-1), Error);
 }
 
 TEST_CASE("weight quantizer: NaN and ±Inf are refused on every level, in the vector body and in the tail") {
@@ -458,7 +471,8 @@ TEST_CASE("weight quantizer: NaN and ±Inf are refused on every level, in the ve
     const ScopedEnv level("MODELSLIM_CPU_ISA", cpu_isa_name(isa));
     for (const double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
       for (const std::int64_t col : {std::int64_t{3}, std::int64_t{40}, std::int64_t{68}, std::int64_t{74}}) {
-        CAPTURE(cpu_isa_name(isa));
+        const std::string level_name = cpu_isa_name(isa);
+        CAPTURE(level_name);
         CAPTURE(bad);
         CAPTURE(col);
         at::Tensor weight = at::randn({rows, cols});
