@@ -34,6 +34,7 @@
 #include "modelslim/json_file.hpp"
 #include "modelslim/model_adapter.hpp"
 #include "modelslim/practice_check.hpp"
+#include "modelslim/quant_math.hpp"
 
 namespace modelslim::core {
 namespace {
@@ -312,7 +313,9 @@ QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
     // Ranks on one machine share its cores: without a user choice, split them instead of oversubscribing.
     if (std::getenv("OMP_NUM_THREADS") == nullptr) {
       const auto cores = static_cast<std::size_t>(std::max(1U, std::thread::hardware_concurrency()));
-      at::set_num_threads(static_cast<int>(std::max<std::size_t>(1, cores / rank->world_size)));
+      const int threads = static_cast<int>(std::max<std::size_t>(1, cores / rank->world_size));
+      at::set_num_threads(threads);
+      set_weight_quant_threads(threads);
     }
     communicator = connect_ranks(*rank, std::chrono::minutes(10));
     // One rank writes; every rank computes the same quantized weights.

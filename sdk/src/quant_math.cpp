@@ -3,14 +3,24 @@
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
+#include <omp.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <exception>
 #include <limits>
+#include <string>
+#include <thread>
+#include <vector>
 
+#include "huge_page_tensor.hpp"
+#include "modelslim/cpu_isa.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/finite.hpp"
+#include "weight_quant_kernels.hpp"
 
 namespace modelslim {
 namespace {
@@ -23,43 +33,116 @@ at::Tensor expand_groups(const at::Tensor& params, std::int64_t in_features) {
   return params.repeat_interleave(group_size, 1);
 }
 
-// min and max of each of `count` consecutive groups of `span` elements, as float64 (exact: they are
-// elements); NaN for a group holding one, as at::min / at::max give.
-template <typename T>
-void group_ranges(const T* w, std::int64_t count, std::int64_t span, double* mins, double* maxs) {
-  for (std::int64_t g = 0; g < count; ++g) {
-    const T* src = w + g * span;
-    T mn = src[0];
-    T mx = src[0];
-    bool nan = false;
-    for (std::int64_t j = 0; j < span; ++j) {
-      const T v = src[j];
-      mn = v < mn ? v : mn;
-      mx = v > mx ? v : mx;
-      nan |= v != v;
-    }
-    mins[g] = nan ? std::numeric_limits<double>::quiet_NaN() : static_cast<double>(mn);
-    maxs[g] = nan ? std::numeric_limits<double>::quiet_NaN() : static_cast<double>(mx);
-  }
+// minmax_scale_offset for one group in float64, as scalars (the same IEEE operations in the same order).
+// The sign of a zero bound never matters: a zero range takes the epsilon scale and offset range.min.
+struct GroupParams {
+  double scale;
+  double offset;
+};
+GroupParams group_params(double mn, double mx, int bits, bool symmetric) {
+  const IntRange range = int_range(bits);
+  mn = std::min(mn, 0.0);
+  mx = std::max(mx, 0.0);
+  const double eps = kEps;
+  if (symmetric) return {std::max(std::max(-mn, mx) / static_cast<double>(range.max), eps), 0.0};
+  const double levels = static_cast<double>((std::int64_t{1} << bits) - 1);
+  const double scale = std::max((mx - mn) / levels, eps);
+  return {scale, std::nearbyint(-mn / scale) + static_cast<double>(range.min)};
 }
 
-// quantize_values' round(x / scale + offset) clamped, in float64, for `count` groups of `span` elements
-// with one scale/offset each. Clamping before rounding gives the same integers (the bounds are integers and
-// rounding is monotonic).
-template <typename T>
-void quantize_groups(const T* w, const double* scale, const double* offset, std::int64_t count,
-                     std::int64_t span, IntRange range, std::int8_t* q) {
-  const double lo = static_cast<double>(range.min);
-  const double hi = static_cast<double>(range.max);
-  for (std::int64_t g = 0; g < count; ++g) {
-    const T* src = w + g * span;
-    std::int8_t* dst = q + g * span;
-    for (std::int64_t j = 0; j < span; ++j) {
-      const double v = std::min(std::max(static_cast<double>(src[j]) / scale[g] + offset[g], lo), hi);
-      dst[j] = static_cast<std::int8_t>(std::nearbyint(v));
+std::atomic<int> weight_quant_thread_setting{0};
+
+int available_cpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+}
+
+// fn(0) .. fn(chunks - 1) on up to weight_quant_threads() OpenMP threads (LibTorch's runtime), chunks handed
+// out one at a time so a thread slowed by other load takes fewer. Serial inside another parallel region.
+template <typename Fn>
+void for_each_chunk(std::int64_t chunks, const Fn& fn) {
+  const int threads = static_cast<int>(std::min<std::int64_t>(weight_quant_threads(), chunks));
+  if (threads <= 1 || omp_in_parallel()) {
+    for (std::int64_t chunk = 0; chunk < chunks; ++chunk) fn(chunk);
+    return;
+  }
+  std::exception_ptr error;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (std::int64_t chunk = 0; chunk < chunks; ++chunk) {
+    try {
+      fn(chunk);
+    } catch (...) {
+#pragma omp critical(modelslim_weight_quant_error)
+      if (!error) error = std::current_exception();
     }
   }
+  if (error) std::rethrow_exception(error);
 }
+
+// What quantize_weight_minmax writes: int8 [out, in] and float32 [out, groups] scale/offset.
+struct MinmaxJob {
+  std::int64_t out;
+  std::int64_t in;
+  std::int64_t span;
+  std::int64_t groups;
+  int bits;
+  bool symmetric;
+  float* scale;
+  float* offset;
+  std::int8_t* q;
+};
+
+template <typename T>
+using RangeFn = bool (*)(const T*, std::int64_t, std::int64_t, double*, double*);
+template <typename T>
+using QuantizeFn = void (*)(const T*, const double*, const double*, std::int64_t, std::int64_t, double,
+                            double, std::int8_t*);
+
+// Rows [row, row + rows): the range pass, float64 parameters per group, then the quantize pass while the
+// rows are still in cache. False on a non-finite weight (nothing written for these rows then).
+template <typename T>
+bool quantize_rows(const T* w, std::int64_t row, std::int64_t rows, const MinmaxJob& job, RangeFn<T> range,
+                   QuantizeFn<T> quantize) {
+  const std::int64_t count = rows * job.groups;
+  std::vector<double> buffer(static_cast<std::size_t>(4 * count));
+  double* mins = buffer.data();
+  double* maxs = mins + count;
+  double* scale = maxs + count;
+  double* offset = scale + count;
+  if (!range(w + row * job.in, count, job.span, mins, maxs)) return false;
+  const std::int64_t first = row * job.groups;
+  for (std::int64_t g = 0; g < count; ++g) {
+    const GroupParams p = group_params(mins[g], maxs[g], job.bits, job.symmetric);
+    scale[g] = p.scale;
+    offset[g] = p.offset;
+    job.scale[first + g] = static_cast<float>(p.scale);
+    job.offset[first + g] = static_cast<float>(p.offset);
+  }
+  const IntRange range_q = int_range(job.bits);
+  quantize(w + row * job.in, scale, offset, count, job.span, static_cast<double>(range_q.min),
+           static_cast<double>(range_q.max), job.q + row * job.in);
+  return true;
+}
+
+// The weight a chunk of rows at a time (~kChunkBytes, so both passes run on cached rows); false when any
+// chunk holds a non-finite value.
+template <typename T>
+bool quantize_chunks(const T* w, const MinmaxJob& job, RangeFn<T> range, QuantizeFn<T> quantize) {
+  constexpr std::int64_t kChunkBytes = std::int64_t{256} << 10;
+  const std::int64_t row_bytes = std::max<std::int64_t>(1, job.in * static_cast<std::int64_t>(sizeof(T)));
+  const std::int64_t chunk_rows = std::max<std::int64_t>(1, kChunkBytes / row_bytes);
+  const std::int64_t chunks = (job.out + chunk_rows - 1) / chunk_rows;
+  std::atomic<bool> finite{true};
+  for_each_chunk(chunks, [&](std::int64_t chunk) {
+    if (!finite.load(std::memory_order_relaxed)) return;
+    const std::int64_t row = chunk * chunk_rows;
+    if (!quantize_rows(w, row, std::min(chunk_rows, job.out - row), job, range, quantize))
+      finite.store(false);
+  });
+  return finite.load();
+}
+
 [[noreturn]] void throw_non_finite_weight(const at::Tensor& weight) {
   const auto bad = find_non_finite(weight);
   throw Error(ErrorCode::kInvalidModel,
@@ -105,6 +188,23 @@ at::Tensor fake_quantize(const at::Tensor& x, const at::Tensor& scale, const at:
   return dequantize_values(quantize_values(x, scale, offset, bits), scale, offset);
 }
 
+void set_weight_quant_threads(int threads) {
+  if (threads < 0) {
+    throw Error(
+        ErrorCode::kSchemaValidate,
+        "set_weight_quant_threads: " + std::to_string(threads) + " threads; expected 0 (automatic) or more",
+        "pass 0 to use every available CPU");
+  }
+  weight_quant_thread_setting.store(threads);
+}
+
+int weight_quant_threads() {
+  const int chosen = weight_quant_thread_setting.load();
+  if (chosen > 0) return chosen;
+  if (std::getenv("OMP_NUM_THREADS") != nullptr) return at::get_num_threads();
+  return available_cpus();
+}
+
 QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool symmetric,
                                        std::int64_t group_size) {
   const std::int64_t out = weight.size(0);
@@ -113,45 +213,32 @@ QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool 
     throw Error(ErrorCode::kUnsupported, "per_group weight quantization: in_features " + std::to_string(in) +
                                              " is not divisible by group_size " + std::to_string(group_size));
   }
-  // The float64 formula (exact integers at .5 edges), computed a chunk of rows at a time instead of on
-  // whole-matrix float64 temporaries (5x the weight's size): the range pass leaves the chunk in cache for
-  // the quantize pass. float16/bfloat16 widen to float32 exactly; float32/float64 are read as they are.
+  // float16/bfloat16 widen to float32 exactly; float32/float64 are read as they are.
   const at::Tensor w = (weight.scalar_type() == at::kDouble ? weight : weight.to(at::kFloat)).contiguous();
   const std::int64_t span = group_size > 0 ? group_size : in;
   const std::int64_t groups = in / span;
-  const IntRange range = int_range(bits);
-  at::Tensor q = at::empty({out, in}, at::kChar);
-  at::Tensor scale = at::empty({out, groups}, at::kDouble);
-  at::Tensor offset = at::empty({out, groups}, at::kDouble);
-  const std::int64_t chunk_rows =
-      std::max<std::int64_t>(1, (std::int64_t{1} << 20) / std::max<std::int64_t>(1, in * w.element_size()));
-  const std::int64_t chunks = (out + chunk_rows - 1) / chunk_rows;
-  std::atomic<bool> non_finite{false};
-  AT_DISPATCH_FLOATING_TYPES(w.scalar_type(), "quantize_weight_minmax", [&] {
-    const scalar_t* data = w.data_ptr<scalar_t>();
-    at::parallel_for(0, chunks, 1, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t chunk = begin; chunk < end; ++chunk) {
-        const std::int64_t row = chunk * chunk_rows;
-        const std::int64_t rows = std::min(chunk_rows, out - row);
-        const at::Tensor mn = at::empty({rows, groups}, at::kDouble);
-        const at::Tensor mx = at::empty({rows, groups}, at::kDouble);
-        group_ranges(data + row * in, rows * groups, span, mn.data_ptr<double>(), mx.data_ptr<double>());
-        // NaN reaches the range as NaN and ±Inf as an infinite bound: the casts below would be undefined.
-        if (find_non_finite(mn) || find_non_finite(mx)) {
-          non_finite.store(true);
-          continue;
-        }
-        const ScaleOffset params = minmax_scale_offset(mn, mx, bits, symmetric);
-        scale.narrow(0, row, rows).copy_(params.scale);
-        offset.narrow(0, row, rows).copy_(params.offset);
-        quantize_groups(data + row * in, scale[row].data_ptr<double>(), offset[row].data_ptr<double>(),
-                        rows * groups, span, range, q.data_ptr<std::int8_t>() + row * in);
-      }
-    });
-  });
-  if (non_finite.load()) throw_non_finite_weight(w);
-  if (group_size > 0) return {q, scale.to(at::kFloat), offset.to(at::kFloat)};
-  return {q, scale.to(at::kFloat).squeeze(1), offset.to(at::kFloat).squeeze(1)};
+  at::Tensor q = empty_huge_paged({out, in}, at::kChar);  // first touch dominated here otherwise
+  at::Tensor scale = at::empty({out, groups}, at::kFloat);
+  at::Tensor offset = at::empty({out, groups}, at::kFloat);
+  const MinmaxJob job{out,
+                      in,
+                      span,
+                      groups,
+                      bits,
+                      symmetric,
+                      scale.data_ptr<float>(),
+                      offset.data_ptr<float>(),
+                      q.data_ptr<std::int8_t>()};
+  bool finite = false;
+  if (w.scalar_type() == at::kDouble) {
+    finite = quantize_chunks<double>(w.data_ptr<double>(), job, kernels::range_f64, kernels::quantize_f64);
+  } else {
+    const kernels::WeightKernelsF32 k = kernels::weight_kernels_f32(active_cpu_isa());
+    finite = quantize_chunks<float>(w.data_ptr<float>(), job, k.range, k.quantize);
+  }
+  if (!finite) throw_non_finite_weight(w);
+  if (group_size > 0) return {q, scale, offset};
+  return {q, scale.squeeze(1), offset.squeeze(1)};
 }
 
 QuantizedWeight quantize_weight_ssz(const at::Tensor& weight, int bits, bool symmetric, int steps) {

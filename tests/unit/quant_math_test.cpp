@@ -1,13 +1,20 @@
-// Quantization arithmetic against hand-derived cases and an independent float64 implementation.
+// Quantization arithmetic against hand-derived cases and an independent float64 implementation; the
+// vectorised weight quantizer on every CPU level against the same reference.
 #include "support/doctest.hpp"
 
 #include <ATen/ATen.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <optional>
+#include <random>
+#include <string>
 #include <vector>
 
+#include "modelslim/cpu_isa.hpp"
+#include "modelslim/error.hpp"
 #include "modelslim/quant_math.hpp"
 
 using namespace modelslim;
@@ -212,5 +219,285 @@ TEST_CASE("SSZ weights match a scalar float64 re-implementation and never lose t
       }
       CHECK(improved_rows >= 6);  // most rows gain
     }
+  }
+}
+
+// ---- The vectorised weight quantizer (sdk/src/weight_quant_kernels.cpp): bit-identical to the float64
+// formula on every CPU level this machine has, edge cases included.
+namespace {
+
+// Sets an environment variable for one scope (MODELSLIM_CPU_ISA is read on every quantize call).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    ::setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      ::setenv(name_, old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+std::vector<CpuIsa> available_levels() {
+  std::vector<CpuIsa> levels;
+  for (const CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512}) {
+    if (isa <= supported_cpu_isa()) levels.push_back(isa);
+  }
+  return levels;
+}
+
+// The expected result written out with plain loops in float64: range, parameters (ref_params above), then
+// round half to even and clamp, in the documented order. Counts the exact .5 ties and the clamped values so
+// a test can show its data reaches them.
+struct RefWeight {
+  std::vector<std::int8_t> q;
+  std::vector<float> scale;
+  std::vector<float> offset;
+  std::int64_t ties = 0;
+  std::int64_t clamped = 0;
+};
+RefWeight ref_weight(const std::vector<double>& w, std::int64_t rows, std::int64_t cols, int bits,
+                     bool symmetric, std::int64_t group) {
+  const std::int64_t span = group == 0 ? cols : group;
+  const double lo = -std::pow(2.0, bits - 1);
+  const double hi = std::pow(2.0, bits - 1) - 1;
+  RefWeight out;
+  out.q.resize(w.size());
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t begin = r * cols; begin < (r + 1) * cols; begin += span) {
+      const auto first = w.begin() + begin;
+      const RefParams p = ref_params(*std::min_element(first, first + span),
+                                     *std::max_element(first, first + span), bits, symmetric);
+      out.scale.push_back(static_cast<float>(p.scale));
+      out.offset.push_back(static_cast<float>(p.offset));
+      for (std::int64_t i = begin; i < begin + span; ++i) {
+        const double t = w[i] / p.scale + p.offset;
+        out.ties += t - std::floor(t) == 0.5;
+        const double rounded = std::nearbyint(t);
+        out.clamped += rounded < lo || rounded > hi;
+        out.q[i] = static_cast<std::int8_t>(std::min(std::max(rounded, lo), hi));
+      }
+    }
+  }
+  return out;
+}
+
+double f32(double v) {
+  return static_cast<double>(static_cast<float>(v));
+}
+
+// One value of a plain kind: ordinary, wide-magnitude, zero, negative zero, zeros of both signs with a few
+// positives, one-signed, constant, near the float32 limit / tiny / subnormal.
+double plain_value(int kind, std::mt19937& rng) {
+  std::normal_distribution<double> normal;
+  std::uniform_real_distribution<double> unit(-1.0, 1.0);
+  const std::uint32_t bits = rng();
+  switch (kind) {
+    case 0:
+      return f32(normal(rng) * 0.02);
+    case 1:
+      return f32(normal(rng) * std::exp(3 * normal(rng)));
+    case 2:
+      return 0.0;
+    case 3:
+      return -0.0;
+    case 4:
+      return bits % 2 ? -0.0 : (bits % 3 ? 0.0 : f32(std::abs(normal(rng))));
+    case 5:
+      return f32(1.0 + std::abs(normal(rng)));
+    case 6:
+      return f32(-1.0 - std::abs(normal(rng)));
+    case 7:
+      return -0.375;
+    default:
+      return f32((bits % 4 == 0 ? 3.3e38 : bits % 2 ? 1e-38 : 1e-44) * unit(rng));
+  }
+}
+
+// A group of exact .5 ties on a scale s: its bounds are pinned so the scale is exactly s. For
+// the asymmetric case the lower bound is -(m + 0.5) s, so for odd m the top value rounds past the range
+// and must clamp.
+void fill_ties(double* g, std::int64_t span, int bits, bool symmetric, std::mt19937& rng) {
+  const double qmax = std::pow(2.0, bits - 1) - 1;
+  const double levels = std::pow(2.0, bits) - 1;
+  // An odd multiple of a power of two: ties stay exact, but a reciprocal multiply instead of the division
+  // would round some of them the other way.
+  const double s = static_cast<double>(1 + 2 * (rng() % 4)) * std::ldexp(1.0, -static_cast<int>(rng() % 12));
+  const double m = static_cast<double>(rng() % static_cast<std::uint32_t>(levels - 1));
+  const double lower = symmetric ? -qmax * s : -(m + 0.5) * s;
+  const double upper = symmetric ? qmax * s : (levels - m - 0.5) * s;
+  for (std::int64_t j = 0; j < span; ++j) {
+    const double k = static_cast<double>(rng() % static_cast<std::uint32_t>(2 * qmax)) - qmax;
+    g[j] = std::min(std::max((k + 0.5) * s, lower), upper);
+  }
+  g[0] = lower;
+  g[span - 1] = upper;
+}
+
+void fill_group(double* g, std::int64_t span, int kind, int bits, bool symmetric, std::mt19937& rng) {
+  if (kind == 9) return fill_ties(g, span, bits, symmetric, rng);
+  for (std::int64_t j = 0; j < span; ++j) g[j] = plain_value(kind, rng);
+}
+
+std::vector<double> edge_case_weight(std::int64_t rows, std::int64_t cols, std::int64_t span, int bits,
+                                     bool symmetric, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<double> w(static_cast<std::size_t>(rows * cols));
+  for (std::int64_t begin = 0; begin < rows * cols; begin += span) {
+    fill_group(w.data() + begin, span, static_cast<int>(rng() % 10), bits, symmetric, rng);
+  }
+  return w;
+}
+
+at::Tensor as_tensor(const std::vector<double>& w, std::int64_t rows, std::int64_t cols,
+                     at::ScalarType dtype) {
+  return at::from_blob(const_cast<double*>(w.data()), {rows, cols}, at::kDouble).to(dtype).clone();
+}
+
+template <typename T>
+std::vector<T> values_of(const at::Tensor& t) {
+  const at::Tensor c = t.contiguous();
+  return std::vector<T>(c.data_ptr<T>(), c.data_ptr<T>() + c.numel());
+}
+
+void check_against_reference(const QuantizedWeight& got, const RefWeight& want) {
+  CHECK(values_of<std::int8_t>(got.qweight) == want.q);
+  CHECK(values_of<float>(got.scale.reshape({-1})) == want.scale);
+  CHECK(values_of<float>(got.offset.reshape({-1})) == want.offset);
+}
+
+}  // namespace
+
+TEST_CASE("weight quantizer: every CPU level equals the float64 reference, edge cases included") {
+  struct Shape {
+    std::int64_t rows, cols, group;
+  };
+  const std::vector<Shape> shapes = {{37, 250, 0},  {37, 240, 8},   {37, 240, 24}, {37, 240, 48},
+                                     {37, 240, 80}, {3, 5, 0},      {9, 128, 32},  {9, 128, 64},
+                                     {64, 33, 0},   {40, 1024, 128}};
+  std::int64_t ties = 0, clamped = 0;
+  unsigned seed = 1;
+  for (const int bits : {8, 4}) {
+    for (const bool symmetric : {true, false}) {
+      for (const Shape& shape : shapes) {
+        CAPTURE(bits);
+        CAPTURE(symmetric);
+        CAPTURE(shape.cols);
+        CAPTURE(shape.group);
+        const std::int64_t span = shape.group == 0 ? shape.cols : shape.group;
+        const std::vector<double> w = edge_case_weight(shape.rows, shape.cols, span, bits, symmetric, seed++);
+        const RefWeight want = ref_weight(w, shape.rows, shape.cols, bits, symmetric, shape.group);
+        ties += want.ties;
+        clamped += want.clamped;
+        const at::Tensor weight = as_tensor(w, shape.rows, shape.cols, at::kFloat);
+        for (const CpuIsa isa : available_levels()) {
+          const std::string level_name = cpu_isa_name(isa);
+          CAPTURE(level_name);
+          const ScopedEnv level("MODELSLIM_CPU_ISA", cpu_isa_name(isa));
+          REQUIRE(active_cpu_isa() == isa);
+          check_against_reference(quantize_weight_minmax(weight, bits, symmetric, shape.group), want);
+        }
+      }
+    }
+  }
+  // The data reaches what the test is about: exact .5 ties, and values rounded past the range.
+  CHECK(ties > 1000);
+  CHECK(clamped > 10);
+  MESSAGE("levels checked: " << available_levels().size()
+                             << " (best: " << std::string(cpu_isa_name(supported_cpu_isa())) << "), ties "
+                             << ties << ", clamped " << clamped);
+}
+
+TEST_CASE("weight quantizer: float64, float16 and bfloat16 weights equal the reference on their values") {
+  const std::int64_t rows = 21, cols = 96;
+  for (const at::ScalarType dtype : {at::kDouble, at::kHalf, at::kBFloat16}) {
+    for (const bool symmetric : {true, false}) {
+      CAPTURE(dtype);
+      CAPTURE(symmetric);
+      std::vector<double> w = edge_case_weight(rows, cols, 32, 8, symmetric, 99);
+      if (dtype == at::kHalf) {  // float16 tops out at 65504
+        for (double& v : w) v = std::min(std::max(v, -6e4), 6e4);
+      }
+      if (dtype == at::kDouble) {  // values float32 cannot hold
+        for (std::size_t i = 0; i < w.size(); i += 7) w[i] += 1e-12 * static_cast<double>(i % 5);
+      }
+      const at::Tensor weight = as_tensor(w, rows, cols, dtype);
+      const RefWeight want =
+          ref_weight(values_of<double>(weight.to(at::kDouble)), rows, cols, 8, symmetric, 32);
+      for (const CpuIsa isa : available_levels()) {
+        const ScopedEnv level("MODELSLIM_CPU_ISA", cpu_isa_name(isa));
+        check_against_reference(quantize_weight_minmax(weight, 8, symmetric, 32), want);
+      }
+    }
+  }
+}
+
+TEST_CASE("weight quantizer: a matrix of many row chunks is the same on every level and thread count") {
+  // ~2.4 MB of float32: several chunks, so the rows are split between threads where there are several.
+  const std::int64_t rows = 300, cols = 2000;
+  at::manual_seed(5);
+  const at::Tensor weight = at::randn({rows, cols}) * at::exp(at::randn({rows, 1}));
+  const std::vector<double> w = values_of<double>(weight.to(at::kDouble));
+  for (const bool symmetric : {true, false}) {
+    const RefWeight want = ref_weight(w, rows, cols, 8, symmetric, 0);
+    for (const CpuIsa isa : available_levels()) {
+      for (const int threads : {1, 2, 3}) {
+        const std::string level_name = cpu_isa_name(isa);
+        CAPTURE(level_name);
+        CAPTURE(threads);
+        const ScopedEnv level("MODELSLIM_CPU_ISA", cpu_isa_name(isa));
+        set_weight_quant_threads(threads);
+        CHECK(weight_quant_threads() == threads);
+        check_against_reference(quantize_weight_minmax(weight, 8, symmetric, 0), want);
+        set_weight_quant_threads(0);
+      }
+    }
+  }
+  CHECK(weight_quant_threads() >= 1);  // automatic again
+  CHECK_THROWS_AS(set_weight_quant_threads(-1), Error);
+}
+
+TEST_CASE("weight quantizer: NaN and ±Inf are refused on every level, in the vector body and in the tail") {
+  const std::int64_t rows = 6, cols = 75;  // 75 = 64 + 8 + 3: body, short loop and scalar tail
+  for (const CpuIsa isa : available_levels()) {
+    const ScopedEnv level("MODELSLIM_CPU_ISA", cpu_isa_name(isa));
+    for (const double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
+      for (const std::int64_t col : {std::int64_t{3}, std::int64_t{40}, std::int64_t{68}, std::int64_t{74}}) {
+        const std::string level_name = cpu_isa_name(isa);
+        CAPTURE(level_name);
+        CAPTURE(bad);
+        CAPTURE(col);
+        at::Tensor weight = at::randn({rows, cols});
+        weight[4][col] = bad;
+        for (const std::int64_t group : {std::int64_t{0}, std::int64_t{25}}) {
+          try {
+            quantize_weight_minmax(weight, 8, group == 0, group);
+            FAIL("a non-finite weight was quantized");
+          } catch (const Error& error) {
+            CHECK(std::string(error.what()).find("at [4, " + std::to_string(col) + "]") != std::string::npos);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("MODELSLIM_CPU_ISA: a name that is no level is refused, naming the variable") {
+  const ScopedEnv level("MODELSLIM_CPU_ISA", "sse9");
+  try {
+    quantize_weight_minmax(at::ones({2, 8}), 8, true, 0);
+    FAIL("expected an Error");
+  } catch (const Error& error) {
+    CHECK(std::string(error.what()).find("MODELSLIM_CPU_ISA=sse9") != std::string::npos);
   }
 }

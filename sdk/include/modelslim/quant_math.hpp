@@ -45,6 +45,11 @@ struct QuantizedWeight {
 // group_size 0: one scale per output row; otherwise per (row, group of `group_size` input columns).
 MODELSLIM_SDK_API QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool symmetric,
                                                          std::int64_t group_size);
+// Threads quantize_weight_minmax splits its rows over: its own setting, apart from LibTorch's intra-op pool
+// that the forward uses (docs/performance.md, "Threads"). 0 (the default): every CPU this process may run
+// on, or LibTorch's intra-op count when OMP_NUM_THREADS is set. Results do not depend on it.
+MODELSLIM_SDK_API void set_weight_quant_threads(int threads);
+MODELSLIM_SDK_API int weight_quant_threads();
 MODELSLIM_SDK_API at::Tensor dequantize_weight(const at::Tensor& qweight, const at::Tensor& scale,
                                                const at::Tensor& offset);
 // SSZ (per output channel): starts from min/max, then alternates re-quantizing with the least-squares scale
