@@ -88,7 +88,10 @@ bool matches_answer(const std::string& output, const std::vector<std::string>& a
     const std::string a = lower(trimmed(answer));
     if (a.empty()) return false;
     if (mode == "exact") return out == a;
-    if (mode == "prefix") return out.compare(0, a.size(), a) == 0;
+    if (mode == "prefix")  // a whole-word prefix: "the" is not the start of "thee"
+      return out.compare(0, a.size(), a) == 0 &&
+             (out.size() == a.size() || !std::isalnum(static_cast<unsigned char>(out[a.size()])) ||
+              !std::isalnum(static_cast<unsigned char>(a.back())));
     return out.find(a) != std::string::npos;
   });
 }

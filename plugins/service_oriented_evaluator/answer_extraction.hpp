@@ -19,8 +19,8 @@ std::optional<bool> yes_no_answer(const std::string& text);
 // "B", "(B)", "B." or "B:", or "answer is B". Empty when none.
 std::optional<int> letter_answer(const std::string& text, std::size_t choices);
 
-// custom: whether `output` matches one of `answers` (contains, prefix or exact; case and surrounding
-// whitespace ignored).
+// custom: whether `output` matches one of `answers` (contains, prefix — a whole-word prefix — or exact;
+// case and surrounding whitespace ignored).
 bool matches_answer(const std::string& output, const std::vector<std::string>& answers,
                     const std::string& mode);
 

@@ -148,6 +148,8 @@ TEST_CASE("service_oriented: numbers, yes/no and letters are read as the benchma
   CHECK(matches_answer("  In the beginning God", {"in the beginning"}, "prefix"));
   CHECK_FALSE(matches_answer("And in the beginning", {"in the beginning"}, "prefix"));
   CHECK(matches_answer("And in the beginning", {"in the beginning"}, "contains"));
+  CHECK(matches_answer(" off.", {"off"}, "prefix"));
+  CHECK_FALSE(matches_answer(" thee", {"the"}, "prefix"));
   CHECK_FALSE(matches_answer("x", {""}, "contains"));
 }
 
