@@ -2,6 +2,8 @@
 // reference's aisbench settings or the native runner's datasets.
 #include "evaluation_config.hpp"
 
+#include <algorithm>
+
 #include "yaml_values.hpp"
 
 namespace modelslim::service {

@@ -14,6 +14,7 @@
 #include "engine_command.hpp"
 #include "engine_process.hpp"
 #include "modelslim/atomic_file.hpp"
+#include "modelslim/error.hpp"
 #include "native_runner.hpp"
 #include "precheck.hpp"
 
@@ -112,7 +113,13 @@ EvaluationResult ServiceOrientedEvaluator::evaluate(const EvaluationRequest& req
     return result;
   }
   for (std::size_t i = 0; i < datasets.size(); ++i) {
-    const MetricValue metric = benchmark(datasets[i], request, dir, std::to_string(evaluations_));
+    MetricValue metric;
+    try {
+      metric = benchmark(datasets[i], request, dir, std::to_string(evaluations_));
+    } catch (const Error&) {
+      engine.check_running();  // failed requests from an engine that died: say so, not "requests failed"
+      throw;
+    }
     engine.check_running();
     result.metrics.push_back(metric);
     const auto& threshold = config_.demand.empty() ? std::nullopt : config_.demand[i].threshold;
