@@ -61,14 +61,19 @@ const server = http.createServer((req, res) => {
   req.on('data', (chunk) => { body += chunk; });
   req.on('end', () => handle(req, res, body));
 });
-if (option('child-pid-file')) {
-  // A member of the process group that ignores SIGTERM: stopping the engine must still end it.
-  const child = spawn(process.execPath, ['-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000);"], { stdio: 'ignore' });
-  fs.writeFileSync(option('child-pid-file'), String(child.pid));
-}
-if (option('exit-after-ms')) setTimeout(() => process.exit(3), Number(option('exit-after-ms')));
-setTimeout(() => {
+const listen = () => setTimeout(() => {
   server.listen(Number(option('port', '0')), option('host', '127.0.0.1'), () => {
     process.stdout.write(`LISTENING ${server.address().port}\n`);
   });
 }, Number(option('startup-delay-ms', '0')));
+if (option('exit-after-ms')) setTimeout(() => process.exit(3), Number(option('exit-after-ms')));
+if (option('child-pid-file')) {
+  // A member of the process group that ignores SIGTERM: stopping the engine must still end it. The server
+  // listens only once the child ignores SIGTERM.
+  const script = "process.on('SIGTERM', () => {}); process.stdout.write('ready\\n'); setInterval(() => {}, 1000);";
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+  fs.writeFileSync(option('child-pid-file'), String(child.pid));
+  child.stdout.once('data', listen);
+} else {
+  listen();
+}

@@ -262,7 +262,7 @@ TEST_CASE(
       answers, json{{"Question: q1\nAnswer:", {{"text", " so 72 clips.\n#### 72"}}},
                     {"Question: q2\nAnswer:", {{"text", " It is 1200 dollars"}}},     // the last number
                     {"Question: q3\nAnswer:", {{"text", " #### 6"}}},                 // wrong
-                    {"Question: q4\nAnswer:", {{"status", 503}, {"times", 1}}},       // retried, then right
+                    {"Question: q4\nAnswer:", {{"status", 503}, {"times", 1}, {"text", "#### 7"}}},  // retried, then right
                     {"Question: q5\nAnswer:", {{"status", 500}}},                     // always 5xx
                     {"Question: q6\nAnswer:", {{"delay_ms", 6000}, {"text", "10"}}}}  // past request_timeout
                    .dump());
@@ -302,8 +302,8 @@ TEST_CASE(
   // each.
   const auto choice = scratch.dir / "choice.jsonl";
   write_jsonl(choice,
-              {{{"inputs_pretokenized", "Q"}, {"choices_pretokenized", {" ab", " zz"}}, {"label", 1}},
-               {{"inputs_pretokenized", "Q"}, {"choices_pretokenized", {" zz", " ab"}}, {"label", 1}}});
+              {{{"inputs_pretokenized", "Q"}, {"choices_pretokenized", {" ab", " yy"}}, {"label", 1}},
+               {{"inputs_pretokenized", "Q"}, {"choices_pretokenized", {" yy", " ab"}}, {"label", 0}}});
   const auto custom = scratch.dir / "custom.jsonl";
   write_jsonl(custom, {{{"prompt", "In the beginning"}, {"answers", {"God created"}}},
                        {{"prompt", "And God said"}, {"answer", "Let there be light"}}});
@@ -339,9 +339,9 @@ TEST_CASE(
   CHECK(metric(run.result, "boolq") == doctest::Approx(50.0));
   CHECK(metric(run.result, "mmlu") == doctest::Approx(200.0 / 3.0));
   CHECK(metric(run.result, "choice") ==
-        doctest::Approx(100.0));  // " zz" (-1.1) beats " ab" (-1.3) both times
+        doctest::Approx(100.0));  // " yy" (-1.1) beats " ab" (-1.3) both times
   CHECK(metric(run.result, "custom") == doctest::Approx(50.0));
-  // Token NLLs after the first token: "abc" → b 0.1, c ('c' = 99: 1) 0.2; "zz" → z 0.4. exp(0.7 / 3).
+  // Token NLLs after the first token: "abc" → b 0.1, c ('c' = 99: 1) 0.2; "zz" → z ('z' = 122: 3) 0.4.
   CHECK(metric(run.result, "ppl") == doctest::Approx(std::exp(0.7 / 3.0)).epsilon(1e-12));
   for (const auto& m : run.result.metrics)
     CHECK((m.metric == "ppl") == (m.direction == MetricDirection::kLowerIsBetter));
