@@ -3,45 +3,31 @@
 #include <cmath>
 #include <optional>
 
-#include "deployed_linear.hpp"
 #include "eval_datasets.hpp"
 #include "modelslim/dataset.hpp"
+#include "modelslim/deployed_model.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/metrics.hpp"
 #include "modelslim/model_adapter.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/tokenizer.hpp"
-#include "quant_description.hpp"
 
 namespace modelslim::eval {
 namespace {
 
 const std::vector<std::string> kMetrics = {"ppl", "acc", "choice_acc", "fidelity"};
 
-// The saved artifact: its tensors and the ascendv1 type of every linear.
-struct SavedArtifact {
-  SafetensorsCheckpoint tensors;
-  QuantDescription description;
-};
-
 // Runs every sequence through all blocks (one block resident at a time) and returns the final hidden states.
 std::vector<at::Tensor> final_hidden(ModelAdapter& model,
                                      const std::vector<std::vector<std::int64_t>>& sequences,
-                                     const SavedArtifact* saved) {
+                                     const DeployedArtifact* saved) {
   std::vector<BlockInput> states;
   for (const auto& ids : sequences) {
     states.push_back(model.embed(at::tensor(ids, at::kLong).reshape({1, -1})));
   }
   for (std::size_t index = 0; index < model.num_blocks(); ++index) {
     const std::unique_ptr<Block> block = model.load_block(index);
-    if (saved != nullptr) {
-      for (Linear* linear : block->linears()) {
-        const std::string key = linear->name() + ".weight";
-        const auto found = saved->description.find(key);
-        const std::string type = found == saved->description.end() ? "FLOAT" : found->second;
-        if (type != "FLOAT") linear->set_compute(make_deployed_linear(saved->tensors, linear->name(), type));
-      }
-    }
+    if (saved != nullptr) saved->apply(*block);
     for (BlockInput& state : states) state.hidden = block->forward(state.hidden, *state.context);
   }
   std::vector<at::Tensor> result;
@@ -96,17 +82,10 @@ std::vector<std::string> BuiltinEvaluator::dataset_names() const {
 EvaluationResult BuiltinEvaluator::evaluate(const EvaluationRequest& request) {
   const std::unique_ptr<ModelAdapter> float_model = host_.load_model(request.model_dir, request.model_type);
   std::unique_ptr<ModelAdapter> quant_model;
-  std::optional<SavedArtifact> saved;
+  std::optional<DeployedArtifact> saved;
   if (request.quant_dir) {
-    saved = SavedArtifact{SafetensorsCheckpoint::open_dir(*request.quant_dir),
-                          read_quant_description(*request.quant_dir / "quant_model_description.json")};
-    // Quantized linears run from their saved tensors; their `.weight` may be packed, so it is not loaded.
-    std::set<std::string> replaced;
-    for (const auto& [key, type] : saved->description) {
-      if (type != "FLOAT" && key.size() > 7 && key.compare(key.size() - 7, 7, ".weight") == 0)
-        replaced.insert(key);
-    }
-    quant_model = host_.load_model_replacing(*request.quant_dir, request.model_type, replaced);
+    saved = DeployedArtifact::open(*request.quant_dir);
+    quant_model = saved->load_model(host_, request.model_type);
   }
   ModelAdapter& model = quant_model ? *quant_model : *float_model;
   const Tokenizer& tokenizer = model.tokenizer();

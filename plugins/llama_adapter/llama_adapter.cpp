@@ -1,9 +1,8 @@
 #include "llama_adapter.hpp"
 
-#include <limits>
-
 #include "llama_block.hpp"
 #include "llama_config.hpp"
+#include "llama_decoding.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/tokenizer.hpp"
@@ -18,7 +17,7 @@ std::string shape_text(at::IntArrayRef shape) {
   return text + "]";
 }
 
-class LlamaAdapter final : public ModelAdapter {
+class LlamaAdapter final : public ModelAdapter, public IncrementalDecoding {
  public:
   explicit LlamaAdapter(const ModelLoadRequest& request)
       : model_dir_(request.model_dir),
@@ -43,7 +42,8 @@ class LlamaAdapter final : public ModelAdapter {
     const at::Tensor hidden =
         embedding_.index_select(0, input_ids.reshape({-1})).to(at::kFloat).reshape({1, seq, -1});
     auto [cos, sin] = rope_tables(config_, seq);
-    return {hidden, std::make_shared<LlamaContext>(std::move(cos), std::move(sin), causal_mask(seq))};
+    return {hidden, std::make_shared<LlamaContext>(std::move(cos), std::move(sin),
+                                                   causal_mask(config_, 0, seq, 0, seq))};
   }
 
   std::size_t num_blocks() const override { return static_cast<std::size_t>(config_.num_layers); }
@@ -118,6 +118,11 @@ class LlamaAdapter final : public ModelAdapter {
     return config;
   }
 
+  std::unique_ptr<DecodingState> start_decoding(const std::vector<Block*>& blocks) override {
+    return make_llama_decoding(
+        config_, [this](const at::Tensor& ids) { return embed(ids).hidden; }, blocks);
+  }
+
   std::optional<ModelRotationPoints> rotation_points() override {
     load_head();
     if (!head_modified_) {
@@ -152,14 +157,6 @@ class LlamaAdapter final : public ModelAdapter {
     lm_head_ = config_.tie_word_embeddings
                    ? embedding_.to(at::kFloat)
                    : load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, true);
-  }
-
-  at::Tensor causal_mask(std::int64_t seq) const {
-    const at::Tensor rows = at::arange(seq, at::kLong).unsqueeze(1);
-    const at::Tensor cols = at::arange(seq, at::kLong).unsqueeze(0);
-    at::Tensor blocked = cols > rows;
-    if (config_.sliding_window > 0) blocked = blocked.logical_or(rows - cols >= config_.sliding_window);
-    return at::zeros({seq, seq}, at::kFloat).masked_fill(blocked, -std::numeric_limits<float>::infinity());
   }
 
   std::filesystem::path model_dir_;

@@ -1,12 +1,23 @@
 #include "llama_block.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "rope.hpp"
 
 namespace modelslim::llama {
 namespace {
 enum LinearIndex { kQ, kK, kV, kO, kGate, kUp, kDown };
+}
+
+at::Tensor causal_mask(const LlamaConfig& config, std::int64_t query_start, std::int64_t queries,
+                       std::int64_t key_start, std::int64_t keys) {
+  const at::Tensor rows = at::arange(query_start, query_start + queries, at::kLong).unsqueeze(1);
+  const at::Tensor cols = at::arange(key_start, key_start + keys, at::kLong).unsqueeze(0);
+  at::Tensor blocked = cols > rows;
+  if (config.sliding_window > 0) blocked = blocked.logical_or(rows - cols >= config.sliding_window);
+  return at::zeros({queries, keys}, at::kFloat).masked_fill(blocked, -std::numeric_limits<float>::infinity());
 }
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, const at::Tensor& bias) {
@@ -74,41 +85,97 @@ std::optional<BlockRotationPoints> LlamaBlock::rotation_points() {
   return points;
 }
 
-at::Tensor LlamaBlock::attention(const at::Tensor& x, const LlamaContext& context) {
+LlamaBlock::Projected LlamaBlock::project(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
   const std::int64_t batch = x.size(0);
   const std::int64_t seq = x.size(1);
-  const std::int64_t heads = config_.num_heads;
-  const std::int64_t kv_heads = config_.num_kv_heads;
   const std::int64_t dim = config_.head_dim;
-  at::Tensor q = linears_[kQ].forward(x).view({batch, seq, heads, dim});
-  at::Tensor k = linears_[kK].forward(x).view({batch, seq, kv_heads, dim});
-  at::Tensor v = linears_[kV].forward(x).view({batch, seq, kv_heads, dim});
+  at::Tensor q = linears_[kQ].forward(x).view({batch, seq, config_.num_heads, dim});
+  at::Tensor k = linears_[kK].forward(x).view({batch, seq, config_.num_kv_heads, dim});
+  const at::Tensor v = linears_[kV].forward(x).view({batch, seq, config_.num_kv_heads, dim});
   if (config_.qk_norm) {
     q = rms_norm(q, norms_.q_norm, config_.rms_norm_eps);
     k = rms_norm(k, norms_.k_norm, config_.rms_norm_eps);
   }
-  q = apply_rope(q.transpose(1, 2), context.cos, context.sin);  // [batch, heads, seq, dim]
-  k = apply_rope(k.transpose(1, 2), context.cos, context.sin);
-  v = v.transpose(1, 2);
+  return {apply_rope(q.transpose(1, 2), cos, sin), apply_rope(k.transpose(1, 2), cos, sin),
+          v.transpose(1, 2)};
+}
+
+at::Tensor LlamaBlock::attend(const at::Tensor& q, at::Tensor k, at::Tensor v, const at::Tensor& mask) {
+  const std::int64_t batch = q.size(0);
+  const std::int64_t seq = q.size(2);
+  const std::int64_t heads = config_.num_heads;
+  const std::int64_t kv_heads = config_.num_kv_heads;
+  const std::int64_t dim = config_.head_dim;
   if (kv_heads != heads) {  // grouped-query attention: each kv head serves heads / kv_heads query heads
     k = k.repeat_interleave(heads / kv_heads, 1);
     v = v.repeat_interleave(heads / kv_heads, 1);
   }
-  const at::Tensor scores =
-      at::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(dim)) + context.mask;
+  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(dim));
+  if (mask.defined()) scores = scores + mask;
   const at::Tensor output = at::matmul(at::softmax(scores, -1), v);
   return linears_[kO].forward(output.transpose(1, 2).reshape({batch, seq, heads * dim}));
+}
+
+at::Tensor LlamaBlock::attention(const at::Tensor& x, const LlamaContext& context) {
+  const Projected p = project(x, context.cos, context.sin);
+  return attend(p.q, p.k, p.v, context.mask);
+}
+
+void KeyValueCache::append(const at::Tensor& k, const at::Tensor& v) {
+  const std::int64_t n = k.size(2);
+  const std::int64_t capacity = keys.defined() ? keys.size(2) : 0;
+  if (length + n > capacity) {
+    const std::int64_t grown = std::max({2 * capacity, length + n, std::int64_t{16}});
+    const auto grow = [&](const at::Tensor& old, const at::Tensor& like) {
+      at::Tensor bigger = at::empty({like.size(0), like.size(1), grown, like.size(3)}, like.options());
+      if (length > 0) bigger.narrow(2, 0, length).copy_(old.narrow(2, 0, length));
+      return bigger;
+    };
+    keys = grow(keys, k);
+    values = grow(values, v);
+  }
+  keys.narrow(2, length, n).copy_(k);
+  values.narrow(2, length, n).copy_(v);
+  length += n;
+}
+
+at::Tensor LlamaBlock::attention_cached(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                                        KeyValueCache& cache) {
+  const Projected p = project(x, cos, sin);
+  const std::int64_t start = cache.length;  // position of the first new token
+  const std::int64_t n = x.size(1);
+  cache.append(p.k, p.v);
+  if (start == 0) {  // prefill: exactly the full forward's arithmetic
+    return attend(p.q, p.k, p.v, causal_mask(config_, 0, n, 0, n));
+  }
+  // Only the last sliding_window positions are visible to the newest token.
+  const std::int64_t window = config_.sliding_window;
+  const std::int64_t first = window > 0 ? std::max<std::int64_t>(0, start - window + 1) : 0;
+  const std::int64_t keys = cache.length - first;
+  const at::Tensor mask = n == 1 ? at::Tensor() : causal_mask(config_, start, n, first, keys);
+  return attend(p.q, cache.keys.narrow(2, first, keys), cache.values.narrow(2, first, keys), mask);
+}
+
+at::Tensor LlamaBlock::mlp_residual(const at::Tensor& h) {
+  const at::Tensor n =
+      rms_norm(h, norms_.post_attention_norm, config_.rms_norm_eps, norms_.post_attention_norm_bias);
+  return h + linears_[kDown].forward(at::silu(linears_[kGate].forward(n)) * linears_[kUp].forward(n));
 }
 
 at::Tensor LlamaBlock::forward(const at::Tensor& hidden, const ForwardContext& context) {
   const auto& llama_context = dynamic_cast<const LlamaContext&>(context);
   const at::Tensor x = hidden.to(at::kFloat);
-  const at::Tensor h =
+  return mlp_residual(
       x +
-      attention(rms_norm(x, norms_.input_norm, config_.rms_norm_eps, norms_.input_norm_bias), llama_context);
-  const at::Tensor n =
-      rms_norm(h, norms_.post_attention_norm, config_.rms_norm_eps, norms_.post_attention_norm_bias);
-  return h + linears_[kDown].forward(at::silu(linears_[kGate].forward(n)) * linears_[kUp].forward(n));
+      attention(rms_norm(x, norms_.input_norm, config_.rms_norm_eps, norms_.input_norm_bias), llama_context));
+}
+
+at::Tensor LlamaBlock::forward_cached(const at::Tensor& hidden, const at::Tensor& cos, const at::Tensor& sin,
+                                      KeyValueCache& cache) {
+  const at::Tensor x = hidden.to(at::kFloat);
+  return mlp_residual(
+      x + attention_cached(rms_norm(x, norms_.input_norm, config_.rms_norm_eps, norms_.input_norm_bias), cos,
+                           sin, cache));
 }
 
 }  // namespace modelslim::llama

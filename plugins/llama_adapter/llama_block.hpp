@@ -22,8 +22,21 @@ class LlamaContext final : public ForwardContext {
   at::Tensor mask;  // [seq, seq], 0 where attention is allowed, -inf elsewhere
 };
 
+// 0 where query position (query_start + i) may attend key position (key_start + j), -inf elsewhere
+// (later keys, and keys sliding_window or more positions back): float32 [queries, keys].
+at::Tensor causal_mask(const LlamaConfig& config, std::int64_t query_start, std::int64_t queries,
+                       std::int64_t key_start, std::int64_t keys);
+
 // RMSNorm with an optional additive bias (present after asymmetric outlier suppression shifted it).
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, const at::Tensor& bias = {});
+
+// One block's keys (after RoPE) and values for the tokens decoded so far, grown by doubling.
+struct KeyValueCache {
+  at::Tensor keys;    // [1, kv_heads, capacity, head_dim]
+  at::Tensor values;  // [1, kv_heads, capacity, head_dim]
+  std::int64_t length = 0;
+  void append(const at::Tensor& k, const at::Tensor& v);  // [1, kv_heads, n, head_dim]
+};
 
 struct LlamaBlockWeights {
   at::Tensor input_norm;
@@ -44,12 +57,26 @@ class LlamaBlock final : public Block {
   std::vector<Linear*> linears() override;
   std::vector<NamedTensor> other_parameters() const override;
   at::Tensor forward(const at::Tensor& hidden, const ForwardContext& context) override;
+  // Incremental decoding: `hidden` [1, n, hidden] at positions cache.length .. cache.length + n - 1, whose
+  // rotary tables are `cos`/`sin` [n, head_dim]; appends this block's keys and values to `cache`.
+  at::Tensor forward_cached(const at::Tensor& hidden, const at::Tensor& cos, const at::Tensor& sin,
+                            KeyValueCache& cache);
   std::vector<NormLinearSubgraph> norm_linear_subgraphs() override;
   std::vector<LinearPairSubgraph> linear_pair_subgraphs() override;
   std::optional<BlockRotationPoints> rotation_points() override;
 
  private:
   at::Tensor attention(const at::Tensor& x, const LlamaContext& context);
+  at::Tensor attention_cached(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                              KeyValueCache& cache);
+  // q [batch, heads, seq, dim] and k, v [batch, kv_heads, seq, dim] after RoPE.
+  struct Projected {
+    at::Tensor q, k, v;
+  };
+  Projected project(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+  // softmax(q·kᵀ/√d + mask)·v through o_proj; mask undefined = every key visible.
+  at::Tensor attend(const at::Tensor& q, at::Tensor k, at::Tensor v, const at::Tensor& mask);
+  at::Tensor mlp_residual(const at::Tensor& h);
 
   std::string name_;
   const LlamaConfig& config_;

@@ -24,7 +24,12 @@ at::Tensor rope_inverse_frequencies(const LlamaConfig& config) {
 }
 
 std::pair<at::Tensor, at::Tensor> rope_tables(const LlamaConfig& config, std::int64_t seq) {
-  const at::Tensor positions = at::arange(seq, at::kLong).to(at::kFloat);
+  return rope_tables_at(config, 0, seq);
+}
+
+std::pair<at::Tensor, at::Tensor> rope_tables_at(const LlamaConfig& config, std::int64_t start,
+                                                 std::int64_t count) {
+  const at::Tensor positions = at::arange(start, start + count, at::kLong).to(at::kFloat);
   const at::Tensor freqs = at::outer(positions, rope_inverse_frequencies(config));
   const at::Tensor emb = at::cat({freqs, freqs}, -1);
   return {emb.cos(), emb.sin()};

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "deployed_linear.hpp"
+#include "modelslim/deployed_model.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/safetensors.hpp"
 #include "support/test_support.hpp"

@@ -16,7 +16,7 @@
 #include "modelslim/error.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/tokenizer.hpp"
-#include "quant_description.hpp"
+#include "modelslim/deployed_model.hpp"
 #include "support/test_support.hpp"
 
 using namespace modelslim;

@@ -1,11 +1,11 @@
-#include "quant_description.hpp"
+#include "modelslim/deployed_model.hpp"
 
 #include <array>
 
 #include "modelslim/error.hpp"
 #include "modelslim/json_file.hpp"
 
-namespace modelslim::eval {
+namespace modelslim {
 namespace {
 
 // The ascendv1 saver's own top-level fields; every other key is a tensor.
@@ -46,4 +46,4 @@ QuantDescription read_quant_description(const std::filesystem::path& file) {
   return parse_quant_description(read_json_file(file), file.string());
 }
 
-}  // namespace modelslim::eval
+}  // namespace modelslim

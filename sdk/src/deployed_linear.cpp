@@ -1,9 +1,9 @@
-#include "deployed_linear.hpp"
+#include "modelslim/deployed_model.hpp"
 
 #include "modelslim/error.hpp"
 #include "modelslim/quant_math.hpp"
 
-namespace modelslim::eval {
+namespace modelslim {
 namespace {
 
 std::optional<at::Tensor> optional_tensor(const SafetensorsCheckpoint& saved, const std::string& key) {
@@ -110,7 +110,7 @@ std::shared_ptr<const LinearCompute> make_deployed_linear(const SafetensorsCheck
   if (type == "W8A16") return std::make_shared<WeightOnly>(saved, name, false);
   if (type == "W4A16") return std::make_shared<WeightOnly>(saved, name, true);
   throw Error(ErrorCode::kUnsupported,
-              "builtin evaluator: ascendv1 type '" + type + "' of " + name + " cannot be evaluated yet");
+              "deployed arithmetic: ascendv1 type '" + type + "' of " + name + " cannot be evaluated yet");
 }
 
-}  // namespace modelslim::eval
+}  // namespace modelslim
