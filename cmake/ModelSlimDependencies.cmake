@@ -9,3 +9,5 @@ include(LibTorch)
 # The tune service: SQLite keeps the candidate history (crash-safe resume), xxHash keys it.
 pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
+# modelslim serve: HTTP (Debian's cpp-httplib 0.11, a compiled library; docs/dependencies.md).
+pkg_check_modules(CPPHTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)

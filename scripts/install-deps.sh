@@ -6,7 +6,8 @@ packages=(
   libtorch-dev libopenblas0-pthread libgloo-dev
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev doctest-dev nlohmann-json3-dev
-  libsqlite3-dev libxxhash-dev libpcre2-dev bible-kjv sqlite3 libcpp-httplib-dev
+  libsqlite3-dev libxxhash-dev libpcre2-dev bible-kjv sqlite3
+  libcpp-httplib-dev curl
 )
 # Node.js runs the reference tokenizer in tests; use the machine's own when it has one.
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)

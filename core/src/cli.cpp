@@ -25,6 +25,7 @@ commands:
   analyze   rank linears or decoder blocks by quantization sensitivity
   tune      search fallback layers and outlier suppression until an accuracy demand is met
   generate  greedy text generation from a checkpoint
+  serve     serve a model (float or quantized) over the OpenAI HTTP API
   plugins   list the loaded plugins and the types they provide
   version   print versions
 
@@ -47,6 +48,7 @@ int run_cli(int argc, char** argv) {
     if (command == "generate") return run_generate_command(args);
     if (command == "analyze") return run_analyze_command(args);
     if (command == "tune") return run_tune_command(args);
+    if (command == "serve") return run_serve_command(args);
     if (command == "version" || command == "--version") {
       std::cout << "modelslim " << kVersion << " (SDK ABI " << kSdkAbiMajor << "." << kSdkAbiMinor
                 << ", LibTorch " << host_torch_version() << ")\n";

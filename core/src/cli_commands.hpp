@@ -26,6 +26,7 @@ int run_eval_command(const std::vector<std::string>& args);
 int run_generate_command(const std::vector<std::string>& args);
 int run_analyze_command(const std::vector<std::string>& args);
 int run_tune_command(const std::vector<std::string>& args);
+int run_serve_command(const std::vector<std::string>& args);
 
 // Flags every command shares: --plugin-dir (repeatable) and --log-level.
 void add_common_options(boost::program_options::options_description& options);

@@ -26,6 +26,10 @@ class ChatTemplate {
   // `variables`: messages (array of {role, content, ...}), add_generation_prompt, bos_token, eos_token and
   // anything else the caller passes (tools, enable_thinking, ...).
   std::string render(const nlohmann::json& variables) const;
+  // The same with the caller's key order kept (nlohmann::json sorts object keys): tojson of tool schemas then
+  // prints keys in request order, as transformers does. Prefer this when the request was parsed as
+  // ordered_json.
+  std::string render(const nlohmann::ordered_json& variables) const;
 
  private:
   std::unique_ptr<const jinja::Program> program_;
