@@ -50,9 +50,10 @@ fs::path write_plan(const fs::path& dir, const std::string& precheck_answer) {
 }
 
 std::string tune(const fs::path& save, const fs::path& plan, const std::string& extra, int& exit_code) {
-  const auto result = test::run_command(test::modelslim_bin().string() + " tune --model_path " +
-                                        (test::source_dir() / "data" / "demo-model").string() +
-                                        " --save_path " + save.string() + " --config " + plan.string() + " " + extra);
+  const auto result =
+      test::run_command(test::modelslim_bin().string() + " tune --model_path " +
+                        (test::source_dir() / "data" / "demo-model").string() + " --save_path " +
+                        save.string() + " --config " + plan.string() + " " + extra);
   exit_code = result.exit_code;
   return result.output;
 }
@@ -86,7 +87,8 @@ TEST_CASE("tune: service_oriented with the modelslim engine and the native runne
   const auto score = nlohmann::json::parse(test::read_text(first / "kjv_complete.score.json"));
   CHECK(score["value"].get<double>() == doctest::Approx(100.0 * correct / lines));
   CHECK(score["value"].get<double>() >= 25.0);  // the demand: target 28, tolerance 3
-  CHECK(fs::exists(evaluations / "quant_model" / "kjv_complete.score.json"));  // the final check, served again
+  CHECK(
+      fs::exists(evaluations / "quant_model" / "kjv_complete.score.json"));  // the final check, served again
   CHECK(fs::exists(dir / "out" / "quant_model"));
 }
 

@@ -260,9 +260,10 @@ TEST_CASE(
   const auto answers = scratch.dir / "answers.json";
   test::write_text(
       answers, json{{"Question: q1\nAnswer:", {{"text", " so 72 clips.\n#### 72"}}},
-                    {"Question: q2\nAnswer:", {{"text", " It is 1200 dollars"}}},     // the last number
-                    {"Question: q3\nAnswer:", {{"text", " #### 6"}}},                 // wrong
-                    {"Question: q4\nAnswer:", {{"status", 503}, {"times", 1}, {"text", "#### 7"}}},  // retried, then right
+                    {"Question: q2\nAnswer:", {{"text", " It is 1200 dollars"}}},  // the last number
+                    {"Question: q3\nAnswer:", {{"text", " #### 6"}}},              // wrong
+                    {"Question: q4\nAnswer:",
+                     {{"status", 503}, {"times", 1}, {"text", "#### 7"}}},            // retried, then right
                     {"Question: q5\nAnswer:", {{"status", 500}}},                     // always 5xx
                     {"Question: q6\nAnswer:", {{"delay_ms", 6000}, {"text", "10"}}}}  // past request_timeout
                    .dump());
