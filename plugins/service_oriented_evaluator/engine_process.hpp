@@ -40,7 +40,7 @@ class EngineProcess {
   int status_ = 0;
 };
 
-// Throws Error(kIo) when host:port cannot be bound (another server holds it).
+// Throws Error(kIo) when a server already accepts connections on host:port.
 void require_free_port(const std::string& host, int port);
 
 // The last `bytes` of a file ("" when it cannot be read).

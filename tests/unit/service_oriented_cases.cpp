@@ -408,7 +408,7 @@ TEST_CASE("service_oriented: engine failures are the machinery's, and stopping e
     const std::string message =
         error_of([&] { evaluate(plan(answers, port, datasets), scratch.dir / "out"); });
     ::close(fd);
-    CHECK(contains(message, "in use"));
+    CHECK(contains(message, "is in use"));
     CHECK(contains(message, std::to_string(port)));
   }
   SUBCASE("the engine exits before it is ready") {
