@@ -48,9 +48,10 @@ TunePlan parse_tune_plan(const ConfigNode& root) {
 
   std::vector<Expectation> expectations;
   for (const ConfigNode& item : list.items()) expectations.push_back(parse_expectation(item));
-  // The evaluator sees its own section only.
+  // The evaluator sees its own section only. service_oriented keeps the demand, as in the reference: it
+  // benchmarks the demanded datasets in order and stops at the first that misses its target (fast fail).
   YAML::Node evaluator = YAML::Clone(evaluation.yaml());
-  evaluator.remove("demand");
+  if (evaluation.get_string("type", "") != "service_oriented") evaluator.remove("demand");
   return TunePlan{strategy, ConfigNode(evaluator, evaluation.path(), evaluation.file()),
                   std::move(expectations)};
 }

@@ -249,6 +249,8 @@ TuneOutcome run_tune(const TuneOptions& requested, PluginRegistry& registry) {
   request.quant_dir = quant_model;
   request.model_type = model_type;
   const auto verify_start = std::chrono::steady_clock::now();
+  set_evaluation_context(*evaluator, "quant_model",
+                         options.save_path / "history" / "evaluations" / "quant_model");
   const EvaluationResult verified = evaluator->evaluate(request);
   history.record_evaluation(
       run, "verify", chosen->key, chosen->candidate.id,

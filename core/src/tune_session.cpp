@@ -16,6 +16,7 @@
 #include "modelslim/core/tune_checks.hpp"
 #include "modelslim/dataset.hpp"
 #include "modelslim/error.hpp"
+#include "modelslim/evaluation_context.hpp"
 #include "modelslim/model_files.hpp"
 
 namespace modelslim::core {
@@ -92,6 +93,15 @@ std::string non_finite_metrics(const EvaluationResult& result) {
 
 }  // namespace
 
+void set_evaluation_context(Evaluator& evaluator, const std::string& label,
+                            const std::filesystem::path& dir) {
+  auto* sink = dynamic_cast<EvaluationContextSink*>(&evaluator);
+  if (sink == nullptr) return;
+  std::filesystem::remove_all(dir);  // a rerun of the same candidate: its files, not the last run's
+  std::filesystem::create_directories(dir);
+  sink->set_evaluation_context({label, dir});
+}
+
 std::string yaml_text(const YAML::Node& node) {
   YAML::Emitter out;
   out << node;
@@ -160,6 +170,7 @@ const EvaluationResult* HostTuningSession::baseline() {
       "relative expectations need the float result; fix the cause and rerun the same command";
   try {
     const QuietLogs quiet(options_.quiet_quantization);
+    set_evaluation_context(evaluator_, "float", history_dir() / "evaluations" / "float");
     result = evaluator_.evaluate(request);
   } catch (const Error& error) {
     throw InfrastructureFailure(error.code(), "the float model's evaluation failed: " + describe(error), tip);
@@ -246,6 +257,7 @@ StoredResult HostTuningSession::quantize_and_evaluate(const Candidate& candidate
   request.model_type = options_.model_type;
   try {
     const QuietLogs quiet(options_.quiet_quantization);
+    set_evaluation_context(evaluator_, candidate.id, history_dir() / "evaluations" / candidate.id);
     stored.result = evaluator_.evaluate(request);
   } catch (const Error& error) {
     throw infrastructure(candidate, "evaluation", describe(error), error.code());

@@ -116,6 +116,9 @@ class HostTuningSession final : public TuningSession {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
+// Tells an evaluator that takes an EvaluationContext (modelslim/evaluation_context.hpp) where this
+// evaluation's files go: `dir`, emptied and created. Others are not told.
+void set_evaluation_context(Evaluator& evaluator, const std::string& label, const std::filesystem::path& dir);
 // Block-style YAML text of a node.
 std::string yaml_text(const YAML::Node& node);
 // A practice's spec as canonical text (metadata excluded: identical specs share a result).
