@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <regex>
 #include <thread>
 
@@ -206,4 +207,58 @@ TEST_CASE("serve: SIGTERM during a generation exits 0 within 2 s") {
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
   CHECK(seconds < 2.0);
+}
+
+namespace {
+
+// `modelslim eval`'s ppl of the one-text dataset `dataset` (float, or the saved artifact `quant`).
+double eval_ppl(const fs::path& model, const std::string& quant_flag, const fs::path& dataset,
+                const fs::path& report) {
+  const auto result = test::run_command(test::modelslim_bin().string() + " eval --model_path " +
+                                        model.string() + " " + quant_flag + " --dataset " + dataset.string() +
+                                        " --metrics ppl --max_tokens 512 --json " + report.string());
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  const json measured = read_json_file(report);
+  for (const auto& m : measured[quant_flag.empty() ? "float" : "quantized"]) {
+    if (m["metric"] == "ppl") return m["value"].get<double>();
+  }
+  FAIL("no ppl in " << report);
+  return 0.0;
+}
+
+// exp(-mean token log-prob after the first) from an echo + logprobs completion with no new tokens.
+double served_ppl(const ServerProcess& server, const std::string& text, const test::TempDir& dir) {
+  const json request = {{"prompt", text}, {"max_tokens", 0}, {"echo", true}, {"logprobs", 0}};
+  const json reply = parse(test::curl_post_json(server.url("/v1/completions"), request.dump(), dir));
+  const json& logprobs = reply["choices"][0]["logprobs"]["token_logprobs"];
+  REQUIRE(logprobs.size() >= 2);
+  CHECK(logprobs[0].is_null());
+  double sum = 0.0;
+  for (std::size_t i = 1; i < logprobs.size(); ++i) sum += logprobs[i].get<double>();
+  return std::exp(-sum / double(logprobs.size() - 1));
+}
+
+}  // namespace
+
+TEST_CASE("serve: perplexity through echo + logprobs equals modelslim eval's (float and W8A8)") {
+  test::TempDir dir("serve-ppl");
+  const fs::path model = make_model(dir);
+  const std::string text = "In the beginning God created the heaven and the earth.";
+  test::write_text(dir / "one.jsonl", json({{"inputs_pretokenized", text}}).dump() + "\n");
+  test::write_text(dir / "w8a8.yaml", test::with_dataset(test::kW8A8Practice, dir / "one.jsonl"));
+  const auto quant = test::run_command(test::modelslim_bin().string() + " quant --model_path " +
+                                       model.string() + " --save_path " + (dir / "w8a8").string() +
+                                       " --config_path " + (dir / "w8a8.yaml").string());
+  REQUIRE_MESSAGE(quant.exit_code == 0, quant.output);
+  std::vector<double> served;
+  for (const std::string quant_flag : {std::string(), "--quant_path " + (dir / "w8a8").string()}) {
+    CAPTURE(quant_flag);
+    ServerProcess server("--model_path " + model.string() + " " + quant_flag, dir / "serve.log");
+    served.push_back(served_ppl(server, text, dir));
+    const double eval = eval_ppl(model, quant_flag, dir / "one.jsonl", dir / "eval.json");
+    MESSAGE("served ppl " << served.back() << ", eval ppl " << eval << ", relative difference "
+                          << std::abs(served.back() - eval) / eval);
+    CHECK(std::abs(served.back() - eval) / eval < 1e-6);
+  }
+  CHECK(served[0] != served[1]);  // the artifact is served with its own (quantized) arithmetic
 }
