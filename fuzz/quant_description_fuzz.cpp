@@ -1,7 +1,7 @@
 // Fuzzes quant_model_description.json as the builtin evaluator reads it (the file of a saved ascendv1
 // output that `eval --quant_path` and tune trust for every linear's type).
 #include "fuzz_support.hpp"
-#include "quant_description.hpp"
+#include "modelslim/quant_description.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const auto file = modelslim::fuzz::write_scratch("quant_model_description.json", data, size);

@@ -1,4 +1,4 @@
-#include "modelslim/deployed_model.hpp"
+#include "modelslim/quant_description.hpp"
 
 #include <array>
 

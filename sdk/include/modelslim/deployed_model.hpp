@@ -8,15 +8,13 @@
 #pragma once
 
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <set>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "modelslim/export.hpp"
 #include "modelslim/linear.hpp"
+#include "modelslim/quant_description.hpp"
 #include "modelslim/safetensors.hpp"
 
 namespace modelslim {
@@ -24,16 +22,6 @@ namespace modelslim {
 class Block;
 class HostServices;
 class ModelAdapter;
-
-// quant_model_description.json: tensor name -> ascendv1 type ("FLOAT", "W8A8", ...); the saver's own
-// top-level fields (version, model_quant_type, group_size, metadata, optional, is_rot_used) are skipped.
-using QuantDescription = std::map<std::string, std::string>;
-
-// Throw Error(kInvalidModel) naming the file and the entry when the description is not an object or a
-// tensor entry is not a string.
-MODELSLIM_SDK_API QuantDescription parse_quant_description(const nlohmann::json& description,
-                                                           const std::string& file);
-MODELSLIM_SDK_API QuantDescription read_quant_description(const std::filesystem::path& file);
 
 // The compute of linear `name` of ascendv1 `type` ("W8A8", "W8A8_DYNAMIC", "W4A8_DYNAMIC", "W8A16",
 // "W4A16") from the saved tensors; throws Error(kUnsupported) for other types.
@@ -68,9 +56,6 @@ class MODELSLIM_SDK_API DeployedArtifact {
 // Their names before ABI 4.1, when they lived in the builtin evaluator.
 namespace eval {
 using modelslim::make_deployed_linear;
-using modelslim::parse_quant_description;
-using modelslim::QuantDescription;
-using modelslim::read_quant_description;
 }  // namespace eval
 
 }  // namespace modelslim
