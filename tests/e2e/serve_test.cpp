@@ -25,17 +25,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A tiny random checkpoint with a byte tokenizer and a chat template.
+// The KJV demo model (4 layers, hidden 192, byte tokenizer) with a chat template added. A trained model, so
+// greedy text is readable UTF-8: a random model's bytes are often invalid UTF-8, which JSON answers carry as
+// U+FFFD (as vLLM does) while `generate` prints the raw bytes.
 fs::path make_model(const test::TempDir& dir) {
   const fs::path model = dir / "model";
-  const auto result = test::run_command(
-      (test::build_dir() / "bin" / "make_random_model").string() + " --config " +
-      (test::source_dir() / "data/demo/config.json").string() +
-      " --byte-tokenizer --scale 0.05 --set hidden_size=64 --set intermediate_size=128 --set "
-      "num_hidden_layers=2"
-      " --set num_attention_heads=4 --set num_key_value_heads=2 --set head_dim=16 --output " +
-      model.string());
-  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  fs::copy(test::source_dir() / "data/demo-model", model, fs::copy_options::recursive);
   json config = fs::exists(model / "tokenizer_config.json") ? read_json_file(model / "tokenizer_config.json")
                                                             : json::object();
   config["chat_template"] =
@@ -45,10 +40,25 @@ fs::path make_model(const test::TempDir& dir) {
   return model;
 }
 
+// A tiny random checkpoint (byte tokenizer, 2048 positions): long generations whose text does not matter.
+fs::path make_random_model(const test::TempDir& dir) {
+  const fs::path model = dir / "model";
+  const auto result = test::run_command(
+      (test::build_dir() / "bin" / "make_random_model").string() + " --config " +
+      (test::source_dir() / "data/demo/config.json").string() +
+      " --byte-tokenizer --scale 0.05 --set hidden_size=64 --set intermediate_size=128 --set "
+      "num_hidden_layers=2"
+      " --set num_attention_heads=4 --set num_key_value_heads=2 --set head_dim=16 --output " +
+      model.string());
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  return model;
+}
+
 // `modelslim serve` as a child process on a free port (--port 0; the port is read from its output).
 class ServerProcess {
  public:
   ServerProcess(const std::string& args, const fs::path& log) : log_(log) {
+    test::write_text(log_, "");  // exists before the child runs: the wait below reads it at once
     const std::string command =
         "exec " + test::modelslim_bin().string() + " serve --port 0 --served_model_name tiny " + args;
     pid_ = ::fork();
@@ -185,7 +195,7 @@ TEST_CASE("serve: greedy completions equal generate, for 16 concurrent node clie
 
 TEST_CASE("serve: SIGTERM during a generation exits 0 within 2 s") {
   test::TempDir dir("serve-sigterm");
-  const fs::path model = make_model(dir);
+  const fs::path model = make_random_model(dir);
   ServerProcess server("--model_path " + model.string(), dir / "serve.log");
   // A long streamed generation in flight (the client only starts it; its result does not matter).
   const json request = {{"prompt", "In the beginning"}, {"max_tokens", 2000}, {"stream", true}};
