@@ -13,10 +13,10 @@
 #include "modelslim/core/tune_history.hpp"
 #include "modelslim/core/tune_plan.hpp"
 #include "modelslim/dataset.hpp"
+#include "modelslim/deployed_model.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/tokenizer.hpp"
-#include "modelslim/deployed_model.hpp"
 #include "support/test_support.hpp"
 
 using namespace modelslim;

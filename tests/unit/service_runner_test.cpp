@@ -2,7 +2,8 @@
 // plan schema (errors naming the field), engine argv mapping, and whole evaluations against a fake
 // OpenAI-compatible server written in node (tests/tools/fake_openai_server.mjs), started as a `command`
 // engine: scores, per-sample outputs, retries, timeouts, 5xx, prechecks, and the engine failures that are
-// the machinery's (port in use, early exit, startup timeout). Part of bin/unit_tests (ctest entry service_runner_test).
+// the machinery's (port in use, early exit, startup timeout). Part of bin/unit_tests (ctest entry
+// service_runner_test).
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
