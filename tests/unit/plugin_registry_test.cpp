@@ -295,15 +295,27 @@ TEST_CASE("the 4.1 fields of a 4.0 handshake are not read") {
   CHECK(modelslim::core::plugin_abi(info) == std::to_string(modelslim::kSdkAbiMajor) + ".0");
 }
 
-TEST_CASE("the example plugin built against the SDK 4.0 headers loads and runs in this host") {
+TEST_CASE("the example plugin built against earlier minor releases' headers loads and runs in this host") {
+  // Each built from a copy of that release's installed headers (tests/fixtures/sdk-4.N), not from sdk/include.
+  std::string directory;
+  std::string abi;
+  SUBCASE("4.0") {
+    directory = "sdk40_example";
+    abi = "4.0";
+  }
+  SUBCASE("4.1") {
+    directory = "sdk41_example";
+    abi = "4.1";
+  }
+  CAPTURE(abi);
   PluginRegistry registry;
-  registry.load_directory(test_plugin_dir("sdk40_example"));
+  registry.load_directory(test_plugin_dir(directory));
   const auto entries = registry.entries();
   REQUIRE(entries.size() == 1);
   CHECK(entries.front().type == "activation_report");
-  CHECK(entries.front().sdk_abi == "4.0");  // built from tests/fixtures/sdk-4.0, not from sdk/include
+  CHECK(entries.front().sdk_abi == abi);
 
-  // An Error thrown inside the plugin's factory (ConfigNode::fail, reached from 4.0 code) is caught here.
+  // An Error thrown inside the plugin's factory (ConfigNode::fail, reached from old code) is caught here.
   const auto bad = modelslim::parse_yaml_string("{type: activation_report}\n", "cfg.yaml");
   try {
     registry.create_processor(bad);
@@ -314,7 +326,7 @@ TEST_CASE("the example plugin built against the SDK 4.0 headers loads and runs i
   }
 
   // Its observers see the inputs of a block's linears during a calibration forward.
-  test::TempDir dir("sdk40-example");
+  test::TempDir dir("sdk4x-example");
   const auto config = modelslim::parse_yaml_string(
       "{type: activation_report, output: " + (dir / "report.json").string() + "}\n", "cfg.yaml");
   const auto processor = registry.create_processor(config);
