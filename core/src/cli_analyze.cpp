@@ -84,17 +84,13 @@ int run_analyze_command(const std::vector<std::string>& args) {
   add_common_options(options);
   po::positional_options_description positional;
   positional.add("scope", 1);
-  po::variables_map values;
-  po::store(po::command_line_parser(args).options(options).positional(positional).run(), values);
-  po::notify(values);
-  if (values.count("help")) {
-    std::cout << options << "\n";
-    return 0;
-  }
+  const auto parsed = parse_command_line(args, options, "\n", &positional);
+  if (!parsed) return 0;
+  const po::variables_map& values = *parsed;
   const std::string scope = values["scope"].as<std::string>();
   if (scope != "linear" && scope != "layer")
     throw UsageError("scope '" + scope + "': expected linear or layer");
-  if (!values.count("model_path")) throw UsageError("--model_path is required");
+  require_flags(values, {"model_path"});
   const std::string metric = values.count("metrics") ? values["metrics"].as<std::string>()
                              : scope == "linear"     ? "kurtosis"
                                                      : "mse_layer_wise";

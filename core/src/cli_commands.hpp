@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <initializer_list>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -27,6 +28,16 @@ int run_generate_command(const std::vector<std::string>& args);
 int run_analyze_command(const std::vector<std::string>& args);
 int run_tune_command(const std::vector<std::string>& args);
 int run_serve_command(const std::vector<std::string>& args);
+
+// Parses a subcommand's flags. nullopt when --help was given: the options and `help_footer` were printed
+// and the command should exit 0.
+std::optional<boost::program_options::variables_map> parse_command_line(
+    const std::vector<std::string>& args, const boost::program_options::options_description& options,
+    const std::string& help_footer = "\n",
+    const boost::program_options::positional_options_description* positional = nullptr);
+// UsageError "--<flag> is required" for the first of `flags` the command line lacks.
+void require_flags(const boost::program_options::variables_map& values,
+                   std::initializer_list<const char*> flags);
 
 // Flags every command shares: --plugin-dir (repeatable) and --log-level.
 void add_common_options(boost::program_options::options_description& options);

@@ -1,4 +1,5 @@
 #include <exception>
+#include <iostream>
 #include <string>
 
 #include <spdlog/spdlog.h>
@@ -10,6 +11,29 @@
 namespace po = boost::program_options;
 
 namespace modelslim::core {
+
+std::optional<po::variables_map> parse_command_line(const std::vector<std::string>& args,
+                                                    const po::options_description& options,
+                                                    const std::string& help_footer,
+                                                    const po::positional_options_description* positional) {
+  po::command_line_parser parser(args);
+  parser.options(options);
+  if (positional) parser.positional(*positional);
+  po::variables_map values;
+  po::store(parser.run(), values);
+  po::notify(values);
+  if (values.count("help")) {
+    std::cout << options << help_footer;
+    return std::nullopt;
+  }
+  return values;
+}
+
+void require_flags(const po::variables_map& values, std::initializer_list<const char*> flags) {
+  for (const char* flag : flags) {
+    if (!values.count(flag)) throw UsageError(std::string("--") + flag + " is required");
+  }
+}
 
 void add_common_options(po::options_description& options) {
   options.add_options()("plugin-dir", po::value<std::vector<std::string>>()->composing(),

@@ -50,17 +50,13 @@ int run_eval_command(const std::vector<std::string>& args) {
       "write the per-token logits to DIR/float.safetensors and DIR/quantized.safetensors "
       "(\"<dataset>.<i>.logits\", \"<dataset>.<i>.ids\")");
   add_common_options(options);
-  po::variables_map values;
-  po::store(po::command_line_parser(args).options(options).run(), values);
-  po::notify(values);
-  if (values.count("help")) {
-    std::cout << options
-              << "\nexample:\n  modelslim eval --model_path demo --quant_path out/demo-w8a8 "
-                 "--dataset data/datasets/kjv_eval.jsonl --metrics ppl,acc,fidelity\n";
-    return 0;
-  }
-  if (!values.count("model_path")) throw UsageError("--model_path is required");
-  if (!values.count("dataset")) throw UsageError("--dataset is required");
+  const auto parsed =
+      parse_command_line(args, options,
+                         "\nexample:\n  modelslim eval --model_path demo --quant_path out/demo-w8a8 "
+                         "--dataset data/datasets/kjv_eval.jsonl --metrics ppl,acc,fidelity\n");
+  if (!parsed) return 0;
+  const po::variables_map& values = *parsed;
+  require_flags(values, {"model_path", "dataset"});
   const std::vector<std::string> metrics = split_list(values["metrics"].as<std::string>());
   if (metrics.empty()) throw UsageError("--metrics must name at least one metric");
 

@@ -48,15 +48,10 @@ SamplingParams sampling_flags(const po::variables_map& values) {
 
 int run_generate_command(const std::vector<std::string>& args) {
   const po::options_description options = generate_options();
-  po::variables_map values;
-  po::store(po::command_line_parser(args).options(options).run(), values);
-  po::notify(values);
-  if (values.count("help")) {
-    std::cout << options << "\n";
-    return 0;
-  }
-  if (!values.count("model_path") || !values.count("prompt"))
-    throw UsageError("--model_path and --prompt are required");
+  const auto parsed = parse_command_line(args, options);
+  if (!parsed) return 0;
+  const po::variables_map& values = *parsed;
+  require_flags(values, {"model_path", "prompt"});
   const SamplingParams params = sampling_flags(values);
   PluginRegistry registry;
   apply_common_options(values, registry);

@@ -45,13 +45,9 @@ int run_plugins_command(const std::vector<std::string>& args) {
   po::options_description options("modelslim plugins [--plugin-dir DIR]");
   options.add_options()("help,h", "show this help");
   add_common_options(options);
-  po::variables_map values;
-  po::store(po::command_line_parser(args).options(options).run(), values);
-  po::notify(values);
-  if (values.count("help")) {
-    std::cout << options << "\n";
-    return 0;
-  }
+  const auto parsed = parse_command_line(args, options);
+  if (!parsed) return 0;
+  const po::variables_map& values = *parsed;
   PluginRegistry registry;
   apply_common_options(values, registry);
   std::vector<Row> rows{{"KIND", "TYPE", "PLUGIN", "VERSION", "SDK ABI", "FILE"}};

@@ -45,16 +45,10 @@ int run_quant_command(const std::vector<std::string>& args) {
       "extra practice repository searched by --quant_type (also MSMODELSLIM_CUSTOM_PRACTICE_REPO)");
   add_max_calib_tokens_option(options);
   add_common_options(options);
-  po::variables_map values;
-  po::store(po::command_line_parser(args).options(options).run(), values);
-  po::notify(values);
-  if (values.count("help")) {
-    std::cout << options << kQuantExamples;
-    return 0;
-  }
-  for (const char* required : {"model_path", "save_path"}) {
-    if (!values.count(required)) throw UsageError(std::string("--") + required + " is required");
-  }
+  const auto parsed = parse_command_line(args, options, kQuantExamples);
+  if (!parsed) return 0;
+  const po::variables_map& values = *parsed;
+  require_flags(values, {"model_path", "save_path"});
   if (values.count("config_path") == values.count("quant_type")) {
     throw UsageError("pass exactly one of --config_path and --quant_type");
   }

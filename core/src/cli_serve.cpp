@@ -98,14 +98,10 @@ void serve_until_signal(OpenAiServer& server) {
 
 int run_serve_command(const std::vector<std::string>& args) {
   const po::options_description options = serve_options();
-  po::variables_map values;
-  po::store(po::command_line_parser(args).options(options).run(), values);
-  po::notify(values);
-  if (values.count("help")) {
-    std::cout << options << "\n";
-    return 0;
-  }
-  if (!values.count("model_path")) throw UsageError("--model_path is required");
+  const auto parsed = parse_command_line(args, options);
+  if (!parsed) return 0;
+  const po::variables_map& values = *parsed;
+  require_flags(values, {"model_path"});
   const ServeOptions serve = parse_serve_options(values);
   PluginRegistry registry;
   apply_common_options(values, registry);

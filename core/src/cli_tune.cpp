@@ -41,16 +41,10 @@ int run_tune_command(const std::vector<std::string>& args) {
       "save the tuned practice here (default: MSMODELSLIM_CUSTOM_PRACTICE_REPO; unset: not saved)");
   add_max_calib_tokens_option(options);
   add_common_options(options);
-  po::variables_map values;
-  po::store(po::command_line_parser(args).options(options).run(), values);
-  po::notify(values);
-  if (values.count("help")) {
-    std::cout << options << kTuneExamples;
-    return 0;
-  }
-  for (const char* required : {"model_path", "save_path", "config"}) {
-    if (!values.count(required)) throw UsageError(std::string("--") + required + " is required");
-  }
+  const auto parsed = parse_command_line(args, options, kTuneExamples);
+  if (!parsed) return 0;
+  const po::variables_map& values = *parsed;
+  require_flags(values, {"model_path", "save_path", "config"});
   parse_bool_flag("--trust_remote_code", values["trust_remote_code"].as<std::string>());
   TuneOptions tune;
   tune.model_path = values["model_path"].as<std::string>();
