@@ -126,11 +126,9 @@ const std::vector<SwitchRefusal> kSwitchRefusals = {
      "remove disable_last_linear"},
 };
 
-// Accepted and without effect here: devices come from --device; the rest tune sparse/low-bit/GPTQ modes.
-const std::vector<std::string> kIgnoredCalibKeys = {"dev_type",  "dev_id",       "fraction",     "nonuniform",
-                                                    "use_sigma", "sigma_factor", "open_outlier", "group_size",
-                                                    "percdamp",  "fa_amp"};
-
+// Accepted without effect: dev_type/dev_id (--device decides), and fraction, nonuniform, use_sigma,
+// sigma_factor, open_outlier, group_size, percdamp, fa_amp, which tune the sparse, low-bit, GPTQ and FA modes
+// refused above.
 void check_switches(const ConfigNode& calib) {
   for (const SwitchRefusal& refusal : kSwitchRefusals) {
     if (calib.has(refusal.key) && calib[refusal.key].as_bool() != refusal.allowed)
