@@ -66,7 +66,7 @@ YAML::Node anti_processor(const ConfigNode& anti) {
     node["enable_subgraph_type"] = norm_linear_only();
   } else if (method == "m4") {
     node["type"] = "iter_smooth";
-    node["alpha"] = 0.5;       // AntiOutlierConfig.alpha, which v0 hands to iter_smooth
+    node["alpha"] = 0.5;         // AntiOutlierConfig.alpha, which v0 hands to iter_smooth
     node["scale_min"] = "1e-5";  // SCALE_MIN_LLM (as text: the YAML keeps a short number)
     node["enable_subgraph_type"] = norm_linear_only();
   } else if (method == "m5") {
