@@ -90,8 +90,7 @@ std::set<std::string> LinearQuantProcessor::select(Block& block) {
   std::set<std::string> selected;
   const std::set<std::string> rolled(rolled_back_.begin(), rolled_back_.end());
   for (const Linear* linear : block.linears()) {
-    if (filter_.selects(linear->name()) && rolled.count(linear->name()) == 0)
-      selected.insert(linear->name());
+    if (filter_.selects(linear->name()) && rolled.count(linear->name()) == 0) selected.insert(linear->name());
   }
   // An exclusion of one part of a fused module (a fallback of q_proj) keeps the whole module in float:
   // vLLM and vllm-ascend load it as one layer with one scheme (docs/savers.md).
