@@ -13,6 +13,7 @@
 #include "modelslim/core/plugin_registry.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/name_pattern.hpp"
+#include "modelslim/range_param.hpp"
 #include "modelslim/sensitivity.hpp"
 
 namespace modelslim::core {
@@ -60,6 +61,14 @@ struct InputStatistic {
 };
 
 InputStatistic make_statistic(const std::string& metric) {
+  if (metric == "range_parm") {
+    // linear_quant's disable_level ranking: the first kRangeParamSamples samples, as the reference.
+    auto range = std::make_shared<RangeParamAccumulator>();
+    return {[range](const at::Tensor& input) {
+              if (range->batches() < kRangeParamSamples) range->update(input);
+            },
+            [range] { return range->value(); }};
+  }
   if (metric == "quantile") {
     auto sampler = std::make_shared<QuantileSampler>();
     return {[sampler](const at::Tensor& input) { sampler->update(input); },
@@ -195,9 +204,9 @@ std::vector<SensitivityScore> model_wise(ModelAdapter& model, const PluginRegist
 std::vector<SensitivityScore> analyze_linears(ModelAdapter& model, const std::vector<at::Tensor>& token_ids,
                                               const std::string& metric,
                                               const std::vector<std::string>& patterns) {
-  if (metric != "kurtosis" && metric != "std" && metric != "quantile") {
+  if (metric != "kurtosis" && metric != "std" && metric != "quantile" && metric != "range_parm") {
     throw Error(ErrorCode::kSchemaValidate,
-                "--metrics " + metric + ": linear scope supports kurtosis, std and quantile");
+                "--metrics " + metric + ": linear scope supports kurtosis, std, quantile and range_parm");
   }
   require_matches(model, patterns, "--pattern");
   NameFilter filter(patterns, {});

@@ -74,7 +74,8 @@ int run_analyze_command(const std::vector<std::string>& args) {
       "calibration data (path or name)")("topk", po::value<std::size_t>()->default_value(15),
                                          "how many ranked rows (groups of tied scores) to print and exclude")(
       "metrics", po::value<std::string>(),
-      "linear: kurtosis (default), std or quantile; layer: mse_layer_wise (default) or mse_model_wise")(
+      "linear: kurtosis (default), std, quantile or range_parm (linear_quant's disable_level ranking); "
+      "layer: mse_layer_wise (default) or mse_model_wise")(
       "pattern", po::value<std::vector<std::string>>()->composing(),
       "linear scope: analyse only linears matching this glob (repeatable)")(
       "quant_modules", po::value<std::vector<std::string>>()->composing(),
@@ -97,8 +98,10 @@ int run_analyze_command(const std::vector<std::string>& args) {
   if (scope == "layer" && metric != "mse_layer_wise" && metric != "mse_model_wise") {
     throw UsageError("--metrics " + metric + ": layer scope supports mse_layer_wise and mse_model_wise");
   }
-  if (scope == "linear" && metric != "kurtosis" && metric != "std" && metric != "quantile") {
-    throw UsageError("--metrics " + metric + ": linear scope supports kurtosis, std and quantile");
+  if (scope == "linear" && metric != "kurtosis" && metric != "std" && metric != "quantile" &&
+      metric != "range_parm") {
+    throw UsageError("--metrics " + metric +
+                     ": linear scope supports kurtosis, std, quantile and range_parm");
   }
   if (scope == "layer" && values.count("pattern")) {
     throw UsageError(

@@ -10,6 +10,7 @@
 #include "modelslim/core/distributed.hpp"
 #include "modelslim/core/output_path.hpp"
 #include "modelslim/core/plugin_registry.hpp"
+#include "modelslim/core/practice_v0.hpp"
 #include "modelslim/core/quant_service.hpp"
 #include "modelslim/core/save_path_lock.hpp"
 
@@ -22,6 +23,8 @@ const char* kQuantExamples = R"(
 examples:
   # W8A8 with the shipped best practice for the model's type
   modelslim quant --model_path ./Llama-2-7b-hf --save_path ./out-w8a8 --quant_type w8a8
+  # a reference modelslim_v0 practice, shown as the v1 pipeline it runs
+  modelslim quant --config_path qwen2-7b-w8a8.yaml --print_v1
   # a pipeline of your own
   modelslim quant --model_path ./Qwen3-8B --save_path ./out --config_path my_w8a8.yaml --model_type Qwen3-8B
 )";
@@ -34,7 +37,9 @@ int run_quant_command(const std::vector<std::string>& args) {
   options.add_options()("help,h", "show this help")("model_path", po::value<std::string>(),
                                                     "Hugging Face checkpoint directory (required)")(
       "save_path", po::value<std::string>(), "output directory (required; written atomically)")(
-      "config_path", po::value<std::string>(), "practice YAML (apiversion modelslim_v1)")(
+      "config_path", po::value<std::string>(),
+      "practice YAML (apiversion modelslim_v1, or modelslim_v0, translated)")(
+      "print_v1", "print --config_path as modelslim_v1 YAML (a modelslim_v0 practice translated) and exit")(
       "quant_type", po::value<std::string>(), "use the best shipped practice: w8a8, w8a16, ...")(
       "model_type", po::value<std::string>()->default_value(""),
       "model type or name (e.g. Qwen3-8B); default: config.json's model_type")(
@@ -48,6 +53,11 @@ int run_quant_command(const std::vector<std::string>& args) {
   const auto parsed = parse_command_line(args, options, kQuantExamples);
   if (!parsed) return 0;
   const po::variables_map& values = *parsed;
+  if (values.count("print_v1")) {
+    if (!values.count("config_path")) throw UsageError("--print_v1 needs --config_path");
+    std::cout << practice_v1_text(parse_yaml_file(values["config_path"].as<std::string>()));
+    return 0;
+  }
   require_flags(values, {"model_path", "save_path"});
   if (values.count("config_path") == values.count("quant_type")) {
     throw UsageError("pass exactly one of --config_path and --quant_type");

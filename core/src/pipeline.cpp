@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "modelslim/calibration_prepass.hpp"
 #include "modelslim/error.hpp"
 
 namespace modelslim::core {
@@ -52,6 +53,9 @@ RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector
   std::vector<BlockInput> inputs;
   inputs.reserve(token_ids.size());
   for (const at::Tensor& ids : token_ids) inputs.push_back(model.embed(ids));
+  for (auto& processor : pipeline.processors) {
+    if (auto* prepass = dynamic_cast<CalibrationPrepass*>(processor.get())) prepass->prepass(model, inputs);
+  }
 
   for (std::size_t index = 0; index < total; ++index) {
     if (reuse != nullptr) {

@@ -1,5 +1,6 @@
 #include "modelslim/core/practice_config.hpp"
 
+#include "modelslim/core/practice_v0.hpp"
 #include "modelslim/error.hpp"
 
 namespace modelslim::core {
@@ -38,8 +39,14 @@ PracticeConfig parse_practice_config(const ConfigNode& root) {
   root.require_map();
   if (!root.has("apiversion")) root.fail("missing required field 'apiversion' (expected modelslim_v1)");
   const std::string apiversion = root["apiversion"].as_string();
+  if (apiversion == "modelslim_v0") {
+    // Errors after the translation name the v1 text, which --print_v1 shows with the same lines.
+    return parse_practice_config(parse_yaml_string(emit_v1_yaml(translate_v0_practice(root)),
+                                                   root.file() + " (modelslim_v0 as v1, see --print_v1)"));
+  }
   if (apiversion != "modelslim_v1") {
-    root["apiversion"].fail("unsupported apiversion '" + apiversion + "' (expected modelslim_v1)");
+    root["apiversion"].fail("unsupported apiversion '" + apiversion +
+                            "' (expected modelslim_v1, or modelslim_v0 which is translated)");
   }
   PracticeConfig config{root, parse_metadata(root["metadata"]), {}};
 

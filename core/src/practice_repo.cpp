@@ -60,6 +60,17 @@ std::string pedigree_of(const std::string& model_type) {
   return pedigree;
 }
 
+namespace {
+
+// A modelslim_v0 practice is only translated (and refused, naming the key) once chosen: a repository may
+// hold v0 practices modelslim cannot run (sparse) beside those it can.
+PracticeMetadata practice_metadata(const ConfigNode& root) {
+  const bool v0 = root.is_map() && root.has("apiversion") && root["apiversion"].as_string() == "modelslim_v0";
+  return v0 ? parse_metadata(root["metadata"]) : parse_practice_config(root).metadata;
+}
+
+}  // namespace
+
 std::filesystem::path find_best_practice(const std::vector<std::filesystem::path>& repos,
                                          const std::string& model_type, const std::string& quant_type) {
   const QuantTypeLabel wanted = parse_quant_type(quant_type);
@@ -85,8 +96,7 @@ std::filesystem::path find_best_practice(const std::vector<std::filesystem::path
       }
       std::sort(files.begin(), files.end());
       for (const auto& file : files) {
-        const PracticeConfig practice = parse_practice_config(parse_yaml_file(file.string()));
-        const PracticeMetadata& meta = practice.metadata;
+        const PracticeMetadata meta = practice_metadata(parse_yaml_file(file.string()));
         const auto& verified = meta.verified_model_types;
         const bool model_ok =
             verified.empty() || std::any_of(verified.begin(), verified.end(), [&](const auto& t) {

@@ -15,17 +15,40 @@
 #include "modelslim/fused_module_source.hpp"
 #include "modelslim/name_pattern.hpp"
 #include "modelslim/quant_math.hpp"
+#include "range_ranking.hpp"
 
 namespace modelslim::linear_quant {
 
 LinearQuantProcessor::LinearQuantProcessor(const ConfigNode& config)
     : config_([&] {
-        config.check_keys({"type", "qconfig", "include", "exclude"});
+        config.check_keys({"type", "qconfig", "include", "exclude", "disable_level"});
         if (!config.has("qconfig")) config.fail("missing required field 'qconfig'");
         return parse_qconfig(config["qconfig"]);
       }()),
       filter_(config.get_string_list("include", {"*"}), config.get_string_list("exclude", {})),
-      config_path_(config.path()) {}
+      config_path_(config.path()) {
+  if (config.has("disable_level")) {
+    const ConfigNode level = config["disable_level"];
+    disable_level_ = parse_disable_level(level.as_string(), level.location() + ": " + level.path());
+  }
+}
+
+void LinearQuantProcessor::prepass(ModelAdapter& model, const std::vector<BlockInput>& samples) {
+  if (disable_level_ == 0) return;
+  if (samples.empty()) {
+    throw Error(ErrorCode::kInvalidDataset,
+                config_path_ + ".disable_level: no calibration samples to rank the linears by range_parm");
+  }
+  NameFilter probe = filter_;  // the run's own filter keeps its "matched nothing" bookkeeping
+  const auto scores =
+      range_parm_of_linears(model, samples, [&](const std::string& name) { return probe.selects(name); });
+  rolled_back_ = top_by_range_parm(scores, disable_level_);
+  ranked_ = true;
+  std::string names;
+  for (const std::string& name : rolled_back_) names += "\n\t" + name;
+  spdlog::info("{}: disable_level L{}: of {} linears, automatically disabled layer names are:{}",
+               config_path_, disable_level_, scores.size(), names);
+}
 
 namespace {
 
@@ -65,14 +88,17 @@ bool matches_any(const std::vector<std::string>& patterns, const std::string& na
 
 std::set<std::string> LinearQuantProcessor::select(Block& block) {
   std::set<std::string> selected;
+  const std::set<std::string> rolled(rolled_back_.begin(), rolled_back_.end());
   for (const Linear* linear : block.linears()) {
-    if (filter_.selects(linear->name())) selected.insert(linear->name());
+    if (filter_.selects(linear->name()) && rolled.count(linear->name()) == 0) selected.insert(linear->name());
   }
   // An exclusion of one part of a fused module (a fallback of q_proj) keeps the whole module in float:
   // vLLM and vllm-ascend load it as one layer with one scheme (docs/savers.md).
   const auto fallbacks = fused_fallbacks(
       block_fused_modules(block), [&](const std::string& name) { return selected.count(name) > 0; },
-      [&](const std::string& name) { return matches_any(filter_.exclude(), name); });
+      [&](const std::string& name) {
+        return matches_any(filter_.exclude(), name) || rolled.count(name) > 0;
+      });
   for (const FusedFallback& fallback : fallbacks) {
     spdlog::info("{}: {}", config_path_, describe_fused_fallback(fallback));
     for (const std::string& name : fallback.extended) selected.erase(name);
@@ -81,6 +107,12 @@ std::set<std::string> LinearQuantProcessor::select(Block& block) {
 }
 
 void LinearQuantProcessor::preprocess(BlockRequest& request) {
+  if (disable_level_ > 0 && !ranked_) {
+    throw Error(
+        ErrorCode::kUnsupported,
+        config_path_ + ".disable_level: the host did not run the range_parm ranking before the blocks",
+        "put this linear_quant directly in spec.process (a group's children get no prepass)");
+  }
   selected_.clear();
   observers_.clear();
   observer_ids_.clear();
@@ -90,7 +122,7 @@ void LinearQuantProcessor::preprocess(BlockRequest& request) {
     selected_.push_back(linear);
     if (config_.act_mode() != ActivationQuantMode::kStaticPerTensor) continue;
     auto observer = std::make_shared<RangeObserver>();
-    if (config_.act->method == "histogram") observer->histogram = std::make_shared<HistogramObserver>();
+    if (config_.act->method != "minmax") observer->histogram = std::make_shared<HistogramObserver>();
     const bool mean = config_.act->aggregation == "mean";
     observer_ids_[linear->name()] =
         linear->add_observer([observer, mean, name = linear->name()](const at::Tensor& input) {
@@ -100,6 +132,8 @@ void LinearQuantProcessor::preprocess(BlockRequest& request) {
           // NaN propagates into min and max, ±Inf reaches one of them: no extra pass over the input.
           require_finite_range(name, mn, mx);
           if (observer->histogram) observer->histogram->update(x);
+          // As the reference's get_features(calib_data[:5]): one observed call is one sample.
+          if (observer->range.batches() < kRangeParamSamples) observer->range.update(x);
           if (observer->batches == 0) {
             observer->min = mn;
             observer->max = mx;
@@ -117,8 +151,9 @@ void LinearQuantProcessor::preprocess(BlockRequest& request) {
 }
 
 bool LinearQuantProcessor::support_distributed() const {
+  if (disable_level_ > 0) return false;  // the ranking would see only this rank's samples
   if (config_.act_mode() != ActivationQuantMode::kStaticPerTensor) return true;
-  return config_.act->method != "histogram" && config_.act->aggregation != "mean";
+  return config_.act->method == "minmax" && config_.act->aggregation != "mean";
 }
 
 void LinearQuantProcessor::synchronize(Communicator& communicator) {
@@ -223,7 +258,14 @@ std::shared_ptr<const QuantizedLinear> LinearQuantProcessor::quantize(const Line
     const bool mean = config_.act->aggregation == "mean";
     at::Tensor mn = mean ? observer->min / batches : observer->min;
     at::Tensor mx = mean ? observer->max / batches : observer->max;
-    if (observer->histogram) {
+    // The reference logs range_parm for every activation quantizer ("use histogram observer:<name>,
+    // range_parm:<value>"); hybrid picks the observer by it.
+    const double range_parm = observer->range.value();
+    const bool histogram = config_.act->method == "histogram" ||
+                           (config_.act->method == "hybrid" && range_parm <= kHybridRangeParamThreshold);
+    spdlog::info("{}: use {} observer:{}, range_parm:{}", config_path_, histogram ? "histogram" : "min-max",
+                 linear.name(), range_parm);
+    if (histogram) {
       // The observer refused non-finite inputs before they reached the histogram.
       if (observer->histogram->empty()) {
         throw Error(ErrorCode::kUnexpected,

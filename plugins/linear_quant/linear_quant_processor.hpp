@@ -1,6 +1,7 @@
 // `linear_quant`: quantizes the selected linear layers of each block. Static activations are calibrated
-// during the block's calibration forward with a per-tensor min/max observer (method minmax) or a histogram
-// with an L2-optimal clip search (method histogram); weights use min/max.
+// during the block's calibration forward with a per-tensor min/max observer (method minmax), a histogram
+// with an L2-optimal clip search (method histogram), or per linear one of the two chosen by the reference's
+// range_parm (method hybrid, v0 act_method 3: histogram when range_parm <= 50); weights use min/max.
 // After a block, each quantized linear computes in fake-quant mode and carries its QuantizedLinear for
 // savers.
 #pragma once
@@ -11,26 +12,34 @@
 #include <string>
 #include <vector>
 
+#include "modelslim/calibration_prepass.hpp"
 #include "modelslim/config_node.hpp"
 #include "modelslim/histogram_observer.hpp"
 #include "modelslim/name_pattern.hpp"
 #include "modelslim/processor.hpp"
 #include "modelslim/quant_math.hpp"
+#include "modelslim/range_param.hpp"
 #include "qconfig.hpp"
 
 namespace modelslim::linear_quant {
 
-class LinearQuantProcessor final : public Processor {
+// `disable_level: Lx` (the reference's Calibrator option): before the blocks run, the x selected linears
+// with the largest range_parm (CalibrationPrepass, over the float model) are kept in float.
+class LinearQuantProcessor final : public Processor, public CalibrationPrepass {
  public:
   explicit LinearQuantProcessor(const ConfigNode& config);
 
+  void prepass(ModelAdapter& model, const std::vector<BlockInput>& samples) override;
   void preprocess(BlockRequest& request) override;
   void postprocess(BlockRequest& request) override;
-  bool is_data_free() const override { return config_.is_data_free(); }
+  // The disable_level ranking needs data even for weight-only schemes.
+  bool is_data_free() const override { return config_.is_data_free() && disable_level_ == 0; }
   // Min/max statistics combine exactly across ranks (MIN/MAX); the mean aggregation and the histogram
   // would depend on how the samples were split, so they are refused under dp_layer_wise.
   bool support_distributed() const override;
-  bool block_local() const override { return true; }
+  bool block_local() const override { return disable_level_ == 0; }
+  // The linears disable_level keeps in float, largest range_parm first (after prepass).
+  const std::vector<std::string>& rolled_back() const { return rolled_back_; }
   std::vector<std::string> warnings() const override;
 
   const LinearQuantConfig& config() const { return config_; }
@@ -40,7 +49,8 @@ class LinearQuantProcessor final : public Processor {
     at::Tensor min;  // running min (or sum of per-batch mins for the mean aggregation)
     at::Tensor max;
     std::int64_t batches = 0;
-    std::shared_ptr<HistogramObserver> histogram;  // act method histogram only
+    std::shared_ptr<HistogramObserver> histogram;  // act method histogram or hybrid
+    RangeParamAccumulator range;                   // the reference's range_parm, first samples only
   };
 
   // The block's linears this config quantizes: the filter's choice, less the fused siblings of an excluded
@@ -59,6 +69,9 @@ class LinearQuantProcessor final : public Processor {
   std::vector<Linear*> selected_;
   std::map<std::string, std::shared_ptr<RangeObserver>> observers_;
   std::map<std::string, std::size_t> observer_ids_;
+  std::size_t disable_level_ = 0;
+  bool ranked_ = false;
+  std::vector<std::string> rolled_back_;
 };
 
 }  // namespace modelslim::linear_quant

@@ -102,12 +102,13 @@ LinearQuantConfig parse_qconfig(const ConfigNode& qconfig) {
   const QuantizerConfig& a = *config.act;
   if (a.dtype != "int8")
     unsupported(act_node["dtype"], "activation dtype '" + a.dtype + "' is not supported yet");
-  if (a.method != "minmax" && a.method != "histogram") {
+  if (a.method != "minmax" && a.method != "histogram" && a.method != "hybrid") {
     unsupported(act_node["method"],
-                "activation method '" + a.method + "' is not supported (minmax, histogram)");
+                "activation method '" + a.method + "' is not supported (minmax, histogram, hybrid)");
   }
-  if (a.method == "histogram" && a.scope != "per_tensor") {
-    unsupported(act_node["method"], "histogram calibration applies to per_tensor (static) activations only");
+  if (a.method != "minmax" && a.scope != "per_tensor") {
+    unsupported(act_node["method"],
+                a.method + " calibration applies to per_tensor (static) activations only");
   }
   if (w.scope != "per_channel" || !w.symmetric) {
     unsupported(weight_node, "quantized activations need weights per_channel symmetric (got " + w.scope +

@@ -72,7 +72,7 @@ TEST_CASE("errors name the field path and line:column") {
   message = parse_error("apiversion: modelslim_v1\nspec: [1, 2]\n");
   CHECK(contains(message, "spec: expected a mapping"));
 
-  message = parse_error("apiversion: modelslim_v0\n");
+  message = parse_error("apiversion: modelslim_v2\n");
   CHECK(contains(message, "modelslim_v1"));
 
   message = parse_error("metadata: {}\n");
