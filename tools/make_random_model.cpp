@@ -1,4 +1,5 @@
-// make_random_model: writes a Llama-family Hugging Face checkpoint (config.json, generation_config.json,
+// make_random_model: writes a Llama-family or mixture-of-experts (qwen3_moe, qwen2_moe, mixtral) Hugging Face
+// checkpoint (config.json, generation_config.json,
 // safetensors, tokenizer files) with random weights. Tensors are generated and streamed to disk one at a
 // time, so even 7B-shaped models need little memory. The output appears atomically (staging dir + rename).
 //
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -196,7 +198,37 @@ struct Architecture {
   bool qkv_bias = false;  // Qwen2 always, others with "attention_bias": true
   bool qk_norm = false;   // Qwen3's per-head RMSNorm on queries and keys
   bool tied_embeddings = false;
+  // Mixture of experts (qwen3_moe, qwen2_moe, mixtral); sparse is empty for dense models.
+  std::vector<bool> sparse;  // per layer: routed experts (else a dense MLP of `intermediate`)
+  std::int64_t experts = 0;  // num_experts / num_local_experts
+  std::int64_t expert_intermediate = 0;
+  std::int64_t shared_intermediate = 0;  // qwen2_moe's shared expert
 };
+
+bool is_moe(const std::string& model_type) {
+  return model_type == "qwen3_moe" || model_type == "qwen2_moe" || model_type == "mixtral";
+}
+
+// Which layers are sparse, as transformers' Qwen3Moe/Qwen2Moe decoder layers decide (Mixtral: all).
+void read_experts(const nlohmann::json& config, Architecture& arch,
+                  const std::function<std::int64_t(const char*)>& positive_int) {
+  const bool mixtral = arch.model_type == "mixtral";
+  arch.experts = positive_int(mixtral ? "num_local_experts" : "num_experts");
+  positive_int("num_experts_per_tok");
+  arch.expert_intermediate = mixtral ? arch.intermediate : positive_int("moe_intermediate_size");
+  if (arch.model_type == "qwen2_moe")
+    arch.shared_intermediate = positive_int("shared_expert_intermediate_size");
+  const std::int64_t step =
+      !mixtral && config.contains("decoder_sparse_step") ? positive_int("decoder_sparse_step") : 1;
+  std::vector<std::int64_t> dense;
+  if (!mixtral && config.contains("mlp_only_layers") && config["mlp_only_layers"].is_array()) {
+    dense = config["mlp_only_layers"].get<std::vector<std::int64_t>>();
+  }
+  for (std::int64_t layer = 0; layer < arch.layers; ++layer) {
+    const bool listed = std::find(dense.begin(), dense.end(), layer) != dense.end();
+    arch.sparse.push_back(!listed && (layer + 1) % step == 0);
+  }
+}
 
 Architecture read_architecture(const nlohmann::json& config, const fs::path& file) {
   const auto fail = [&](const std::string& what) -> Error {
@@ -218,9 +250,11 @@ Architecture read_architecture(const nlohmann::json& config, const fs::path& fil
   Architecture arch;
   arch.model_type = config.value("model_type", "");
   if (arch.model_type != "llama" && arch.model_type != "mistral" && arch.model_type != "qwen2" &&
-      arch.model_type != "qwen3") {
-    throw Error(ErrorCode::kUnsupported, file.string() + ": model_type '" + arch.model_type +
-                                             "' is not supported; expected llama, mistral, qwen2 or qwen3");
+      arch.model_type != "qwen3" && !is_moe(arch.model_type)) {
+    throw Error(
+        ErrorCode::kUnsupported,
+        file.string() + ": model_type '" + arch.model_type +
+            "' is not supported; expected llama, mistral, qwen2, qwen3, qwen3_moe, qwen2_moe or mixtral");
   }
   arch.hidden = positive_int("hidden_size");
   arch.intermediate = positive_int("intermediate_size");
@@ -243,8 +277,9 @@ Architecture read_architecture(const nlohmann::json& config, const fs::path& fil
   } else {
     arch.head_dim = arch.hidden / arch.heads;
   }
-  arch.qkv_bias = arch.model_type == "qwen2" || flag("attention_bias");
-  arch.qk_norm = arch.model_type == "qwen3";
+  arch.qkv_bias = arch.model_type == "qwen2" || arch.model_type == "qwen2_moe" || flag("attention_bias");
+  arch.qk_norm = arch.model_type == "qwen3" || arch.model_type == "qwen3_moe";
+  if (is_moe(arch.model_type)) read_experts(config, arch, positive_int);
   arch.tied_embeddings = flag("tie_word_embeddings");
   return arch;
 }
@@ -373,8 +408,40 @@ class RandomTensors {
   at::ScalarType dtype_;
 };
 
-// Generates every tensor in the HF LlamaForCausalLM / Qwen2ForCausalLM / Qwen3ForCausalLM layout, one at a
-// time (so a seed always gives the same checkpoint), and streams it to disk.
+// A SwiGLU MLP's three linears under `prefix` (Mixtral's experts name them w1, w3, w2).
+void write_swiglu(CheckpointWriter& writer, const std::string& prefix, std::int64_t hidden,
+                  std::int64_t inter, bool mixtral,
+                  const std::function<at::Tensor(std::int64_t, std::int64_t)>& linear) {
+  writer.add(prefix + (mixtral ? "w1" : "gate_proj") + ".weight", linear(inter, hidden));
+  writer.add(prefix + (mixtral ? "w3" : "up_proj") + ".weight", linear(inter, hidden));
+  writer.add(prefix + (mixtral ? "w2" : "down_proj") + ".weight", linear(hidden, inter));
+}
+
+// A layer's MLP: dense (`mlp.gate_proj` ...) or the HF sparse block: router `mlp.gate` (Mixtral
+// `block_sparse_moe.gate`), experts `...experts.N.*`, Qwen2-MoE's `mlp.shared_expert.*` and
+// `mlp.shared_expert_gate`.
+void write_mlp(CheckpointWriter& writer, const Architecture& arch, std::int64_t layer,
+               const std::string& prefix,
+               const std::function<at::Tensor(std::int64_t, std::int64_t)>& linear) {
+  if (arch.sparse.empty() || !arch.sparse[static_cast<std::size_t>(layer)]) {
+    write_swiglu(writer, prefix + "mlp.", arch.hidden, arch.intermediate, false, linear);
+    return;
+  }
+  const bool mixtral = arch.model_type == "mixtral";
+  const std::string moe = prefix + (mixtral ? "block_sparse_moe." : "mlp.");
+  writer.add(moe + "gate.weight", linear(arch.experts, arch.hidden));
+  for (std::int64_t e = 0; e < arch.experts; ++e) {
+    write_swiglu(writer, moe + "experts." + std::to_string(e) + ".", arch.hidden, arch.expert_intermediate,
+                 mixtral, linear);
+  }
+  if (arch.shared_intermediate > 0) {
+    write_swiglu(writer, moe + "shared_expert.", arch.hidden, arch.shared_intermediate, false, linear);
+    writer.add(moe + "shared_expert_gate.weight", linear(1, arch.hidden));
+  }
+}
+
+// Generates every tensor in the HF LlamaForCausalLM / Qwen2ForCausalLM / Qwen3ForCausalLM (and the MoE
+// families') layout, one at a time (so a seed always gives the same checkpoint), and streams it to disk.
 std::uint64_t write_weights(const Options& options, const Architecture& arch, const fs::path& dir) {
   RandomTensors random(options.seed, options.dtype);
   const auto linear = [&](std::int64_t out_features, std::int64_t in_features) {
@@ -404,9 +471,7 @@ std::uint64_t write_weights(const Options& options, const Architecture& arch, co
     }
     writer.add(prefix + "self_attn.o_proj.weight", linear(arch.hidden, q_size));
     writer.add(prefix + "post_attention_layernorm.weight", norm_weight(arch.hidden));
-    writer.add(prefix + "mlp.gate_proj.weight", linear(arch.intermediate, arch.hidden));
-    writer.add(prefix + "mlp.up_proj.weight", linear(arch.intermediate, arch.hidden));
-    writer.add(prefix + "mlp.down_proj.weight", linear(arch.hidden, arch.intermediate));
+    write_mlp(writer, arch, layer, prefix, linear);
   }
   writer.add("model.norm.weight", norm_weight(arch.hidden));
   if (!arch.tied_embeddings) writer.add("lm_head.weight", linear(arch.vocab, arch.hidden));

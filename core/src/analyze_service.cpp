@@ -12,6 +12,7 @@
 
 #include "modelslim/core/plugin_registry.hpp"
 #include "modelslim/error.hpp"
+#include "modelslim/expert_routing.hpp"
 #include "modelslim/name_pattern.hpp"
 #include "modelslim/range_param.hpp"
 #include "modelslim/sensitivity.hpp"
@@ -217,6 +218,8 @@ std::vector<SensitivityScore> analyze_linears(ModelAdapter& model, const std::ve
     const std::vector<std::string> selected = selected_names(*block, filter);
     const std::map<std::string, std::shared_ptr<InputStatistic>> statistics =
         observe_inputs(*block, selected, metric);
+    // Mixture of experts: every expert's statistic from every token (the block output keeps the routing).
+    if (ExpertRouting* routing = expert_routing(*block)) routing->set_calibrate_all_experts(true);
     for (BlockInput& state : states) state.hidden = block->forward(state.hidden, *state.context);
     for (const std::string& name : selected) scores.push_back({name, statistics.at(name)->score()});
   }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 #include <variant>
 
 #include <spdlog/spdlog.h>
@@ -253,50 +254,62 @@ std::unique_ptr<Evaluator> PluginRegistry::create_evaluator(const ConfigNode& co
   return require_made(evaluators_.at(type)(config, *this), PluginKind::kEvaluator, type);
 }
 
+namespace {
+
+// The adapter registering `name` as its type, a model type or an architecture (case-insensitive).
+std::optional<std::string> exact_model_adapter(const std::vector<PluginEntry>& entries,
+                                               const std::string& name) {
+  const std::string wanted = lower(name);
+  for (const auto& entry : entries) {
+    if (entry.kind != PluginKind::kModelAdapter) continue;
+    if (lower(entry.type) == wanted) return entry.type;
+    for (const auto& candidate : entry.model_types) {
+      if (lower(candidate) == wanted) return entry.type;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+// Exact (case-insensitive) names only: a prefix would send `qwen3_moe` to the dense `qwen3` adapter, which
+// then fails on a missing tensor. --model_type is often a model NAME the reference uses to find practices
+// (`Qwen3-8B`); when it names no adapter, config.json decides.
 std::string PluginRegistry::select_model_adapter(const std::string& requested,
                                                  const nlohmann::json& hf_config) const {
-  std::vector<std::string> names;
   if (!requested.empty()) {
-    names.push_back(requested);
-  } else {
-    if (hf_config.contains("model_type") && hf_config["model_type"].is_string()) {
-      names.push_back(hf_config["model_type"].get<std::string>());
-    }
-    if (hf_config.contains("architectures") && hf_config["architectures"].is_array()) {
-      for (const auto& arch : hf_config["architectures"]) {
-        if (arch.is_string()) names.push_back(arch.get<std::string>());
-      }
+    if (auto adapter = exact_model_adapter(entries_, requested)) return *adapter;
+  }
+  std::vector<std::string> names;
+  if (hf_config.contains("model_type") && hf_config["model_type"].is_string()) {
+    names.push_back(hf_config["model_type"].get<std::string>());
+  }
+  if (hf_config.contains("architectures") && hf_config["architectures"].is_array()) {
+    for (const auto& arch : hf_config["architectures"]) {
+      if (arch.is_string()) names.push_back(arch.get<std::string>());
     }
   }
   for (const auto& name : names) {
-    const std::string wanted = lower(name);
-    std::string best_adapter;
-    std::size_t best_length = 0;
-    for (const auto& entry : entries_) {
-      if (entry.kind != PluginKind::kModelAdapter) continue;
-      std::vector<std::string> candidates = entry.model_types;
-      candidates.push_back(entry.type);
-      for (const auto& candidate : candidates) {
-        const std::string key = lower(candidate);
-        if (wanted.rfind(key, 0) == 0 && key.size() > best_length) {
-          best_adapter = entry.type;
-          best_length = key.size();
-        }
+    if (auto adapter = exact_model_adapter(entries_, name)) {
+      if (!requested.empty()) {
+        spdlog::info("--model_type '{}' names no model adapter; config.json's '{}' selects adapter '{}'",
+                     requested, name, *adapter);
       }
+      return *adapter;
     }
-    if (!best_adapter.empty()) return best_adapter;
   }
   std::vector<std::string> supported;
   for (const auto& entry : entries_) {
     if (entry.kind != PluginKind::kModelAdapter) continue;
     supported.push_back(entry.type + " (" + join(entry.model_types) + "; plugin " + entry.plugin + ")");
   }
-  const std::string asked = requested.empty() ? "config.json model_type/architectures [" + join(names) + "]"
-                                              : "--model_type '" + requested + "'";
+  const std::string asked = (requested.empty() ? std::string() : "--model_type '" + requested + "' or ") +
+                            "config.json model_type/architectures [" + join(names) + "]";
   throw Error(ErrorCode::kUnsupported,
-              "no model adapter supports " + asked +
-                  "; supported: " + (supported.empty() ? std::string("none loaded") : join(supported)),
-              "pass --model_type with a supported type, or add an adapter plugin with --plugin-dir");
+              "no model adapter supports " + asked + " (names are matched exactly); supported: " +
+                  (supported.empty() ? std::string("none loaded") : join(supported)),
+              "pass --model_type with a supported type, or write a model adapter plugin (docs/plugin-sdk.md, "
+              "\"Model adapters\") and load it with --plugin-dir");
 }
 
 std::unique_ptr<ModelAdapter> PluginRegistry::load_model(const std::filesystem::path& model_dir,

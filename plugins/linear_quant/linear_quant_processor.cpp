@@ -11,6 +11,7 @@
 
 #include "fake_quant_linear.hpp"
 #include "modelslim/error.hpp"
+#include "modelslim/expert_routing.hpp"
 #include "modelslim/finite.hpp"
 #include "modelslim/fused_module_source.hpp"
 #include "modelslim/name_pattern.hpp"
@@ -21,12 +22,15 @@ namespace modelslim::linear_quant {
 
 LinearQuantProcessor::LinearQuantProcessor(const ConfigNode& config)
     : config_([&] {
-        config.check_keys({"type", "qconfig", "include", "exclude", "disable_level"});
+        config.check_keys({"type", "qconfig", "include", "exclude", "disable_level", "all_experts_calibration"});
         if (!config.has("qconfig")) config.fail("missing required field 'qconfig'");
         return parse_qconfig(config["qconfig"]);
       }()),
       filter_(config.get_string_list("include", {"*"}), config.get_string_list("exclude", {})),
-      config_path_(config.path()) {
+      config_path_(config.path()),
+      all_experts_calibration_(config.has("all_experts_calibration")
+                                   ? config["all_experts_calibration"].as_bool()
+                                   : config_.act_mode() == ActivationQuantMode::kStaticPerTensor) {
   if (config.has("disable_level")) {
     const ConfigNode level = config["disable_level"];
     disable_level_ = parse_disable_level(level.as_string(), level.location() + ": " + level.path());
@@ -148,6 +152,38 @@ void LinearQuantProcessor::preprocess(BlockRequest& request) {
         });
     observers_[linear->name()] = observer;
   }
+  start_expert_calibration(request.block);
+}
+
+void LinearQuantProcessor::start_expert_calibration(Block& block) {
+  routed_before_.clear();
+  ExpertRouting* routing = expert_routing(block);
+  if (routing == nullptr || routing->routed_experts().empty()) return;
+  routed_before_ = routing->routed_token_counts();
+  routing->set_calibrate_all_experts(routing_all_experts());
+}
+
+std::map<std::string, std::string> LinearQuantProcessor::finish_expert_calibration(Block& block) {
+  std::map<std::string, std::string> expert_of;
+  ExpertRouting* routing = expert_routing(block);
+  if (routing == nullptr || routed_before_.empty()) return expert_of;
+  routing->set_calibrate_all_experts(false);
+  const std::vector<RoutedExpert> experts = routing->routed_experts();
+  const std::vector<std::int64_t> counts = routing->routed_token_counts();
+  std::string text;
+  std::int64_t routed = 0;
+  for (std::size_t e = 0; e < experts.size() && e < counts.size(); ++e) {
+    const std::int64_t tokens = counts[e] - (e < routed_before_.size() ? routed_before_[e] : 0);
+    routed += tokens;
+    text += (e ? " " : "") + std::to_string(tokens);
+    for (const Linear* linear : experts[e].linears) expert_of[linear->name()] = experts[e].name;
+  }
+  // Data-free runs (no forward) have nothing to report.
+  if (routed > 0 || !observers_.empty())
+    spdlog::info("{}: calibration tokens per expert: [{}]{}", block.name(), text,
+                 routing_all_experts() ? " (every token also ran through every expert for statistics)" : "");
+  routed_before_.clear();
+  return expert_of;
 }
 
 bool LinearQuantProcessor::support_distributed() const {
@@ -196,16 +232,29 @@ void LinearQuantProcessor::postprocess(BlockRequest& request) {
   } else {
     for (std::size_t i = 0; i < selected_.size(); ++i) weights[i] = quantize_weight(*selected_[i]);
   }
+  const std::map<std::string, std::string> expert_of = finish_expert_calibration(request.block);
   for (std::size_t i = 0; i < selected_.size(); ++i) {
     Linear* linear = selected_[i];
-    const auto observer = observers_.find(linear->name());
+    auto observer = observers_.find(linear->name());
     if (observer != observers_.end()) linear->remove_observer(observer_ids_.at(linear->name()));
+    // An expert no calibration token reached has no activation range: dynamic per-token, never a scale
+    // from an empty range. (With all_experts_calibration every token reaches it.)
+    const auto expert = expert_of.find(linear->name());
+    if (observer != observers_.end() && observer->second->batches == 0 && expert != expert_of.end()) {
+      spdlog::warn(
+          "{}: no calibration token reached expert {} (all_experts_calibration: false), so {} falls "
+          "back to dynamic per-token activation quantization",
+          config_path_, expert->second, linear->name());
+      observer = observers_.end();
+    }
     if (linear->quantized()) {
       spdlog::warn("{}: {} was already quantized by an earlier processor; quantizing it again", config_path_,
                    linear->name());
     }
+    const bool uncovered = observer == observers_.end() && expert != expert_of.end() &&
+                           config_.act_mode() == ActivationQuantMode::kStaticPerTensor;
     auto quantized = quantize(*linear, observer == observers_.end() ? nullptr : observer->second.get(),
-                              std::move(weights[i]));
+                              std::move(weights[i]), uncovered);
     linear->set_compute(std::make_shared<FakeQuantLinear>(quantized));
     linear->set_quantized(std::move(quantized));
   }
@@ -231,7 +280,8 @@ QuantizedWeight LinearQuantProcessor::quantize_weight(const Linear& linear) cons
 
 std::shared_ptr<const QuantizedLinear> LinearQuantProcessor::quantize(const Linear& linear,
                                                                       const RangeObserver* observer,
-                                                                      QuantizedWeight weight) const {
+                                                                      QuantizedWeight weight,
+                                                                      bool dynamic_fallback) const {
   auto result = std::make_shared<QuantizedLinear>();
   const QuantizerConfig& w = config_.weight;
   result->weight_bits = w.bits();
@@ -241,10 +291,10 @@ std::shared_ptr<const QuantizedLinear> LinearQuantProcessor::quantize(const Line
   result->weight_scale = weight.scale;
   result->weight_offset = weight.offset;
   if (linear.bias()) result->bias = linear.bias()->to(at::kFloat);
-  result->act_mode = config_.act_mode();
+  result->act_mode = dynamic_fallback ? ActivationQuantMode::kDynamicPerToken : config_.act_mode();
   if (config_.act) {
     result->act_bits = config_.act->bits();
-    result->act_symmetric = config_.act->symmetric;
+    result->act_symmetric = config_.act->symmetric || dynamic_fallback;  // per-token scales are symmetric
   }
   if (result->act_mode == ActivationQuantMode::kStaticPerTensor) {
     if (observer == nullptr || observer->batches == 0) {

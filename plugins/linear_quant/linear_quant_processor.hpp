@@ -58,10 +58,18 @@ class LinearQuantProcessor final : public Processor, public CalibrationPrepass {
   std::set<std::string> select(Block& block);
   // The weight part of quantize(): what dp_layer_wise splits across ranks.
   QuantizedWeight quantize_weight(const Linear& linear) const;
+  // dynamic_fallback: static activations asked for, but no calibration token reached this expert linear.
   std::shared_ptr<const QuantizedLinear> quantize(const Linear& linear, const RangeObserver* observer,
-                                                  QuantizedWeight weight) const;
+                                                  QuantizedWeight weight,
+                                                  bool dynamic_fallback = false) const;
   // dp_layer_wise: every rank's min, max and batch count combined, in selection order on every rank.
   void synchronize(Communicator& communicator);
+  // Mixture-of-experts blocks (modelslim/expert_routing.hpp): before the calibration forward, switches
+  // all_experts_calibration on and remembers the routed-token counts; after it, switches it off, logs tokens
+  // per expert and returns each expert linear's expert name.
+  void start_expert_calibration(Block& block);
+  std::map<std::string, std::string> finish_expert_calibration(Block& block);
+  bool routing_all_experts() const { return all_experts_calibration_ && !observers_.empty(); }
 
   LinearQuantConfig config_;
   NameFilter filter_;
@@ -72,6 +80,9 @@ class LinearQuantProcessor final : public Processor, public CalibrationPrepass {
   std::size_t disable_level_ = 0;
   bool ranked_ = false;
   std::vector<std::string> rolled_back_;
+  // Run every calibration token through every expert (statistics only); default on for static activations.
+  bool all_experts_calibration_ = true;
+  std::vector<std::int64_t> routed_before_;  // routed-token counts at preprocess
 };
 
 }  // namespace modelslim::linear_quant

@@ -5,7 +5,9 @@
 
 namespace {
 void register_llama_adapter(modelslim::Registrar& registrar) {
-  registrar.add_model_adapter("llama", {"llama", "mistral", "qwen2", "qwen3"},
+  registrar.add_model_adapter("llama",
+                              {"llama", "mistral", "qwen2", "qwen3", "LlamaForCausalLM", "MistralForCausalLM",
+                               "Qwen2ForCausalLM", "Qwen3ForCausalLM"},
                               &modelslim::llama::create_llama_adapter);
 }
 }  // namespace

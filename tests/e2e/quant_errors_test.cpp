@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "modelslim/json_file.hpp"
 #include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -153,10 +154,20 @@ TEST_CASE("bad flags exit 2 naming the flag") {
   result = f.quant("--no_such_flag 1");
   CHECK(result.exit_code == 2);
   CHECK(result.output.find("no_such_flag") != std::string::npos);
-  result = f.quant("--model_type gpt2");
+}
+
+TEST_CASE("a model type no adapter handles is refused, listing the supported ones") {
+  Fixture f;
+  // --model_type names no adapter: config.json (llama) decides, exactly (the name may be a practice's).
+  nlohmann::json config = modelslim::read_json_file(f.model / "config.json");
+  config["model_type"] = "gpt2";
+  config["architectures"] = {"GPT2LMHeadModel"};
+  modelslim::write_json_file_atomic(f.model / "config.json", config);
+  const auto result = f.quant("--model_type gpt2");
   CHECK(result.exit_code == 1);
-  CHECK(result.output.find("supported") != std::string::npos);
-  CHECK(result.output.find("llama") != std::string::npos);
+  CHECK_MESSAGE(result.output.find("supported") != std::string::npos, result.output);
+  CHECK(result.output.find("llama (llama, mistral") != std::string::npos);
+  CHECK(result.output.find("docs/plugin-sdk.md") != std::string::npos);
 }
 
 TEST_CASE("a failure midway (a corrupt last shard) removes the partial output") {

@@ -56,7 +56,7 @@ class MODELSLIM_SDK_API Registrar {
   virtual ~Registrar();  // key function, defined in sdk/src (see export.hpp)
   virtual void add_processor(const std::string& type, ProcessorFactory factory) = 0;
   virtual void add_saver(const std::string& type, SaverFactory factory) = 0;
-  // `model_types`: Hugging Face model_type values (and name prefixes such as "qwen3") the adapter handles.
+  // `model_types`: HF model_type values and architecture class names, matched exactly (case-insensitive).
   virtual void add_model_adapter(const std::string& type, std::vector<std::string> model_types,
                                  ModelAdapterFactory factory) = 0;
   virtual void add_strategy(const std::string& type, StrategyFactory factory) = 0;

@@ -56,9 +56,9 @@ class PluginRegistry final : public HostServices {
   std::unique_ptr<Strategy> create_strategy(const ConfigNode& config) const;
   std::unique_ptr<Evaluator> create_evaluator(const ConfigNode& config) const;
 
-  // Picks the adapter for a user-given name (--model_type) or, when empty, config.json's model_type and
-  // architectures. Matches a registered model type exactly or as a prefix ("Qwen3-8B" → qwen3), longest
-  // first.
+  // Picks the adapter: --model_type when it names a registered model type, architecture or adapter exactly
+  // (case-insensitive), else config.json's model_type, then its architectures, matched the same way. Never by
+  // prefix: "Qwen3-8B" (a model name for practice lookup) leaves the choice to config.json.
   std::string select_model_adapter(const std::string& requested, const nlohmann::json& hf_config) const;
   std::unique_ptr<ModelAdapter> create_model_adapter(const std::string& adapter_type,
                                                      const ModelLoadRequest& request) const;

@@ -1,0 +1,207 @@
+#include "moe_adapter.hpp"
+
+#include <ATen/ATen.h>
+
+#include "modelslim/error.hpp"
+#include "modelslim/fused_module_source.hpp"
+#include "modelslim/safetensors.hpp"
+#include "modelslim/tokenizer.hpp"
+#include "moe_block.hpp"
+#include "moe_config.hpp"
+
+namespace modelslim::moe {
+namespace {
+
+std::string shape_text(at::IntArrayRef shape) {
+  std::string text = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+// Also a FusedModuleSource: every layer's q/k/v and gate/up pairs, known from config.json alone.
+class MoeAdapter final : public ModelAdapter, public FusedModuleSource {
+ public:
+  explicit MoeAdapter(const ModelLoadRequest& request)
+      : model_dir_(request.model_dir),
+        hf_config_(request.hf_config),
+        replaced_weights_(request.replaced_weights),
+        config_(parse_moe_config(request.hf_config, request.model_dir)),
+        tokenizer_(Tokenizer::from_file(request.model_dir / "tokenizer.json")),
+        checkpoint_(SafetensorsCheckpoint::open_dir(request.model_dir)),
+        embedding_(load("model.embed_tokens.weight", {config_.vocab_size, config_.hidden_size}, false)) {}
+
+  std::string model_type() const override { return config_.model_type; }
+  const Tokenizer& tokenizer() const override { return tokenizer_; }
+
+  BlockInput embed(const at::Tensor& input_ids) override {
+    const std::int64_t seq = input_ids.size(1);
+    if (input_ids.max().item<std::int64_t>() >= config_.vocab_size ||
+        input_ids.min().item<std::int64_t>() < 0) {
+      throw Error(ErrorCode::kInvalidModel, (model_dir_ / "tokenizer.json").string() +
+                                                ": produced a token id outside the model's vocab_size " +
+                                                std::to_string(config_.vocab_size));
+    }
+    const at::Tensor hidden =
+        embedding_.index_select(0, input_ids.reshape({-1})).to(at::kFloat).reshape({1, seq, -1});
+    return {hidden, make_context(config_, seq)};
+  }
+
+  std::size_t num_blocks() const override { return static_cast<std::size_t>(config_.num_layers); }
+  std::string block_name(std::size_t index) const override { return "model.layers." + std::to_string(index); }
+
+  std::unique_ptr<Block> load_block(std::size_t index) override {
+    const std::string name = block_name(index);
+    const auto layer = static_cast<std::int64_t>(index);
+    std::vector<Linear> linears;
+    for (const LinearSpec& spec : attention_specs(name)) linears.push_back(linear(spec, config_.qkv_bias));
+    for (const LinearSpec& spec : mlp_linear_specs(config_, name, layer))
+      linears.push_back(linear(spec, false));
+    return std::make_unique<MoeBlock>(name, config_, layer, std::move(linears), block_norms(name));
+  }
+
+  at::Tensor head(const at::Tensor& hidden) override {
+    load_head();
+    return at::linear(rms_norm(hidden, final_norm_, config_.rms_norm_eps), lm_head_);
+  }
+
+  std::vector<NamedTensor> non_block_parameters() override {
+    if (head_modified_) {  // the processed tensors, not the checkpoint's
+      return {{"model.embed_tokens.weight", embedding_},
+              {"model.norm.weight", final_norm_},
+              {"lm_head.weight", lm_head_}};
+    }
+    std::vector<NamedTensor> result = {
+        {"model.embed_tokens.weight", embedding_},
+        {"model.norm.weight", load("model.norm.weight", {config_.hidden_size}, false)}};
+    if (!config_.tie_word_embeddings) {
+      result.push_back(
+          {"lm_head.weight", load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, false)});
+    }
+    return result;
+  }
+
+  at::ScalarType checkpoint_dtype() const override { return dtype_; }
+
+  nlohmann::json hf_config() const override {
+    nlohmann::json config = hf_config_;
+    config.erase("quantization_config");
+    if (head_modified_) config["tie_word_embeddings"] = false;  // lm_head has its own tensor now
+    return config;
+  }
+
+  std::vector<FusedModule> fused_modules() const override {
+    std::vector<FusedModule> modules;
+    for (std::size_t i = 0; i < num_blocks(); ++i) {
+      const std::string name = block_name(i);
+      const std::string attention = name + ".self_attn.";
+      modules.push_back(
+          {attention + "qkv_proj", {attention + "q_proj", attention + "k_proj", attention + "v_proj"}});
+      const std::vector<LinearSpec> mlp = mlp_linear_specs(config_, name, static_cast<std::int64_t>(i));
+      // Dense: gate, up, down. Sparse: the router, then (gate, up, down) per expert and shared expert.
+      const std::size_t first = config_.is_sparse(static_cast<std::int64_t>(i)) ? 1 : 0;
+      for (std::size_t g = first; g + 2 < mlp.size(); g += 3) {
+        const std::string prefix = mlp[g].name.substr(0, mlp[g].name.rfind('.') + 1);
+        modules.push_back({prefix + "gate_up_proj", {mlp[g].name, mlp[g + 1].name}});
+      }
+    }
+    return modules;
+  }
+
+  std::optional<ModelRotationPoints> rotation_points() override {
+    load_head();
+    if (!head_modified_) {
+      // Rotations run in float32; the embedding and lm_head stop sharing storage.
+      embedding_ = embedding_.to(at::kFloat);
+      lm_head_ = lm_head_.clone();
+      head_modified_ = true;
+    }
+    return ModelRotationPoints{embedding_, final_norm_, lm_head_};
+  }
+
+ private:
+  std::vector<LinearSpec> attention_specs(const std::string& block) const {
+    const std::int64_t hidden = config_.hidden_size;
+    const std::int64_t q_dim = config_.num_heads * config_.head_dim;
+    const std::int64_t kv_dim = config_.num_kv_heads * config_.head_dim;
+    const std::string prefix = block + ".self_attn.";
+    return {{prefix + "q_proj", q_dim, hidden},
+            {prefix + "k_proj", kv_dim, hidden},
+            {prefix + "v_proj", kv_dim, hidden},
+            {prefix + "o_proj", hidden, q_dim}};
+  }
+
+  // A bias the config does not imply is still read when present (processed checkpoints may carry one).
+  // o_proj never takes the q/k/v bias.
+  Linear linear(const LinearSpec& spec, bool qkv_bias) const {
+    const bool is_o = spec.name.size() >= 7 && spec.name.compare(spec.name.size() - 7, 7, ".o_proj") == 0;
+    const bool has_bias = (qkv_bias && !is_o) || checkpoint_.contains(spec.name + ".bias");
+    const bool replaced = replaced_weights_.count(spec.name + ".weight") > 0;
+    return Linear(
+        spec.name,
+        replaced ? at::zeros({spec.out, spec.in}, at::kFloat)
+                 : load(spec.name + ".weight", {spec.out, spec.in}, true),
+        has_bias ? std::optional<at::Tensor>(load(spec.name + ".bias", {spec.out}, true)) : std::nullopt);
+  }
+
+  MoeBlockNorms block_norms(const std::string& name) const {
+    const std::int64_t hidden = config_.hidden_size;
+    MoeBlockNorms norms;
+    norms.input_norm = load(name + ".input_layernorm.weight", {hidden}, true);
+    norms.post_attention_norm = load(name + ".post_attention_layernorm.weight", {hidden}, true);
+    if (checkpoint_.contains(name + ".input_layernorm.bias")) {
+      norms.input_norm_bias = load(name + ".input_layernorm.bias", {hidden}, true);
+    }
+    if (checkpoint_.contains(name + ".post_attention_layernorm.bias")) {
+      norms.post_attention_norm_bias = load(name + ".post_attention_layernorm.bias", {hidden}, true);
+    }
+    if (config_.qk_norm) {
+      norms.q_norm = load(name + ".self_attn.q_norm.weight", {config_.head_dim}, true);
+      norms.k_norm = load(name + ".self_attn.k_norm.weight", {config_.head_dim}, true);
+    }
+    return norms;
+  }
+
+  // Reads one tensor, checks its shape against config.json, optionally converts to float32.
+  at::Tensor load(const std::string& name, std::vector<std::int64_t> shape, bool as_float) const {
+    if (!checkpoint_.contains(name)) {
+      throw Error(
+          ErrorCode::kInvalidModel, model_dir_.string() + ": the checkpoint has no tensor '" + name + "'",
+          "is this a " + config_.model_type + " checkpoint? check config.json and the safetensors files");
+    }
+    at::Tensor tensor = checkpoint_.load(name);
+    if (tensor.sizes() != at::IntArrayRef(shape)) {
+      throw Error(ErrorCode::kInvalidModel, model_dir_.string() + ": tensor '" + name + "' has shape " +
+                                                shape_text(tensor.sizes()) + " but config.json implies " +
+                                                shape_text(shape));
+    }
+    return as_float ? tensor.to(at::kFloat) : tensor;
+  }
+
+  void load_head() {
+    if (final_norm_.defined()) return;
+    final_norm_ = load("model.norm.weight", {config_.hidden_size}, true);
+    lm_head_ = config_.tie_word_embeddings
+                   ? embedding_.to(at::kFloat)
+                   : load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, true);
+  }
+
+  std::filesystem::path model_dir_;
+  nlohmann::json hf_config_;
+  std::set<std::string> replaced_weights_;
+  MoeConfig config_;
+  Tokenizer tokenizer_;
+  SafetensorsCheckpoint checkpoint_;
+  at::Tensor embedding_;  // stored dtype (float32 once rotated); rows are converted on lookup
+  at::ScalarType dtype_ = embedding_.scalar_type();
+  at::Tensor final_norm_;       // float32, loaded with the head
+  at::Tensor lm_head_;          // float32
+  bool head_modified_ = false;  // rotation_points() was called: the non-block tensors are the processed ones
+};
+
+}  // namespace
+
+std::unique_ptr<ModelAdapter> create_moe_adapter(const ModelLoadRequest& request) {
+  return std::make_unique<MoeAdapter>(request);
+}
+
+}  // namespace modelslim::moe
