@@ -4,7 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-./scripts/build.sh train_demo_model
+./scripts/build.sh --target train_demo_model
 corpus=$(mktemp)
 trap 'rm -f "$corpus"' EXIT
 (cd /usr/lib && bible -f "Gen1:1-Rev22:21") > "$corpus"

@@ -6,6 +6,7 @@
 #include "engine_rules.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/fused_module_source.hpp"
+#include "moe_rules.hpp"
 #include "practice_reading.hpp"
 
 namespace modelslim::ascendv1 {
@@ -56,16 +57,54 @@ void check_loadable(const LinearQuantUse& use) {
   }
 }
 
+// Routed experts (quantization/methods/*.py, register_scheme(..., "moe")): W8A8_DYNAMIC and W4A8_DYNAMIC
+// (the msModelSlim per-channel layout) only. The FusedMoE type comes from expert 0 (modelslim_config.py
+// packed_modules_model_mapping["qwen3_moe"]["experts"]).
+std::string expert_refusal(const LinearQuantUse& use) {
+  if (use.scheme == "W8A8")
+    return "no MoE scheme is registered for W8A8 with static activations (methods/w8a8_static.py registers "
+           "\"linear\" only; create_scheme_for_layer raises NotImplementedError for layer_type moe)";
+  if (use.scheme == "W8A16") return "methods/w8a16.py registers W8A16 for \"linear\" only, not \"moe\"";
+  if (use.scheme == "W4A16")
+    return "its MoE W4A16 scheme (methods/w4a16.py) loads LLM-Compressor's weight_packed / weight_shape "
+           "tensors, not the ascendv1 int4 pairs";
+  if (use.scheme == "W4A8_DYNAMIC" && (use.group_size > 0 || !use.weight_symmetric))
+    return "its MoE W4A8_DYNAMIC scheme (methods/w4a8.py) takes per-channel symmetric int4 weights only "
+           "(per-group: \"no longer supported\")";
+  return "";
+}
+
+const saver_rules::MoeEngine kMoe{kSaver, "vllm-ascend",
+                                  "quantization/modelslim_config.py takes the FusedMoE type from expert 0's "
+                                  "gate/up/down and loads every expert into that scheme's parameters",
+                                  expert_refusal, kOptOut};
+
 struct NormReaders {
   std::string norm;  // module name, as smoothing include/exclude patterns match it
   std::vector<std::string> linears;
 };
 
-std::vector<NormReaders> llama_norm_readers(std::int64_t layer) {
+bool reads_post_attention_norm(const std::string& name) {
+  for (const char* leaf : {".gate_proj", ".up_proj", ".w1", ".w3", ".gate", ".shared_expert_gate"}) {
+    const std::string suffix = leaf;
+    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      return true;
+  }
+  return false;
+}
+
+// The linears reading each norm of a layer: q/k/v, and the MLP's input linears (dense gate/up, or the
+// router, every expert's gate/up and the shared expert of a sparse block).
+std::vector<NormReaders> norm_readers(const nlohmann::json& hf_config, std::int64_t layer) {
   const std::string prefix = "model.layers." + std::to_string(layer) + ".";
+  NormReaders mlp{prefix + "post_attention_layernorm", {}};
+  for (const std::string& name : saver_rules::layer_linears(hf_config, layer)) {
+    if (name.find(".self_attn.") == std::string::npos && reads_post_attention_norm(name))
+      mlp.linears.push_back(name);
+  }
   return {{prefix + "input_layernorm",
            {prefix + "self_attn.q_proj", prefix + "self_attn.k_proj", prefix + "self_attn.v_proj"}},
-          {prefix + "post_attention_layernorm", {prefix + "mlp.gate_proj", prefix + "mlp.up_proj"}}};
+          mlp};
 }
 
 bool smooths_norm(const ConfigNode& smoothing, const std::string& norm) {
@@ -90,7 +129,7 @@ bool smooths_norm(const ConfigNode& smoothing, const std::string& norm) {
 void check_asymmetric_smoothing(const ConfigNode& smoothing, const std::vector<LinearQuantUse>& uses,
                                 const nlohmann::json& hf_config) {
   for (std::int64_t layer = 0; layer < saver_rules::num_hidden_layers(hf_config); ++layer) {
-    for (const NormReaders& readers : llama_norm_readers(layer)) {
+    for (const NormReaders& readers : norm_readers(hf_config, layer)) {
       if (!smooths_norm(smoothing, readers.norm)) continue;
       for (const std::string& linear : readers.linears) {
         const LinearQuantUse* use = saver_rules::deciding_use(uses, linear);
@@ -116,12 +155,15 @@ void check_asymmetric_smoothing(const ConfigNode& smoothing, const std::vector<L
 std::vector<std::string> check_vllm_ascend_practice(const PracticeView& practice) {
   const std::vector<ConfigNode> flat = saver_rules::flatten_processors(practice.processors);
   const std::vector<LinearQuantUse> uses = saver_rules::linear_quant_uses(flat);
-  for (const LinearQuantUse& use : uses) check_loadable(use);
+  const auto key = [](const LinearQuantUse* use) { return use == nullptr ? "" : use->scheme; };
+  const std::vector<saver_rules::UseScope> scopes = saver_rules::use_scopes(uses, practice.hf_config);
+  for (std::size_t i = 0; i < uses.size(); ++i) {
+    if (scopes[i].dense) check_loadable(uses[i]);  // experts: check_moe_config
+  }
+  saver_rules::check_moe_config(kMoe, uses, practice.hf_config, key);
   for (const ConfigNode& smoothing : saver_rules::asymmetric_smoothing(flat))
     check_asymmetric_smoothing(smoothing, uses, practice.hf_config);
-  saver_rules::check_fused_config(
-      kSaver, kFusedRule, uses, practice.hf_config,
-      [](const LinearQuantUse* use) { return use == nullptr ? "" : use->scheme; });
+  saver_rules::check_fused_config(kSaver, kFusedRule, uses, practice.hf_config, key);
   return {};
 }
 
@@ -148,6 +190,7 @@ void check_vllm_ascend_block(Block& block, const nlohmann::json& hf_config) {
         "the layer as W8A8; " +
             std::string(kOptOut));
   }
+  saver_rules::check_moe_block(kMoe, types, hf_config);
   saver_rules::check_fused_block(kSaver, kFusedRule, types, block_fused_modules(block));
 }
 

@@ -6,6 +6,7 @@
 #include "engine_rules.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/fused_module_source.hpp"
+#include "moe_rules.hpp"
 #include "practice_reading.hpp"
 
 namespace modelslim::compressed_tensors {
@@ -47,6 +48,25 @@ void check_use(const LinearQuantUse& use) {
   }
 }
 
+// compressed_tensors_moe.py CompressedTensorsMoEMethod.get_moe_method: int8 experts need
+// CompressedTensorsW8A8Int8MoEMethod (channel weights, dynamic per-token inputs); weight-only goes to the
+// WNA16 MoE methods (pack-quantized, 4 or 8 bits: the same forms and Marlin group sizes as dense linears).
+std::string expert_refusal(const LinearQuantUse& use) {
+  if (use.act_mode == ActivationQuantMode::kStaticPerTensor)
+    return "compressed_tensors_moe.py has no int8 MoE method with static activation scales "
+           "(CompressedTensorsW8A8Int8MoEMethod: \"For INT8 Fused MoE layers, we require channelwise, "
+           "dynamic "
+           "per token quantization\"; get_moe_method raises \"Unsupported FusedMoe scheme\")";
+  return "";
+}
+
+const saver_rules::MoeEngine kMoe{
+    kSaver, "vLLM",
+    "compressed_tensors_moe.py get_moe_method takes the scheme of expert 0's gate/up/down (\"All MoE "
+    "projections "
+    "need to have same quantization scheme\") and loads every expert into that method's w13/w2 parameters",
+    expert_refusal, ""};
+
 std::string scheme_key(const LinearQuantUse* use) {
   if (use == nullptr) return "";
   return use->describe() + (use->act_mode == ActivationQuantMode::kNone ? ""
@@ -83,6 +103,7 @@ std::vector<std::string> check_vllm_practice(const PracticeView& practice) {
   }
   const std::vector<LinearQuantUse> uses = saver_rules::linear_quant_uses(flat);
   for (const LinearQuantUse& use : uses) check_use(use);
+  saver_rules::check_moe_config(kMoe, uses, practice.hf_config, scheme_key);
   saver_rules::check_fused_config(kSaver, kFusedRule, uses, practice.hf_config, scheme_key);
   return {};
 }
@@ -111,6 +132,7 @@ void check_vllm_block(Block& block, const nlohmann::json& hf_config) {
                     " model has no bias parameter for this layer (config.json attention_bias / mlp_bias)",
                 "the bias comes from asymmetric smoothing (use symmetric: true) or from the checkpoint");
   }
+  saver_rules::check_moe_block(kMoe, keys, hf_config);
   saver_rules::check_fused_block(kSaver, kFusedRule, keys, block_fused_modules(block));
 }
 

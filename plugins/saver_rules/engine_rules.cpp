@@ -8,6 +8,7 @@
 
 #include "modelslim/error.hpp"
 #include "modelslim/fused_modules.hpp"
+#include "moe_rules.hpp"
 
 namespace modelslim::saver_rules {
 namespace {
@@ -53,10 +54,14 @@ const char* type_label(at::ScalarType type) {
 }  // namespace
 
 bool engine_has_bias(const nlohmann::json& hf_config, const std::string& linear_name) {
-  const std::string model_type = hf_config.value("model_type", std::string("llama"));
+  std::string model_type = hf_config.value("model_type", std::string("llama"));
+  // vLLM models/qwen2_moe.py: q/k/v bias=True, o_proj and every MLP (experts, shared expert) without;
+  // models/qwen3_moe.py: q/k/v from attention_bias, the rest without — as their dense siblings.
+  if (model_type == "qwen2_moe" || model_type == "qwen3_moe") model_type.resize(5);
   const std::string leaf = leaf_of(linear_name);
   const bool attention_bias = flag(hf_config, "attention_bias") || flag(hf_config, "bias");
   const bool qwen = model_type == "qwen2" || model_type == "qwen3";
+  if (is_router(linear_name) || experts_module_of(linear_name)) return false;  // FusedMoE, routers: no bias
   if (leaf == "q_proj" || leaf == "k_proj" || leaf == "v_proj") {
     if (model_type == "qwen2") return true;
     if (model_type == "qwen3") return flag(hf_config, "attention_bias");
@@ -87,7 +92,7 @@ void check_fused_config(const std::string& saver, const std::string& engine_rule
                         const std::vector<LinearQuantUse>& uses, const nlohmann::json& hf_config,
                         const SchemeKey& key) {
   for (std::int64_t layer = 0; layer < num_hidden_layers(hf_config); ++layer) {
-    for (const FusedModule& module : fused_modules_of(llama_layer_linears(layer))) {
+    for (const FusedModule& module : fused_modules_of(layer_linears(hf_config, layer))) {
       std::string parts;
       std::string first_key;
       bool differ = false;
