@@ -64,6 +64,7 @@ class RawCheckpoint {
     const std::uint64_t begin = entry["data_offsets"][0];
     const std::int64_t count =
         std::accumulate(shape.begin(), shape.end(), std::int64_t{1}, std::multiplies<>());
+    REQUIRE((dtype == "F32" || dtype == "BF16" || dtype == "F8_E4M3"));
     std::vector<double> values(static_cast<std::size_t>(count));
     const char* bytes = data_.data() + begin;
     for (std::int64_t i = 0; i < count; ++i) {
@@ -79,7 +80,6 @@ class RawCheckpoint {
         std::memcpy(&f, &bits, 4);
         values[i] = f;
       } else {
-        REQUIRE(dtype == "F8_E4M3");
         values[i] = e4m3_value(static_cast<std::uint8_t>(bytes[i]));
       }
     }
@@ -267,9 +267,9 @@ class Reference {
       double weight = scores[order[i]];
       if (norm) weight /= chosen + 1e-20;
       if (!norm || v3) weight *= factor;
-      out += weight * mlp(x, p + "experts." + std::to_string(order[i]));
+      out += weight * mlp(x, p + "experts." + std::to_string(order[i]) + ".");
     }
-    if (c_.value("n_shared_experts", 0) > 0) out += mlp(x, p + "shared_experts");
+    if (c_.value("n_shared_experts", 0) > 0) out += mlp(x, p + "shared_experts.");
     return out;
   }
 
