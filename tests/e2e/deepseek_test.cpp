@@ -408,3 +408,41 @@ spec:
     CHECK(std::abs(quant_ppl / float_ppl - 1) < 0.1);  // and W8A8 keeps the model close
   }
 }
+
+TEST_CASE("deepseek v3 style: smooth_quant through every MLA and MoE norm subgraph keeps the function") {
+  const test::TempDir dir("deepseek-smooth");
+  const fs::path model = dir / "v3-float32";
+  auto result = test::run_command((test::build_dir() / "bin" / "make_random_deepseek").string() +
+                                  " --style v3 --weights float32 --seed 3 --output " + model.string());
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  test::write_text(dir / "text.jsonl", nlohmann::json({{"inputs_pretokenized", kText}}).dump() + "\n");
+  test::write_text(dir / "practice.yaml",
+                   "apiversion: modelslim_v1\nspec:\n  process:\n    - type: smooth_quant\n"
+                   "      alpha: 0.5\n  dataset: " +
+                       (dir / "text.jsonl").string() + "\n");
+  const fs::path out = dir / "smoothed";
+  result = test::run_command(test::modelslim_bin().string() + " quant --model_path " + model.string() +
+                             " --save_path " + out.string() + " --config_path " +
+                             (dir / "practice.yaml").string());
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  // Every subgraph's linears were rescaled: input_layernorm → q_a/kv_a, q_a_layernorm → q_b, kv_a_layernorm →
+  // kv_b, post_attention_layernorm → router + experts + shared experts.
+  const auto source = SafetensorsCheckpoint::open_dir(model);
+  const auto saved = SafetensorsCheckpoint::open_dir(out);
+  for (const char* name :
+       {"model.layers.1.self_attn.q_a_proj.weight", "model.layers.1.self_attn.q_b_proj.weight",
+        "model.layers.1.self_attn.kv_b_proj.weight", "model.layers.1.mlp.gate.weight",
+        "model.layers.1.mlp.experts.5.up_proj.weight",
+        "model.layers.1.mlp.shared_experts.gate_proj.weight"}) {
+    CAPTURE(name);
+    CHECK_FALSE(at::allclose(source.load(name), saved.load(name), 1e-3, 0));
+  }
+  const fs::path json = dir / "eval.json";
+  result = test::run_command(test::modelslim_bin().string() + " eval --model_path " + model.string() +
+                             " --quant_path " + out.string() + " --dataset " + (dir / "text.jsonl").string() +
+                             " --metrics ppl --max_tokens 24 --json " + json.string());
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  const nlohmann::json metrics = read_json_file(json);
+  MESSAGE(metrics.dump());
+  CHECK(std::abs(ppl_of(metrics, "quantized") / ppl_of(metrics, "float") - 1) < 1e-5);
+}
