@@ -8,6 +8,7 @@
 #include "llama_config.hpp"
 #include "llama_decoding.hpp"
 #include "modelslim/error.hpp"
+#include "modelslim/fp8_checkpoint.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/tokenizer.hpp"
 #include "rope.hpp"
@@ -66,9 +67,9 @@ class LlamaAdapter final : public ModelAdapter, public FusedModuleSource, public
       const std::string full = name + "." + suffix;
       const bool has_bias = bias || checkpoint_.contains(full + ".bias");
       const bool replaced = replaced_weights_.count(full + ".weight") > 0;
-      return Linear(full,
-                    replaced ? at::zeros({out, in}, at::kFloat) : load(full + ".weight", {out, in}, true),
-                    has_bias ? std::optional<at::Tensor>(load(full + ".bias", {out}, true)) : std::nullopt);
+      return Linear(
+          full, replaced ? at::zeros({out, in}, at::kFloat) : load_linear_weight(full + ".weight", {out, in}),
+          has_bias ? std::optional<at::Tensor>(load(full + ".bias", {out}, true)) : std::nullopt);
     };
     std::vector<Linear> linears;
     linears.push_back(linear("self_attn.q_proj", q_dim, hidden, config_.qkv_bias));
@@ -165,6 +166,14 @@ class LlamaAdapter final : public ModelAdapter, public FusedModuleSource, public
     return as_float ? tensor.to(at::kFloat) : tensor;
   }
 
+  // A linear's weight as float32; F8_E4M3 weights (quant_method "fp8") are dequantized block-wise here.
+  at::Tensor load_linear_weight(const std::string& name, const std::vector<std::int64_t>& shape) const {
+    const bool fp8 = checkpoint_.contains(name) && checkpoint_.info(name).dtype == "F8_E4M3";
+    if (!fp8) return load(name, shape, true);
+    if (checkpoint_.info(name).shape != shape) load(name, shape, false);  // throws the shape message
+    return load_float_weight(checkpoint_, name, fp8_);
+  }
+
   void load_head() {
     if (final_norm_.defined()) return;
     final_norm_ = load("model.norm.weight", {config_.hidden_size}, true);
@@ -179,6 +188,7 @@ class LlamaAdapter final : public ModelAdapter, public FusedModuleSource, public
   LlamaConfig config_;
   Tokenizer tokenizer_;
   SafetensorsCheckpoint checkpoint_;
+  std::optional<Fp8BlockSize> fp8_ = fp8_block_size(hf_config_, model_dir_ / "config.json");
   at::Tensor embedding_;  // stored dtype (float32 once rotated); rows are converted on lookup
   at::ScalarType dtype_ = embedding_.scalar_type();
   at::Tensor final_norm_;       // float32, loaded with the head

@@ -19,6 +19,7 @@
 
 #include "modelslim/error.hpp"
 #include "modelslim/finite.hpp"
+#include "modelslim/fp8.hpp"
 #include "modelslim/json_file.hpp"
 #include "modelslim/json_parse.hpp"
 
@@ -34,18 +35,23 @@ constexpr const char* kCorruptHint = "; the file is truncated or corrupt";
 
 struct DtypeEntry {
   const char* name;
-  at::ScalarType type;
+  at::ScalarType type;  // the type load() returns
+  std::uint64_t bytes;  // stored bytes per element
+  bool native = true;   // false: stored in a format LibTorch lacks, decoded to `type` on load
 };
-constexpr std::array<DtypeEntry, 10> kDtypes = {{{"F64", at::kDouble},
-                                                 {"F32", at::kFloat},
-                                                 {"F16", at::kHalf},
-                                                 {"BF16", at::kBFloat16},
-                                                 {"I64", at::kLong},
-                                                 {"I32", at::kInt},
-                                                 {"I16", at::kShort},
-                                                 {"I8", at::kChar},
-                                                 {"U8", at::kByte},
-                                                 {"BOOL", at::kBool}}};
+constexpr std::array<DtypeEntry, 11> kDtypes = {{{"F64", at::kDouble, 8},
+                                                 {"F32", at::kFloat, 4},
+                                                 {"F16", at::kHalf, 2},
+                                                 {"BF16", at::kBFloat16, 2},
+                                                 {"I64", at::kLong, 8},
+                                                 {"I32", at::kInt, 4},
+                                                 {"I16", at::kShort, 2},
+                                                 {"I8", at::kChar, 1},
+                                                 {"U8", at::kByte, 1},
+                                                 {"BOOL", at::kBool, 1},
+                                                 // float8_e4m3fn (FP8 checkpoints): decoded to float32
+                                                 {"F8_E4M3", at::kFloat, 1, false}}};
+constexpr const char* kDtypeList = "F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL or F8_E4M3";
 
 const DtypeEntry* find_dtype(const std::string& name) {
   for (const auto& entry : kDtypes) {
@@ -158,14 +164,14 @@ TensorInfo parse_tensor_entry(const fs::path& file, const std::string& name, con
   info.dtype = dtype.is_string() ? dtype.get<std::string>() : dtype.dump();
   const DtypeEntry* known = find_dtype(info.dtype);
   if (known == nullptr) {
-    invalid_file(file, tensor + " has unsupported dtype " + single_quoted(info.dtype) +
-                           " (expected F64, F32, F16, BF16, I64, I32, I16, I8, U8 or BOOL)");
+    invalid_file(file, tensor + " has unsupported dtype " + single_quoted(info.dtype) + " (expected " +
+                           kDtypeList + ")");
   }
 
   const auto& shape = entry["shape"];
   if (!shape.is_array())
     invalid_file(file, tensor + " shape must be a list of integers, got " + shape.dump());
-  const std::uint64_t element_size = c10::elementSize(known->type);
+  const std::uint64_t element_size = known->bytes;
   std::uint64_t expected_bytes = element_size;
   for (const auto& dim : shape) {
     if (!dim.is_number_integer() || dim.get<std::int64_t>() < 0) {
@@ -241,14 +247,20 @@ bool is_plain_relative(const fs::path& name) {
 }  // namespace
 
 at::ScalarType scalar_type_from_safetensors(const std::string& dtype) {
-  if (const DtypeEntry* entry = find_dtype(dtype)) return entry->type;
-  throw Error(ErrorCode::kInvalidModel, "unsupported safetensors dtype " + single_quoted(dtype) +
-                                            " (expected F64, F32, F16, BF16, I64, I32, I16, I8, U8 or BOOL)");
+  const DtypeEntry* entry = find_dtype(dtype);
+  if (entry != nullptr && entry->native) return entry->type;
+  if (entry != nullptr) {
+    throw Error(ErrorCode::kUnsupported, "safetensors dtype " + single_quoted(dtype) +
+                                             " has no LibTorch type; SafetensorsFile::load decodes it to " +
+                                             c10::toString(entry->type));
+  }
+  throw Error(ErrorCode::kInvalidModel,
+              "unsupported safetensors dtype " + single_quoted(dtype) + " (expected " + kDtypeList + ")");
 }
 
 std::string safetensors_dtype_name(at::ScalarType type) {
   for (const auto& entry : kDtypes) {
-    if (type == entry.type) return entry.name;
+    if (entry.native && type == entry.type) return entry.name;
   }
   throw Error(ErrorCode::kUnsupported,
               std::string("cannot store dtype ") + c10::toString(type) + " in safetensors");
@@ -336,27 +348,34 @@ at::Tensor SafetensorsFile::load(const std::string& name) const {
   if (info == nullptr) {
     throw Error(ErrorCode::kInvalidModel, path_.string() + ": no tensor named " + single_quoted(name));
   }
-  at::Tensor tensor =
-      at::empty(info->shape, at::TensorOptions().dtype(scalar_type_from_safetensors(info->dtype)));
+  const DtypeEntry* dtype = find_dtype(info->dtype);  // known: open() validated every entry
+  at::Tensor tensor = at::empty(info->shape, at::TensorOptions().dtype(dtype->type));
   const std::uint64_t begin = data_offset_ + info->data_begin;
   const std::uint64_t size = info->data_end - info->data_begin;
   advise_range(map_, begin, size, MADV_WILLNEED);  // start read-ahead of the whole range at once
-  // Copied a chunk at a time and checked for NaN/Inf while the chunk is in cache: a non-finite weight
-  // would give NaN scales and undefined integer casts later.
-  constexpr std::uint64_t kChunk = std::uint64_t{1} << 20;
+  // Copied (or decoded) a chunk at a time and checked for NaN/Inf while the chunk is in cache: a non-finite
+  // weight would give NaN scales and undefined integer casts later.
+  constexpr std::uint64_t kChunk = std::uint64_t{1} << 20;  // a multiple of every element size
   const auto* source = static_cast<const char*>(map_) + begin;
   auto* target = static_cast<char*>(tensor.data_ptr());
   const std::uint64_t element = tensor.element_size();
   for (std::uint64_t done = 0; done < size; done += kChunk) {
     const std::uint64_t bytes = std::min(kChunk, size - done);
-    std::memcpy(target + done, source + done, bytes);
+    const std::uint64_t first = done / dtype->bytes;
+    const std::uint64_t count = bytes / dtype->bytes;
+    if (dtype->native) {
+      std::memcpy(target + done, source + done, bytes);
+    } else {
+      decode_e4m3fn(reinterpret_cast<const std::uint8_t*>(source + done), count,
+                    reinterpret_cast<float*>(target) + first);
+    }
     const auto bad =
-        find_non_finite(target + done, static_cast<std::int64_t>(bytes / element), tensor.scalar_type());
+        find_non_finite(target + first * element, static_cast<std::int64_t>(count), tensor.scalar_type());
     if (bad) {
       advise_range(map_, begin, size, MADV_DONTNEED);
       throw Error(ErrorCode::kInvalidModel,
                   path_.string() + ": tensor " + single_quoted(name) + " holds " +
-                      describe_non_finite(tensor, static_cast<std::int64_t>(done / element) + *bad),
+                      describe_non_finite(tensor, static_cast<std::int64_t>(first) + *bad),
                   "the checkpoint is damaged or was saved after a diverged training step; re-export it");
     }
   }

@@ -1,0 +1,171 @@
+#include "deepseek_block.hpp"
+
+#include <ATen/ATen.h>
+
+#include <limits>
+
+#include "deepseek_moe.hpp"
+#include "deepseek_rope.hpp"
+
+namespace modelslim::deepseek {
+
+at::Tensor causal_mask(std::int64_t seq) {
+  const at::Tensor rows = at::arange(seq, at::kLong).unsqueeze(1);
+  const at::Tensor cols = at::arange(seq, at::kLong).unsqueeze(0);
+  return at::zeros({seq, seq}, at::kFloat).masked_fill(cols > rows, -std::numeric_limits<float>::infinity());
+}
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, const at::Tensor& bias) {
+  const at::Tensor xf = x.to(at::kFloat);
+  const at::Tensor normed = weight * (xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps));
+  return bias.defined() ? normed + bias : normed;
+}
+
+DeepseekBlock::DeepseekBlock(std::string name, const DeepseekConfig& config, std::vector<Linear> linears,
+                             BlockLayout layout, DeepseekNorms norms)
+    : name_(std::move(name)),
+      config_(config),
+      linears_(std::move(linears)),
+      layout_(layout),
+      norms_(std::move(norms)) {}
+
+std::vector<Linear*> DeepseekBlock::linears() {
+  std::vector<Linear*> result;
+  for (Linear& linear : linears_) result.push_back(&linear);
+  return result;
+}
+
+std::vector<NamedTensor> DeepseekBlock::other_parameters() const {
+  const std::string attn = name_ + ".self_attn.";
+  std::vector<NamedTensor> result = {{name_ + ".input_layernorm.weight", norms_.input_norm},
+                                     {name_ + ".post_attention_layernorm.weight", norms_.post_attention_norm},
+                                     {attn + "kv_a_layernorm.weight", norms_.kv_a_norm}};
+  if (norms_.q_a_norm.defined()) result.push_back({attn + "q_a_layernorm.weight", norms_.q_a_norm});
+  const std::pair<const char*, const at::Tensor*> biases[] = {
+      {".input_layernorm.bias", &norms_.input_norm_bias},
+      {".post_attention_layernorm.bias", &norms_.post_attention_norm_bias},
+      {".self_attn.q_a_layernorm.bias", &norms_.q_a_norm_bias},
+      {".self_attn.kv_a_layernorm.bias", &norms_.kv_a_norm_bias}};
+  for (const auto& [suffix, tensor] : biases) {
+    if (tensor->defined()) result.push_back({name_ + suffix, *tensor});
+  }
+  if (norms_.correction_bias.defined()) {
+    result.push_back({name_ + ".mlp.gate.e_score_correction_bias", norms_.correction_bias});
+  }
+  return result;
+}
+
+std::vector<Linear*> DeepseekBlock::mlp_readers() {
+  if (layout_.dense_mlp != BlockLayout::kNone) return {&at(layout_.dense_mlp), &at(layout_.dense_mlp + 1)};
+  std::vector<Linear*> readers = {&at(layout_.router)};
+  for (std::int64_t e = 0; e < config_.n_routed_experts; ++e) {
+    const std::size_t gate = layout_.first_expert + 3 * static_cast<std::size_t>(e);
+    readers.push_back(&at(gate));
+    readers.push_back(&at(gate + 1));
+  }
+  if (layout_.shared_mlp != BlockLayout::kNone) {
+    readers.push_back(&at(layout_.shared_mlp));
+    readers.push_back(&at(layout_.shared_mlp + 1));
+  }
+  return readers;
+}
+
+std::vector<NormLinearSubgraph> DeepseekBlock::norm_linear_subgraphs() {
+  const std::string attn = name_ + ".self_attn.";
+  const bool lora = layout_.q_a_proj != BlockLayout::kNone;
+  std::vector<NormLinearSubgraph> result;
+  result.push_back({name_ + ".input_layernorm.weight",
+                    norms_.input_norm,
+                    {&at(lora ? layout_.q_a_proj : layout_.q_proj), &at(layout_.kv_a_proj)},
+                    &norms_.input_norm_bias});
+  if (lora) {
+    result.push_back(
+        {attn + "q_a_layernorm.weight", norms_.q_a_norm, {&at(layout_.q_b_proj)}, &norms_.q_a_norm_bias});
+  }
+  // kv_a_layernorm normalizes the first kv_lora_rank channels of kv_a's output; kv_b reads exactly those.
+  result.push_back(
+      {attn + "kv_a_layernorm.weight", norms_.kv_a_norm, {&at(layout_.kv_b_proj)}, &norms_.kv_a_norm_bias});
+  result.push_back({name_ + ".post_attention_layernorm.weight", norms_.post_attention_norm, mlp_readers(),
+                    &norms_.post_attention_norm_bias});
+  return result;
+}
+
+std::vector<LinearPairSubgraph> DeepseekBlock::linear_pair_subgraphs() {
+  std::vector<LinearPairSubgraph> result;
+  const auto up_down = [&](std::size_t gate) {
+    result.push_back({LinearPairKind::kUpDown, &at(gate + 1), &at(gate + 2)});
+  };
+  if (layout_.dense_mlp != BlockLayout::kNone) up_down(layout_.dense_mlp);
+  for (std::int64_t e = 0; layout_.first_expert != BlockLayout::kNone && e < config_.n_routed_experts; ++e) {
+    up_down(layout_.first_expert + 3 * static_cast<std::size_t>(e));
+  }
+  if (layout_.shared_mlp != BlockLayout::kNone) up_down(layout_.shared_mlp);
+  return result;
+}
+
+at::Tensor DeepseekBlock::queries(const at::Tensor& x) {
+  if (layout_.q_proj != BlockLayout::kNone) return at(layout_.q_proj).forward(x);
+  const at::Tensor compressed = at(layout_.q_a_proj).forward(x);
+  return at(layout_.q_b_proj)
+      .forward(rms_norm(compressed, norms_.q_a_norm, config_.rms_norm_eps, norms_.q_a_norm_bias));
+}
+
+at::Tensor DeepseekBlock::attention(const at::Tensor& x, const DeepseekContext& context) {
+  const std::int64_t batch = x.size(0);
+  const std::int64_t seq = x.size(1);
+  const std::int64_t heads = config_.num_heads;
+  const std::int64_t nope = config_.qk_nope_head_dim;
+  const std::int64_t rope = config_.qk_rope_head_dim;
+  const std::int64_t value_dim = config_.v_head_dim;
+  const at::Tensor q = queries(x).view({batch, seq, heads, nope + rope}).transpose(1, 2);
+  const at::Tensor compressed = at(layout_.kv_a_proj).forward(x);
+  const at::Tensor latent = rms_norm(compressed.narrow(-1, 0, config_.kv_lora_rank), norms_.kv_a_norm,
+                                     config_.rms_norm_eps, norms_.kv_a_norm_bias);
+  const at::Tensor kv =
+      at(layout_.kv_b_proj).forward(latent).view({batch, seq, heads, nope + value_dim}).transpose(1, 2);
+  const at::Tensor k_rope =
+      apply_rope(compressed.narrow(-1, config_.kv_lora_rank, rope).view({batch, 1, seq, rope}), context.cos,
+                 context.sin, config_.rope_interleave);
+  const at::Tensor q_rope =
+      apply_rope(q.narrow(-1, nope, rope), context.cos, context.sin, config_.rope_interleave);
+  const at::Tensor query = at::cat({q.narrow(-1, 0, nope), q_rope}, -1);
+  const at::Tensor key = at::cat({kv.narrow(-1, 0, nope), k_rope.expand({batch, heads, seq, rope})}, -1);
+  const at::Tensor value = kv.narrow(-1, nope, value_dim);
+  const at::Tensor scores = at::matmul(query, key.transpose(-1, -2)) * softmax_scale(config_) + context.mask;
+  const at::Tensor output = at::matmul(at::softmax(scores, -1), value);
+  return at(layout_.o_proj).forward(output.transpose(1, 2).reshape({batch, seq, heads * value_dim}));
+}
+
+at::Tensor DeepseekBlock::mlp(std::size_t gate, const at::Tensor& x) {
+  return at(gate + 2).forward(at::silu(at(gate).forward(x)) * at(gate + 1).forward(x));
+}
+
+at::Tensor DeepseekBlock::moe(const at::Tensor& x) {
+  const at::Tensor flat = x.reshape({-1, x.size(-1)});
+  const at::Tensor logits = at(layout_.router).forward(flat).to(at::kFloat);
+  const Routing routing = route_tokens(logits, config_, norms_.correction_bias);
+  at::Tensor output = at::zeros_like(flat);
+  for (std::int64_t e = 0; e < config_.n_routed_experts; ++e) {
+    const at::Tensor hits = (routing.experts == e).nonzero();  // [n, 2]: token, slot
+    if (hits.size(0) == 0) continue;                           // an expert no token chose does not run
+    const at::Tensor tokens = hits.select(1, 0);
+    const at::Tensor weights = routing.weights.index({tokens, hits.select(1, 1)}).unsqueeze(1);
+    const at::Tensor result =
+        mlp(layout_.first_expert + 3 * static_cast<std::size_t>(e), flat.index_select(0, tokens));
+    output.index_add_(0, tokens, result * weights);
+  }
+  if (layout_.shared_mlp != BlockLayout::kNone) output = output + mlp(layout_.shared_mlp, flat);
+  return output.view(x.sizes());
+}
+
+at::Tensor DeepseekBlock::forward(const at::Tensor& hidden, const ForwardContext& context) {
+  const auto& deepseek_context = dynamic_cast<const DeepseekContext&>(context);
+  const double eps = config_.rms_norm_eps;
+  const at::Tensor x = hidden.to(at::kFloat);
+  const at::Tensor h =
+      x + attention(rms_norm(x, norms_.input_norm, eps, norms_.input_norm_bias), deepseek_context);
+  const at::Tensor n = rms_norm(h, norms_.post_attention_norm, eps, norms_.post_attention_norm_bias);
+  return h + (layout_.dense_mlp != BlockLayout::kNone ? mlp(layout_.dense_mlp, n) : moe(n));
+}
+
+}  // namespace modelslim::deepseek

@@ -1,0 +1,84 @@
+// One DeepSeek decoder layer: RMSNorm → multi-head latent attention → residual, RMSNorm → SwiGLU MLP (dense
+// layers) or DeepSeek-MoE (router, routed experts, shared experts) → residual. Every matmul, the router
+// included, is a modelslim::Linear named as in the checkpoint.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "deepseek_config.hpp"
+#include "modelslim/block.hpp"
+
+namespace modelslim::deepseek {
+
+// Per-sample state shared by all blocks: rotary tables and the causal mask.
+class DeepseekContext final : public ForwardContext {
+ public:
+  DeepseekContext(at::Tensor cos, at::Tensor sin, at::Tensor mask)
+      : cos(std::move(cos)), sin(std::move(sin)), mask(std::move(mask)) {}
+  at::Tensor cos;   // [seq, qk_rope_head_dim / 2], times YaRN's attention factor
+  at::Tensor sin;   // [seq, qk_rope_head_dim / 2]
+  at::Tensor mask;  // [seq, seq], 0 where attention is allowed, -inf elsewhere
+};
+
+at::Tensor causal_mask(std::int64_t seq);
+// RMSNorm with an optional additive bias (present after asymmetric outlier suppression shifted it).
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, const at::Tensor& bias = {});
+
+// Where each linear sits in the block's list (kNone: the layer has none).
+struct BlockLayout {
+  static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+  std::size_t q_proj = kNone;  // without q_lora_rank
+  std::size_t q_a_proj = kNone;
+  std::size_t q_b_proj = kNone;
+  std::size_t kv_a_proj = kNone;
+  std::size_t kv_b_proj = kNone;
+  std::size_t o_proj = kNone;
+  std::size_t dense_mlp = kNone;     // gate, up, down at this index and the next two
+  std::size_t router = kNone;        // MoE layers: mlp.gate
+  std::size_t first_expert = kNone;  // expert e's gate, up, down at first_expert + 3e ..
+  std::size_t shared_mlp = kNone;    // shared experts' gate, up, down
+};
+
+struct DeepseekNorms {
+  at::Tensor input_norm;
+  at::Tensor post_attention_norm;
+  at::Tensor q_a_norm;  // with q_lora_rank only
+  at::Tensor kv_a_norm;
+  // Bias slots for asymmetric smoothing (undefined until a processor or the checkpoint sets one).
+  at::Tensor input_norm_bias;
+  at::Tensor post_attention_norm_bias;
+  at::Tensor q_a_norm_bias;
+  at::Tensor kv_a_norm_bias;
+  at::Tensor correction_bias;  // MoE with noaux_tc: mlp.gate.e_score_correction_bias, float32
+};
+
+class DeepseekBlock final : public Block {
+ public:
+  DeepseekBlock(std::string name, const DeepseekConfig& config, std::vector<Linear> linears,
+                BlockLayout layout, DeepseekNorms norms);
+
+  const std::string& name() const override { return name_; }
+  std::vector<Linear*> linears() override;
+  std::vector<NamedTensor> other_parameters() const override;
+  at::Tensor forward(const at::Tensor& hidden, const ForwardContext& context) override;
+  std::vector<NormLinearSubgraph> norm_linear_subgraphs() override;
+  std::vector<LinearPairSubgraph> linear_pair_subgraphs() override;
+
+ private:
+  Linear& at(std::size_t index) { return linears_[index]; }
+  at::Tensor attention(const at::Tensor& x, const DeepseekContext& context);
+  at::Tensor queries(const at::Tensor& x);
+  at::Tensor mlp(std::size_t gate_index, const at::Tensor& x);
+  at::Tensor moe(const at::Tensor& x);
+  std::vector<Linear*> mlp_readers();  // the linears reading post_attention_layernorm's output
+
+  std::string name_;
+  const DeepseekConfig& config_;
+  std::vector<Linear> linears_;
+  BlockLayout layout_;
+  DeepseekNorms norms_;
+};
+
+}  // namespace modelslim::deepseek
