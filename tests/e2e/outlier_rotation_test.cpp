@@ -1,7 +1,8 @@
-// iter_smooth, smooth_quant and quarot keep the float function (Llama, Qwen2, Qwen3 with GQA, and the hard
-// demo model), really change the weights, and cut the W8A8 per-tensor output error on the hard demo model.
-// The reference logits come from an untouched adapter; the processed logits from a probe processor that
-// runs last in the pipeline and pushes held-out sequences through every block right after it was processed.
+// iter_smooth, smooth_quant, quarot, flex_smooth_quant, flex_awq_ssz and awq keep the float function (Llama,
+// Qwen2, Qwen3 with GQA, and the hard demo model), really change the weights, and cut the W8A8 per-tensor
+// output error on the hard demo model. The reference logits come from an untouched adapter; the processed
+// logits from a probe processor that runs last in the pipeline and pushes held-out sequences through every
+// block right after it was processed.
 #include "support/doctest.hpp"
 
 #include <ATen/ATen.h>
@@ -120,6 +121,11 @@ const std::vector<std::pair<std::string, std::string>> kTransforms = {
     {"quarot", "[{type: quarot}]"},
     {"quarot block 32", "[{type: quarot, block_size: 32}]"},
     {"quarot + iter_smooth", "[{type: quarot}, {type: iter_smooth, alpha: 0.5}]"},
+    {"flex_smooth_quant", "[{type: flex_smooth_quant}]"},
+    {"flex_awq_ssz",
+     "[{type: flex_awq_ssz, qconfig: {act: {scope: per_token, dtype: int8, symmetric: true}, "
+     "weight: {scope: per_channel, dtype: int4, symmetric: true, method: ssz, ext: {step: 10}}}}]"},
+    {"awq", "[{type: awq, weight_qconfig: {scope: per_channel, dtype: int4, symmetric: false}}]"},
 };
 
 void check_function_preserved(const fs::path& model_dir, const std::string& label) {
