@@ -10,6 +10,13 @@
 
 namespace modelslim::ascendv1 {
 namespace {
+std::vector<TensorSpec> specs_of(const std::vector<TypedTensor>& tensors) {
+  std::vector<TensorSpec> specs;
+  specs.reserve(tensors.size());
+  for (const TypedTensor& entry : tensors) specs.push_back(tensor_spec(entry.key, entry.tensor));
+  return specs;
+}
+
 bool tied_embeddings(const nlohmann::json& hf_config) {
   const auto found = hf_config.find("tie_word_embeddings");
   return found != hf_config.end() && found->is_boolean() && found->get<bool>();
@@ -39,7 +46,9 @@ void AscendV1Saver::begin(const SaveContext& context) {
   hf_config_ = context.model.hf_config();
   artifacts_ = context.artifacts;
   float_dtype_ = context.model.checkpoint_dtype();
-  writer_ = std::make_unique<ShardedWriter>(output_dir_, "quant_model_weights", part_bytes_);
+  writer_ = std::make_unique<StreamingShardWriter>(output_dir_, "quant_model_weights", part_bytes_);
+  // The tail as the run starts (processors may still change it; a wrong guess only costs time).
+  tail_specs_ = specs_of(tail_tensors(context.model.non_block_parameters()));
   description_ = nlohmann::ordered_json::object();
   model_quant_type_ = "FLOAT";
   group_size_ = 0;
@@ -53,30 +62,43 @@ void AscendV1Saver::add(const std::string& key, const at::Tensor& tensor, const 
 
 void AscendV1Saver::save_block(Block& block) {
   if (check_engine_) check_vllm_ascend_block(block, hf_config_);
+  std::vector<TypedTensor> outputs;
   for (const Linear* linear : block.linears()) {
     if (linear->quantized() && linear->quantized()->group_size > 0)
       group_size_ = linear->quantized()->group_size;
-    for (const TypedTensor& entry : linear_tensors(*linear, float_dtype_))
-      add(entry.key, entry.tensor, entry.type);
+    for (TypedTensor& entry : linear_tensors(*linear, float_dtype_)) outputs.push_back(std::move(entry));
   }
   for (const NamedTensor& parameter : block.other_parameters()) {
-    add(parameter.name, parameter.tensor.to(float_dtype_).contiguous(), "FLOAT");
+    outputs.push_back({parameter.name, parameter.tensor.to(float_dtype_).contiguous(), "FLOAT"});
   }
+  // The shard writer's layout guess: the rest of the model saved like this block, then the tail.
+  writer_->expect(guess_rest_of_model(*model_, block.name(), specs_of(outputs), tail_specs_));
+  for (const TypedTensor& entry : outputs) add(entry.key, entry.tensor, entry.type);
 }
 
-void AscendV1Saver::finish(const std::vector<NamedTensor>& non_block_parameters) {
+// The parameters outside the blocks as saved (FLOAT in the checkpoint dtype). Tied embeddings: vllm-ascend
+// still looks lm_head.weight up in the description (KeyError when absent); the reference writes the
+// shared tensor under that name as FLOAT.
+std::vector<TypedTensor> AscendV1Saver::tail_tensors(
+    const std::vector<NamedTensor>& non_block_parameters) const {
+  std::vector<TypedTensor> tail;
   const NamedTensor* embedding = nullptr;
   bool has_head = false;
   for (const NamedTensor& parameter : non_block_parameters) {
-    add(parameter.name, parameter.tensor.to(float_dtype_).contiguous(), "FLOAT");
+    tail.push_back({parameter.name, parameter.tensor.to(float_dtype_).contiguous(), "FLOAT"});
     if (parameter.name == "model.embed_tokens.weight") embedding = &parameter;
     has_head = has_head || parameter.name == "lm_head.weight";
   }
-  // Tied embeddings: vllm-ascend still looks lm_head.weight up in the description (KeyError when absent);
-  // the reference writes the shared tensor under that name as FLOAT.
   if (!has_head && embedding != nullptr && tied_embeddings(hf_config_)) {
-    add("lm_head.weight", embedding->tensor.to(float_dtype_).contiguous(), "FLOAT");
+    tail.push_back({"lm_head.weight", embedding->tensor.to(float_dtype_).contiguous(), "FLOAT"});
   }
+  return tail;
+}
+
+void AscendV1Saver::finish(const std::vector<NamedTensor>& non_block_parameters) {
+  const std::vector<TypedTensor> tail = tail_tensors(non_block_parameters);
+  writer_->expect(specs_of(tail));
+  for (const TypedTensor& entry : tail) add(entry.key, entry.tensor, entry.type);
   writer_->finish();
   writer_.reset();
   nlohmann::json config = model_->hf_config();

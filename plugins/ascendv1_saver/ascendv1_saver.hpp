@@ -14,10 +14,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ascend_tensors.hpp"
 #include "modelslim/config_node.hpp"
 #include "modelslim/practice_check.hpp"
 #include "modelslim/saver.hpp"
-#include "modelslim/sharded_writer.hpp"
+#include "modelslim/streaming_shard_writer.hpp"
 
 namespace modelslim::ascendv1 {
 
@@ -32,6 +33,7 @@ class AscendV1Saver final : public Saver, public PracticeCheck {
  private:
   void add(const std::string& key, const at::Tensor& tensor, const std::string& type);
   void check_block_for_engine(Block& block) const;
+  std::vector<TypedTensor> tail_tensors(const std::vector<NamedTensor>& non_block_parameters) const;
   nlohmann::ordered_json write_optional_files() const;
 
   std::uint64_t part_bytes_ = 0;
@@ -42,7 +44,8 @@ class AscendV1Saver final : public Saver, public PracticeCheck {
   nlohmann::json hf_config_;
   const RunArtifacts* artifacts_ = nullptr;  // processors' extra tensors
   at::ScalarType float_dtype_ = at::kFloat;
-  std::unique_ptr<ShardedWriter> writer_;
+  std::unique_ptr<StreamingShardWriter> writer_;
+  std::vector<TensorSpec> tail_specs_;  // what finish() will write, guessed in begin()
   nlohmann::ordered_json description_;
   std::string model_quant_type_ = "FLOAT";
   std::int64_t group_size_ = 0;

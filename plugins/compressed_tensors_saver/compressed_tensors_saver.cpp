@@ -10,6 +10,13 @@ namespace modelslim::compressed_tensors {
 namespace {
 // The compressed-tensors release whose schema this layout was checked against (docs/savers.md).
 constexpr const char* kSchemaVersion = "0.10.2";
+
+std::vector<TensorSpec> specs_of(const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
+  std::vector<TensorSpec> specs;
+  specs.reserve(tensors.size());
+  for (const auto& [key, tensor] : tensors) specs.push_back(tensor_spec(key, tensor));
+  return specs;
+}
 }  // namespace
 
 CompressedTensorsSaver::CompressedTensorsSaver(const ConfigNode& config) {
@@ -33,7 +40,9 @@ void CompressedTensorsSaver::begin(const SaveContext& context) {
   model_ = &context.model;
   hf_config_ = context.model.hf_config();
   float_dtype_ = context.model.checkpoint_dtype();
-  writer_ = std::make_unique<ShardedWriter>(output_dir_, "model", part_bytes_);
+  writer_ = std::make_unique<StreamingShardWriter>(output_dir_, "model", part_bytes_);
+  // The tail as the run starts (processors may still change it; a wrong guess only costs time).
+  tail_specs_ = specs_of(tail_tensors(context.model.non_block_parameters()));
   groups_.clear();
   ignored_.clear();
 }
@@ -57,19 +66,37 @@ void CompressedTensorsSaver::save_block(Block& block) {
     if (linear->quantized())
       quantized.push_back(quantized_tensors(*linear->quantized(), linear->name(), float_dtype_));
   }
+  // Quantized tensors as computed; float ones converted one at a time while writing (a fallback block is
+  // never held whole in the checkpoint dtype).
+  struct Output {
+    std::string key;
+    at::Tensor tensor;
+    bool to_float;  // saved in the checkpoint dtype, converted when written
+  };
+  std::vector<Output> outputs;
+  std::vector<TensorSpec> specs;
+  const auto add_float = [&](const std::string& key, const at::Tensor& tensor) {
+    outputs.push_back({key, tensor, true});
+    specs.push_back({key, float_dtype_, tensor.sizes().vec()});
+  };
   auto next = quantized.begin();
   for (const Linear* linear : linears) {
     if (linear->quantized()) {
-      for (const auto& [key, tensor] : *next++) writer_->add(key, tensor);
+      for (auto& [key, tensor] : *next++) {
+        specs.push_back(tensor_spec(key, tensor));
+        outputs.push_back({key, std::move(tensor), false});
+      }
       add_group_member(linear->name(), scheme_of(*linear->quantized(), linear->name()));
       continue;
     }
     ignored_.push_back(linear->name());
-    writer_->add(linear->name() + ".weight", linear->weight().to(float_dtype_).contiguous());
-    if (linear->bias()) writer_->add(linear->name() + ".bias", linear->bias()->to(float_dtype_).contiguous());
+    add_float(linear->name() + ".weight", linear->weight());
+    if (linear->bias()) add_float(linear->name() + ".bias", *linear->bias());
   }
-  for (const NamedTensor& parameter : block.other_parameters()) {
-    writer_->add(parameter.name, parameter.tensor.to(float_dtype_).contiguous());
+  for (const NamedTensor& parameter : block.other_parameters()) add_float(parameter.name, parameter.tensor);
+  writer_->expect(guess_rest_of_model(*model_, block.name(), std::move(specs), tail_specs_));
+  for (const Output& output : outputs) {
+    writer_->add(output.key, output.to_float ? output.tensor.to(float_dtype_).contiguous() : output.tensor);
   }
 }
 
@@ -101,10 +128,19 @@ nlohmann::json CompressedTensorsSaver::build_quantization_config() const {
           {"transform_config", nlohmann::json::object()}};
 }
 
-void CompressedTensorsSaver::finish(const std::vector<NamedTensor>& non_block_parameters) {
+std::vector<std::pair<std::string, at::Tensor>> CompressedTensorsSaver::tail_tensors(
+    const std::vector<NamedTensor>& non_block_parameters) const {
+  std::vector<std::pair<std::string, at::Tensor>> tail;
   for (const NamedTensor& parameter : non_block_parameters) {
-    writer_->add(parameter.name, parameter.tensor.to(float_dtype_).contiguous());
+    tail.emplace_back(parameter.name, parameter.tensor.to(float_dtype_).contiguous());
   }
+  return tail;
+}
+
+void CompressedTensorsSaver::finish(const std::vector<NamedTensor>& non_block_parameters) {
+  const auto tail = tail_tensors(non_block_parameters);
+  writer_->expect(specs_of(tail));
+  for (const auto& [key, tensor] : tail) writer_->add(key, tensor);
   // lm_head is saved in float. HF's compressed-tensors matches `Linear` targets by class, so a tied lm_head
   // (no tensor of its own) must be named in `ignore` too, or it is replaced by an empty quantized layer.
   ignored_.push_back("lm_head");

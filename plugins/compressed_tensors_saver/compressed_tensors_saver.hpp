@@ -10,13 +10,14 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "compressed_tensors_layout.hpp"
 #include "modelslim/config_node.hpp"
 #include "modelslim/practice_check.hpp"
 #include "modelslim/saver.hpp"
-#include "modelslim/sharded_writer.hpp"
+#include "modelslim/streaming_shard_writer.hpp"
 
 namespace modelslim::compressed_tensors {
 
@@ -40,6 +41,8 @@ class CompressedTensorsSaver final : public Saver, public PracticeCheck {
   };
   void add_group_member(const std::string& name, GroupScheme scheme);
   nlohmann::json build_quantization_config() const;
+  std::vector<std::pair<std::string, at::Tensor>> tail_tensors(
+      const std::vector<NamedTensor>& non_block_parameters) const;
 
   std::uint64_t part_bytes_ = 0;
   std::filesystem::path output_dir_;
@@ -47,7 +50,8 @@ class CompressedTensorsSaver final : public Saver, public PracticeCheck {
   ModelAdapter* model_ = nullptr;
   nlohmann::json hf_config_;
   at::ScalarType float_dtype_ = at::kFloat;
-  std::unique_ptr<ShardedWriter> writer_;
+  std::unique_ptr<StreamingShardWriter> writer_;
+  std::vector<TensorSpec> tail_specs_;  // what finish() will write, guessed in begin()
   std::vector<Group> groups_;
   std::vector<std::string> ignored_;  // linears kept in float
   nlohmann::json quantization_config_;

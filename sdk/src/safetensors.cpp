@@ -22,6 +22,7 @@
 #include "modelslim/fp8.hpp"
 #include "modelslim/json_file.hpp"
 #include "modelslim/json_parse.hpp"
+#include "safetensors_header.hpp"
 
 namespace modelslim {
 namespace {
@@ -139,15 +140,6 @@ std::uint64_t read_little_endian_u64(const unsigned char* bytes) {
   std::uint64_t value = 0;
   for (int i = 7; i >= 0; --i) value = (value << 8) | bytes[i];
   return value;
-}
-
-std::array<unsigned char, 8> little_endian_u64(std::uint64_t value) {
-  std::array<unsigned char, 8> bytes{};
-  for (auto& byte : bytes) {
-    byte = static_cast<unsigned char>(value & 0xff);
-    value >>= 8;
-  }
-  return bytes;
 }
 
 // Validates one header entry against the data section; every message names the file and the tensor.
@@ -541,23 +533,14 @@ void SafetensorsWriter::finish() {
   if (finished_) return;
   if (spill_fd_ < 0)
     throw Error(ErrorCode::kUnexpected, path_.string() + ": finish() after a failed finish()");
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata_.empty()) header["__metadata__"] = metadata_;
-  for (const auto& entry : entries_) {
-    header[entry.name] = {
-        {"dtype", entry.dtype}, {"shape", entry.shape}, {"data_offsets", {entry.data_begin, entry.data_end}}};
-  }
-  std::string header_text = header.dump();
-  header_text.append((8 - header_text.size() % 8) % 8, ' ');  // keeps the data section 8-byte aligned
+  const std::string header = detail::safetensors_header_bytes(metadata_, entries_);
   FileDescriptor(std::exchange(spill_fd_, -1)).close_checked(spill_path_);  // the spill's last writes
 
   const fs::path temp = path_.string() + ".tmp";
   {
     FileDescriptor out(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!out.valid()) io_error(temp, "cannot create");
-    const auto length = little_endian_u64(header_text.size());
-    write_all(out.get(), length.data(), length.size(), temp);
-    write_all(out.get(), header_text.data(), header_text.size(), temp);
+    write_all(out.get(), header.data(), header.size(), temp);
     const FileDescriptor spill(::open(spill_path_.c_str(), O_RDONLY | O_CLOEXEC));
     if (!spill.valid()) io_error(spill_path_, "cannot reopen");
     append_file(spill.get(), spill_path_, out.get(), temp);

@@ -1,27 +1,8 @@
 #include "modelslim/sharded_writer.hpp"
 
-#include <cstdio>
-
-#include "modelslim/error.hpp"
-#include "modelslim/json_file.hpp"
+#include "shard_naming.hpp"
 
 namespace modelslim {
-namespace {
-void rename_shard(const std::filesystem::path& from, const std::filesystem::path& to) {
-  std::error_code error;
-  std::filesystem::rename(from, to, error);
-  if (error) {
-    throw Error(ErrorCode::kIo,
-                to.string() + ": cannot rename " + from.string() + " into place: " + error.message());
-  }
-}
-
-std::string shard_name(const std::string& stem, std::size_t index, std::size_t count) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof(buffer), "-%05zu-of-%05zu.safetensors", index + 1, count);
-  return stem + buffer;
-}
-}  // namespace
 
 ShardedWriter::ShardedWriter(std::filesystem::path dir, std::string stem, std::uint64_t part_bytes)
     : dir_(std::move(dir)), stem_(std::move(stem)), part_bytes_(part_bytes) {}
@@ -37,7 +18,7 @@ ShardedWriter::~ShardedWriter() {
 }
 
 std::filesystem::path ShardedWriter::shard_temp_path(std::size_t index) const {
-  return dir_ / (stem_ + ".part" + std::to_string(index) + ".safetensors");
+  return detail::shard_temp_path(dir_, stem_, index);
 }
 
 void ShardedWriter::start_shard() {
@@ -63,24 +44,7 @@ std::vector<std::string> ShardedWriter::finish() {
   if (!current_) start_shard();
   current_->finish();
   current_.reset();
-  std::vector<std::string> names;
-  if (part_bytes_ == 0) {
-    const std::string name = stem_ + ".safetensors";
-    rename_shard(shard_temp_path(0), dir_ / name);
-    return {name};
-  }
-  nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
-  for (std::size_t i = 0; i < shard_keys_.size(); ++i) {
-    const std::string name = shard_name(stem_, i, shard_keys_.size());
-    rename_shard(shard_temp_path(i), dir_ / name);
-    for (const auto& key : shard_keys_[i]) weight_map[key] = name;
-    names.push_back(name);
-  }
-  nlohmann::ordered_json index;
-  index["metadata"] = {{"total_size", total_bytes_}};
-  index["weight_map"] = weight_map;
-  write_json_file_atomic(dir_ / (stem_ + ".safetensors.index.json"), nlohmann::json(index));
-  return names;
+  return detail::publish_shards(dir_, stem_, part_bytes_ > 0, shard_keys_, total_bytes_);
 }
 
 }  // namespace modelslim

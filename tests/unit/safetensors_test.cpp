@@ -19,6 +19,7 @@
 #include "modelslim/error.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/sharded_writer.hpp"
+#include "modelslim/streaming_shard_writer.hpp"
 #include "support/test_support.hpp"
 
 using namespace modelslim;
@@ -491,6 +492,33 @@ TEST_CASE("ShardedWriter: a shard whose close fails stops the save with nothing 
 
   {  // Without the fault the same writer publishes all three shards and the index.
     ShardedWriter writer(dir.path(), "model", 64);
+    for (const char* name : {"a", "b", "c"}) writer.add(name, at::ones({16}));
+    CHECK(writer.finish().size() == 3);
+  }
+  CHECK(fs::exists(dir / "model-00003-of-00003.safetensors"));
+  CHECK(fs::exists(dir / "model.safetensors.index.json"));
+}
+
+TEST_CASE(
+    "StreamingShardWriter: a shard whose close fails stops the save with nothing published or left over") {
+  test::TempDir dir("st-close-streaming");
+  for (const char* suffix : {"model.part0.safetensors.tmp", "model.part2.safetensors.tmp"}) {
+    CAPTURE(suffix);
+    {
+      StreamingShardWriter writer(dir.path(), "model", 64);  // 64 bytes a shard: three shards below
+      const CloseFault fault(suffix);
+      const auto save = [&] {
+        for (const char* name : {"a", "b", "c"}) writer.add(name, at::ones({16}));  // shard 0 closes at "b"
+        writer.finish();
+      };
+      const std::string message = std::string(suffix) + ": close failed";
+      CHECK_THROWS_WITH_AS(save(), doctest::Contains(message.c_str()), Error);
+      CHECK(g_failed_closes == 1);
+    }
+    CHECK(fs::is_empty(dir.path()));  // closed shards and the failed one's temp file are gone
+  }
+  {
+    StreamingShardWriter writer(dir.path(), "model", 64);
     for (const char* name : {"a", "b", "c"}) writer.add(name, at::ones({16}));
     CHECK(writer.finish().size() == 3);
   }

@@ -6,9 +6,11 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "modelslim/saver.hpp"
-#include "modelslim/sharded_writer.hpp"
+#include "modelslim/streaming_shard_writer.hpp"
 
 namespace modelslim::core {
 
@@ -26,7 +28,11 @@ class FloatCheckpointSaver final : public Saver {
   std::filesystem::path model_dir_;
   ModelAdapter* model_ = nullptr;
   at::ScalarType dtype_ = at::kFloat;
-  std::unique_ptr<ShardedWriter> writer_;
+  std::vector<std::pair<std::string, at::Tensor>> tail_tensors(
+      const std::vector<NamedTensor>& non_block_parameters) const;
+
+  std::unique_ptr<StreamingShardWriter> writer_;
+  std::vector<TensorSpec> tail_specs_;  // what finish() will write, guessed in begin()
 };
 
 }  // namespace modelslim::core

@@ -1,0 +1,47 @@
+// One safetensors file written in place: tensor data goes straight to its final offset after a reserved
+// header region; finish() writes the header in front (moving the data first if the header's real length
+// differs from the reservation), fsyncs, closes and renames the temp file into place. Internal to the SDK.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "modelslim/safetensors.hpp"
+
+namespace modelslim::detail {
+
+class ShardFile {
+ public:
+  // Creates `temp` (truncating a stale one); data starts at byte `reserved_header`.
+  ShardFile(std::filesystem::path temp, std::uint64_t reserved_header);
+  ~ShardFile();  // unfinished: closes and removes the temp file
+  ShardFile(const ShardFile&) = delete;
+  ShardFile& operator=(const ShardFile&) = delete;
+
+  void add(const std::string& name, const at::Tensor& tensor);
+  std::uint64_t data_bytes() const { return data_bytes_; }
+  std::size_t tensor_count() const { return entries_.size(); }
+  // Publishes the file as `path`. Returns whether the data had to be moved (the reservation was wrong).
+  bool finish(const std::filesystem::path& path, const std::map<std::string, std::string>& metadata);
+
+ private:
+  std::filesystem::path temp_;
+  std::uint64_t reserved_;
+  int fd_ = -1;
+  std::vector<TensorInfo> entries_;
+  std::unordered_set<std::string> names_;
+  std::uint64_t data_bytes_ = 0;
+  bool finished_ = false;
+};
+
+// The header bytes (length prefix + padded JSON) of a file holding `specs` in this order.
+std::uint64_t planned_header_bytes(const std::vector<TensorInfo>& specs,
+                                   const std::map<std::string, std::string>& metadata);
+
+}  // namespace modelslim::detail

@@ -1,0 +1,195 @@
+// StreamingShardWriter writes each tensor once into its shard file, yet its files must be byte-identical to
+// ShardedWriter's (spill-then-copy, the previous path) for the same tensors: same shard assignment, headers,
+// data, names and index, whether the layout guess is right, absent or wrong. Unfinished writers leave
+// nothing behind.
+#include "support/doctest.hpp"
+
+#include <ATen/ATen.h>
+
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <optional>
+
+#include "modelslim/error.hpp"
+#include "modelslim/safetensors.hpp"
+#include "modelslim/sharded_writer.hpp"
+#include "modelslim/streaming_shard_writer.hpp"
+#include "support/test_support.hpp"
+
+using namespace modelslim;
+namespace fs = std::filesystem;
+
+namespace {
+
+using Tensors = std::vector<std::pair<std::string, at::Tensor>>;
+
+// Mixed dtypes and shapes like a saver's stream: int8 weights, float scales, int32 biases, bf16 norms,
+// one tensor larger than a shard, names whose lengths vary with the layer index.
+Tensors random_stream(int layers) {
+  at::manual_seed(11);
+  Tensors tensors;
+  for (int layer = 0; layer < layers; ++layer) {
+    const std::string p = "model.layers." + std::to_string(layer) + ".";
+    tensors.emplace_back(p + "q.weight", at::randint(-128, 127, {24, 16}).to(at::kChar));
+    tensors.emplace_back(p + "q.weight_scale", at::rand({24, 1}));
+    tensors.emplace_back(p + "q.quant_bias", at::randint(-1000, 1000, {24}).to(at::kInt));
+    tensors.emplace_back(p + "norm.weight", at::randn({16}).to(at::kBFloat16));
+    tensors.emplace_back(p + "empty", at::zeros({0, 4}));
+  }
+  tensors.emplace_back("lm_head.weight", at::randn({64, 16}).to(at::kHalf));  // 2 KiB: over a shard
+  tensors.emplace_back("model.norm.weight", at::randn({16}));
+  return tensors;
+}
+
+std::vector<TensorSpec> specs_of(const Tensors& tensors) {
+  std::vector<TensorSpec> specs;
+  for (const auto& [name, tensor] : tensors) specs.push_back(tensor_spec(name, tensor));
+  return specs;
+}
+
+std::map<std::string, std::string> files_in(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    files[entry.path().filename().string()] = std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  return files;
+}
+
+std::map<std::string, std::string> golden(const test::TempDir& dir, const Tensors& tensors,
+                                          std::uint64_t part_bytes) {
+  const fs::path out = dir / "golden";
+  fs::create_directory(out);
+  ShardedWriter writer(out, "w", part_bytes);
+  for (const auto& [name, tensor] : tensors) writer.add(name, tensor);
+  writer.finish();
+  return files_in(out);
+}
+
+// How the streaming writer is told what comes: before each tensor, `guess(i)` (nullopt: no expect() call).
+template <typename Guess>
+std::pair<std::map<std::string, std::string>, std::size_t> streamed(const fs::path& out,
+                                                                    const Tensors& tensors,
+                                                                    std::uint64_t part_bytes, Guess guess) {
+  fs::create_directory(out);
+  StreamingShardWriter writer(out, "w", part_bytes);
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    if (auto upcoming = guess(i)) writer.expect(std::move(*upcoming));
+    writer.add(tensors[i].first, tensors[i].second);
+  }
+  writer.finish();
+  return {files_in(out), writer.moved_shards()};
+}
+
+void check_same_files(const std::map<std::string, std::string>& actual,
+                      const std::map<std::string, std::string>& expected) {
+  REQUIRE(actual.size() == expected.size());
+  for (const auto& [name, bytes] : expected) {
+    REQUIRE_MESSAGE(actual.count(name) == 1, name);
+    CHECK_MESSAGE(actual.at(name) == bytes, name << " differs from the spill-then-copy output");
+  }
+}
+
+}  // namespace
+
+TEST_CASE("StreamingShardWriter: byte-identical to ShardedWriter with an exact, no or a wrong layout guess") {
+  test::TempDir dir("stream-golden");
+  const Tensors tensors = random_stream(12);
+  const std::vector<TensorSpec> all = specs_of(tensors);
+  // 608 bytes: exactly one layer, so a shard fills to the limit (then takes the 0-byte tensor).
+  for (const std::uint64_t part_bytes :
+       {std::uint64_t{0}, std::uint64_t{1000}, std::uint64_t{608}, std::uint64_t{1}}) {
+    CAPTURE(part_bytes);
+    const auto expected = golden(dir, tensors, part_bytes);
+    if (part_bytes == 1000) REQUIRE(expected.size() > 4);  // several shards plus the index
+
+    // The saver's guess is the truth: every shard's header fits its reservation, nothing is moved.
+    const auto [exact, exact_moved] = streamed(dir / "exact", tensors, part_bytes, [&](std::size_t i) {
+      return i == 0 ? std::optional(all) : std::nullopt;
+    });
+    check_same_files(exact, expected);
+    CHECK(exact_moved == 0);
+
+    // No guess: every shard reserves room for its first tensor only, and most are moved once.
+    const auto [none, none_moved] = streamed(dir / "none", tensors, part_bytes, [](std::size_t) {
+      return std::optional<std::vector<TensorSpec>>();
+    });
+    check_same_files(none, expected);
+    if (part_bytes != 1) CHECK(none_moved > 0);  // one tensor a shard: the first tensor is the whole guess
+
+    // Wrong guesses: longer names (reservation too large), and a guess that drops every other tensor
+    // (reservation too small); refreshed before every tensor like a saver's per-block guess.
+    for (const bool longer : {true, false}) {
+      const auto [wrong, wrong_moved] =
+          streamed(dir / (longer ? "long" : "short"), tensors, part_bytes, [&](std::size_t i) {
+            std::vector<TensorSpec> guess;
+            for (std::size_t j = i; j < all.size(); ++j) {
+              if (!longer && j % 2 == 1) continue;
+              guess.push_back(all[j]);
+              if (longer) guess.back().name += "-renamed";
+            }
+            return std::optional(guess);
+          });
+      check_same_files(wrong, expected);
+      if (part_bytes != 1) CHECK(wrong_moved > 0);  // one tensor a shard: only the first tensor counts
+    }
+    for (const char* sub : {"golden", "exact", "none", "long", "short"}) fs::remove_all(dir / sub);
+  }
+}
+
+TEST_CASE("StreamingShardWriter: an empty save matches ShardedWriter's empty file") {
+  test::TempDir dir("stream-empty");
+  const auto expected = golden(dir, {}, 1000);
+  const auto [actual, moved] =
+      streamed(dir / "s", {}, 1000, [](std::size_t) { return std::optional<std::vector<TensorSpec>>(); });
+  check_same_files(actual, expected);
+  CHECK(moved == 0);
+}
+
+TEST_CASE("StreamingShardWriter: the files read back as the tensors written") {
+  test::TempDir dir("stream-read");
+  const Tensors tensors = random_stream(3);
+  StreamingShardWriter writer(dir.path(), "w", 500);
+  for (const auto& [name, tensor] : tensors) writer.add(name, tensor);  // no guess: every shard moved
+  const auto names = writer.finish();
+  CHECK(names.size() > 2);
+  const SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint::open_dir(dir.path());
+  for (const auto& [name, tensor] : tensors) {
+    const at::Tensor loaded = checkpoint.load(name);
+    CHECK_MESSAGE((loaded.scalar_type() == tensor.scalar_type() && at::equal(loaded, tensor)), name);
+  }
+}
+
+TEST_CASE("StreamingShardWriter: a failed or abandoned save leaves no file") {
+  test::TempDir dir("stream-abandon");
+  {
+    StreamingShardWriter writer(dir.path(), "w", 100);
+    for (const auto& [name, tensor] : random_stream(2)) writer.add(name, tensor);  // shards closed + one open
+    CHECK_FALSE(fs::is_empty(dir.path()));
+  }
+  CHECK(fs::is_empty(dir.path()));
+  {
+    StreamingShardWriter writer(dir.path(), "w", 0);
+    writer.add("a", at::ones({4}));
+    CHECK_THROWS_WITH_AS(writer.add("a", at::ones({4})), doctest::Contains("duplicate tensor 'a'"), Error);
+    CHECK_THROWS_WITH_AS(writer.add("c", at::ones({2}, at::kComplexFloat)), doctest::Contains("'c'"), Error);
+  }
+  CHECK(fs::is_empty(dir.path()));
+}
+
+TEST_CASE(
+    "StreamingShardWriter: MODELSLIM_SHARD_WRITER=spill takes the spill-then-copy path; typos are refused") {
+  test::TempDir dir("stream-spill");
+  const Tensors tensors = random_stream(4);
+  const auto expected = golden(dir, tensors, 700);
+  ::setenv("MODELSLIM_SHARD_WRITER", "spill", 1);
+  const auto [actual, moved] =
+      streamed(dir / "s", tensors, 700, [](std::size_t) { return std::optional<std::vector<TensorSpec>>(); });
+  ::setenv("MODELSLIM_SHARD_WRITER", "spil", 1);
+  CHECK_THROWS_WITH_AS(StreamingShardWriter(dir / "s", "w", 700),
+                       doctest::Contains("MODELSLIM_SHARD_WRITER=spil names no shard writer"), Error);
+  ::unsetenv("MODELSLIM_SHARD_WRITER");
+  check_same_files(actual, expected);
+  CHECK(moved == 0);  // without a guess the streaming path would have moved shards (first test case)
+}
