@@ -1,7 +1,7 @@
 // Reads the checkpoint's tensors for the llama adapter: shape-checked against config.json, float32 ones
 // converted straight from the mapping into pooled buffers (modelslim/buffer_pool.hpp). It can get a
-// block's tensors ready ahead on another thread (BlockPrefetch): every byte into the page cache, and as many
-// tensors converted to float32 as fit a budget of one block's checkpoint-dtype bytes.
+// block's tensors ready ahead on another thread (BlockPrefetch): every byte into the page cache, and, when
+// MODELSLIM_PREFETCH_BUDGET_MIB allows, as many tensors converted to float32 as fit the budget.
 #pragma once
 
 #include <ATen/core/Tensor.h>

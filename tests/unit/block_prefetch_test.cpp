@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <map>
 
 #include "llama_adapter.hpp"
@@ -111,6 +112,7 @@ TEST_CASE(
   const auto stored = write_model(dir.path());
   const auto adapter = open_adapter(dir.path());
   REQUIRE(dynamic_cast<BlockPrefetch*>(adapter.get()) != nullptr);
+  ::setenv("MODELSLIM_PREFETCH_BUDGET_MIB", "block", 1);  // one block's bf16 bytes converted ahead
   release_pooled_buffers();
   const std::size_t fresh_before = buffer_pool_stats().fresh;
   std::unique_ptr<Block> block0;
@@ -129,6 +131,13 @@ TEST_CASE(
 
   // A prefetch of another block is dropped: block 1 loads from the checkpoint.
   dynamic_cast<BlockPrefetch&>(*adapter).prefetch_block(0);
+  require_block_equals(*adapter->load_block(1), stored);
+
+  // The default: page cache only, nothing converted ahead.
+  ::unsetenv("MODELSLIM_PREFETCH_BUDGET_MIB");
+  const std::size_t fresh_default = buffer_pool_stats().fresh;
+  dynamic_cast<BlockPrefetch&>(*adapter).prefetch_block(1);
+  CHECK(buffer_pool_stats().fresh == fresh_default);
   require_block_equals(*adapter->load_block(1), stored);
 }
 
