@@ -89,7 +89,7 @@ void require_block_equals(Block& block, const std::map<std::string, at::Tensor>&
   };
   std::size_t compared = 0;
   for (Linear* linear : block.linears()) {
-    REQUIRE(linear->weight().scalar_type() == at::kFloat);
+    REQUIRE((linear->weight().scalar_type() == at::kFloat));
     CHECK_MESSAGE(at::equal(linear->weight(), widen(stored.at(linear->name() + ".weight"))), linear->name());
     ++compared;
     if (linear->bias()) {

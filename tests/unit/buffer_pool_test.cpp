@@ -37,8 +37,8 @@ TEST_CASE("buffer pool: freed big tensors are reused, live ones never are") {
     const at::Tensor b = pooled_empty({kShape[0] * 2, kShape[1], kShape[2]}, at::kHalf);  // same bytes
     CHECK((a.data_ptr() == first_data || b.data_ptr() == first_data));
     CHECK(buffer_pool_stats().fresh == fresh);
-    CHECK(b.scalar_type() == at::kHalf);
-    CHECK(b.sizes() == at::IntArrayRef({22, 512, 1024}));
+    CHECK((b.scalar_type() == at::kHalf));
+    CHECK((b.sizes() == at::IntArrayRef({22, 512, 1024})));
   }
   CHECK(buffer_pool_stats().reused == start.reused + 2);
 }
