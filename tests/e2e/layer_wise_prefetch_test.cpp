@@ -74,13 +74,13 @@ TEST_CASE("layer_wise prefetch and buffer reuse write the same bytes as plain lo
     require_identical_trees(dir / "off", dir / "on");
     require_identical_trees(dir / "off", dir / "ahead");
   }
-  SUBCASE("W8A16 per-group weights, no calibration data") {
+  SUBCASE("W8A16 asymmetric per-channel weights, no calibration data") {
     test::write_text(dir / "w8a16.yaml", R"(apiversion: modelslim_v1
 spec:
   process:
     - type: linear_quant
       qconfig:
-        weight: {scope: per_group, dtype: int8, symmetric: false, ext: {group_size: 128}}
+        weight: {scope: per_channel, dtype: int8, symmetric: false}
   save: [{type: ascendv1_saver, part_file_size: 1}]
 )");
     quant(model, dir / "w8a16.yaml", dir / "off", kOff);
