@@ -1,7 +1,7 @@
 // Issue 17: the layer-wise runner's prefetch (block k+1 read, optionally partly converted, on a background
 // thread) and buffer reuse (pooled float32 weights and integers, glibc keeping activations resident) change
-// no byte of the output. A random bf16 model in several shards is quantized (W8A8 static, and W8A16 with a
-// per-group weight) with the machinery on and off (MODELSLIM_PREFETCH=0 MODELSLIM_BUFFER_POOL=0).
+// no byte of the output. A random bf16 model in several shards is quantized (W8A8 static, and data-free W8A16)
+// with the machinery on and off (MODELSLIM_PREFETCH=0 MODELSLIM_BUFFER_POOL=0).
 #include "support/doctest.hpp"
 
 #include "support/test_support.hpp"
@@ -74,14 +74,14 @@ TEST_CASE("layer_wise prefetch and buffer reuse write the same bytes as plain lo
     require_identical_trees(dir / "off", dir / "on");
     require_identical_trees(dir / "off", dir / "ahead");
   }
-  SUBCASE("W8A16 asymmetric per-channel weights, no calibration data") {
+  SUBCASE("W8A16 asymmetric per-group weights (engine: none), no calibration data") {
     test::write_text(dir / "w8a16.yaml", R"(apiversion: modelslim_v1
 spec:
   process:
     - type: linear_quant
       qconfig:
-        weight: {scope: per_channel, dtype: int8, symmetric: false}
-  save: [{type: ascendv1_saver, part_file_size: 1}]
+        weight: {scope: per_group, dtype: int8, symmetric: false, ext: {group_size: 128}}
+  save: [{type: ascendv1_saver, part_file_size: 1, engine: none}]
 )");
     quant(model, dir / "w8a16.yaml", dir / "off", kOff);
     quant(model, dir / "w8a16.yaml", dir / "on", "");
