@@ -21,6 +21,8 @@ namespace fs = std::filesystem;
 struct Measurement {
   double seconds = 0;
   double peak_rss_mib = 0;
+  double user_seconds = 0;    // CPU time of the child in user space (all its threads)
+  double system_seconds = 0;  // ... and in the kernel (page faults, I/O, scheduler calls)
 };
 
 inline fs::path bin_dir() {
@@ -54,6 +56,9 @@ inline Measurement run_child(const std::vector<std::string>& argv) {
   Measurement m;
   m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   m.peak_rss_mib = static_cast<double>(usage.ru_maxrss) / 1024.0;
+  const auto to_seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  m.user_seconds = to_seconds(usage.ru_utime);
+  m.system_seconds = to_seconds(usage.ru_stime);
   return m;
 }
 

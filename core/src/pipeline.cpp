@@ -1,9 +1,13 @@
 #include "modelslim/core/pipeline.hpp"
 
 #include <algorithm>
+#include <optional>
 
+#include "modelslim/block_prefetch.hpp"
+#include "modelslim/buffer_pool.hpp"
 #include "modelslim/calibration_prepass.hpp"
 #include "modelslim/error.hpp"
+#include "resident_heap.hpp"
 
 namespace modelslim::core {
 
@@ -57,7 +61,18 @@ RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector
     if (auto* prepass = dynamic_cast<CalibrationPrepass*>(processor.get())) prepass->prepass(model, inputs);
   }
 
+  keep_heap_resident();
+  // layer_wise reads block k+1 on a background thread while block k runs (not the blocks the cache has).
+  std::optional<BlockLoader> loader;
+  if (runner != RunnerKind::kModelWise) loader.emplace(model);
+  const auto next_to_load = [&](std::size_t index) -> std::optional<std::size_t> {
+    for (std::size_t next = index + 1; next < total; ++next) {
+      if (reuse == nullptr || !reuse->cache.contains(reuse->keys.at(next))) return next;
+    }
+    return std::nullopt;
+  };
   for (std::size_t index = 0; index < total; ++index) {
+    buffer_pool_next_round();
     if (reuse != nullptr) {
       if (const auto cached = reuse->cache.find(reuse->keys.at(index))) {
         for (auto& saver : pipeline.savers) saver->save_block(*cached->block);
@@ -73,7 +88,7 @@ RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector
       }
     }
     std::unique_ptr<Block> block =
-        runner == RunnerKind::kModelWise ? std::move(resident[index]) : model.load_block(index);
+        loader ? loader->load(index, next_to_load(index)) : std::move(resident[index]);
     BlockRequest request{block->name(), *block, inputs, {}, 0, communicator};
     for (auto& processor : pipeline.processors) {
       processor->preprocess(request);
@@ -108,6 +123,8 @@ RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector
       progress({index + 1, total, request.name, elapsed, per_block * static_cast<double>(total - index - 1)});
     }
   }
+  loader.reset();            // no prefetch in flight while the adapter reads the non-block tensors
+  release_pooled_buffers();  // their memory goes back before the embedding and lm_head are saved
   for (auto& processor : pipeline.processors) processor->post_run(run_context);
   for (auto& saver : pipeline.savers) saver->finish(model.non_block_parameters());
   stats.blocks = total;

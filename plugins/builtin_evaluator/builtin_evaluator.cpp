@@ -6,6 +6,8 @@
 #include <optional>
 
 #include "eval_datasets.hpp"
+#include "modelslim/block_prefetch.hpp"
+#include "modelslim/buffer_pool.hpp"
 #include "modelslim/dataset.hpp"
 #include "modelslim/deployed_model.hpp"
 #include "modelslim/error.hpp"
@@ -27,11 +29,16 @@ std::vector<at::Tensor> final_hidden(ModelAdapter& model,
   for (const auto& ids : sequences) {
     states.push_back(model.embed(at::tensor(ids, at::kLong).reshape({1, -1})));
   }
-  for (std::size_t index = 0; index < model.num_blocks(); ++index) {
-    const std::unique_ptr<Block> block = model.load_block(index);
-    if (saved != nullptr) saved->apply(*block);
-    for (BlockInput& state : states) state.hidden = block->forward(state.hidden, *state.context);
+  {
+    BlockLoader loader(model);  // block k+1 is read while block k runs (the quant runner's loading)
+    for (std::size_t index = 0; index < model.num_blocks(); ++index) {
+      buffer_pool_next_round();
+      const std::unique_ptr<Block> block = loader.load(index);
+      if (saved != nullptr) saved->apply(*block);
+      for (BlockInput& state : states) state.hidden = block->forward(state.hidden, *state.context);
+    }
   }
+  release_pooled_buffers();
   std::vector<at::Tensor> result;
   for (BlockInput& state : states) result.push_back(state.hidden);
   return result;

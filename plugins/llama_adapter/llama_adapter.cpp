@@ -3,28 +3,33 @@
 #include <ATen/ATen.h>
 
 #include <limits>
+#include <map>
+#include <optional>
 
 #include "llama_block.hpp"
 #include "llama_config.hpp"
 #include "llama_decoding.hpp"
+#include "modelslim/block_prefetch.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/fp8_checkpoint.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/tokenizer.hpp"
 #include "rope.hpp"
+#include "tensor_reader.hpp"
 
 namespace modelslim::llama {
 namespace {
 
-std::string shape_text(at::IntArrayRef shape) {
-  std::string text = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
+constexpr const char* kLinearSuffixes[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                           "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
+                                           "mlp.down_proj"};
 
-// Also a FusedModuleSource (every layer's q/k/v and gate/up, known from config.json alone) and an
-// IncrementalDecoding (KV-cache generation).
-class LlamaAdapter final : public ModelAdapter, public FusedModuleSource, public IncrementalDecoding {
+// Also a FusedModuleSource (every layer's q/k/v and gate/up, known from config.json alone), an
+// IncrementalDecoding (KV-cache generation) and a BlockPrefetch (block k+1 read while block k runs).
+class LlamaAdapter final : public ModelAdapter,
+                           public FusedModuleSource,
+                           public IncrementalDecoding,
+                           public BlockPrefetch {
  public:
   explicit LlamaAdapter(const ModelLoadRequest& request)
       : model_dir_(request.model_dir),
@@ -32,7 +37,8 @@ class LlamaAdapter final : public ModelAdapter, public FusedModuleSource, public
         replaced_weights_(request.replaced_weights),
         config_(parse_llama_config(request.hf_config, request.model_dir)),
         tokenizer_(Tokenizer::from_file(request.model_dir / "tokenizer.json")),
-        checkpoint_(SafetensorsCheckpoint::open_dir(request.model_dir)),
+        reader_(request.model_dir, config_.model_type,
+                fp8_block_size(hf_config_, model_dir_ / "config.json")),
         embedding_(load("model.embed_tokens.weight", {config_.vocab_size, config_.hidden_size}, false)) {}
 
   std::string model_type() const override { return config_.model_type; }
@@ -58,41 +64,37 @@ class LlamaAdapter final : public ModelAdapter, public FusedModuleSource, public
 
   std::unique_ptr<Block> load_block(std::size_t index) override {
     const std::string name = block_name(index);
-    const std::int64_t hidden = config_.hidden_size;
-    const std::int64_t q_dim = config_.num_heads * config_.head_dim;
-    const std::int64_t kv_dim = config_.num_kv_heads * config_.head_dim;
-    const std::int64_t inter = config_.intermediate_size;
-    // A bias the config does not imply is still read when present (processed checkpoints may carry one).
-    const auto linear = [&](const std::string& suffix, std::int64_t out, std::int64_t in, bool bias) {
+    std::map<std::string, at::Tensor> tensors;
+    for (const TensorSpec& spec : block_specs(index)) tensors[spec.name] = load(spec.name, spec.shape, true);
+    const auto take = [&](const std::string& full) {
+      const auto found = tensors.find(full);
+      return found == tensors.end() ? std::optional<at::Tensor>() : std::optional<at::Tensor>(found->second);
+    };
+    const auto linear = [&](const std::string& suffix) {
       const std::string full = name + "." + suffix;
-      const bool has_bias = bias || checkpoint_.contains(full + ".bias");
-      const bool replaced = replaced_weights_.count(full + ".weight") > 0;
-      return Linear(
-          full, replaced ? at::zeros({out, in}, at::kFloat) : load_linear_weight(full + ".weight", {out, in}),
-          has_bias ? std::optional<at::Tensor>(load(full + ".bias", {out}, true)) : std::nullopt);
+      const std::optional<at::Tensor> weight = take(full + ".weight");
+      const std::vector<std::int64_t> shape = linear_shape(suffix);
+      return Linear(full, weight ? *weight : at::zeros(shape, at::kFloat), take(full + ".bias"));
     };
     std::vector<Linear> linears;
-    linears.push_back(linear("self_attn.q_proj", q_dim, hidden, config_.qkv_bias));
-    linears.push_back(linear("self_attn.k_proj", kv_dim, hidden, config_.qkv_bias));
-    linears.push_back(linear("self_attn.v_proj", kv_dim, hidden, config_.qkv_bias));
-    linears.push_back(linear("self_attn.o_proj", hidden, q_dim, false));
-    linears.push_back(linear("mlp.gate_proj", inter, hidden, false));
-    linears.push_back(linear("mlp.up_proj", inter, hidden, false));
-    linears.push_back(linear("mlp.down_proj", hidden, inter, false));
+    for (const char* suffix : kLinearSuffixes) linears.push_back(linear(suffix));
     LlamaBlockWeights norms;
-    norms.input_norm = load(name + ".input_layernorm.weight", {hidden}, true);
-    norms.post_attention_norm = load(name + ".post_attention_layernorm.weight", {hidden}, true);
-    if (checkpoint_.contains(name + ".input_layernorm.bias")) {
-      norms.input_norm_bias = load(name + ".input_layernorm.bias", {hidden}, true);
-    }
-    if (checkpoint_.contains(name + ".post_attention_layernorm.bias")) {
-      norms.post_attention_norm_bias = load(name + ".post_attention_layernorm.bias", {hidden}, true);
-    }
+    norms.input_norm = tensors.at(name + ".input_layernorm.weight");
+    norms.post_attention_norm = tensors.at(name + ".post_attention_layernorm.weight");
+    norms.input_norm_bias = take(name + ".input_layernorm.bias").value_or(at::Tensor());
+    norms.post_attention_norm_bias = take(name + ".post_attention_layernorm.bias").value_or(at::Tensor());
     if (config_.qk_norm) {
-      norms.q_norm = load(name + ".self_attn.q_norm.weight", {config_.head_dim}, true);
-      norms.k_norm = load(name + ".self_attn.k_norm.weight", {config_.head_dim}, true);
+      norms.q_norm = tensors.at(name + ".self_attn.q_norm.weight");
+      norms.k_norm = tensors.at(name + ".self_attn.k_norm.weight");
     }
+    reader_.drop_prefetched();  // what is left was read ahead for another block
     return std::make_unique<LlamaBlock>(name, config_, std::move(linears), std::move(norms));
+  }
+
+  // Block index+1's turn comes next: its bytes into the page cache, the first of its float32 tensors
+  // converted (tensor_reader.hpp). Called on a background thread by BlockLoader.
+  void prefetch_block(std::size_t index) override {
+    if (index < num_blocks()) reader_.prefetch(block_specs(index));
   }
 
   at::Tensor head(const at::Tensor& hidden) override {
@@ -151,27 +153,45 @@ class LlamaAdapter final : public ModelAdapter, public FusedModuleSource, public
 
  private:
   // Reads one tensor, checks its shape against config.json, optionally converts to float32.
-  at::Tensor load(const std::string& name, std::vector<std::int64_t> shape, bool as_float) const {
-    if (!checkpoint_.contains(name)) {
-      throw Error(
-          ErrorCode::kInvalidModel, model_dir_.string() + ": the checkpoint has no tensor '" + name + "'",
-          "is this a " + config_.model_type + " checkpoint? check config.json and the safetensors files");
-    }
-    at::Tensor tensor = checkpoint_.load(name);
-    if (tensor.sizes() != at::IntArrayRef(shape)) {
-      throw Error(ErrorCode::kInvalidModel, model_dir_.string() + ": tensor '" + name + "' has shape " +
-                                                shape_text(tensor.sizes()) + " but config.json implies " +
-                                                shape_text(shape));
-    }
-    return as_float ? tensor.to(at::kFloat) : tensor;
+  at::Tensor load(const std::string& name, const std::vector<std::int64_t>& shape, bool as_float) {
+    return reader_.read(name, shape, as_float);
   }
 
-  // A linear's weight as float32; F8_E4M3 weights (quant_method "fp8") are dequantized block-wise here.
-  at::Tensor load_linear_weight(const std::string& name, const std::vector<std::int64_t>& shape) const {
-    const bool fp8 = checkpoint_.contains(name) && checkpoint_.info(name).dtype == "F8_E4M3";
-    if (!fp8) return load(name, shape, true);
-    if (checkpoint_.info(name).shape != shape) load(name, shape, false);  // throws the shape message
-    return load_float_weight(checkpoint_, name, fp8_);
+  std::vector<std::int64_t> linear_shape(const std::string& suffix) const {
+    const std::int64_t hidden = config_.hidden_size;
+    const std::int64_t q_dim = config_.num_heads * config_.head_dim;
+    const std::int64_t kv_dim = config_.num_kv_heads * config_.head_dim;
+    const std::int64_t inter = config_.intermediate_size;
+    if (suffix == "self_attn.q_proj") return {q_dim, hidden};
+    if (suffix == "self_attn.k_proj" || suffix == "self_attn.v_proj") return {kv_dim, hidden};
+    if (suffix == "self_attn.o_proj") return {hidden, q_dim};
+    if (suffix == "mlp.down_proj") return {hidden, inter};
+    return {inter, hidden};  // gate_proj, up_proj
+  }
+
+  // Every tensor load_block reads, in load order (replaced weights are not read). A bias the config does
+  // not imply is still read when present (processed checkpoints may carry one).
+  std::vector<TensorSpec> block_specs(std::size_t index) const {
+    const std::string name = block_name(index);
+    const std::int64_t hidden = config_.hidden_size;
+    std::vector<TensorSpec> specs;
+    for (const char* suffix : kLinearSuffixes) {
+      const std::string full = name + "." + suffix;
+      const std::vector<std::int64_t> shape = linear_shape(suffix);
+      if (replaced_weights_.count(full + ".weight") == 0) specs.push_back({full + ".weight", shape});
+      const bool implied = config_.qkv_bias && full.find("_attn.o_proj") == std::string::npos &&
+                           full.find(".self_attn.") != std::string::npos;
+      if (implied || reader_.contains(full + ".bias")) specs.push_back({full + ".bias", {shape[0]}});
+    }
+    for (const char* norm : {".input_layernorm", ".post_attention_layernorm"}) {
+      specs.push_back({name + norm + ".weight", {hidden}});
+      if (reader_.contains(name + norm + ".bias")) specs.push_back({name + norm + ".bias", {hidden}});
+    }
+    if (config_.qk_norm) {
+      specs.push_back({name + ".self_attn.q_norm.weight", {config_.head_dim}});
+      specs.push_back({name + ".self_attn.k_norm.weight", {config_.head_dim}});
+    }
+    return specs;
   }
 
   void load_head() {
@@ -187,8 +207,7 @@ class LlamaAdapter final : public ModelAdapter, public FusedModuleSource, public
   std::set<std::string> replaced_weights_;
   LlamaConfig config_;
   Tokenizer tokenizer_;
-  SafetensorsCheckpoint checkpoint_;
-  std::optional<Fp8BlockSize> fp8_ = fp8_block_size(hf_config_, model_dir_ / "config.json");
+  TensorReader reader_;
   at::Tensor embedding_;  // stored dtype (float32 once rotated); rows are converted on lookup
   at::ScalarType dtype_ = embedding_.scalar_type();
   at::Tensor final_norm_;       // float32, loaded with the head

@@ -1,5 +1,6 @@
 #include "modelslim/model_adapter.hpp"
 
+#include "modelslim/block_prefetch.hpp"
 #include "modelslim/tokenizer.hpp"
 
 #include <ATen/ATen.h>
@@ -28,9 +29,12 @@ std::vector<BlockInput> embed_texts(ModelAdapter& model, const std::vector<std::
 
 at::Tensor forward_logits(ModelAdapter& model, const at::Tensor& input_ids) {
   BlockInput state = model.embed(input_ids);
-  for (std::size_t index = 0; index < model.num_blocks(); ++index) {
-    const std::unique_ptr<Block> block = model.load_block(index);
-    state.hidden = block->forward(state.hidden, *state.context);
+  {
+    BlockLoader loader(model);  // block k+1 is read while block k runs
+    for (std::size_t index = 0; index < model.num_blocks(); ++index) {
+      const std::unique_ptr<Block> block = loader.load(index);
+      state.hidden = block->forward(state.hidden, *state.context);
+    }
   }
   return model.head(state.hidden);
 }

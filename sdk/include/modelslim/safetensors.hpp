@@ -43,6 +43,13 @@ class MODELSLIM_SDK_API SafetensorsFile {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   // An owned CPU tensor in the stored dtype.
   at::Tensor load(const std::string& name) const;
+  // Since SDK 4.2: the tensor written into `out` (its shape, contiguous, the stored dtype or a floating
+  // dtype it converts to), a chunk at a time straight from the mapping: no stored-dtype copy. The same
+  // non-finite check and errors as load.
+  void load_into(const std::string& name, at::Tensor& out) const;
+  // Since SDK 4.2: reads the tensor's bytes into the page cache (not into this process's resident memory),
+  // so a later load does not wait for the disk. Blocks until read; call it on a background thread.
+  void prefetch(const std::string& name) const;
 
  private:
   SafetensorsFile() = default;
@@ -66,6 +73,8 @@ class MODELSLIM_SDK_API SafetensorsCheckpoint {
   std::vector<std::string> names() const;  // sorted
   const TensorInfo& info(const std::string& name) const;
   at::Tensor load(const std::string& name) const;  // throws Error(kInvalidModel) naming the missing tensor
+  void load_into(const std::string& name, at::Tensor& out) const;  // since SDK 4.2, see SafetensorsFile
+  void prefetch(const std::string& name) const;                     // since SDK 4.2, see SafetensorsFile
 
  private:
   std::filesystem::path dir_;

@@ -29,6 +29,7 @@ class BlockCache {
   explicit BlockCache(std::size_t max_bytes) : max_bytes_(max_bytes) {}
 
   std::shared_ptr<const Entry> find(const std::string& key);
+  bool contains(const std::string& key) const { return entries_.count(key) > 0; }  // no hit counted
   void put(const std::string& key, Entry entry);
   std::size_t hits() const { return hits_; }
   std::size_t misses() const { return misses_; }
