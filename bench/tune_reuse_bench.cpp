@@ -1,9 +1,9 @@
 // Tuning speed with and without reuse (bench (e)): `modelslim tune` with --block_reuse True and False, each
 // into a fresh directory, on (1) the hard demo model with the shipped plan (target ratio ≥ 2) and (2) a
 // 16-block random model of the demo's width with outliers planted in its last blocks (as the hard demo has
-// them in its later blocks), tuned with the same plan at a 0.2% demand (target ≥ 3). Prints wall time, candidates
-// evaluated, evaluations per minute and their ratio, and checks that both runs saved byte-identical models
-// and measured the same value for every candidate.
+// them in its later blocks), tuned with the same plan at a 0.2% demand (target ≥ 3). Prints wall time,
+// candidates evaluated, evaluations per minute and their ratio, and checks that both runs saved
+// byte-identical models and measured the same value for every candidate.
 //
 //   build/bin/tune_reuse_bench [--work DIR]
 #include <cstdlib>
