@@ -26,7 +26,8 @@ std::string read(const bench::fs::path& file) {
 bool same_tree(const bench::fs::path& a, const bench::fs::path& b) {
   std::size_t files = 0;
   for (const auto& entry : bench::fs::recursive_directory_iterator(a)) {
-    if (!entry.is_regular_file()) continue;
+    // The output marker (.modelslim-output) records the run's time and pid: not part of the model.
+    if (!entry.is_regular_file() || entry.path().filename() == ".modelslim-output") continue;
     const auto other = b / bench::fs::relative(entry.path(), a);
     if (!bench::fs::exists(other) || read(entry.path()) != read(other)) return false;
     ++files;
