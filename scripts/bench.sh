@@ -26,7 +26,7 @@ fi
 targets=(modelslim make_random_model modelslim_llama_adapter modelslim_linear_quant modelslim_ascendv1_saver
          quant_memory_bench calib_forward_bench weight_quant_bench llama7b_bench tune_reuse_bench
          modelslim_builtin_evaluator modelslim_iter_smooth modelslim_tuning_strategies decode_bench
-         saver_write_bench)
+         saver_write_bench plant_outliers)
 cmake --build "$build" -j "$jobs" --target "${targets[@]}" || exit 1
 
 echo "== machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(free -g | awk '/^Mem:/ {print $2}') GiB"

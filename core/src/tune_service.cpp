@@ -119,12 +119,17 @@ double parse_timeout(const std::string& text) {
   return seconds;
 }
 
-TuneOutcome run_tune(const TuneOptions& requested, PluginRegistry& registry) {
-  // One run per save path, never over the model or a directory modelslim did not make. A tune directory
-  // of an older modelslim (history/history.db, no marker) is adopted so it can be resumed.
+namespace {
+
+// Phase 1: the save path is ours, locked, and not over the model. A tune directory of an older modelslim
+// (history/history.db, no marker) is adopted so it can be resumed.
+TuneOptions claim_save_path(const TuneOptions& requested) {
   TuneOptions options = requested;
   options.save_path = normalize_output_path(requested.save_path, "--save_path");
-  const SavePathLock lock(options.save_path, "--save_path");
+  return options;
+}
+
+void adopt_old_tune_dir(const TuneOptions& options) {
   if (!has_output_marker(options.save_path) &&
       std::filesystem::is_regular_file(options.save_path / "history" / "history.db")) {
     for (const auto& dir : {options.save_path / "quant_model", options.save_path / "history" / "work",
@@ -133,50 +138,68 @@ TuneOutcome run_tune(const TuneOptions& requested, PluginRegistry& registry) {
     }
   }
   check_output_path(options.save_path, "--save_path", {{"--model_path", options.model_path}});
-  // Everything is validated before any model work: plan shape, strategy (its template's processors and
-  // savers too), evaluator, the expectations' datasets, the model directory.
-  const ConfigNode root = parse_yaml_file(options.plan_path.string());
-  const TunePlan plan = parse_tune_plan(root);
-  const std::unique_ptr<Strategy> strategy = registry.create_strategy(plan.strategy);
-  const std::unique_ptr<Evaluator> evaluator = registry.create_evaluator(plan.evaluator);
-  check_expectation_datasets(plan, *evaluator, options.plan_path.string());
-  const std::string evaluator_type = plan.evaluator.get_string("type", "");
-  check_strategy_datasets(plan.strategy);
-  check_strategy_savers(plan.strategy, evaluator_type);
-  const std::string model_type = resolve_model_type(options.model_path, options.model_type, registry);
-  const std::string adapter_type =
+}
+
+// Phase 2: everything the plan names is created and validated before any model work.
+struct ValidatedPlan {
+  explicit ValidatedPlan(ConfigNode node) : root(std::move(node)), plan(parse_tune_plan(root)) {}
+  ConfigNode root;
+  TunePlan plan;
+  std::unique_ptr<Strategy> strategy;
+  std::unique_ptr<Evaluator> evaluator;
+  std::string evaluator_type;
+  std::string model_type;
+  std::string adapter_type;
+};
+
+ValidatedPlan validate_plan(const TuneOptions& options, PluginRegistry& registry) {
+  ValidatedPlan v(parse_yaml_file(options.plan_path.string()));
+  v.strategy = registry.create_strategy(v.plan.strategy);
+  v.evaluator = registry.create_evaluator(v.plan.evaluator);
+  check_expectation_datasets(v.plan, *v.evaluator, options.plan_path.string());
+  v.evaluator_type = v.plan.evaluator.get_string("type", "");
+  check_strategy_datasets(v.plan.strategy);
+  check_strategy_savers(v.plan.strategy, v.evaluator_type);
+  v.model_type = resolve_model_type(options.model_path, options.model_type, registry);
+  v.adapter_type =
       registry.select_model_adapter(options.model_type, read_json_file(options.model_path / "config.json"));
-  check_rollback_candidates(plan.strategy, model_module_names(options.model_path));
+  check_rollback_candidates(v.plan.strategy, model_module_names(options.model_path));
   if (options.max_candidates == 0)
     throw Error(ErrorCode::kSchemaValidate, "--max_candidates must be at least 1");
+  return v;
+}
 
+// Phase 3: the output directory and its history; a killed run's half-written directories (only those of
+// dead processes) go.
+void prepare_output(const TuneOptions& options) {
   std::filesystem::create_directories(options.save_path / "history");
   if (!has_output_marker(options.save_path)) write_output_marker(options.save_path);
-  // A killed run leaves its half-written directories behind; only those of dead processes go.
   remove_stale_staging(options.save_path);
   remove_stale_staging(options.save_path / "history");
-  TuneHistory history(options.save_path / "history" / "history.db");
-  const std::int64_t run = history.begin_run(emit(root.yaml()));
+}
+
+TuneSessionOptions session_options_of(const TuneOptions& options, const ValidatedPlan& v) {
   TuneSessionOptions session_options;
   session_options.model_path = options.model_path;
   session_options.save_path = options.save_path;
-  session_options.model_type = model_type;
+  session_options.model_type = v.model_type;
   session_options.device = options.device;
   session_options.timeout_seconds = options.timeout_seconds;
   session_options.max_candidates = options.max_candidates;
   session_options.quiet_quantization = options.quiet_quantization;
   if (!options.block_reuse) session_options.block_cache_bytes = 0;
   session_options.max_calib_tokens = options.max_calib_tokens;
-  session_options.adapter_type = adapter_type;
-  session_options.evaluator_type = evaluator_type;
-  HostTuningSession session(session_options, registry, *evaluator, plan.expectations,
-                            emit(plan.evaluator.yaml()), history, run);
+  session_options.adapter_type = v.adapter_type;
+  session_options.evaluator_type = v.evaluator_type;
+  return session_options;
+}
 
-  TuneOutcome outcome;
-  std::optional<Candidate> final;
+// Phase 4: the strategy's search. Returns its final answer, if it finished with one.
+std::optional<Candidate> run_strategy(Strategy& strategy, HostTuningSession& session, TuneOutcome& outcome) {
   try {
-    final = strategy->run(session);
+    std::optional<Candidate> final = strategy.run(session);
     outcome.stop_reason = "the strategy finished";
+    return final;
   } catch (const TuningStopped& stop) {
     outcome.stop_reason = stop.what();
   } catch (const InfrastructureFailure&) {
@@ -185,7 +208,12 @@ TuneOutcome run_tune(const TuneOptions& requested, PluginRegistry& registry) {
     if (error.code() != ErrorCode::kSpec) throw;
     outcome.stop_reason = error.what();
   }
-  // The strategy's answer when it finished with a passing one; otherwise the best passing candidate so far.
+  return std::nullopt;
+}
+
+// Phase 5: the strategy's answer when it finished with a passing one; otherwise the best passing candidate.
+const CandidateRecord* choose(const std::optional<Candidate>& final, HostTuningSession& session,
+                              TuneOutcome& outcome) {
   const CandidateRecord* chosen = nullptr;
   if (final) {
     chosen = session.find(session.key_of(*final));
@@ -199,88 +227,132 @@ TuneOutcome run_tune(const TuneOptions& requested, PluginRegistry& registry) {
     }
     if (chosen != nullptr && !chosen->check.passed) chosen = nullptr;
   }
-  if (chosen == nullptr) chosen = session.best();
+  return chosen != nullptr ? chosen : session.best();
+}
 
-  outcome.candidates = session.records().size();
-  const auto finish = [&](const std::string& key, const std::string& line) {
-    outcome.blocks_quantized = session.blocks_quantized();
-    outcome.blocks_reused = session.blocks_reused();
-    outcome.evaluated = session.evaluated();
-    outcome.from_history = session.cache_hits();
-    const EvaluationResult* baseline = needs_baseline(plan.expectations) ? session.baseline() : nullptr;
-    write_text_atomic(options.save_path / "report.html",
-                      render_tune_report(make_report(session, plan, options, key, line, baseline)));
-  };
+// The run's counters and report.html.
+void finish_report(HostTuningSession& session, const ValidatedPlan& v, const TuneOptions& options,
+                   const std::string& key, const std::string& line, TuneOutcome& outcome) {
+  outcome.blocks_quantized = session.blocks_quantized();
+  outcome.blocks_reused = session.blocks_reused();
+  outcome.evaluated = session.evaluated();
+  outcome.from_history = session.cache_hits();
+  const EvaluationResult* baseline = needs_baseline(v.plan.expectations) ? session.baseline() : nullptr;
+  write_text_atomic(options.save_path / "report.html",
+                    render_tune_report(make_report(session, v.plan, options, key, line, baseline)));
+}
 
-  if (chosen == nullptr) {
-    const CandidateRecord* closest = session.closest();
-    outcome.passed = false;
-    std::string line = "No candidate met the accuracy demand (" + outcome.stop_reason + ").";
-    if (closest != nullptr) {
-      outcome.practice_id = closest->candidate.id;
-      line += " Closest: " + closest->candidate.id + " (" + closest->check.summary + ").";
-      write_text_atomic(options.save_path / "closest_practice.yaml", emit(closest->candidate.practice));
-    }
-    outcome.summary = line;
-    finish(closest != nullptr ? closest->key : "", line);
-    return outcome;
+// Phase 6a: nothing passed — the closest candidate's practice and the report.
+TuneOutcome no_candidate_passed(HostTuningSession& session, const ValidatedPlan& v,
+                                const TuneOptions& options, TuneOutcome outcome) {
+  const CandidateRecord* closest = session.closest();
+  outcome.passed = false;
+  std::string line = "No candidate met the accuracy demand (" + outcome.stop_reason + ").";
+  if (closest != nullptr) {
+    outcome.practice_id = closest->candidate.id;
+    line += " Closest: " + closest->candidate.id + " (" + closest->check.summary + ").";
+    write_text_atomic(options.save_path / "closest_practice.yaml", emit(closest->candidate.practice));
   }
+  outcome.summary = line;
+  finish_report(session, v, options, closest != nullptr ? closest->key : "", line, outcome);
+  return outcome;
+}
 
-  // save_path/quant_model: the chosen candidate's own quantized model when it was kept, else quantized now.
+// Phase 6b: save_path/quant_model — the chosen candidate's own quantized model when it was kept, else
+// quantized now from best_practice.yaml (written here).
+YAML::Node write_quant_model(const CandidateRecord& chosen, const ValidatedPlan& v,
+                             const TuneOptions& options, HostTuningSession& session) {
   const std::filesystem::path quant_model = options.save_path / "quant_model";
-  YAML::Node practice = YAML::Clone(chosen->candidate.practice);
-  practice["metadata"]["verified_model_types"].push_back(model_type);
+  YAML::Node practice = YAML::Clone(chosen.candidate.practice);
+  practice["metadata"]["verified_model_types"].push_back(v.model_type);
   ensure_label(practice);
   const std::filesystem::path practice_file = options.save_path / "best_practice.yaml";
   write_text_atomic(practice_file, emit(practice));
-  if (const auto kept = session.kept_model(chosen->key)) {
+  if (const auto kept = session.kept_model(chosen.key)) {
     StagingDir staging(quant_model);
     std::filesystem::remove_all(staging.path());
     std::filesystem::rename(*kept, staging.path());
     staging.commit();
   } else {
-    std::printf("[tune] quantizing %s into %s\n", chosen->candidate.id.c_str(), quant_model.string().c_str());
+    std::printf("[tune] quantizing %s into %s\n", chosen.candidate.id.c_str(), quant_model.string().c_str());
     std::fflush(stdout);
     session.quantize(practice_file, quant_model);
   }
-  // Verify the saved model, not the history's word for it.
+  return practice;
+}
+
+// Phase 7: verify the saved model, not the history's word for it.
+DemandCheck verify_saved_model(const CandidateRecord& chosen, ValidatedPlan& v, const TuneOptions& options,
+                               HostTuningSession& session, TuneHistory& history, std::int64_t run) {
   EvaluationRequest request;
   request.model_dir = options.model_path;
-  request.quant_dir = quant_model;
-  request.model_type = model_type;
+  request.quant_dir = options.save_path / "quant_model";
+  request.model_type = v.model_type;
   const auto verify_start = std::chrono::steady_clock::now();
-  set_evaluation_context(*evaluator, "quant_model",
+  set_evaluation_context(*v.evaluator, "quant_model",
                          options.save_path / "history" / "evaluations" / "quant_model");
-  const EvaluationResult verified = evaluator->evaluate(request);
+  const EvaluationResult verified = v.evaluator->evaluate(request);
   history.record_evaluation(
-      run, "verify", chosen->key, chosen->candidate.id,
+      run, "verify", chosen.key, chosen.candidate.id,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - verify_start).count());
-  const DemandCheck check = session.judge(verified);
+  return session.judge(verified);
+}
 
+// Phase 8: a verified practice goes to the practice repository (if one is configured).
+std::optional<std::filesystem::path> publish_practice(const YAML::Node& practice, const ValidatedPlan& v,
+                                                      const TuneOptions& options) {
+  const std::filesystem::path repo =
+      options.practice_repo.empty() ? custom_practice_repo() : options.practice_repo;
+  if (repo.empty()) return std::nullopt;
+  const std::filesystem::path file =
+      repo / pedigree_of(v.model_type) / (practice["metadata"]["config_id"].as<std::string>() + ".yaml");
+  if (std::filesystem::exists(file)) spdlog::warn("replacing the practice {}", file.string());
+  std::filesystem::create_directories(file.parent_path());
+  write_text_atomic(file, emit(practice));
+  return file;
+}
+
+std::string chosen_summary(const CandidateRecord& chosen, const DemandCheck& check) {
+  std::string fallback;
+  for (const auto& name : chosen.candidate.fallback) fallback += (fallback.empty() ? "" : ", ") + name;
+  std::string summary = chosen.candidate.id + ": " + std::to_string(chosen.candidate.fallback.size()) +
+                        " fallback" + (fallback.empty() ? "" : " [" + fallback + "]") +
+                        ", outlier suppression " + chosen.candidate.anti_outlier +
+                        "; verified on the saved model: " + check.summary;
+  if (!check.passed) summary += " — the saved model does NOT pass again (non-deterministic evaluation?)";
+  return summary;
+}
+
+}  // namespace
+
+TuneOutcome run_tune(const TuneOptions& requested, PluginRegistry& registry) {
+  const TuneOptions options = claim_save_path(requested);
+  const SavePathLock lock(options.save_path, "--save_path");
+  adopt_old_tune_dir(options);
+  ValidatedPlan v = validate_plan(options, registry);
+  prepare_output(options);
+  TuneHistory history(options.save_path / "history" / "history.db");
+  const std::int64_t run = history.begin_run(emit(v.root.yaml()));
+  HostTuningSession session(session_options_of(options, v), registry, *v.evaluator, v.plan.expectations,
+                            emit(v.plan.evaluator.yaml()), history, run);
+
+  TuneOutcome outcome;
+  const std::optional<Candidate> final = run_strategy(*v.strategy, session, outcome);
+  const CandidateRecord* chosen = choose(final, session, outcome);
+  outcome.candidates = session.records().size();
+  if (chosen == nullptr) return no_candidate_passed(session, v, options, std::move(outcome));
+
+  const YAML::Node practice = write_quant_model(*chosen, v, options, session);
+  const DemandCheck check = verify_saved_model(*chosen, v, options, session, history, run);
   outcome.practice_id = chosen->candidate.id;
   outcome.fallback = chosen->candidate.fallback.size();
   outcome.passed = check.passed;
-  std::string fallback;
-  for (const auto& name : chosen->candidate.fallback) fallback += (fallback.empty() ? "" : ", ") + name;
-  outcome.summary = chosen->candidate.id + ": " + std::to_string(chosen->candidate.fallback.size()) +
-                    " fallback" + (fallback.empty() ? "" : " [" + fallback + "]") + ", outlier suppression " +
-                    chosen->candidate.anti_outlier + "; verified on the saved model: " + check.summary;
-  if (!check.passed) {
-    outcome.summary += " — the saved model does NOT pass again (non-deterministic evaluation?)";
-  } else {
-    const std::filesystem::path repo =
-        options.practice_repo.empty() ? custom_practice_repo() : options.practice_repo;
-    if (!repo.empty()) {
-      const std::filesystem::path file =
-          repo / pedigree_of(model_type) / (practice["metadata"]["config_id"].as<std::string>() + ".yaml");
-      if (std::filesystem::exists(file)) spdlog::warn("replacing the practice {}", file.string());
-      std::filesystem::create_directories(file.parent_path());
-      write_text_atomic(file, emit(practice));
-      outcome.repo_file = file;
-    }
-  }
-  finish(chosen->key, std::string(check.passed ? "Passed: " : "FAILED verification: ") + outcome.summary +
-                          " (" + outcome.stop_reason + ")");
+  outcome.summary = chosen_summary(*chosen, check);
+  if (check.passed) outcome.repo_file = publish_practice(practice, v, options);
+  finish_report(session, v, options, chosen->key,
+                std::string(check.passed ? "Passed: " : "FAILED verification: ") + outcome.summary + " (" +
+                    outcome.stop_reason + ")",
+                outcome);
   return outcome;
 }
 

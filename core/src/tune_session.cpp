@@ -17,6 +17,7 @@
 #include "modelslim/dataset.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/evaluation_context.hpp"
+#include "modelslim/evaluation_reuse.hpp"
 #include "modelslim/model_files.hpp"
 
 namespace modelslim::core {
@@ -102,6 +103,17 @@ void set_evaluation_context(Evaluator& evaluator, const std::string& label,
   sink->set_evaluation_context({label, dir});
 }
 
+void enable_evaluation_reuse(Evaluator& evaluator, const std::filesystem::path& spill_dir) {
+  auto* reuse = dynamic_cast<EvaluationReuse*>(&evaluator);
+  if (reuse == nullptr) return;
+  std::filesystem::remove_all(spill_dir);  // a killed run's spilled states
+  ReuseBudget budget;
+  budget.memory_bytes = std::size_t{1} << 30;
+  budget.disk_bytes = std::size_t{4} << 30;
+  budget.spill_dir = spill_dir;
+  reuse->enable_reuse(budget);
+}
+
 std::string yaml_text(const YAML::Node& node) {
   YAML::Emitter out;
   out << node;
@@ -132,6 +144,8 @@ HostTuningSession::HostTuningSession(TuneSessionOptions options, PluginRegistry&
       content_hash(evaluator_yaml + "\n" + model_hash_ + "\n" + files_.of(evaluation) +
                    involved_versions(registry_, evaluation, options_.adapter_type) + "\nmax_calib_tokens " +
                    std::to_string(options_.max_calib_tokens.value_or(0)));
+  if (options_.block_cache_bytes > 0)
+    enable_evaluation_reuse(evaluator_, history_dir() / "evaluation-states");
 }
 
 std::string HostTuningSession::key_of(const Candidate& candidate) const {

@@ -119,6 +119,9 @@ class HostTuningSession final : public TuningSession {
 // Tells an evaluator that takes an EvaluationContext (modelslim/evaluation_context.hpp) where this
 // evaluation's files go: `dir`, emptied and created. Others are not told.
 void set_evaluation_context(Evaluator& evaluator, const std::string& label, const std::filesystem::path& dir);
+// Lets an evaluator that implements EvaluationReuse (modelslim/evaluation_reuse.hpp) keep work between the
+// session's evaluations: 1 GiB of memory, then up to 4 GiB spilled to `spill_dir` (emptied first).
+void enable_evaluation_reuse(Evaluator& evaluator, const std::filesystem::path& spill_dir);
 // Block-style YAML text of a node.
 std::string yaml_text(const YAML::Node& node);
 // A practice's spec as canonical text (metadata excluded: identical specs share a result).
