@@ -17,6 +17,29 @@ std::string shape_text(at::IntArrayRef shape) {
   return text + "]";
 }
 
+// MODELSLIM_PREFETCH_BUDGET_MIB's number: digits only (a typo must not silently mean 0 or a huge budget).
+std::uint64_t budget_mib(const std::string& text) {
+  const bool digits =
+      !text.empty() && text.size() <= 9 && text.find_first_not_of("0123456789") == std::string::npos;
+  if (!digits) {
+    throw Error(ErrorCode::kSchemaValidate,
+                "MODELSLIM_PREFETCH_BUDGET_MIB='" + text + "': expected a number of MiB or 'block'",
+                "unset it to read ahead into the page cache only");
+  }
+  return std::stoull(text);
+}
+
+// Converted ahead: nothing by default (at the Llama-2-7B shape one block's 256 MiB of q/k/v/o in float32
+// lifted the peak RSS from 1853 to 2123 MiB, past the 2 GiB target); MODELSLIM_PREFETCH_BUDGET_MIB=N
+// allows N MiB, "block" (nullopt here) one block's checkpoint-dtype bytes. Read when the model is opened:
+// prefetch errors are swallowed by BlockLoader, so a typo must fail here.
+std::optional<std::uint64_t> prefetch_budget_from_env() {
+  const char* setting = std::getenv("MODELSLIM_PREFETCH_BUDGET_MIB");
+  if (setting == nullptr) return 0;
+  if (std::string(setting) == "block") return std::nullopt;
+  return budget_mib(setting) << 20;
+}
+
 }  // namespace
 
 TensorReader::TensorReader(const std::filesystem::path& model_dir, std::string model_type,
@@ -24,6 +47,7 @@ TensorReader::TensorReader(const std::filesystem::path& model_dir, std::string m
     : model_dir_(model_dir),
       model_type_(std::move(model_type)),
       fp8_(std::move(fp8)),
+      prefetch_budget_bytes_(prefetch_budget_from_env()),
       checkpoint_(SafetensorsCheckpoint::open_dir(model_dir)) {}
 
 void TensorReader::check_shape(const std::string& name, at::IntArrayRef stored,
@@ -78,18 +102,12 @@ void TensorReader::drop_prefetched() {
 
 void TensorReader::prefetch(const std::vector<TensorSpec>& specs) {
   drop_prefetched();  // another block's leftovers (the runner skipped or reordered blocks)
-  // Converted ahead: nothing by default (at the Llama-2-7B shape one block's 256 MiB of q/k/v/o in float32
-  // lifted the peak RSS from 1853 to 2123 MiB, past the 2 GiB target); MODELSLIM_PREFETCH_BUDGET_MIB=N
-  // allows N MiB, "block" one block's checkpoint-dtype bytes.
-  std::uint64_t budget = 0;
-  const char* setting = std::getenv("MODELSLIM_PREFETCH_BUDGET_MIB");
-  if (setting != nullptr && std::string(setting) == "block") {
+  std::uint64_t budget = prefetch_budget_bytes_.value_or(0);
+  if (!prefetch_budget_bytes_) {  // "block": one block's checkpoint-dtype bytes
     for (const TensorSpec& spec : specs) {
       const std::lock_guard<std::mutex> lock(mutex_);
       if (checkpoint_.contains(spec.name)) budget += stored_bytes(spec.name);
     }
-  } else if (setting != nullptr) {
-    budget = std::strtoull(setting, nullptr, 10) << 20;
   }
   std::uint64_t used = 0;
   for (const TensorSpec& spec : specs) {

@@ -46,6 +46,7 @@ class TensorReader {
   std::filesystem::path model_dir_;
   std::string model_type_;
   std::optional<Fp8BlockSize> fp8_;
+  std::optional<std::uint64_t> prefetch_budget_bytes_;  // nullopt: one block's stored bytes
   SafetensorsCheckpoint checkpoint_;
   std::mutex mutex_;                         // the checkpoint opens shards lazily; ready_ is shared
   std::map<std::string, at::Tensor> ready_;  // converted ahead by prefetch, taken by read

@@ -33,6 +33,34 @@ spec:
   dataset: DATASET
 )";
 
+// What vllm-ascend and vLLM serve on MoE layers (the reference's Qwen3-MoE practices): routed experts
+// W8A8_DYNAMIC, attention and dense/shared MLPs W8A8 static, routers float. Both savers refuse static
+// activation scales on routed experts (docs/savers.md, "Mixture of experts").
+const char* const kMoeServedPractice = R"(apiversion: modelslim_v1
+spec:
+  process:
+    - type: linear_quant
+      qconfig:
+        act: {scope: per_token, dtype: int8}
+        weight: {scope: per_channel, dtype: int8}
+      include: ["*.experts.*"]
+    - type: linear_quant
+      qconfig:
+        act: {scope: per_tensor, dtype: int8, symmetric: false}
+        weight: {scope: per_channel, dtype: int8}
+      include: ["*"]
+      exclude: ["*mlp.gate", "*block_sparse_moe.gate", "*shared_expert_gate", "*.experts.*"]
+  save:
+    - {type: SAVER}
+  dataset: DATASET
+)";
+
+std::string served_practice(const fs::path& dataset, const std::string& saver) {
+  std::string text = test::with_dataset(kMoeServedPractice, dataset);
+  text.replace(text.find("SAVER"), 5, saver);
+  return text;
+}
+
 std::string practice(const fs::path& dataset, const std::string& saver, const std::string& extra = "") {
   std::string text = test::with_dataset(kMoePractice, dataset);
   text.replace(text.find("SAVER"), 5, saver);
@@ -74,7 +102,7 @@ void add_tensor(const fs::path& model, const std::string& name, const at::Tensor
 TEST_CASE("moe CLI: quant W8A8 (ascendv1), eval and analyze on each family") {
   test::TempDir dir("moe-cli");
   const fs::path dataset = write_dataset(dir);
-  test::write_text(dir / "w8a8.yaml", practice(dataset, "ascendv1_saver"));
+  test::write_text(dir / "w8a8.yaml", served_practice(dataset, "ascendv1_saver"));
   for (const std::string family : {"qwen3_moe", "qwen2_moe", "mixtral"}) {
     CAPTURE(family);
     const fs::path model = test::make_moe_model(dir, family, family);
@@ -87,7 +115,8 @@ TEST_CASE("moe CLI: quant W8A8 (ascendv1), eval and analyze on each family") {
                                : family == "qwen2_moe" ? "model.layers.1.mlp."
                                                        : "model.layers.0.mlp.";
     const std::string down = family == "mixtral" ? "experts.3.w2" : "experts.3.down_proj";
-    CHECK_MESSAGE(description.value(sparse + down + ".weight", "") == "W8A8", description.dump());
+    CHECK_MESSAGE(description.value(sparse + down + ".weight", "") == "W8A8_DYNAMIC", description.dump());
+    CHECK(description.value("model.layers.0.self_attn.q_proj.weight", "") == "W8A8");
     CHECK(description.value(sparse + "gate.weight", "") == "FLOAT");  // the router stays float
     if (family == "qwen2_moe") {
       CHECK(description.value("model.layers.1.mlp.shared_expert_gate.weight", "") == "FLOAT");
@@ -114,24 +143,25 @@ TEST_CASE("moe CLI: quant W8A8 (ascendv1), eval and analyze on each family") {
   CHECK(ranking.find("model.layers.0.mlp.gate\"") != std::string::npos);  // and the router
 }
 
-TEST_CASE("moe CLI: compressed_tensors W8A8 saves the experts or refuses for an engine reason") {
+TEST_CASE("moe CLI: compressed_tensors saves dynamic experts and refuses static ones before any work") {
   test::TempDir dir("moe-ct");
   const fs::path dataset = write_dataset(dir);
   const fs::path model = test::make_moe_model(dir, "qwen3_moe");
-  test::write_text(dir / "ct.yaml", practice(dataset, "compressed_tensors"));
-  const auto result = quant(model, dir / "out", dir / "ct.yaml");
-  MESSAGE(result.output);
-  if (result.exit_code == 0) {
-    const nlohmann::json config = read_json_file(dir / "out" / "config.json");
-    REQUIRE(config.contains("quantization_config"));
-    const auto saved = SafetensorsCheckpoint::open_dir(dir / "out");
-    CHECK(saved.contains("model.layers.0.mlp.experts.3.up_proj.weight"));
-    CHECK((saved.load("model.layers.0.mlp.experts.3.up_proj.weight").scalar_type() == at::kChar));
-  } else {
-    CHECK(result.exit_code == 1);
-    CHECK(result.output.find("vLLM") != std::string::npos);
-    CHECK_FALSE(fs::exists(dir / "out"));
-  }
+  test::write_text(dir / "ct.yaml", served_practice(dataset, "compressed_tensors"));
+  auto result = quant(model, dir / "out", dir / "ct.yaml");
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  const nlohmann::json config = read_json_file(dir / "out" / "config.json");
+  REQUIRE(config.contains("quantization_config"));
+  const auto saved = SafetensorsCheckpoint::open_dir(dir / "out");
+  CHECK(saved.contains("model.layers.0.mlp.experts.3.up_proj.weight"));
+  CHECK((saved.load("model.layers.0.mlp.experts.3.up_proj.weight").scalar_type() == at::kChar));
+
+  // vLLM has no int8 MoE method with static activation scales: refused, nothing written.
+  test::write_text(dir / "static.yaml", practice(dataset, "compressed_tensors"));
+  result = quant(model, dir / "static-out", dir / "static.yaml");
+  CHECK_MESSAGE(result.exit_code == 1, result.output);
+  CHECK_MESSAGE(result.output.find("vLLM cannot serve on MoE layers") != std::string::npos, result.output);
+  CHECK_FALSE(fs::exists(dir / "static-out"));
 }
 
 TEST_CASE("moe calibration coverage: an expert no token reaches") {
@@ -193,10 +223,15 @@ TEST_CASE("moe CLI: tune smoke run (standing_high, builtin evaluator) on a rando
     process:
       - type: linear_quant
         qconfig:
+          act:    {scope: per_token,   dtype: int8}
+          weight: {scope: per_channel, dtype: int8}
+        include: ["*.experts.*"]
+      - type: linear_quant
+        qconfig:
           act:    {scope: per_tensor,  dtype: int8, symmetric: false}
           weight: {scope: per_channel, dtype: int8}
         include: ["*"]
-        exclude: ["*block_sparse_moe.gate"]
+        exclude: ["*block_sparse_moe.gate", "*.experts.*"]
     save:
       - {type: ascendv1_saver}
     dataset: )" + dataset.string() +
@@ -217,5 +252,6 @@ evaluation:
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   const nlohmann::json description =
       read_json_file(dir / "tuned" / "quant_model" / "quant_model_description.json");
-  CHECK(description.value("model.layers.2.block_sparse_moe.experts.1.w1.weight", "") == "W8A8");
+  CHECK(description.value("model.layers.2.block_sparse_moe.experts.1.w1.weight", "") == "W8A8_DYNAMIC");
+  CHECK(description.value("model.layers.2.self_attn.o_proj.weight", "") == "W8A8");
 }

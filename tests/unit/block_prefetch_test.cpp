@@ -110,9 +110,10 @@ TEST_CASE(
     "llama prefetch: blocks read ahead equal the stored bf16 values, also with a page-cache-only budget") {
   test::TempDir dir("block-prefetch");
   const auto stored = write_model(dir.path());
-  const auto adapter = open_adapter(dir.path());
-  REQUIRE(dynamic_cast<BlockPrefetch*>(adapter.get()) != nullptr);
   ::setenv("MODELSLIM_PREFETCH_BUDGET_MIB", "block", 1);  // one block's bf16 bytes converted ahead
+  const auto adapter = open_adapter(dir.path());          // the budget is read when the model is opened
+  ::unsetenv("MODELSLIM_PREFETCH_BUDGET_MIB");
+  REQUIRE(dynamic_cast<BlockPrefetch*>(adapter.get()) != nullptr);
   release_pooled_buffers();
   const std::size_t fresh_before = buffer_pool_stats().fresh;
   std::unique_ptr<Block> block0;
@@ -134,11 +135,25 @@ TEST_CASE(
   require_block_equals(*adapter->load_block(1), stored);
 
   // The default: page cache only, nothing converted ahead.
-  ::unsetenv("MODELSLIM_PREFETCH_BUDGET_MIB");
+  const auto default_adapter = open_adapter(dir.path());
   const std::size_t fresh_default = buffer_pool_stats().fresh;
-  dynamic_cast<BlockPrefetch&>(*adapter).prefetch_block(1);
+  dynamic_cast<BlockPrefetch&>(*default_adapter).prefetch_block(1);
   CHECK(buffer_pool_stats().fresh == fresh_default);
-  require_block_equals(*adapter->load_block(1), stored);
+  require_block_equals(*default_adapter->load_block(1), stored);
+}
+
+TEST_CASE("llama prefetch: a budget that is not a number is refused when the model is opened") {
+  test::TempDir dir("block-prefetch-budget");
+  write_model(dir.path());
+  for (const char* bad : {"12x", "", "-1", "block1", "99999999999"}) {
+    CAPTURE(bad);
+    ::setenv("MODELSLIM_PREFETCH_BUDGET_MIB", bad, 1);
+    CHECK_THROWS_WITH_AS(open_adapter(dir.path()), doctest::Contains("MODELSLIM_PREFETCH_BUDGET_MIB"),
+                         modelslim::Error);
+  }
+  ::setenv("MODELSLIM_PREFETCH_BUDGET_MIB", "64", 1);
+  CHECK_NOTHROW(open_adapter(dir.path()));
+  ::unsetenv("MODELSLIM_PREFETCH_BUDGET_MIB");
 }
 
 TEST_CASE("llama prefetch: a non-finite weight in the prefetched block is reported by load_block") {
