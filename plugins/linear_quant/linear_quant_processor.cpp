@@ -22,7 +22,8 @@ namespace modelslim::linear_quant {
 
 LinearQuantProcessor::LinearQuantProcessor(const ConfigNode& config)
     : config_([&] {
-        config.check_keys({"type", "qconfig", "include", "exclude", "disable_level", "all_experts_calibration"});
+        config.check_keys(
+            {"type", "qconfig", "include", "exclude", "disable_level", "all_experts_calibration"});
         if (!config.has("qconfig")) config.fail("missing required field 'qconfig'");
         return parse_qconfig(config["qconfig"]);
       }()),

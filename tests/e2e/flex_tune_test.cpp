@@ -43,6 +43,7 @@ TEST_CASE(
   CHECK(flex_candidates >= 1);
   REQUIRE(fs::exists(dir / "out" / "quant_model" / "quant_model_description.json"));
   REQUIRE(fs::exists(dir / "out" / "best_practice.yaml"));
-  // Measured: iter_smooth needs one block in float, flex_smooth_quant passes with none (outlier-suppression.md).
+  // Measured: iter_smooth needs one block in float, flex_smooth_quant passes with none
+  // (outlier-suppression.md).
   CHECK(mentions_flex(dir / "out" / "best_practice.yaml"));
 }

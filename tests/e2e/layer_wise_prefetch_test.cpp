@@ -1,7 +1,7 @@
 // Issue 17: the layer-wise runner's prefetch (block k+1 read, optionally partly converted, on a background
 // thread) and buffer reuse (pooled float32 weights and integers, glibc keeping activations resident) change
-// no byte of the output. A random bf16 model in several shards is quantized (W8A8 static, and data-free W8A16)
-// with the machinery on and off (MODELSLIM_PREFETCH=0 MODELSLIM_BUFFER_POOL=0).
+// no byte of the output. A random bf16 model in several shards is quantized (W8A8 static, and data-free
+// W8A16) with the machinery on and off (MODELSLIM_PREFETCH=0 MODELSLIM_BUFFER_POOL=0).
 #include "support/doctest.hpp"
 
 #include "support/test_support.hpp"

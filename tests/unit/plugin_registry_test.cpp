@@ -296,7 +296,8 @@ TEST_CASE("the 4.1 fields of a 4.0 handshake are not read") {
 }
 
 TEST_CASE("the example plugin built against earlier minor releases' headers loads and runs in this host") {
-  // Each built from a copy of that release's installed headers (tests/fixtures/sdk-4.N), not from sdk/include.
+  // Each built from a copy of that release's installed headers (tests/fixtures/sdk-4.N), not from
+  // sdk/include.
   std::string directory;
   std::string abi;
   SUBCASE("4.0") {

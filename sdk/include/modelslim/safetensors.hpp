@@ -74,7 +74,7 @@ class MODELSLIM_SDK_API SafetensorsCheckpoint {
   const TensorInfo& info(const std::string& name) const;
   at::Tensor load(const std::string& name) const;  // throws Error(kInvalidModel) naming the missing tensor
   void load_into(const std::string& name, at::Tensor& out) const;  // since SDK 4.2, see SafetensorsFile
-  void prefetch(const std::string& name) const;                     // since SDK 4.2, see SafetensorsFile
+  void prefetch(const std::string& name) const;                    // since SDK 4.2, see SafetensorsFile
 
  private:
   std::filesystem::path dir_;
