@@ -501,32 +501,13 @@ SafetensorsWriter::~SafetensorsWriter() {
 }
 
 void SafetensorsWriter::add(const std::string& name, const at::Tensor& tensor) {
-  if (finished_ || spill_fd_ < 0) {
-    throw Error(ErrorCode::kUnexpected,
-                path_.string() + ": tensor " + single_quoted(name) + " added after finish()");
-  }
-  if (name == "__metadata__") {
-    throw Error(ErrorCode::kUnexpected, path_.string() + ": '__metadata__' is reserved, not a tensor name");
-  }
-  if (std::any_of(entries_.begin(), entries_.end(), [&](const TensorInfo& e) { return e.name == name; })) {
-    throw Error(ErrorCode::kUnexpected, path_.string() + ": duplicate tensor " + single_quoted(name));
-  }
-  TensorInfo info;
-  info.name = name;
-  try {
-    info.dtype = safetensors_dtype_name(tensor.scalar_type());
-  } catch (const Error& error) {
-    throw Error(ErrorCode::kUnsupported,
-                path_.string() + ": tensor " + single_quoted(name) + ": " + error.what());
-  }
-  const at::Tensor data = tensor.detach().to(at::kCPU).contiguous();
-  info.shape = data.sizes().vec();
-  info.data_begin = data_bytes_;
-  const std::uint64_t size = static_cast<std::uint64_t>(data.numel()) * data.element_size();
-  if (size > 0) write_all(spill_fd_, data.data_ptr(), size, spill_path_);
-  data_bytes_ += size;
-  info.data_end = data_bytes_;
-  entries_.push_back(std::move(info));
+  const bool duplicate =
+      std::any_of(entries_.begin(), entries_.end(), [&](const TensorInfo& e) { return e.name == name; });
+  detail::PendingTensor pending =
+      detail::pending_tensor(path_, name, tensor, finished_ || spill_fd_ < 0, duplicate, data_bytes_);
+  if (pending.bytes > 0) write_all(spill_fd_, pending.data.data_ptr(), pending.bytes, spill_path_);
+  data_bytes_ += pending.bytes;
+  entries_.push_back(std::move(pending.info));
 }
 
 void SafetensorsWriter::finish() {

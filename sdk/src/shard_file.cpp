@@ -56,10 +56,6 @@ void move_data(int fd, std::uint64_t from, std::uint64_t to, std::uint64_t size,
   if (to < from && ::ftruncate(fd, static_cast<off_t>(to + size)) != 0) io_error(file, "truncate failed");
 }
 
-std::string single_quoted(const std::string& name) {
-  return "'" + name + "'";
-}
-
 }  // namespace
 
 std::uint64_t planned_header_bytes(const std::vector<TensorInfo>& specs,
@@ -85,32 +81,13 @@ ShardFile::~ShardFile() {
 }
 
 void ShardFile::add(const std::string& name, const at::Tensor& tensor) {
-  if (fd_ < 0) {
-    throw Error(ErrorCode::kUnexpected,
-                temp_.string() + ": tensor " + single_quoted(name) + " added after finish()");
-  }
-  if (name == "__metadata__") {
-    throw Error(ErrorCode::kUnexpected, temp_.string() + ": '__metadata__' is reserved, not a tensor name");
-  }
-  if (!names_.insert(name).second) {
-    throw Error(ErrorCode::kUnexpected, temp_.string() + ": duplicate tensor " + single_quoted(name));
-  }
-  TensorInfo info;
-  info.name = name;
-  try {
-    info.dtype = safetensors_dtype_name(tensor.scalar_type());
-  } catch (const Error& error) {
-    throw Error(ErrorCode::kUnsupported,
-                temp_.string() + ": tensor " + single_quoted(name) + ": " + error.what());
-  }
-  const at::Tensor data = tensor.detach().to(at::kCPU).contiguous();
-  info.shape = data.sizes().vec();
-  info.data_begin = data_bytes_;
-  const std::uint64_t size = static_cast<std::uint64_t>(data.numel()) * data.element_size();
-  pwrite_all(fd_, static_cast<const char*>(data.data_ptr()), size, reserved_ + data_bytes_, temp_);
-  data_bytes_ += size;
-  info.data_end = data_bytes_;
-  entries_.push_back(std::move(info));
+  detail::PendingTensor pending =
+      detail::pending_tensor(temp_, name, tensor, fd_<0, names_.count(name)> 0, data_bytes_);
+  names_.insert(name);
+  pwrite_all(fd_, static_cast<const char*>(pending.data.data_ptr()), pending.bytes, reserved_ + data_bytes_,
+             temp_);
+  data_bytes_ += pending.bytes;
+  entries_.push_back(std::move(pending.info));
 }
 
 bool ShardFile::finish(const fs::path& path, const std::map<std::string, std::string>& metadata) {
