@@ -5,7 +5,9 @@
 #include "ascend_tensors.hpp"
 #include "modelslim/model_adapter.hpp"
 #include "modelslim/model_files.hpp"
+#include "modelslim/parameter_specs.hpp"
 #include "modelslim/safetensors.hpp"
+#include "saved_tail.hpp"
 #include "vllm_ascend_rules.hpp"
 
 namespace modelslim::ascendv1 {
@@ -47,8 +49,10 @@ void AscendV1Saver::begin(const SaveContext& context) {
   artifacts_ = context.artifacts;
   float_dtype_ = context.model.checkpoint_dtype();
   writer_ = std::make_unique<StreamingShardWriter>(output_dir_, "quant_model_weights", part_bytes_);
-  // The tail as the run starts (processors may still change it; a wrong guess only costs time).
-  tail_specs_ = specs_of(tail_tensors(context.model.non_block_parameters()));
+  // The tail as the run starts, from headers (processors may still change it; a wrong guess only costs
+  // time). Tied embeddings: see tail_tensors.
+  tail_specs_ = saver_rules::saved_tail_specs(non_block_parameter_specs(context.model), float_dtype_,
+                                              tied_embeddings(hf_config_));
   description_ = nlohmann::ordered_json::object();
   model_quant_type_ = "FLOAT";
   group_size_ = 0;
@@ -82,16 +86,9 @@ void AscendV1Saver::save_block(Block& block) {
 std::vector<TypedTensor> AscendV1Saver::tail_tensors(
     const std::vector<NamedTensor>& non_block_parameters) const {
   std::vector<TypedTensor> tail;
-  const NamedTensor* embedding = nullptr;
-  bool has_head = false;
-  for (const NamedTensor& parameter : non_block_parameters) {
-    tail.push_back({parameter.name, parameter.tensor.to(float_dtype_).contiguous(), "FLOAT"});
-    if (parameter.name == "model.embed_tokens.weight") embedding = &parameter;
-    has_head = has_head || parameter.name == "lm_head.weight";
-  }
-  if (!has_head && embedding != nullptr && tied_embeddings(hf_config_)) {
-    tail.push_back({"lm_head.weight", embedding->tensor.to(float_dtype_).contiguous(), "FLOAT"});
-  }
+  for (NamedTensor& parameter :
+       saver_rules::saved_tail(non_block_parameters, float_dtype_, tied_embeddings(hf_config_)))
+    tail.push_back({std::move(parameter.name), std::move(parameter.tensor), "FLOAT"});
   return tail;
 }
 

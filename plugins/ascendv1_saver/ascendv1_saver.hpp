@@ -18,13 +18,16 @@
 #include "modelslim/config_node.hpp"
 #include "modelslim/practice_check.hpp"
 #include "modelslim/saver.hpp"
+#include "modelslim/stored_dtype_weights.hpp"
 #include "modelslim/streaming_shard_writer.hpp"
 
 namespace modelslim::ascendv1 {
 
-class AscendV1Saver final : public Saver, public PracticeCheck {
+// Float weights are written in the checkpoint dtype, so weights kept in it are written unchanged.
+class AscendV1Saver final : public Saver, public PracticeCheck, public StoredDtypeWeightReader {
  public:
   explicit AscendV1Saver(const ConfigNode& config);
+  bool reads_stored_dtype_weights() const override { return true; }
   std::vector<std::string> check_practice(const PracticeView& practice) const override;
   void begin(const SaveContext& context) override;
   void save_block(Block& block) override;

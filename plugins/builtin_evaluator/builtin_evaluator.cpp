@@ -15,11 +15,42 @@
 #include "modelslim/metrics.hpp"
 #include "modelslim/model_adapter.hpp"
 #include "modelslim/safetensors.hpp"
+#include "modelslim/stored_dtype_weights.hpp"
 #include "modelslim/tokenizer.hpp"
 #include "state_cache.hpp"
 
 namespace modelslim::eval {
 namespace {
+
+// The quantized model's blocks: the deployed linears compute from the saved integers and never read their
+// float weights, so the adapter keeps those in the checkpoint dtype (no float32 conversion); the float
+// linears left are widened once per block (exact), not per sequence. Restores float32 loading at the end.
+class DeployedBlocksScope {
+ public:
+  explicit DeployedBlocksScope(const EvaluatedModel& model)
+      : blocks_(model.saved && stored_dtype_weights_setting() != StoredDtypeWeightsSetting::kOff
+                    ? dynamic_cast<StoredDtypeBlocks*>(model.adapter.get())
+                    : nullptr) {
+    if (blocks_ != nullptr) blocks_->keep_stored_dtype_weights(true);
+  }
+  ~DeployedBlocksScope() {
+    if (blocks_ != nullptr) blocks_->keep_stored_dtype_weights(false);
+  }
+  DeployedBlocksScope(const DeployedBlocksScope&) = delete;
+  DeployedBlocksScope& operator=(const DeployedBlocksScope&) = delete;
+
+ private:
+  StoredDtypeBlocks* blocks_;
+};
+
+void widen_float_linears(Block& block) {
+  for (Linear* linear : block.linears()) {
+    if (linear->compute() || linear->weight().scalar_type() == at::kFloat) continue;
+    at::Tensor widened = pooled_empty(linear->weight().sizes(), at::kFloat);
+    widened.copy_(linear->weight());
+    linear->weight() = std::move(widened);
+  }
+}
 
 const std::vector<std::string> kMetrics = {"ppl", "acc", "choice_acc", "fidelity"};
 
@@ -173,11 +204,15 @@ std::vector<at::Tensor> BuiltinEvaluator::final_hidden(const EvaluatedModel& mod
     blocks_reused_ += static_cast<std::size_t>(done + 1);
   }
   {
+    const DeployedBlocksScope stored_dtype(model);
     BlockLoader loader(adapter);  // block k+1 is read while block k runs (the quant runner's loading)
     for (std::size_t index = static_cast<std::size_t>(done + 1); index < adapter.num_blocks(); ++index) {
       buffer_pool_next_round();
       const std::unique_ptr<Block> block = loader.load(index);
-      if (model.saved) model.saved->apply(*block);
+      if (model.saved) {
+        model.saved->apply(*block);
+        widen_float_linears(*block);
+      }
       for (BlockInput& state : states) state.hidden = block->forward(state.hidden, *state.context);
       ++blocks_run_;
       if (keys.empty()) continue;

@@ -4,6 +4,8 @@
 
 #include "modelslim/model_adapter.hpp"
 #include "modelslim/model_files.hpp"
+#include "modelslim/parameter_specs.hpp"
+#include "saved_tail.hpp"
 #include "vllm_rules.hpp"
 
 namespace modelslim::compressed_tensors {
@@ -11,10 +13,10 @@ namespace {
 // The compressed-tensors release whose schema this layout was checked against (docs/savers.md).
 constexpr const char* kSchemaVersion = "0.10.2";
 
-std::vector<TensorSpec> specs_of(const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
+std::vector<TensorSpec> specs_of(const std::vector<NamedTensor>& tensors) {
   std::vector<TensorSpec> specs;
   specs.reserve(tensors.size());
-  for (const auto& [key, tensor] : tensors) specs.push_back(tensor_spec(key, tensor));
+  for (const NamedTensor& entry : tensors) specs.push_back(tensor_spec(entry.name, entry.tensor));
   return specs;
 }
 }  // namespace
@@ -41,8 +43,9 @@ void CompressedTensorsSaver::begin(const SaveContext& context) {
   hf_config_ = context.model.hf_config();
   float_dtype_ = context.model.checkpoint_dtype();
   writer_ = std::make_unique<StreamingShardWriter>(output_dir_, "model", part_bytes_);
-  // The tail as the run starts (processors may still change it; a wrong guess only costs time).
-  tail_specs_ = specs_of(tail_tensors(context.model.non_block_parameters()));
+  // The tail as the run starts, from headers (processors may still change it; a wrong guess only costs
+  // time).
+  tail_specs_ = saver_rules::saved_tail_specs(non_block_parameter_specs(context.model), float_dtype_, false);
   groups_.clear();
   ignored_.clear();
 }
@@ -128,19 +131,10 @@ nlohmann::json CompressedTensorsSaver::build_quantization_config() const {
           {"transform_config", nlohmann::json::object()}};
 }
 
-std::vector<std::pair<std::string, at::Tensor>> CompressedTensorsSaver::tail_tensors(
-    const std::vector<NamedTensor>& non_block_parameters) const {
-  std::vector<std::pair<std::string, at::Tensor>> tail;
-  for (const NamedTensor& parameter : non_block_parameters) {
-    tail.emplace_back(parameter.name, parameter.tensor.to(float_dtype_).contiguous());
-  }
-  return tail;
-}
-
 void CompressedTensorsSaver::finish(const std::vector<NamedTensor>& non_block_parameters) {
-  const auto tail = tail_tensors(non_block_parameters);
+  const std::vector<NamedTensor> tail = saver_rules::saved_tail(non_block_parameters, float_dtype_, false);
   writer_->expect(specs_of(tail));
-  for (const auto& [key, tensor] : tail) writer_->add(key, tensor);
+  for (const NamedTensor& entry : tail) writer_->add(entry.name, entry.tensor);
   // lm_head is saved in float. HF's compressed-tensors matches `Linear` targets by class, so a tied lm_head
   // (no tensor of its own) must be named in `ignore` too, or it is replaced by an empty quantized layer.
   ignored_.push_back("lm_head");

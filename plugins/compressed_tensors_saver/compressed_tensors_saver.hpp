@@ -17,13 +17,16 @@
 #include "modelslim/config_node.hpp"
 #include "modelslim/practice_check.hpp"
 #include "modelslim/saver.hpp"
+#include "modelslim/stored_dtype_weights.hpp"
 #include "modelslim/streaming_shard_writer.hpp"
 
 namespace modelslim::compressed_tensors {
 
-class CompressedTensorsSaver final : public Saver, public PracticeCheck {
+// Float weights are written in the checkpoint dtype, so weights kept in it are written unchanged.
+class CompressedTensorsSaver final : public Saver, public PracticeCheck, public StoredDtypeWeightReader {
  public:
   explicit CompressedTensorsSaver(const ConfigNode& config);
+  bool reads_stored_dtype_weights() const override { return true; }
   // vLLM's rules, before any work: no asymmetric smoothing (RMSNorm has no bias), one scheme per fused
   // module, weight-only group sizes its kernels take.
   std::vector<std::string> check_practice(const PracticeView& practice) const override;
@@ -41,8 +44,6 @@ class CompressedTensorsSaver final : public Saver, public PracticeCheck {
   };
   void add_group_member(const std::string& name, GroupScheme scheme);
   nlohmann::json build_quantization_config() const;
-  std::vector<std::pair<std::string, at::Tensor>> tail_tensors(
-      const std::vector<NamedTensor>& non_block_parameters) const;
 
   std::uint64_t part_bytes_ = 0;
   std::filesystem::path output_dir_;

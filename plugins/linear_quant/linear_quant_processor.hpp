@@ -19,15 +19,21 @@
 #include "modelslim/processor.hpp"
 #include "modelslim/quant_math.hpp"
 #include "modelslim/range_param.hpp"
+#include "modelslim/stored_dtype_weights.hpp"
 #include "qconfig.hpp"
 
 namespace modelslim::linear_quant {
 
 // `disable_level: Lx` (the reference's Calibrator option): before the blocks run, the x selected linears
 // with the largest range_parm (CalibrationPrepass, over the float model) are kept in float.
-class LinearQuantProcessor final : public Processor, public CalibrationPrepass {
+// Also a StoredDtypeWeightReader: it only reads weights, and both weight quantizers give the same integers
+// from bfloat16/float16 weights as from their float32 values.
+class LinearQuantProcessor final : public Processor,
+                                   public CalibrationPrepass,
+                                   public StoredDtypeWeightReader {
  public:
   explicit LinearQuantProcessor(const ConfigNode& config);
+  bool reads_stored_dtype_weights() const override { return true; }
 
   void prepass(ModelAdapter& model, const std::vector<BlockInput>& samples) override;
   void preprocess(BlockRequest& request) override;

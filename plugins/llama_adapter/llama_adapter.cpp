@@ -12,7 +12,9 @@
 #include "modelslim/block_prefetch.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/fp8_checkpoint.hpp"
+#include "modelslim/parameter_specs.hpp"
 #include "modelslim/safetensors.hpp"
+#include "modelslim/stored_dtype_weights.hpp"
 #include "modelslim/tokenizer.hpp"
 #include "rope.hpp"
 #include "tensor_reader.hpp"
@@ -25,11 +27,15 @@ constexpr const char* kLinearSuffixes[] = {"self_attn.q_proj", "self_attn.k_proj
                                            "mlp.down_proj"};
 
 // Also a FusedModuleSource (every layer's q/k/v and gate/up, known from config.json alone), an
-// IncrementalDecoding (KV-cache generation) and a BlockPrefetch (block k+1 read while block k runs).
+// IncrementalDecoding (KV-cache generation), a BlockPrefetch (block k+1 read while block k runs), a
+// NonBlockParameterSpecs (the savers' layout guess from the headers) and a StoredDtypeBlocks (bf16/fp16
+// linear weights kept as stored when the run only reads them).
 class LlamaAdapter final : public ModelAdapter,
                            public FusedModuleSource,
                            public IncrementalDecoding,
-                           public BlockPrefetch {
+                           public BlockPrefetch,
+                           public NonBlockParameterSpecs,
+                           public StoredDtypeBlocks {
  public:
   explicit LlamaAdapter(const ModelLoadRequest& request)
       : model_dir_(request.model_dir),
@@ -65,7 +71,10 @@ class LlamaAdapter final : public ModelAdapter,
   std::unique_ptr<Block> load_block(std::size_t index) override {
     const std::string name = block_name(index);
     std::map<std::string, at::Tensor> tensors;
-    for (const TensorSpec& spec : block_specs(index)) tensors[spec.name] = load(spec.name, spec.shape, true);
+    for (const TensorSpec& spec : block_specs(index)) {
+      tensors[spec.name] =
+          spec.as_float ? load(spec.name, spec.shape, true) : reader_.read_weight(spec.name, spec.shape);
+    }
     const auto take = [&](const std::string& full) {
       const auto found = tensors.find(full);
       return found == tensors.end() ? std::optional<at::Tensor>() : std::optional<at::Tensor>(found->second);
@@ -97,6 +106,11 @@ class LlamaAdapter final : public ModelAdapter,
     if (index < num_blocks()) reader_.prefetch(block_specs(index));
   }
 
+  void keep_stored_dtype_weights(bool keep) override {
+    if (keep != keep_stored_dtype_) reader_.drop_prefetched();  // read ahead in the other dtype
+    keep_stored_dtype_ = keep;
+  }
+
   at::Tensor head(const at::Tensor& hidden) override {
     load_head();
     return at::linear(rms_norm(hidden, final_norm_, config_.rms_norm_eps), lm_head_);
@@ -115,6 +129,22 @@ class LlamaAdapter final : public ModelAdapter,
       result.push_back(
           {"lm_head.weight", load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, false)});
     }
+    return result;
+  }
+
+  // non_block_parameters() without reading: the same names, dtypes and shapes.
+  std::vector<modelslim::TensorSpec> non_block_parameter_specs() const override {
+    const auto spec = [](const std::string& name, const at::Tensor& tensor) {
+      return modelslim::TensorSpec{name, tensor.scalar_type(), tensor.sizes().vec()};
+    };
+    if (head_modified_) {
+      return {spec("model.embed_tokens.weight", embedding_), spec("model.norm.weight", final_norm_),
+              spec("lm_head.weight", lm_head_)};
+    }
+    std::vector<modelslim::TensorSpec> result = {spec("model.embed_tokens.weight", embedding_),
+                                                 stored_spec("model.norm.weight", {config_.hidden_size})};
+    if (!config_.tie_word_embeddings)
+      result.push_back(stored_spec("lm_head.weight", {config_.vocab_size, config_.hidden_size}));
     return result;
   }
 
@@ -157,6 +187,10 @@ class LlamaAdapter final : public ModelAdapter,
     return reader_.read(name, shape, as_float);
   }
 
+  modelslim::TensorSpec stored_spec(const std::string& name, const std::vector<std::int64_t>& shape) const {
+    return {name, reader_.stored_dtype(name, shape), shape};
+  }
+
   std::vector<std::int64_t> linear_shape(const std::string& suffix) const {
     const std::int64_t hidden = config_.hidden_size;
     const std::int64_t q_dim = config_.num_heads * config_.head_dim;
@@ -178,7 +212,8 @@ class LlamaAdapter final : public ModelAdapter,
     for (const char* suffix : kLinearSuffixes) {
       const std::string full = name + "." + suffix;
       const std::vector<std::int64_t> shape = linear_shape(suffix);
-      if (replaced_weights_.count(full + ".weight") == 0) specs.push_back({full + ".weight", shape});
+      if (replaced_weights_.count(full + ".weight") == 0)
+        specs.push_back({full + ".weight", shape, !keep_stored_dtype_});
       const bool implied = config_.qkv_bias && full.find("_attn.o_proj") == std::string::npos &&
                            full.find(".self_attn.") != std::string::npos;
       if (implied || reader_.contains(full + ".bias")) specs.push_back({full + ".bias", {shape[0]}});
@@ -213,6 +248,7 @@ class LlamaAdapter final : public ModelAdapter,
   at::Tensor final_norm_;       // float32, loaded with the head
   at::Tensor lm_head_;          // float32
   bool head_modified_ = false;  // rotation_points() was called: the non-block tensors are the processed ones
+  bool keep_stored_dtype_ = false;  // linear weights as stored (bf16/fp16), see StoredDtypeBlocks
 };
 
 }  // namespace

@@ -63,22 +63,27 @@ std::uint64_t TensorReader::stored_bytes(const std::string& name) const {
   return info.data_end - info.data_begin;
 }
 
+void TensorReader::require(const std::string& name) const {
+  if (checkpoint_.contains(name)) return;
+  throw Error(ErrorCode::kInvalidModel, model_dir_.string() + ": the checkpoint has no tensor '" + name + "'",
+              "is this a " + model_type_ + " checkpoint? check config.json and the safetensors files");
+}
+
+at::ScalarType TensorReader::stored_dtype(const std::string& name,
+                                          const std::vector<std::int64_t>& shape) const {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  require(name);
+  const TensorInfo& info = checkpoint_.info(name);
+  check_shape(name, info.shape, shape);
+  return scalar_type_from_safetensors(info.dtype);
+}
+
 at::Tensor TensorReader::read(const std::string& name, const std::vector<std::int64_t>& shape,
                               bool as_float) {
   const std::lock_guard<std::mutex> lock(mutex_);
-  if (!checkpoint_.contains(name)) {
-    throw Error(ErrorCode::kInvalidModel,
-                model_dir_.string() + ": the checkpoint has no tensor '" + name + "'",
-                "is this a " + model_type_ + " checkpoint? check config.json and the safetensors files");
-  }
+  require(name);
   if (as_float) {
-    const auto found = ready_.find(name);
-    if (found != ready_.end()) {
-      at::Tensor tensor = std::move(found->second);
-      ready_.erase(found);
-      check_shape(name, tensor.sizes(), shape);
-      return tensor;
-    }
+    if (std::optional<at::Tensor> ready = take_ready(name, shape, at::kFloat)) return *ready;
     check_shape(name, checkpoint_.info(name).shape, shape);
     // FP8 weights are dequantized block-wise with their weight_scale_inv as they are read.
     if (is_fp8(name)) return load_float_weight(checkpoint_, name, fp8_);
@@ -89,6 +94,40 @@ at::Tensor TensorReader::read(const std::string& name, const std::vector<std::in
   at::Tensor tensor = checkpoint_.load(name);
   check_shape(name, tensor.sizes(), shape);
   return tensor;
+}
+
+// Under the lock. Only a tensor prefetched in `dtype` (the mode may have changed since).
+std::optional<at::Tensor> TensorReader::take_ready(const std::string& name,
+                                                   const std::vector<std::int64_t>& shape,
+                                                   at::ScalarType dtype) {
+  const auto found = ready_.find(name);
+  if (found == ready_.end() || found->second.scalar_type() != dtype) return std::nullopt;
+  at::Tensor tensor = std::move(found->second);
+  ready_.erase(found);
+  check_shape(name, tensor.sizes(), shape);
+  return tensor;
+}
+
+at::Tensor TensorReader::read_weight(const std::string& name, const std::vector<std::int64_t>& shape) {
+  {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    require(name);
+    if (keeps_stored_dtype(name)) {
+      const TensorInfo& info = checkpoint_.info(name);
+      const at::ScalarType stored = scalar_type_from_safetensors(info.dtype);
+      if (std::optional<at::Tensor> ready = take_ready(name, shape, stored)) return *ready;
+      check_shape(name, info.shape, shape);
+      at::Tensor tensor = pooled_empty(shape, stored);
+      checkpoint_.load_into(name, tensor);
+      return tensor;
+    }
+  }
+  return read(name, shape, true);
+}
+
+bool TensorReader::keeps_stored_dtype(const std::string& name) const {
+  const std::string& dtype = checkpoint_.info(name).dtype;
+  return dtype == "BF16" || dtype == "F16";
 }
 
 bool TensorReader::is_fp8(const std::string& name) const {
@@ -116,13 +155,16 @@ void TensorReader::prefetch(const std::vector<TensorSpec>& specs) {
     const TensorInfo& info = checkpoint_.info(spec.name);
     if (info.shape != spec.shape) continue;  // read() reports it
     if (is_fp8(spec.name)) continue;         // dequantized when read (needs its scale)
-    std::uint64_t bytes = sizeof(float);
+    const at::ScalarType dtype = spec.as_float || !keeps_stored_dtype(spec.name)
+                                     ? at::kFloat
+                                     : scalar_type_from_safetensors(info.dtype);
+    std::uint64_t bytes = c10::elementSize(dtype);
     for (const std::int64_t size : spec.shape) bytes *= static_cast<std::uint64_t>(size);
     if (used + bytes > budget) {
       checkpoint_.prefetch(spec.name);  // page cache only: no resident memory
       continue;
     }
-    at::Tensor tensor = pooled_empty(spec.shape, at::kFloat);
+    at::Tensor tensor = pooled_empty(spec.shape, dtype);
     checkpoint_.load_into(spec.name, tensor);
     used += bytes;
     ready_[spec.name] = std::move(tensor);

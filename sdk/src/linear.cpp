@@ -12,7 +12,11 @@ Linear::Linear(std::string name, at::Tensor weight, std::optional<at::Tensor> bi
     : name_(std::move(name)), weight_(std::move(weight)), bias_(std::move(bias)) {}
 
 at::Tensor Linear::float_forward(const at::Tensor& input) const {
-  return bias_ ? at::linear(input, weight_, *bias_) : at::linear(input, weight_);
+  // A weight kept in the checkpoint's dtype (stored_dtype_weights.hpp) is widened for this call only.
+  const at::ScalarType type = input.scalar_type();
+  const at::Tensor weight = weight_.scalar_type() == type ? weight_ : weight_.to(type);
+  if (!bias_) return at::linear(input, weight);
+  return at::linear(input, weight, bias_->scalar_type() == type ? *bias_ : bias_->to(type));
 }
 
 at::Tensor Linear::forward(const at::Tensor& input) const {

@@ -99,8 +99,9 @@ template <typename T>
 using QuantizeFn = void (*)(const T*, const double*, const double*, std::int64_t, std::int64_t, double,
                             double, std::int8_t*);
 
-// Rows [row, row + rows): the range pass, float64 parameters per group, then the quantize pass while the
-// rows are still in cache. False on a non-finite weight (nothing written for these rows then).
+// Rows [row, row + rows), whose first element `w` points at: the range pass, float64 parameters per group,
+// then the quantize pass while the rows are still in cache. False on a non-finite weight (nothing written
+// for these rows then).
 template <typename T>
 bool quantize_rows(const T* w, std::int64_t row, std::int64_t rows, const MinmaxJob& job, RangeFn<T> range,
                    QuantizeFn<T> quantize) {
@@ -110,7 +111,7 @@ bool quantize_rows(const T* w, std::int64_t row, std::int64_t rows, const Minmax
   double* maxs = mins + count;
   double* scale = maxs + count;
   double* offset = scale + count;
-  if (!range(w + row * job.in, count, job.span, mins, maxs)) return false;
+  if (!range(w, count, job.span, mins, maxs)) return false;
   const std::int64_t first = row * job.groups;
   for (std::int64_t g = 0; g < count; ++g) {
     const GroupParams p = group_params(mins[g], maxs[g], job.bits, job.symmetric);
@@ -120,27 +121,53 @@ bool quantize_rows(const T* w, std::int64_t row, std::int64_t rows, const Minmax
     job.offset[first + g] = static_cast<float>(p.offset);
   }
   const IntRange range_q = int_range(job.bits);
-  quantize(w + row * job.in, scale, offset, count, job.span, static_cast<double>(range_q.min),
+  quantize(w, scale, offset, count, job.span, static_cast<double>(range_q.min),
            static_cast<double>(range_q.max), job.q + row * job.in);
   return true;
 }
 
-// The weight a chunk of rows at a time (~kChunkBytes, so both passes run on cached rows); false when any
-// chunk holds a non-finite value.
-template <typename T>
-bool quantize_chunks(const T* w, const MinmaxJob& job, RangeFn<T> range, QuantizeFn<T> quantize) {
+// Rows per chunk (~kChunkBytes of `element_bytes` elements), so both passes run on cached rows.
+std::int64_t chunk_rows(const MinmaxJob& job, std::int64_t element_bytes) {
   constexpr std::int64_t kChunkBytes = std::int64_t{256} << 10;
-  const std::int64_t row_bytes = std::max<std::int64_t>(1, job.in * static_cast<std::int64_t>(sizeof(T)));
-  const std::int64_t chunk_rows = std::max<std::int64_t>(1, kChunkBytes / row_bytes);
-  const std::int64_t chunks = (job.out + chunk_rows - 1) / chunk_rows;
+  const std::int64_t row_bytes = std::max<std::int64_t>(1, job.in * element_bytes);
+  return std::max<std::int64_t>(1, kChunkBytes / row_bytes);
+}
+
+// The weight a chunk of rows at a time; `chunk_fn(row, rows)` quantizes one chunk and returns false when it
+// holds a non-finite value (then the other chunks stop early and the result is false).
+template <typename ChunkFn>
+bool quantize_in_chunks(const MinmaxJob& job, std::int64_t rows_per_chunk, const ChunkFn& chunk_fn) {
+  const std::int64_t chunks = (job.out + rows_per_chunk - 1) / rows_per_chunk;
   std::atomic<bool> finite{true};
   for_each_chunk(chunks, [&](std::int64_t chunk) {
     if (!finite.load(std::memory_order_relaxed)) return;
-    const std::int64_t row = chunk * chunk_rows;
-    if (!quantize_rows(w, row, std::min(chunk_rows, job.out - row), job, range, quantize))
-      finite.store(false);
+    const std::int64_t row = chunk * rows_per_chunk;
+    if (!chunk_fn(row, std::min(rows_per_chunk, job.out - row))) finite.store(false);
   });
   return finite.load();
+}
+
+template <typename T>
+bool quantize_chunks(const T* w, const MinmaxJob& job, RangeFn<T> range, QuantizeFn<T> quantize) {
+  return quantize_in_chunks(job, chunk_rows(job, sizeof(T)), [&](std::int64_t row, std::int64_t rows) {
+    return quantize_rows(w + row * job.in, row, rows, job, range, quantize);
+  });
+}
+
+// bfloat16/float16 weights as stored: each chunk of rows widened to float32 in a per-thread buffer (exact,
+// so the result is bit-identical to quantizing weight.to(float32)), never a float32 copy of the weight.
+template <typename Half>
+bool quantize_chunks_widened(const Half* w, const MinmaxJob& job, const kernels::WeightKernelsF32& k) {
+  const std::int64_t rows_per_chunk = chunk_rows(job, sizeof(float));
+  return quantize_in_chunks(job, rows_per_chunk, [&](std::int64_t row, std::int64_t rows) {
+    thread_local std::vector<float> widened;
+    const std::int64_t count = rows * job.in;
+    widened.resize(static_cast<std::size_t>(count));
+    const Half* source = w + row * job.in;
+    for (std::int64_t i = 0; i < count; ++i)
+      widened[static_cast<std::size_t>(i)] = static_cast<float>(source[i]);
+    return quantize_rows<float>(widened.data(), row, rows, job, k.range, k.quantize);
+  });
 }
 
 [[noreturn]] void throw_non_finite_weight(const at::Tensor& weight) {
@@ -213,8 +240,12 @@ QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool 
     throw Error(ErrorCode::kUnsupported, "per_group weight quantization: in_features " + std::to_string(in) +
                                              " is not divisible by group_size " + std::to_string(group_size));
   }
-  // float16/bfloat16 widen to float32 exactly; float32/float64 are read as they are.
-  const at::Tensor w = (weight.scalar_type() == at::kDouble ? weight : weight.to(at::kFloat)).contiguous();
+  // float32/float64 are read as they are, bfloat16/float16 widened chunk by chunk (exactly); other
+  // dtypes (integers) as float32.
+  const at::ScalarType stored = weight.scalar_type();
+  const bool as_stored =
+      stored == at::kDouble || stored == at::kFloat || stored == at::kBFloat16 || stored == at::kHalf;
+  const at::Tensor w = (as_stored ? weight : weight.to(at::kFloat)).contiguous();
   const std::int64_t span = group_size > 0 ? group_size : in;
   const std::int64_t groups = in / span;
   at::Tensor q = empty_huge_paged({out, in}, at::kChar);  // first touch dominated here otherwise
@@ -230,11 +261,19 @@ QuantizedWeight quantize_weight_minmax(const at::Tensor& weight, int bits, bool 
                       offset.data_ptr<float>(),
                       q.data_ptr<std::int8_t>()};
   bool finite = false;
-  if (w.scalar_type() == at::kDouble) {
-    finite = quantize_chunks<double>(w.data_ptr<double>(), job, kernels::range_f64, kernels::quantize_f64);
-  } else {
-    const kernels::WeightKernelsF32 k = kernels::weight_kernels_f32(active_cpu_isa());
-    finite = quantize_chunks<float>(w.data_ptr<float>(), job, k.range, k.quantize);
+  const kernels::WeightKernelsF32 k = kernels::weight_kernels_f32(active_cpu_isa());
+  switch (w.scalar_type()) {
+    case at::kDouble:
+      finite = quantize_chunks<double>(w.data_ptr<double>(), job, kernels::range_f64, kernels::quantize_f64);
+      break;
+    case at::kBFloat16:
+      finite = quantize_chunks_widened(w.data_ptr<at::BFloat16>(), job, k);
+      break;
+    case at::kHalf:
+      finite = quantize_chunks_widened(w.data_ptr<at::Half>(), job, k);
+      break;
+    default:
+      finite = quantize_chunks<float>(w.data_ptr<float>(), job, k.range, k.quantize);
   }
   if (!finite) throw_non_finite_weight(w);
   if (group_size > 0) return {q, scale, offset};

@@ -13,6 +13,7 @@
 #include "modelslim/fused_module_source.hpp"
 #include "modelslim/incremental_decoding.hpp"
 #include "modelslim/json_file.hpp"
+#include "modelslim/parameter_specs.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/tokenizer.hpp"
 #include "support/test_support.hpp"
@@ -311,6 +312,33 @@ TEST_CASE("bf16 checkpoints load upcast; non-block parameters keep the stored dt
   CHECK(block->linears()[6]->name() == "model.layers.1.mlp.down_proj");
   for (const auto& parameter : adapter->non_block_parameters())
     CHECK((parameter.tensor.scalar_type() == at::kBFloat16));
+}
+
+// The savers' layout guess reads the headers only; it must describe what non_block_parameters() returns.
+TEST_CASE("non-block parameter specs match the tensors: bf16 untied, float32 tied, and after rotation") {
+  const auto check = [](ModelAdapter& adapter) {
+    const auto* query = dynamic_cast<const NonBlockParameterSpecs*>(&adapter);
+    REQUIRE(query != nullptr);
+    const std::vector<TensorSpec> specs = query->non_block_parameter_specs();
+    const std::vector<NamedTensor> tensors = adapter.non_block_parameters();
+    REQUIRE(specs.size() == tensors.size());
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+      CHECK(specs[i].name == tensors[i].name);
+      CHECK((specs[i].dtype == tensors[i].tensor.scalar_type()));
+      CHECK(specs[i].shape == tensors[i].tensor.sizes().vec());
+    }
+    return specs.size();
+  };
+  test::TempDir dir("llama-specs");
+  write_model(dir / "untied", Variant{}, at::kBFloat16);
+  CHECK(check(*open_adapter(dir / "untied")) == 3);
+  Variant tied;
+  tied.tied = true;
+  write_model(dir / "tied", tied);
+  const auto adapter = open_adapter(dir / "tied");
+  CHECK(check(*adapter) == 2);
+  adapter->rotation_points();  // the processed (float32, untied) tensors from now on
+  CHECK(check(*adapter) == 3);
 }
 
 TEST_CASE("Linear::forward is what the block calls: observers see every projection's input") {

@@ -3,8 +3,10 @@
 #include "support/doctest.hpp"
 
 #include <ATen/ATen.h>
+#include <c10/core/CPUAllocator.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -465,6 +467,57 @@ TEST_CASE("weight quantizer: a matrix of many row chunks is the same on every le
   }
   CHECK(weight_quant_threads() >= 1);  // automatic again
   CHECK_THROWS_AS(set_weight_quant_threads(-1), Error);
+}
+
+namespace {
+// Records the largest block LibTorch's CPU allocator hands out while installed (every at::empty and .to()).
+class LargestAllocation final : public at::Allocator {
+ public:
+  explicit LargestAllocation(at::Allocator* base) : base_(base) {}
+  at::DataPtr allocate(size_t bytes) const override {
+    std::size_t seen = largest.load();
+    while (bytes > seen && !largest.compare_exchange_weak(seen, bytes)) {
+    }
+    return base_->allocate(bytes);
+  }
+  at::DeleterFnPtr raw_deleter() const override { return base_->raw_deleter(); }
+  mutable std::atomic<std::size_t> largest{0};
+
+ private:
+  at::Allocator* base_;
+};
+}  // namespace
+
+TEST_CASE(
+    "weight quantizer: bfloat16 and float16 weights are widened a chunk at a time, never copied whole") {
+  // ~1.2 MB of bfloat16: several row chunks, split between threads where there are several.
+  const std::int64_t rows = 300, cols = 2000;
+  at::manual_seed(6);
+  for (const at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
+    const at::Tensor weight = (at::randn({rows, cols}) * at::exp(at::randn({rows, 1}))).to(dtype);
+    const std::vector<double> w = values_of<double>(weight.to(at::kDouble));
+    for (const int threads : {1, 2}) {
+      CAPTURE(dtype);
+      CAPTURE(threads);
+      set_weight_quant_threads(threads);
+      at::Allocator* const original = c10::GetCPUAllocator();
+      static LargestAllocation* counting = nullptr;  // SetCPUAllocator takes ownership: never freed
+      counting = new LargestAllocation(original);
+      c10::SetCPUAllocator(counting);
+      QuantizedWeight got;
+      try {
+        got = quantize_weight_minmax(weight, 8, false, 0);
+      } catch (...) {
+        c10::SetCPUAllocator(original);
+        throw;
+      }
+      c10::SetCPUAllocator(original);
+      set_weight_quant_threads(0);
+      check_against_reference(got, ref_weight(w, rows, cols, 8, false, 0));
+      // A float32 copy of the weight would be rows·cols·4 bytes; even a stored-dtype one is too much.
+      CHECK(counting->largest.load() < static_cast<std::size_t>(rows * cols * 2));
+    }
+  }
 }
 
 TEST_CASE("weight quantizer: NaN and ±Inf are refused on every level, in the vector body and in the tail") {

@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <optional>
 
+#include <spdlog/spdlog.h>
+
 #include "modelslim/block_prefetch.hpp"
 #include "modelslim/buffer_pool.hpp"
 #include "modelslim/calibration_prepass.hpp"
 #include "modelslim/error.hpp"
+#include "modelslim/stored_dtype_weights.hpp"
 #include "resident_heap.hpp"
 
 namespace modelslim::core {
@@ -24,6 +27,49 @@ RunnerKind resolve_runner(const std::string& runner, std::size_t device_count) {
       "runner '" + runner + "' runs on one device, but " + std::to_string(device_count) + " were given",
       "use runner auto or dp_layer_wise for several devices, or pass one --device");
 }
+
+namespace {
+
+template <typename Part>
+bool reads_stored_dtype(const std::vector<std::unique_ptr<Part>>& parts) {
+  return std::all_of(parts.begin(), parts.end(), [](const auto& part) {
+    const auto* reader = dynamic_cast<const StoredDtypeWeightReader*>(part.get());
+    return reader != nullptr && reader->reads_stored_dtype_weights();
+  });
+}
+
+// Linear weights stay in the checkpoint's dtype for this run (stored_dtype_weights.hpp) when the adapter
+// can, every processor and saver only reads them, and no calibration forward would widen them per call
+// (MODELSLIM_STORED_DTYPE_WEIGHTS=1 allows that too, =0 never). Restores float32 loading when it ends.
+class StoredDtypeScope {
+ public:
+  StoredDtypeScope(ModelAdapter& model, const Pipeline& pipeline, bool forwards)
+      : blocks_(dynamic_cast<StoredDtypeBlocks*>(&model)) {
+    const StoredDtypeWeightsSetting setting = stored_dtype_weights_setting();
+    const bool wanted = setting == StoredDtypeWeightsSetting::kForce ||
+                        (setting == StoredDtypeWeightsSetting::kAuto && !forwards);
+    if (blocks_ == nullptr || !wanted || !reads_stored_dtype(pipeline.processors) ||
+        !reads_stored_dtype(pipeline.savers)) {
+      blocks_ = nullptr;
+      return;
+    }
+    blocks_->keep_stored_dtype_weights(true);
+    spdlog::info(
+        "linear weights stay in the checkpoint dtype (no float32 copy): every processor and saver reads them "
+        "as stored{}",
+        forwards ? " (MODELSLIM_STORED_DTYPE_WEIGHTS=1: the calibration forward widens them per call)" : "");
+  }
+  ~StoredDtypeScope() {
+    if (blocks_ != nullptr) blocks_->keep_stored_dtype_weights(false);
+  }
+  StoredDtypeScope(const StoredDtypeScope&) = delete;
+  StoredDtypeScope& operator=(const StoredDtypeScope&) = delete;
+
+ private:
+  StoredDtypeBlocks* blocks_;
+};
+
+}  // namespace
 
 bool Pipeline::needs_data() const {
   return std::any_of(processors.begin(), processors.end(), [](const auto& p) { return !p->is_data_free(); });
@@ -43,6 +89,7 @@ RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector
   RunStats stats;
   const std::size_t total = model.num_blocks();
 
+  const StoredDtypeScope stored_dtype(model, pipeline, !token_ids.empty());
   // model_wise materialises every block up front; layer_wise loads each just before its round.
   std::vector<std::unique_ptr<Block>> resident;
   if (runner == RunnerKind::kModelWise) {
