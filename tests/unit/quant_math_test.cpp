@@ -3,10 +3,8 @@
 #include "support/doctest.hpp"
 
 #include <ATen/ATen.h>
-#include <c10/core/CPUAllocator.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -18,6 +16,7 @@
 #include "modelslim/cpu_isa.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/quant_math.hpp"
+#include "support/largest_allocation.hpp"
 
 using namespace modelslim;
 
@@ -469,25 +468,6 @@ TEST_CASE("weight quantizer: a matrix of many row chunks is the same on every le
   CHECK_THROWS_AS(set_weight_quant_threads(-1), Error);
 }
 
-namespace {
-// Records the largest block LibTorch's CPU allocator hands out while installed (every at::empty and .to()).
-class LargestAllocation final : public at::Allocator {
- public:
-  explicit LargestAllocation(at::Allocator* base) : base_(base) {}
-  at::DataPtr allocate(size_t bytes) const override {
-    std::size_t seen = largest.load();
-    while (bytes > seen && !largest.compare_exchange_weak(seen, bytes)) {
-    }
-    return base_->allocate(bytes);
-  }
-  at::DeleterFnPtr raw_deleter() const override { return base_->raw_deleter(); }
-  mutable std::atomic<std::size_t> largest{0};
-
- private:
-  at::Allocator* base_;
-};
-}  // namespace
-
 TEST_CASE(
     "weight quantizer: bfloat16 and float16 weights are widened a chunk at a time, never copied whole") {
   // ~1.2 MB of bfloat16: several row chunks, split between threads where there are several.
@@ -500,22 +480,17 @@ TEST_CASE(
       CAPTURE(dtype);
       CAPTURE(threads);
       set_weight_quant_threads(threads);
-      at::Allocator* const original = c10::GetCPUAllocator();
-      static LargestAllocation* counting = nullptr;  // SetCPUAllocator takes ownership: never freed
-      counting = new LargestAllocation(original);
-      c10::SetCPUAllocator(counting);
       QuantizedWeight got;
-      try {
+      std::size_t largest = 0;
+      {
+        const test::LargestAllocation allocations;
         got = quantize_weight_minmax(weight, 8, false, 0);
-      } catch (...) {
-        c10::SetCPUAllocator(original);
-        throw;
+        largest = allocations.bytes();
       }
-      c10::SetCPUAllocator(original);
       set_weight_quant_threads(0);
       check_against_reference(got, ref_weight(w, rows, cols, 8, false, 0));
       // A float32 copy of the weight would be rows·cols·4 bytes; even a stored-dtype one is too much.
-      CHECK(counting->largest.load() < static_cast<std::size_t>(rows * cols * 2));
+      CHECK(largest < static_cast<std::size_t>(rows * cols * 2));
     }
   }
 }
