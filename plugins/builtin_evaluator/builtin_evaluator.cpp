@@ -12,6 +12,7 @@
 #include "modelslim/dataset.hpp"
 #include "modelslim/deployed_model.hpp"
 #include "modelslim/error.hpp"
+#include "modelslim/kv_cache_quant.hpp"
 #include "modelslim/metrics.hpp"
 #include "modelslim/model_adapter.hpp"
 #include "modelslim/safetensors.hpp"
@@ -177,7 +178,10 @@ std::vector<at::Tensor> BuiltinEvaluator::final_hidden(const EvaluatedModel& mod
     for (std::size_t index = static_cast<std::size_t>(done + 1); index < adapter.num_blocks(); ++index) {
       buffer_pool_next_round();
       const std::unique_ptr<Block> block = loader.load(index);
-      if (model.saved) model.saved->apply(*block);
+      if (model.saved) {
+        model.saved->apply(*block);
+        apply_deployed_kv_cache(*model.saved, *block);
+      }
       for (BlockInput& state : states) state.hidden = block->forward(state.hidden, *state.context);
       ++blocks_run_;
       if (keys.empty()) continue;
