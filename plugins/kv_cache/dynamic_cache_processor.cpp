@@ -55,8 +55,9 @@ void DynamicCacheProcessor::preprocess(BlockRequest& request) {
     throw Error(ErrorCode::kUnsupported,
                 config_path_ + " (dynamic_cache): block " + request.name + " of model type '" + model_type_ +
                     "' does not expose the keys and values its attention caches (KvCacheAccess)",
-                "int8 KV cache is supported for the llama adapter's models (llama, qwen2, qwen3, mistral); "
-                "remove dynamic_cache for this model");
+                "int8 KV cache is supported for the llama adapter's models (llama, qwen2, qwen3, mistral) "
+                "and the moe "
+                "adapter's (qwen3_moe, qwen2_moe, mixtral); remove dynamic_cache for this model");
   }
   range_.reset();
   if (!filter_.selects(access->attention_module())) return;

@@ -76,8 +76,8 @@ void KvSmoothProcessor::preprocess(BlockRequest& request) {
         ErrorCode::kUnsupported,
         config_path_ + " (kv_smooth): block " + request.name + " of model type '" + model_type_ +
             "' does not expose the keys its attention caches (KvCacheAccess)",
-        "kv_smooth is supported for the llama adapter's models (llama, qwen2, qwen3, mistral); remove it "
-        "for this model");
+        "kv_smooth is supported for the llama adapter's models (llama, qwen2, qwen3, mistral) and the moe "
+        "adapter's (qwen3_moe, qwen2_moe, mixtral); remove it for this model");
   }
   key_abs_max_.reset();
   if (!filter_.selects(access->attention_module())) return;

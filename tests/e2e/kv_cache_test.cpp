@@ -194,3 +194,48 @@ TEST_CASE(
   const at::Tensor float_dumped = SafetensorsFile::open(dump / "float.safetensors")->load("one.0.logits");
   CHECK(rms(float_dumped, float_reference) < 1e-2 * kv_error);
 }
+
+TEST_CASE("dynamic_cache and kv_smooth on a Qwen3-MoE model: C8 tensors saved, eval runs the int8 cache") {
+  test::TempDir dir("kv-cache-moe");
+  const fs::path model = dir / "model";
+  auto result = test::run_command((test::build_dir() / "bin" / "make_random_model").string() + " --config " +
+                                  (test::source_dir() / "data/demo-moe-model/config.json").string() +
+                                  " --byte-tokenizer --scale 0.05 --set num_hidden_layers=2 --output " +
+                                  model.string());
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  const auto calib = read_text_dataset(test::source_dir() / "data/datasets/kjv_calib.jsonl");
+  test::write_text(dir / "calib.jsonl",
+                   nlohmann::json({{"inputs_pretokenized", calib[0].substr(0, 100)}}).dump() + "\n" +
+                       nlohmann::json({{"inputs_pretokenized", calib[1].substr(0, 100)}}).dump() + "\n");
+  test::write_text(dir / "one.jsonl",
+                   nlohmann::json({{"inputs_pretokenized", calib[2].substr(0, 200)}}).dump() + "\n");
+  test::write_text(
+      dir / "p.yaml",
+      "apiversion: modelslim_v1\nspec:\n  process:\n    - {type: kv_smooth}\n"
+      "    - {type: dynamic_cache, qconfig: {scope: per_channel, dtype: int8, symmetric: false}}\n"
+      "  save: [{type: ascendv1_saver}]\n  dataset: " +
+          (dir / "calib.jsonl").string() + "\n");
+  const fs::path out = dir / "out";
+  result = test::run_command(test::modelslim_bin().string() + " quant --model_path " + model.string() +
+                             " --save_path " + out.string() + " --config_path " + (dir / "p.yaml").string());
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  const nlohmann::json description = read_json_file(out / "quant_model_description.json");
+  CHECK(description.value("kv_cache_type", "") == "C8");
+  for (const std::string layer : {"0", "1"}) {
+    const std::string a = "model.layers." + layer + ".self_attn.";
+    CHECK(description.value(a + "k_proj.kv_cache_scale", "") == "C8");
+    CHECK(description.value(a + "v_proj.kv_cache_offset", "") == "C8");
+  }
+  const fs::path dump = dir / "dump";
+  result = test::run_command(test::modelslim_bin().string() + " eval --model_path " + model.string() +
+                             " --quant_path " + out.string() + " --dataset " + (dir / "one.jsonl").string() +
+                             " --metrics ppl --max_tokens 32 --dump_logits " + dump.string());
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  // kv_smooth preserves the function, so what separates the saved model from the float one is the cache.
+  const at::Tensor quantized = SafetensorsFile::open(dump / "quantized.safetensors")->load("one.0.logits");
+  const at::Tensor float_logits = SafetensorsFile::open(dump / "float.safetensors")->load("one.0.logits");
+  const double difference = rms(quantized, float_logits);
+  MESSAGE("MoE: rms logit difference C8 vs float " << difference);
+  CHECK(difference > 1e-5);
+  CHECK(difference < 0.05 * std::sqrt(float_logits.to(at::kDouble).pow(2).mean().item<double>()));
+}
