@@ -167,7 +167,7 @@ TEST_CASE(
     const auto processor = make_processor(symmetric);
     RunContext context{*adapter};
     processor->pre_run(context);
-    BlockRequest request{block->name(), *block, inputs};
+    BlockRequest request{block->name(), *block, inputs, {}};
     processor->preprocess(request);
     processor->process(request);
     processor->postprocess(request);
@@ -235,7 +235,7 @@ TEST_CASE(
     for (std::size_t i = 0; i < 4; ++i) {
       CHECK(tensors[i].key == names[i]);
       CHECK(tensors[i].type == "C8");
-      CHECK(tensors[i].tensor.scalar_type() == at::kFloat);
+      CHECK((tensors[i].tensor.scalar_type() == at::kFloat));
       CHECK(tensors[i].tensor.equal(values[i]));
     }
     access.set_kv_cache_quant(std::nullopt);
@@ -252,7 +252,7 @@ TEST_CASE("dynamic_cache: excluded attentions stay float; bad qconfig is refused
   const auto processor = make_processor(true, "['model.layers.0.self_attn']");
   RunContext context{*adapter};
   processor->pre_run(context);
-  BlockRequest request{block->name(), *block, inputs};
+  BlockRequest request{block->name(), *block, inputs, {}};
   processor->preprocess(request);
   processor->process(request);
   processor->postprocess(request);
@@ -297,7 +297,7 @@ TEST_CASE("kv_smooth keeps the logits (1e-4) and flattens the keys by the float6
     const auto processor = dynamic_cache::make_kv_smooth(parse_yaml_string("type: kv_smooth", "t.yaml"));
     RunContext context{*adapter};
     processor->pre_run(context);
-    BlockRequest request{block->name(), *block, inputs};
+    BlockRequest request{block->name(), *block, inputs, {}};
     processor->preprocess(request);
     processor->process(request);
     processor->postprocess(request);
