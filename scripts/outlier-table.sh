@@ -18,6 +18,8 @@ head -n 16 "$root/data/datasets/kjv_calib.jsonl" > "$out/calib.jsonl"
 w8a8='{type: linear_quant, qconfig: {act: {scope: per_tensor, dtype: int8, symmetric: false, method: minmax}, weight: {scope: per_channel, dtype: int8, symmetric: true, method: minmax}}}'
 w8='{scope: per_channel, dtype: int8, symmetric: true, method: minmax}'
 w4='{scope: per_group, dtype: int4, symmetric: false, method: minmax, ext: {group_size: 64}}'
+# int8 KV cache (the reference's C8): per-channel symmetric K/V scales, run by eval in the saved model's attention
+c8='{type: dynamic_cache, qconfig: {scope: per_channel, dtype: int8, symmetric: true, method: minmax}}'
 rows=(
   "W8A8|none|$w8a8"
   "W8A8|smooth_quant α 0.5|{type: smooth_quant, alpha: 0.5}, $w8a8"
@@ -28,6 +30,10 @@ rows=(
   "W8A16|awq|{type: awq, weight_qconfig: $w8}, {type: linear_quant, qconfig: {weight: $w8}}"
   "W4A16 (g64, asym)|none|{type: linear_quant, qconfig: {weight: $w4}}"
   "W4A16 (g64, asym)|awq|{type: awq, weight_qconfig: $w4}, {type: linear_quant, qconfig: {weight: $w4}}"
+  "W8A8C8|none|$w8a8, $c8"
+  "W8A8C8|iter_smooth α 0.5|{type: iter_smooth, alpha: 0.5}, $w8a8, $c8"
+  "float linears, C8 (int8 KV cache only)|none|$c8"
+  "W8A8C8|iter_smooth α 0.5 + kv_smooth|{type: iter_smooth, alpha: 0.5}, {type: kv_smooth}, $w8a8, $c8"
 )
 
 printf '| scheme | outlier suppression | perplexity | vs float |\n|---|---|---|---|\n'

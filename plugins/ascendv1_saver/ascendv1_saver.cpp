@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "ascend_tensors.hpp"
+#include "kv_cache_tensors.hpp"
 #include "modelslim/model_adapter.hpp"
 #include "modelslim/model_files.hpp"
 #include "modelslim/parameter_specs.hpp"
@@ -56,6 +57,7 @@ void AscendV1Saver::begin(const SaveContext& context) {
   description_ = nlohmann::ordered_json::object();
   model_quant_type_ = "FLOAT";
   group_size_ = 0;
+  kv_cache_c8_ = false;
 }
 
 void AscendV1Saver::add(const std::string& key, const at::Tensor& tensor, const std::string& type) {
@@ -74,6 +76,10 @@ void AscendV1Saver::save_block(Block& block) {
   }
   for (const NamedTensor& parameter : block.other_parameters()) {
     outputs.push_back({parameter.name, parameter.tensor.to(float_dtype_).contiguous(), "FLOAT"});
+  }
+  for (TypedTensor& entry : kv_cache_tensors(block)) {
+    kv_cache_c8_ = true;
+    outputs.push_back(std::move(entry));
   }
   // The shard writer's layout guess: the rest of the model saved like this block, then the tail.
   writer_->expect(guess_rest_of_model(*model_, block.name(), specs_of(outputs), tail_specs_));
@@ -107,6 +113,10 @@ void AscendV1Saver::finish(const std::vector<NamedTensor>& non_block_parameters)
   description["metadata"] = nlohmann::ordered_json::object();
   description["group_size"] = group_size_;
   description["optional"] = write_optional_files();
+  if (kv_cache_c8_) {  // int8 KV cache (the reference's json_append)
+    description["kv_cache_type"] = "C8";
+    description["kv_quant_type"] = "C8";
+  }
   // Loaders check this flag before looking for the rotation (QuaRot folded into the weights).
   if (description["optional"].contains("quarot")) description["is_rot_used"] = true;
   write_text_atomic(output_dir_ / "quant_model_description.json", description.dump(2) + "\n");

@@ -52,6 +52,7 @@ class AscendV1Saver final : public Saver, public PracticeCheck, public StoredDty
   nlohmann::ordered_json description_;
   std::string model_quant_type_ = "FLOAT";
   std::int64_t group_size_ = 0;
+  bool kv_cache_c8_ = false;  // some block saved C8 tensors (int8 KV cache)
 };
 
 }  // namespace modelslim::ascendv1

@@ -12,6 +12,7 @@
 #include "modelslim/dataset.hpp"
 #include "modelslim/deployed_model.hpp"
 #include "modelslim/error.hpp"
+#include "modelslim/kv_cache_quant.hpp"
 #include "modelslim/metrics.hpp"
 #include "modelslim/model_adapter.hpp"
 #include "modelslim/safetensors.hpp"
@@ -212,6 +213,7 @@ std::vector<at::Tensor> BuiltinEvaluator::final_hidden(const EvaluatedModel& mod
       if (model.saved) {
         model.saved->apply(*block);
         widen_float_linears(*block);
+        apply_deployed_kv_cache(*model.saved, *block);
       }
       for (BlockInput& state : states) state.hidden = block->forward(state.hidden, *state.context);
       ++blocks_run_;

@@ -101,6 +101,13 @@ std::vector<std::string> check_vllm_practice(const PracticeView& practice) {
         "a shifted function",
         "use symmetric: true, or the ascendv1_saver (vllm-ascend adds norm biases)");
   }
+  for (const ConfigNode& processor : flat) {
+    if (processor.get_string("type", "") != "dynamic_cache") continue;
+    refuse(processor,
+           "an int8 KV cache has no compressed-tensors form vLLM loads: its kv_cache_scheme takes fp8 "
+           "(num_bits 8, type float) per-tensor symmetric scales only",
+           "save the int8 KV cache with the ascendv1_saver (vllm-ascend's C8), or remove dynamic_cache");
+  }
   const std::vector<LinearQuantUse> uses = saver_rules::linear_quant_uses(flat);
   for (const LinearQuantUse& use : uses) check_use(use);
   saver_rules::check_moe_config(kMoe, uses, practice.hf_config, scheme_key);

@@ -109,8 +109,10 @@ LlamaBlock::Projected LlamaBlock::project(const at::Tensor& x, const at::Tensor&
     q = rms_norm(q, norms_.q_norm, config_.rms_norm_eps);
     k = rms_norm(k, norms_.k_norm, config_.rms_norm_eps);
   }
-  return {apply_rope(q.transpose(1, 2), cos, sin), apply_rope(k.transpose(1, 2), cos, sin),
-          v.transpose(1, 2)};
+  Projected p{apply_rope(q.transpose(1, 2), cos, sin), apply_rope(k.transpose(1, 2), cos, sin),
+              v.transpose(1, 2)};
+  kv_cache_.pass(p.k, p.v);  // what the cache stores (int8 round trip when C8)
+  return p;
 }
 
 at::Tensor LlamaBlock::attend(const at::Tensor& q, at::Tensor k, at::Tensor v, const at::Tensor& mask) {

@@ -10,6 +10,7 @@
 #include "llama_config.hpp"
 #include "modelslim/block.hpp"
 #include "modelslim/fused_module_source.hpp"
+#include "modelslim/kv_cache_quant.hpp"
 
 namespace modelslim::llama {
 
@@ -50,8 +51,9 @@ struct LlamaBlockWeights {
   at::Tensor k_norm;
 };
 
-// Also a FusedModuleSource: q/k/v and gate/up, as vLLM's Llama-family packed_modules_mapping fuses them.
-class LlamaBlock final : public Block, public FusedModuleSource {
+// Also a FusedModuleSource: q/k/v and gate/up, as vLLM's Llama-family packed_modules_mapping fuses them;
+// and a KvCacheAccess: the keys (after q/k norm and RoPE) and values its cache stores (int8 KV cache).
+class LlamaBlock final : public Block, public FusedModuleSource, public KvCacheAccess {
  public:
   // `linears` in the order q, k, v, o, gate, up, down.
   LlamaBlock(std::string name, const LlamaConfig& config, std::vector<Linear> linears,
@@ -69,6 +71,14 @@ class LlamaBlock final : public Block, public FusedModuleSource {
   std::vector<LinearPairSubgraph> linear_pair_subgraphs() override;
   std::optional<BlockRotationPoints> rotation_points() override;
   std::vector<FusedModule> fused_modules() const override;
+  std::string attention_module() const override { return name_ + ".self_attn"; }
+  std::int64_t kv_heads() const override { return config_.num_kv_heads; }
+  std::int64_t kv_head_dim() const override { return config_.head_dim; }
+  void set_kv_observer(KvObserver observer) override { kv_cache_.set_observer(std::move(observer)); }
+  void set_kv_cache_quant(std::optional<KvCacheQuantParams> params) override {
+    kv_cache_.set_params(std::move(params));
+  }
+  const std::optional<KvCacheQuantParams>& kv_cache_quant() const override { return kv_cache_.params(); }
 
  private:
   at::Tensor attention(const at::Tensor& x, const LlamaContext& context);
@@ -87,6 +97,7 @@ class LlamaBlock final : public Block, public FusedModuleSource {
   const LlamaConfig& config_;
   std::vector<Linear> linears_;
   LlamaBlockWeights norms_;
+  KvCacheHook kv_cache_;  // int8 KV cache: observer and parameters
 };
 
 }  // namespace modelslim::llama

@@ -57,6 +57,7 @@ at::Tensor attention(const MoeConfig& config, const AttentionWeights& weights, c
   }
   q = apply_rope(q.transpose(1, 2), context);
   k = apply_rope(k.transpose(1, 2), context);
+  if (weights.kv_cache != nullptr) weights.kv_cache->pass(k, v);
   if (kv_heads != heads) {  // grouped-query attention: each kv head serves heads / kv_heads query heads
     k = k.repeat_interleave(heads / kv_heads, 1);
     v = v.repeat_interleave(heads / kv_heads, 1);

@@ -6,6 +6,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "modelslim/block.hpp"
+#include "modelslim/kv_cache_quant.hpp"
 #include "modelslim/linear.hpp"
 #include "moe_config.hpp"
 
@@ -35,6 +36,7 @@ struct AttentionWeights {
   Linear* o = nullptr;
   at::Tensor q_norm;
   at::Tensor k_norm;
+  const KvCacheHook* kv_cache = nullptr;  // the keys (after RoPE) and values pass through it (int8 KV cache)
 };
 
 // x: the normed input [1, seq, hidden] → o_proj's output [1, seq, hidden].

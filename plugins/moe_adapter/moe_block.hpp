@@ -25,8 +25,8 @@ struct MoeBlockNorms {
 };
 
 // Also a FusedModuleSource (q/k/v, and gate/up of each expert and of a dense or shared MLP) and an
-// ExpertRouting (calibration coverage of experts).
-class MoeBlock final : public Block, public FusedModuleSource, public ExpertRouting {
+// ExpertRouting (calibration coverage of experts), and a KvCacheAccess (int8 KV cache).
+class MoeBlock final : public Block, public FusedModuleSource, public ExpertRouting, public KvCacheAccess {
  public:
   // `linears`: q, k, v, o, then the MLP's in MlpLayout order.
   MoeBlock(std::string name, const MoeConfig& config, std::int64_t layer, std::vector<Linear> linears,
@@ -45,6 +45,15 @@ class MoeBlock final : public Block, public FusedModuleSource, public ExpertRout
   void set_calibrate_all_experts(bool on) override { statistics_.all_experts = on; }
   std::vector<std::int64_t> routed_token_counts() const override;
 
+  std::string attention_module() const override { return name_ + ".self_attn"; }
+  std::int64_t kv_heads() const override { return config_.num_kv_heads; }
+  std::int64_t kv_head_dim() const override { return config_.head_dim; }
+  void set_kv_observer(KvObserver observer) override { kv_cache_.set_observer(std::move(observer)); }
+  void set_kv_cache_quant(std::optional<KvCacheQuantParams> params) override {
+    kv_cache_.set_params(std::move(params));
+  }
+  const std::optional<KvCacheQuantParams>& kv_cache_quant() const override { return kv_cache_.params(); }
+
  private:
   std::vector<Linear*> mlp_readers();
   std::vector<Linear*> mlp_writers();
@@ -55,6 +64,7 @@ class MoeBlock final : public Block, public FusedModuleSource, public ExpertRout
   std::vector<Linear> linears_;
   MoeBlockNorms norms_;
   RoutingStatistics statistics_;
+  KvCacheHook kv_cache_;
 };
 
 }  // namespace modelslim::moe

@@ -26,6 +26,9 @@ namespace modelslim::test {
 using ReferenceLinear = std::function<at::Tensor(const std::string& module, const at::Tensor& input)>;
 // tensor name -> float64 tensor (norms, embedding, lm_head)
 using ReferenceTensor = std::function<at::Tensor(const std::string& name)>;
+// (layer, keys after RoPE, values), each float64 [kv_heads, T, head_dim]: what the KV cache stores; a test
+// may observe them or replace them (an int8 KV cache).
+using ReferenceKv = std::function<void(std::int64_t layer, at::Tensor& keys, at::Tensor& values)>;
 
 namespace reference_detail {
 
@@ -42,7 +45,8 @@ inline at::Tensor rotate_half(const at::Tensor& x) {
 
 // Logits [T, vocab] in float64 for one sequence. `config` is the model's config.json.
 inline at::Tensor reference_llama_logits(const nlohmann::json& config, const std::vector<std::int64_t>& ids,
-                                         const ReferenceTensor& tensor, const ReferenceLinear& linear) {
+                                         const ReferenceTensor& tensor, const ReferenceLinear& linear,
+                                         const ReferenceKv& kv_cache = {}) {
   using namespace reference_detail;
   if (config.contains("rope_scaling") && !config["rope_scaling"].is_null())
     throw std::runtime_error("reference_llama_logits: rope_scaling is not implemented");
@@ -90,8 +94,9 @@ inline at::Tensor reference_llama_logits(const nlohmann::json& config, const std
     };
     const auto rope = [&](const at::Tensor& y) { return y * cos + rotate_half(y) * sin; };
     const at::Tensor q = rope(split(linear(p + "self_attn.q_proj", x), heads));
-    const at::Tensor k = rope(split(linear(p + "self_attn.k_proj", x), kv_heads));
-    const at::Tensor v = split(linear(p + "self_attn.v_proj", x), kv_heads);
+    at::Tensor k = rope(split(linear(p + "self_attn.k_proj", x), kv_heads));
+    at::Tensor v = split(linear(p + "self_attn.v_proj", x), kv_heads);
+    if (kv_cache) kv_cache(l, k, v);
     std::vector<at::Tensor> outputs;
     for (std::int64_t head = 0; head < heads; ++head) {
       const std::int64_t kv = head / (heads / kv_heads);

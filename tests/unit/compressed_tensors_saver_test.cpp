@@ -611,3 +611,12 @@ TEST_CASE("vLLM rules at save time: dropped norm or linear biases and split fuse
     CHECK_NOTHROW(run(block, test::llama_config()));
   }
 }
+
+TEST_CASE("vLLM rules: an int8 KV cache (dynamic_cache) is refused, naming the ascendv1 alternative") {
+  const nlohmann::json hf = test::llama_config();
+  const std::string refusal = ct_refusal(test::practice_view(
+      "[" + lq(kStaticAsym) + ", {type: dynamic_cache, qconfig: {scope: per_channel, dtype: int8}}]", hf));
+  CHECK_MESSAGE(refusal.find("spec.process.1 (dynamic_cache)") != std::string::npos, refusal);
+  CHECK(refusal.find("fp8") != std::string::npos);
+  CHECK(refusal.find("ascendv1_saver") != std::string::npos);
+}

@@ -119,6 +119,12 @@ TEST_CASE("--quant_type picks the best-scoring matching practice") {
                        doctest::Contains("no practice"), Error);
   // The shipped lab has default practices for Llama-family models.
   CHECK(find_best_practice({test::source_dir() / "practice_lab"}, "llama", "w8a8").filename() == "w8a8.yaml");
+  // ... and W8A8 with an int8 KV cache (dynamic_cache after linear_quant).
+  const auto c8 = find_best_practice({test::source_dir() / "practice_lab"}, "qwen3", "w8a8c8");
+  CHECK(c8.filename() == "w8a8c8.yaml");
+  const PracticeConfig c8_practice = parse_practice_config(parse_yaml_file(c8.string()));
+  REQUIRE(c8_practice.spec.process.size() == 2);
+  CHECK(c8_practice.spec.process[1]["type"].as_string() == "dynamic_cache");
 }
 
 TEST_CASE("two savers in one run are refused: both would write config.json into --save_path") {

@@ -247,6 +247,23 @@ spec:
   CHECK(m1.spec.process[0]["type"].as_string() == "smooth_quant");
 }
 
+TEST_CASE("use_kvcache_quant becomes dynamic_cache (symmetric per-channel int8) after linear_quant") {
+  // lab_practice/qwen2/qwen2-72b-w8a8c8.yaml, shortened
+  const PracticeConfig config = parse(
+      "apiversion: modelslim_v0\nspec:\n  calib_cfg:\n    w_bit: 8\n    a_bit: 8\n    mm_tensor: False\n"
+      "    use_kvcache_quant: True\n    disable_names: ['model.layers.0.mlp.down_proj']\n");
+  REQUIRE(config.spec.process.size() == 2);
+  CHECK(config.spec.process[0]["type"].as_string() == "linear_quant");
+  const auto& kv = config.spec.process[1];
+  CHECK(kv["type"].as_string() == "dynamic_cache");
+  CHECK(kv["qconfig"]["scope"].as_string() == "per_channel");
+  CHECK(kv["qconfig"]["dtype"].as_string() == "int8");
+  CHECK(kv["qconfig"]["symmetric"].as_bool());
+  const PracticeConfig without =
+      parse("apiversion: modelslim_v0\nspec:\n  calib_cfg: {mm_tensor: False, use_kvcache_quant: False}\n");
+  CHECK(without.spec.process.size() == 1);
+}
+
 TEST_CASE("v0 keys modelslim does not build are refused by name and line") {
   struct Case {
     std::string yaml;
@@ -255,9 +272,6 @@ TEST_CASE("v0 keys modelslim does not build are refused by name and line") {
   };
   const std::string head = "apiversion: modelslim_v0\nspec:\n";
   const std::vector<Case> cases = {
-      // lab_practice/qwen2/qwen2-72b-w8a8c8.yaml
-      {head + "  calib_cfg:\n    mm_tensor: False\n    use_kvcache_quant: True\n", "use_kvcache_quant",
-       "v0.yaml:5"},
       // lab_practice/qwen2/qwen2-7b-w8a8s.yaml
       {head + "  calib_cfg:\n    w_bit: 4\n    a_bit: 8\n    mm_tensor: False\n    is_lowbit: True\n    "
               "co_sparse: True\n",

@@ -98,6 +98,7 @@ struct CalibSettings {
   bool w_sym = true;
   bool dynamic = false;
   bool pdmix = false;
+  bool kv_cache = false;  // use_kvcache_quant: an int8 KV cache (dynamic_cache)
   std::vector<std::string> disable_names;
 };
 
@@ -114,9 +115,6 @@ const std::vector<SwitchRefusal> kSwitchRefusals = {
      "use a dense W8A8 or W8A16 practice"},
     {"is_lowbit", false, "low-bit sparse quantization (is_lowbit) is not built in modelslim",
      "use a dense W8A8 or W8A16 practice"},
-    {"use_kvcache_quant", false,
-     "KV-cache int8 quantization (use_kvcache_quant) is not built in modelslim yet",
-     "remove use_kvcache_quant (the KV cache stays in float) or wait for the dynamic_cache processor"},
     {"use_fa_quant", false, "FA3 attention quantization (use_fa_quant) is not built in modelslim yet",
      "remove use_fa_quant"},
     {"do_smooth", false, "do_smooth belongs to low-bit sparse quantization, which is not built",
@@ -210,6 +208,7 @@ CalibSettings parse_calib(const ConfigNode& calib) {
   s.w_sym = calib.get_bool("w_sym", true);
   s.dynamic = calib.get_bool("is_dynamic", false);
   s.pdmix = calib.get_bool("pdmix", false);
+  s.kv_cache = calib.get_bool("use_kvcache_quant", false);
   check_bits(calib, s);
   if (s.a_bit == 8 && !s.dynamic) s.act_method = act_method_name(calib);
   s.disable_names = calib.get_string_list("disable_names", {});
@@ -351,6 +350,16 @@ YAML::Node quant_processors(const CalibSettings& s, const std::vector<MixRule>& 
   return group;
 }
 
+// use_kvcache_quant: True → dynamic_cache as the v0 KV quantizer computes it (running per-channel min/max of
+// the cached keys and values, symmetric int8: kv_sym's default), after the linears like the v1 practices.
+YAML::Node kv_cache_processor() {
+  YAML::Node node;
+  node["type"] = "dynamic_cache";
+  node["qconfig"] = quantizer("int8", "per_channel", true, "minmax");
+  node["include"] = sequence({"*"});
+  return node;
+}
+
 YAML::Node translate_spec(const ConfigNode& spec) {
   spec.require_map();
   spec.check_keys({"anti_cfg", "anti_params", "calib_cfg", "calib_params", "calib_save_params", "batch_size",
@@ -396,6 +405,7 @@ YAML::Node translate_spec(const ConfigNode& spec) {
     }
   }
   process.push_back(quant_processors(calib, rules, disable_level));
+  if (calib.kv_cache) process.push_back(kv_cache_processor());
   out["process"] = process;
   YAML::Node saver;
   saver["type"] = "ascendv1_saver";

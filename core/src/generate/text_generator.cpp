@@ -8,6 +8,7 @@
 #include "modelslim/core/sampling.hpp"
 #include "modelslim/deployed_model.hpp"
 #include "modelslim/error.hpp"
+#include "modelslim/kv_cache_quant.hpp"
 #include "modelslim/model_adapter.hpp"
 #include "modelslim/tokenizer.hpp"
 #include "text_generator_model.hpp"
@@ -38,7 +39,10 @@ class ModelTextGenerator final : public TextGenerator {
     std::vector<Block*> blocks;
     for (std::size_t i = 0; i < model_->num_blocks(); ++i) {
       blocks_.push_back(model_->load_block(i));
-      if (artifact != nullptr) artifact->apply(*blocks_.back());
+      if (artifact != nullptr) {
+        artifact->apply(*blocks_.back());
+        apply_deployed_kv_cache(*artifact, *blocks_.back());
+      }
       blocks.push_back(blocks_.back().get());
     }
     decoder_ = make_model_decoder(*model_, blocks);
