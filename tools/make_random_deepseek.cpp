@@ -3,19 +3,28 @@
 // the V3 style FP8 block-quantized linears (F8_E4M3 + weight_scale_inv) and an MTP layer, as DeepSeek-V3
 // ships.
 //
-//   make_random_deepseek --output DIR [--style v2-lite|v3] [--seed N] [--weights fp8|bfloat16|float32]
+//   make_random_deepseek --output DIR [--style v2-lite|v3|v3-real] [--seed N]
+//                        [--weights fp8|bfloat16|float32] [--shard-per-layer] [--config-only]
 //                        [--set key=value ...]
 //
 // v2-lite: deepseek_v2, q_proj (no q_lora_rank), softmax routing over all experts, YaRN, bfloat16 weights.
 // v3: deepseek_v3, q_a/q_b (q_lora_rank), sigmoid routing with e_score_correction_bias and group-limited
-// top-k,
-//     YaRN with mscale_all_dim, FP8 linears in 128x128 blocks (partial edge blocks), one MTP layer.
+//     top-k, YaRN with mscale_all_dim, FP8 linears in 128x128 blocks (partial edge blocks), one MTP layer.
+// v3-real: DeepSeek-V3's real widths (hidden 7168, 256 + 1 experts of 2048, MLA ranks 1536/512, 128 heads),
+//     1 dense + 2 MoE layers, vocab 1024, FP8 (about 23 GB; benchmark h). Written with bounded memory: one
+//     tensor at a time, streamed to disk; --shard-per-layer writes one file per layer and an index.
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <ATen/Parallel.h>
+
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -37,7 +46,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: make_random_deepseek --output DIR [--style v2-lite|v3] [--seed N] "
-    "[--weights fp8|bfloat16|float32] [--set key=value ...]\n";
+    "[--weights fp8|bfloat16|float32] [--shard-per-layer] [--config-only] [--set key=value ...]\n";
 
 struct Options {
   fs::path output;
@@ -45,6 +54,8 @@ struct Options {
   std::uint64_t seed = 0;
   std::string weights;  // empty: the style's default
   std::vector<std::string> overrides;
+  bool shard_per_layer = false;  // one safetensors file per decoder layer + model.safetensors.index.json
+  bool config_only = false;      // config.json alone (to inspect a style's shapes without its weights)
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -67,7 +78,8 @@ Options parse_options(int argc, char** argv) {
       options.output = fs::path(value()).lexically_normal();
     } else if (flag == "--style") {
       options.style = value();
-      if (options.style != "v2-lite" && options.style != "v3") usage_error("--style: expected v2-lite or v3");
+      if (options.style != "v2-lite" && options.style != "v3" && options.style != "v3-real")
+        usage_error("--style: expected v2-lite, v3 or v3-real");
     } else if (flag == "--seed") {
       const std::string text = value();
       if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) {
@@ -79,6 +91,10 @@ Options parse_options(int argc, char** argv) {
       if (options.weights != "fp8" && options.weights != "bfloat16" && options.weights != "float32") {
         usage_error("--weights: expected fp8, bfloat16 or float32");
       }
+    } else if (flag == "--config-only") {
+      options.config_only = true;
+    } else if (flag == "--shard-per-layer") {
+      options.shard_per_layer = true;
     } else if (flag == "--set") {
       options.overrides.push_back(value());
     } else {
@@ -86,7 +102,7 @@ Options parse_options(int argc, char** argv) {
     }
   }
   if (options.output.empty()) usage_error("--output is required");
-  if (options.weights.empty()) options.weights = options.style == "v3" ? "fp8" : "bfloat16";
+  if (options.weights.empty()) options.weights = options.style == "v2-lite" ? "bfloat16" : "fp8";
   return options;
 }
 
@@ -164,6 +180,37 @@ nlohmann::json v3_config() {
   return config;
 }
 
+// DeepSeek-V3's real widths (its config.json) with 1 dense + 2 MoE layers, no MTP layer and a small vocab:
+// benchmark (h). The embedding and lm_head are outside the layer loop, so their width does not matter there.
+nlohmann::json v3_real_config() {
+  nlohmann::json config = v3_config();
+  config.update({{"hidden_size", 7168},
+                 {"intermediate_size", 18432},
+                 {"moe_intermediate_size", 2048},
+                 {"num_hidden_layers", 3},
+                 {"num_attention_heads", 128},
+                 {"num_key_value_heads", 128},
+                 {"vocab_size", 1024},
+                 {"q_lora_rank", 1536},
+                 {"kv_lora_rank", 512},
+                 {"qk_nope_head_dim", 128},
+                 {"qk_rope_head_dim", 64},
+                 {"v_head_dim", 128},
+                 {"n_routed_experts", 256},
+                 {"n_shared_experts", 1},
+                 {"num_experts_per_tok", 8},
+                 {"n_group", 8},
+                 {"topk_group", 4},
+                 {"first_k_dense_replace", 1},
+                 {"num_nextn_predict_layers", 0},
+                 {"max_position_embeddings", 163840}});
+  config["rope_scaling"] = {
+      {"type", "yarn"},       {"factor", 40.0}, {"original_max_position_embeddings", 4096},
+      {"beta_fast", 32},      {"beta_slow", 1}, {"mscale", 1.0},
+      {"mscale_all_dim", 1.0}};
+  return config;
+}
+
 void apply_override(nlohmann::json& config, const std::string& assignment) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) usage_error("--set '" + assignment + "': expected key=value");
@@ -178,62 +225,101 @@ std::int64_t field(const nlohmann::json& config, const char* key) {
   return config[key].get<std::int64_t>();
 }
 
-// Writes tensors in the checkpoint's layout; linear weights as FP8 blocks or in the float dtype.
+// FP8 block quantization of one weight, as DeepSeek ships it: per 128×128 block (edge blocks partial) the
+// scale maps the block's max |w| to 448, codes = e4m3(w / scale). Raw loops over block rows in parallel: a
+// real-width MoE layer has 11G weights.
+std::pair<at::Tensor, at::Tensor> quantize_fp8_blocks(const at::Tensor& weight, std::int64_t block) {
+  const std::int64_t out = weight.size(0), in = weight.size(1);
+  const std::int64_t rows = (out + block - 1) / block, cols = (in + block - 1) / block;
+  at::Tensor scales = at::empty({rows, cols}, at::kFloat);
+  at::Tensor codes = at::empty({out, in}, at::kByte);
+  const float* w = weight.data_ptr<float>();
+  float* scale = scales.data_ptr<float>();
+  std::uint8_t* code = codes.data_ptr<std::uint8_t>();
+  at::parallel_for(0, rows, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t r = begin; r < end; ++r) {
+      const std::int64_t r1 = std::min(out, (r + 1) * block);
+      for (std::int64_t c = 0; c < cols; ++c) {
+        const std::int64_t c0 = c * block, c1 = std::min(in, c0 + block);
+        float peak = 0;
+        for (std::int64_t i = r * block; i < r1; ++i)
+          for (std::int64_t j = c0; j < c1; ++j) peak = std::max(peak, std::abs(w[i * in + j]));
+        const float s = std::max(peak, 1e-12f) / 448.0f;
+        scale[r * cols + c] = s;
+        for (std::int64_t i = r * block; i < r1; ++i)
+          for (std::int64_t j = c0; j < c1; ++j)
+            code[i * in + j] = modelslim::encode_e4m3fn(w[i * in + j] / s);
+      }
+    }
+  });
+  return {codes, scales};
+}
+
+// Writes tensors in the checkpoint's layout; linear weights as FP8 blocks or in the float dtype. One file
+// at a time (`open`), each streamed to disk as tensors arrive, so memory holds one tensor, not the model.
 class Writer {
  public:
-  Writer(const fs::path& file, const Options& options, std::int64_t block)
-      : writer_(file, {{"format", "pt"}}),
+  Writer(const fs::path& dir, const Options& options, std::int64_t block)
+      : dir_(dir),
         generator_(at::make_generator<at::CPUGeneratorImpl>(options.seed)),
         fp8_(options.weights == "fp8"),
         dtype_(options.weights == "float32" ? at::kFloat : at::kBFloat16),
         block_(block) {}
 
+  // Finishes the current file and starts `file_name`.
+  void open(const std::string& file_name) {
+    close();
+    file_name_ = file_name;
+    writer_ = std::make_unique<modelslim::SafetensorsWriter>(
+        dir_ / file_name, std::map<std::string, std::string>{{"format", "pt"}});
+  }
   at::Tensor normal(std::vector<std::int64_t> shape, double mean, double stddev) {
     return at::normal(mean, stddev, shape, generator_);
   }
-  void plain(const std::string& name, const at::Tensor& tensor) { writer_.add(name, tensor.to(dtype_)); }
-  void float32(const std::string& name, const at::Tensor& tensor) { writer_.add(name, tensor); }
+  void plain(const std::string& name, const at::Tensor& tensor) { add(name, tensor.to(dtype_)); }
+  void float32(const std::string& name, const at::Tensor& tensor) { add(name, tensor); }
   void norm(const std::string& name, std::int64_t size) { plain(name, normal({size}, 1.0, 0.1)); }
-  // A linear weight [out, in]: FP8 with per-block scales (max |w| of the block maps to 448), or float.
+  // A linear weight [out, in]: FP8 with per-block scales, or float.
   void linear(const std::string& name, std::int64_t out, std::int64_t in, double stddev = 0.08) {
     const at::Tensor weight = normal({out, in}, 0.0, stddev);
     if (!fp8_) return plain(name, weight);
-    const std::int64_t rows = (out + block_ - 1) / block_;
-    const std::int64_t cols = (in + block_ - 1) / block_;
-    at::Tensor scales = at::empty({rows, cols}, at::kFloat);
-    at::Tensor codes = at::empty({out, in}, at::kByte);
-    auto code = codes.accessor<std::uint8_t, 2>();
-    for (std::int64_t r = 0; r < rows; ++r) {
-      for (std::int64_t c = 0; c < cols; ++c) {
-        const at::Tensor part =
-            weight.slice(0, r * block_, (r + 1) * block_).slice(1, c * block_, (c + 1) * block_);
-        const float scale = std::max(part.abs().max().item<float>(), 1e-12f) / 448.0f;
-        scales[r][c] = scale;
-        const at::Tensor scaled = (part / scale).contiguous();
-        const auto values = scaled.accessor<float, 2>();
-        for (std::int64_t i = 0; i < scaled.size(0); ++i) {
-          for (std::int64_t j = 0; j < scaled.size(1); ++j) {
-            code[r * block_ + i][c * block_ + j] = modelslim::encode_e4m3fn(values[i][j]);
-          }
-        }
-      }
-    }
-    writer_.add(name, codes);
+    auto [codes, scales] = quantize_fp8_blocks(weight.contiguous(), block_);
+    add(name, codes);
     fp8_names_.insert(name);
-    writer_.add(name + "_scale_inv", scales);
+    add(name + "_scale_inv", scales);
   }
-  void finish(const fs::path& file) {
-    writer_.finish();
-    if (!fp8_names_.empty()) modelslim::retype_as_fp8_e4m3(file, fp8_names_);
+  // Closes the last file; with several files, writes model.safetensors.index.json as transformers does.
+  void finish(bool sharded) {
+    close();
+    if (!sharded) return;
+    nlohmann::json index = {{"metadata", {{"total_size", total_bytes_}}}, {"weight_map", weight_map_}};
+    modelslim::write_json_file_atomic(dir_ / "model.safetensors.index.json", index);
   }
 
  private:
-  modelslim::SafetensorsWriter writer_;
+  void add(const std::string& name, const at::Tensor& tensor) {
+    writer_->add(name, tensor);
+    weight_map_[name] = file_name_;
+    total_bytes_ += static_cast<std::int64_t>(tensor.numel() * tensor.element_size());
+  }
+  void close() {
+    if (!writer_) return;
+    writer_->finish();
+    writer_.reset();
+    if (!fp8_names_.empty()) modelslim::retype_as_fp8_e4m3(dir_ / file_name_, fp8_names_);
+    fp8_names_.clear();
+  }
+
+  fs::path dir_;
   at::Generator generator_;
   bool fp8_;
   at::ScalarType dtype_;
   std::int64_t block_;
-  std::set<std::string> fp8_names_;  // written as U8 codes, retyped to F8_E4M3 at the end
+  std::unique_ptr<modelslim::SafetensorsWriter> writer_;
+  std::string file_name_;
+  std::set<std::string> fp8_names_;  // written as U8 codes, retyped to F8_E4M3 when the file closes
+  nlohmann::json weight_map_ = nlohmann::json::object();
+  std::int64_t total_bytes_ = 0;
 };
 
 void write_mlp(Writer& out, const std::string& prefix, std::int64_t hidden, std::int64_t inter) {
@@ -293,6 +379,15 @@ void write_mtp_layer(Writer& out, const nlohmann::json& config, std::int64_t lay
   out.plain(prefix + "shared_head.head.weight", out.normal({vocab, hidden}, 0.0, 0.08));
 }
 
+// The shard holding decoder layer `layer` (0-based) when sharded: one file per layer (MTP layers too),
+// the embedding in the first, the final norm and lm_head in the last.
+std::string shard_name(std::int64_t index, std::int64_t count) {
+  char name[64];
+  std::snprintf(name, sizeof name, "model-%05lld-of-%05lld.safetensors", static_cast<long long>(index + 1),
+                static_cast<long long>(count));
+  return name;
+}
+
 void write_model(const Options& options, nlohmann::json config, const fs::path& dir) {
   std::int64_t block = 128;
   if (options.weights == "fp8") {
@@ -302,17 +397,26 @@ void write_model(const Options& options, nlohmann::json config, const fs::path& 
                                      {"weight_block_size", {block, block}}};
   }
   config["torch_dtype"] = options.weights == "float32" ? "float32" : "bfloat16";
-  Writer out(dir / "model.safetensors", options, block);
   const std::int64_t hidden = field(config, "hidden_size");
   const std::int64_t vocab = field(config, "vocab_size");
-  out.plain("model.embed_tokens.weight", out.normal({vocab, hidden}, 0.0, 0.5));
   const std::int64_t layers = field(config, "num_hidden_layers");
-  for (std::int64_t layer = 0; layer < layers; ++layer) write_layer(out, config, layer);
   const std::int64_t mtp = config.value("num_nextn_predict_layers", 0);
-  for (std::int64_t i = 0; i < mtp; ++i) write_mtp_layer(out, config, layers + i);
+  if (options.config_only) return modelslim::write_json_file_atomic(dir / "config.json", config);
+  const std::int64_t files = options.shard_per_layer ? layers + mtp : 1;
+  Writer out(dir, options, block);
+  out.open(files == 1 ? "model.safetensors" : shard_name(0, files));
+  out.plain("model.embed_tokens.weight", out.normal({vocab, hidden}, 0.0, 0.5));
+  for (std::int64_t layer = 0; layer < layers + mtp; ++layer) {
+    if (files > 1 && layer > 0) out.open(shard_name(layer, files));
+    if (layer < layers) {
+      write_layer(out, config, layer);
+    } else {
+      write_mtp_layer(out, config, layer);
+    }
+  }
   out.norm("model.norm.weight", hidden);
   out.plain("lm_head.weight", out.normal({vocab, hidden}, 0.0, 0.08));
-  out.finish(dir / "model.safetensors");
+  out.finish(files > 1);
   modelslim::write_json_file_atomic(dir / "config.json", config);
   modelslim::tools::write_byte_level_tokenizer(dir, vocab);
 }
@@ -328,7 +432,9 @@ int main(int argc, char** argv) {
       throw Error(ErrorCode::kIo,
                   "--output " + options.output.string() + ": exists and is not a model directory");
     }
-    nlohmann::json config = options.style == "v3" ? v3_config() : v2_lite_config();
+    nlohmann::json config = options.style == "v3"        ? v3_config()
+                            : options.style == "v3-real" ? v3_real_config()
+                                                         : v2_lite_config();
     for (const auto& assignment : options.overrides) apply_override(config, assignment);
     if (options.output.has_parent_path()) fs::create_directories(options.output.parent_path());
     fs::remove_all(staging);

@@ -20,6 +20,11 @@ std::vector<TensorSpec> specs_of(const std::vector<TypedTensor>& tensors) {
   return specs;
 }
 
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 bool tied_embeddings(const nlohmann::json& hf_config) {
   const auto found = hf_config.find("tie_word_embeddings");
   return found != hf_config.end() && found->is_boolean() && found->get<bool>();
@@ -60,6 +65,13 @@ void AscendV1Saver::begin(const SaveContext& context) {
   kv_cache_c8_ = false;
 }
 
+// Float parameters are saved in the checkpoint dtype, except DeepSeek's e_score_correction_bias: DeepSeek
+// ships it in float32 and vLLM models/deepseek_v2.py creates it float32 (routing adds it to sigmoid scores,
+// where a bf16 rounding would change which experts are chosen).
+at::ScalarType AscendV1Saver::stored_dtype(const std::string& name) const {
+  return ends_with(name, ".e_score_correction_bias") ? at::kFloat : float_dtype_;
+}
+
 void AscendV1Saver::add(const std::string& key, const at::Tensor& tensor, const std::string& type) {
   writer_->add(key, tensor);
   description_[key] = type;
@@ -75,7 +87,8 @@ void AscendV1Saver::save_block(Block& block) {
     for (TypedTensor& entry : linear_tensors(*linear, float_dtype_)) outputs.push_back(std::move(entry));
   }
   for (const NamedTensor& parameter : block.other_parameters()) {
-    outputs.push_back({parameter.name, parameter.tensor.to(float_dtype_).contiguous(), "FLOAT"});
+    outputs.push_back(
+        {parameter.name, parameter.tensor.to(stored_dtype(parameter.name)).contiguous(), "FLOAT"});
   }
   for (TypedTensor& entry : kv_cache_tensors(block)) {
     kv_cache_c8_ = true;

@@ -36,6 +36,7 @@ class AscendV1Saver final : public Saver, public PracticeCheck, public StoredDty
  private:
   void add(const std::string& key, const at::Tensor& tensor, const std::string& type);
   void check_block_for_engine(Block& block) const;
+  at::ScalarType stored_dtype(const std::string& parameter_name) const;
   std::vector<TypedTensor> tail_tensors(const std::vector<NamedTensor>& non_block_parameters) const;
   nlohmann::ordered_json write_optional_files() const;
 

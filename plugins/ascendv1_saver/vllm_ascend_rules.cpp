@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "ascend_tensors.hpp"
+#include "deepseek_rules.hpp"
 #include "engine_rules.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/fused_module_source.hpp"
@@ -95,6 +96,18 @@ bool reads_post_attention_norm(const std::string& name) {
 
 // The linears reading each norm of a layer: q/k/v, and the MLP's input linears (dense gate/up, or the
 // router, every expert's gate/up and the shared expert of a sparse block).
+// DeepSeek's MLA norms: input_layernorm → q_a_proj (or q_proj) and kv_a_proj_with_mqa, q_a_layernorm →
+// q_b_proj, kv_a_layernorm → kv_b_proj.
+std::vector<NormReaders> mla_norm_readers(const nlohmann::json& hf_config, const std::string& prefix) {
+  const std::string attn = prefix + "self_attn.";
+  const bool q_lora = hf_config.contains("q_lora_rank") && hf_config["q_lora_rank"].is_number_integer();
+  std::vector<NormReaders> readers = {
+      {prefix + "input_layernorm", {attn + (q_lora ? "q_a_proj" : "q_proj"), attn + "kv_a_proj_with_mqa"}},
+      {attn + "kv_a_layernorm", {attn + "kv_b_proj"}}};
+  if (q_lora) readers.push_back({attn + "q_a_layernorm", {attn + "q_b_proj"}});
+  return readers;
+}
+
 std::vector<NormReaders> norm_readers(const nlohmann::json& hf_config, std::int64_t layer) {
   const std::string prefix = "model.layers." + std::to_string(layer) + ".";
   NormReaders mlp{prefix + "post_attention_layernorm", {}};
@@ -102,9 +115,36 @@ std::vector<NormReaders> norm_readers(const nlohmann::json& hf_config, std::int6
     if (name.find(".self_attn.") == std::string::npos && reads_post_attention_norm(name))
       mlp.linears.push_back(name);
   }
-  return {{prefix + "input_layernorm",
-           {prefix + "self_attn.q_proj", prefix + "self_attn.k_proj", prefix + "self_attn.v_proj"}},
-          mlp};
+  std::vector<NormReaders> readers =
+      saver_rules::is_deepseek_config(hf_config)
+          ? mla_norm_readers(hf_config, prefix)
+          : std::vector<NormReaders>{
+                {prefix + "input_layernorm",
+                 {prefix + "self_attn.q_proj", prefix + "self_attn.k_proj", prefix + "self_attn.v_proj"}}};
+  readers.push_back(mlp);
+  return readers;
+}
+
+// vllm-ascend attention/mla_v1.py process_weights_after_loading: "We currently do not support quant
+// kv_b_proj" (assert UnquantizedLinearMethod): kv_b_proj is absorbed into attention in float.
+constexpr const char* kKvBRule =
+    "vllm-ascend absorbs kv_b_proj into MLA attention in float (attention/mla_v1.py "
+    "process_weights_after_loading asserts UnquantizedLinearMethod: \"We currently do not support quant "
+    "kv_b_proj\")";
+constexpr const char* kKvBAlternative =
+    "keep kv_b_proj in float (exclude: ['*kv_b_proj']), as the reference's DeepSeek practices do";
+
+void check_kv_b_config(const std::vector<LinearQuantUse>& uses, const nlohmann::json& hf_config) {
+  if (!saver_rules::is_deepseek_config(hf_config)) return;
+  for (std::int64_t layer = 0; layer < saver_rules::num_hidden_layers(hf_config); ++layer) {
+    const std::string name = "model.layers." + std::to_string(layer) + ".self_attn.kv_b_proj";
+    const LinearQuantUse* use = saver_rules::deciding_use(uses, name);
+    if (use == nullptr) continue;
+    throw Error(ErrorCode::kUnsupported,
+                std::string(kSaver) + ": " + saver_rules::processor_label(use->config) + " quantizes " +
+                    name + " as " + use->describe() + ", but " + kKvBRule,
+                std::string(kKvBAlternative) + "; " + kOptOut);
+  }
 }
 
 bool smooths_norm(const ConfigNode& smoothing, const std::string& norm) {
@@ -160,6 +200,7 @@ std::vector<std::string> check_vllm_ascend_practice(const PracticeView& practice
   for (std::size_t i = 0; i < uses.size(); ++i) {
     if (scopes[i].dense) check_loadable(uses[i]);  // experts: check_moe_config
   }
+  check_kv_b_config(uses, practice.hf_config);
   saver_rules::check_moe_config(kMoe, uses, practice.hf_config, key);
   for (const ConfigNode& smoothing : saver_rules::asymmetric_smoothing(flat))
     check_asymmetric_smoothing(smoothing, uses, practice.hf_config);
@@ -178,6 +219,12 @@ void check_vllm_ascend_block(Block& block, const nlohmann::json& hf_config) {
       throw Error(error.code(), linear->name() + ": " + error.what(), error.tip());
     }
     types.emplace_back(linear->name(), type);
+    if (!type.empty() && saver_rules::is_deepseek_config(hf_config) &&
+        saver_rules::is_kv_b_proj(linear->name()))
+      throw Error(
+          ErrorCode::kUnsupported,
+          std::string(kSaver) + ": " + linear->name() + " was quantized as " + type + ", but " + kKvBRule,
+          std::string(kKvBAlternative) + "; " + kOptOut);
     const bool has_bias = quantized ? quantized->bias.has_value() : linear->bias().has_value();
     if (!has_bias || type == "W8A8" || saver_rules::engine_has_bias(hf_config, linear->name())) continue;
     throw Error(

@@ -27,7 +27,8 @@ bool ends_with(const std::string& text, const std::string& suffix) {
          text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-class DeepseekAdapter final : public ModelAdapter {
+// Also a FusedModuleSource: every decoder layer's fused modules, known from config.json alone.
+class DeepseekAdapter final : public ModelAdapter, public FusedModuleSource {
  public:
   explicit DeepseekAdapter(const ModelLoadRequest& request)
       : model_dir_(request.model_dir),
@@ -37,6 +38,7 @@ class DeepseekAdapter final : public ModelAdapter {
         tokenizer_(Tokenizer::from_file(request.model_dir / "tokenizer.json")),
         checkpoint_(SafetensorsCheckpoint::open_dir(request.model_dir)),
         embedding_(load("model.embed_tokens.weight", {config_.vocab_size, config_.hidden_size}, false)),
+        dtype_(embedding_.scalar_type()),
         mtp_layers_(count_mtp_layers()) {}
 
   std::string model_type() const override { return config_.model_type; }
@@ -67,12 +69,48 @@ class DeepseekAdapter final : public ModelAdapter {
     return load_decoder_block(index);
   }
 
+  std::vector<FusedModule> fused_modules() const override {
+    std::vector<FusedModule> modules;
+    for (std::int64_t layer = 0; layer < config_.num_layers; ++layer) {
+      for (FusedModule& module : deepseek_fused_modules(config_, block_name(static_cast<std::size_t>(layer)),
+                                                        config_.is_moe_layer(layer)))
+        modules.push_back(std::move(module));
+    }
+    return modules;
+  }
+
+  // The residual stream's ends: the embedding, the final norm and lm_head (untied). The MTP layers are
+  // carried unchanged in float, so they cannot follow a rotation of the stream they read: refused.
+  std::optional<ModelRotationPoints> rotation_points() override {
+    if (mtp_layers_ > 0) {
+      throw Error(ErrorCode::kUnsupported,
+                  model_dir_.string() + ": the checkpoint has " + std::to_string(mtp_layers_) +
+                      " MTP layer(s) (model.layers." + std::to_string(config_.num_layers) +
+                      "), which modelslim carries unchanged in float; a rotation of the residual stream "
+                      "(quarot) would leave them reading the unrotated basis",
+                  "quantize without quarot, or use a checkpoint without the MTP layer tensors "
+                  "(docs/reference-differences.md, DeepSeek)");
+    }
+    load_head();
+    if (!head_modified_) {
+      embedding_ = embedding_.to(at::kFloat);  // rotations run in float32
+      lm_head_ = lm_head_.clone();             // never shares storage with the embedding
+      head_modified_ = true;
+    }
+    return ModelRotationPoints{embedding_, final_norm_, lm_head_};
+  }
+
   at::Tensor head(const at::Tensor& hidden) override {
     load_head();
     return at::linear(rms_norm(hidden, final_norm_, config_.rms_norm_eps), lm_head_);
   }
 
   std::vector<NamedTensor> non_block_parameters() override {
+    if (head_modified_) {  // the processed tensors, not the checkpoint's
+      return {{"model.embed_tokens.weight", embedding_},
+              {"model.norm.weight", final_norm_},
+              {"lm_head.weight", lm_head_}};
+    }
     std::vector<NamedTensor> result = {
         {"model.embed_tokens.weight", embedding_},
         {"model.norm.weight", load("model.norm.weight", {config_.hidden_size}, false)}};
@@ -83,11 +121,12 @@ class DeepseekAdapter final : public ModelAdapter {
     return result;
   }
 
-  at::ScalarType checkpoint_dtype() const override { return embedding_.scalar_type(); }
+  at::ScalarType checkpoint_dtype() const override { return dtype_; }
 
   nlohmann::json hf_config() const override {
     nlohmann::json config = hf_config_;
     config.erase("quantization_config");  // FP8 weights are saved dequantized (or quantized anew)
+    if (head_modified_) config["tie_word_embeddings"] = false;  // lm_head was untied by a rotation
     return config;
   }
 
@@ -251,10 +290,12 @@ class DeepseekAdapter final : public ModelAdapter {
   DeepseekConfig config_;
   Tokenizer tokenizer_;
   SafetensorsCheckpoint checkpoint_;
-  at::Tensor embedding_;  // stored dtype; rows are converted on lookup
+  at::Tensor embedding_;  // stored dtype (float32 once rotated); rows are converted on lookup
+  at::ScalarType dtype_;  // the checkpoint's float dtype
   std::int64_t mtp_layers_ = 0;
-  at::Tensor final_norm_;  // float32, loaded with the head
-  at::Tensor lm_head_;     // float32
+  at::Tensor final_norm_;       // float32, loaded with the head
+  at::Tensor lm_head_;          // float32
+  bool head_modified_ = false;  // a processor rotated the embedding / final norm / lm_head in place
 };
 
 }  // namespace

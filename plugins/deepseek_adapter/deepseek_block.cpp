@@ -103,6 +103,57 @@ std::vector<LinearPairSubgraph> DeepseekBlock::linear_pair_subgraphs() {
   return result;
 }
 
+std::vector<Linear*> DeepseekBlock::mlp_writers() {
+  if (layout_.dense_mlp != BlockLayout::kNone) return {&at(layout_.dense_mlp + 2)};
+  std::vector<Linear*> writers;
+  for (std::int64_t e = 0; e < config_.n_routed_experts; ++e)
+    writers.push_back(&at(layout_.first_expert + 3 * static_cast<std::size_t>(e) + 2));
+  if (layout_.shared_mlp != BlockLayout::kNone) writers.push_back(&at(layout_.shared_mlp + 2));
+  return writers;
+}
+
+// The residual stream only: input_layernorm's readers (q_a_proj or q_proj, kv_a_proj_with_mqa) and
+// post_attention_layernorm's (router, experts, shared experts, or the dense MLP) read it; o_proj and every
+// down_proj write it. The latent paths (q_a_layernorm → q_b_proj, kv_a_layernorm → kv_b_proj) and the
+// value heads stay in their own bases.
+std::optional<BlockRotationPoints> DeepseekBlock::rotation_points() {
+  std::vector<NormLinearSubgraph> subgraphs = norm_linear_subgraphs();
+  BlockRotationPoints points;
+  for (NormLinearSubgraph& subgraph : subgraphs) {
+    const bool residual = subgraph.norm == name_ + ".input_layernorm.weight" ||
+                          subgraph.norm == name_ + ".post_attention_layernorm.weight";
+    if (!residual) continue;
+    points.readers.insert(points.readers.end(), subgraph.linears.begin(), subgraph.linears.end());
+    points.norms.push_back(std::move(subgraph));
+  }
+  points.writers = mlp_writers();
+  points.writers.insert(points.writers.begin(), &at(layout_.o_proj));
+  return points;
+}
+
+std::vector<FusedModule> deepseek_fused_modules(const DeepseekConfig& config, const std::string& name,
+                                                bool moe) {
+  const std::string attn = name + ".self_attn.";
+  std::vector<FusedModule> modules;
+  if (config.q_lora_rank > 0)
+    modules.push_back({attn + "fused_qkv_a_proj", {attn + "q_a_proj", attn + "kv_a_proj_with_mqa"}});
+  const auto gate_up = [&](const std::string& prefix) {
+    modules.push_back({prefix + "gate_up_proj", {prefix + "gate_proj", prefix + "up_proj"}});
+  };
+  if (!moe) {
+    gate_up(name + ".mlp.");
+    return modules;
+  }
+  for (std::int64_t e = 0; e < config.n_routed_experts; ++e)
+    gate_up(name + ".mlp.experts." + std::to_string(e) + ".");
+  if (config.n_shared_experts > 0) gate_up(name + ".mlp.shared_experts.");
+  return modules;
+}
+
+std::vector<FusedModule> DeepseekBlock::fused_modules() const {
+  return deepseek_fused_modules(config_, name_, layout_.router != BlockLayout::kNone);
+}
+
 at::Tensor DeepseekBlock::queries(const at::Tensor& x) {
   if (layout_.q_proj != BlockLayout::kNone) return at(layout_.q_proj).forward(x);
   const at::Tensor compressed = at(layout_.q_a_proj).forward(x);

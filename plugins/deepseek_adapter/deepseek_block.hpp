@@ -9,6 +9,7 @@
 
 #include "deepseek_config.hpp"
 #include "modelslim/block.hpp"
+#include "modelslim/fused_module_source.hpp"
 
 namespace modelslim::deepseek {
 
@@ -23,6 +24,10 @@ class DeepseekContext final : public ForwardContext {
 };
 
 at::Tensor causal_mask(std::int64_t seq);
+// The fused modules of the decoder layer named `name` (a MoE layer when `moe`): fused_qkv_a_proj when
+// q_lora_rank is set, gate/up of the dense MLP, of every routed expert and of the shared experts.
+std::vector<FusedModule> deepseek_fused_modules(const DeepseekConfig& config, const std::string& name,
+                                                bool moe);
 // RMSNorm with an optional additive bias (present after asymmetric outlier suppression shifted it).
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, const at::Tensor& bias = {});
 
@@ -54,7 +59,9 @@ struct DeepseekNorms {
   at::Tensor correction_bias;  // MoE with noaux_tc: mlp.gate.e_score_correction_bias, float32
 };
 
-class DeepseekBlock final : public Block {
+// Also a FusedModuleSource: q_a_proj + kv_a_proj_with_mqa (`fused_qkv_a_proj`) and the gate/up pairs, as
+// vLLM and vllm-ascend load them (deepseek_fused_modules).
+class DeepseekBlock final : public Block, public FusedModuleSource {
  public:
   DeepseekBlock(std::string name, const DeepseekConfig& config, std::vector<Linear> linears,
                 BlockLayout layout, DeepseekNorms norms);
@@ -65,6 +72,8 @@ class DeepseekBlock final : public Block {
   at::Tensor forward(const at::Tensor& hidden, const ForwardContext& context) override;
   std::vector<NormLinearSubgraph> norm_linear_subgraphs() override;
   std::vector<LinearPairSubgraph> linear_pair_subgraphs() override;
+  std::optional<BlockRotationPoints> rotation_points() override;
+  std::vector<FusedModule> fused_modules() const override;
 
  private:
   Linear& at(std::size_t index) { return linears_[index]; }
@@ -73,6 +82,7 @@ class DeepseekBlock final : public Block {
   at::Tensor mlp(std::size_t gate_index, const at::Tensor& x);
   at::Tensor moe(const at::Tensor& x);
   std::vector<Linear*> mlp_readers();  // the linears reading post_attention_layernorm's output
+  std::vector<Linear*> mlp_writers();  // the linears writing the MLP's output (every down_proj)
 
   std::string name_;
   const DeepseekConfig& config_;

@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 
+#include "deepseek_rules.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/fused_modules.hpp"
 #include "moe_rules.hpp"
@@ -62,6 +63,7 @@ bool engine_has_bias(const nlohmann::json& hf_config, const std::string& linear_
   const bool attention_bias = flag(hf_config, "attention_bias") || flag(hf_config, "bias");
   const bool qwen = model_type == "qwen2" || model_type == "qwen3";
   if (is_router(linear_name) || experts_module_of(linear_name)) return false;  // FusedMoE, routers: no bias
+  if (is_deepseek_config(hf_config)) return false;  // models/deepseek_v2.py: bias=False on every linear
   if (leaf == "q_proj" || leaf == "k_proj" || leaf == "v_proj") {
     if (model_type == "qwen2") return true;
     if (model_type == "qwen3") return flag(hf_config, "attention_bias");
@@ -92,7 +94,10 @@ void check_fused_config(const std::string& saver, const std::string& engine_rule
                         const std::vector<LinearQuantUse>& uses, const nlohmann::json& hf_config,
                         const SchemeKey& key) {
   for (std::int64_t layer = 0; layer < num_hidden_layers(hf_config); ++layer) {
-    for (const FusedModule& module : fused_modules_of(layer_linears(hf_config, layer))) {
+    const std::vector<FusedModule> modules = is_deepseek_config(hf_config)
+                                                 ? deepseek_fused_modules(hf_config, layer)
+                                                 : fused_modules_of(layer_linears(hf_config, layer));
+    for (const FusedModule& module : modules) {
       std::string parts;
       std::string first_key;
       bool differ = false;

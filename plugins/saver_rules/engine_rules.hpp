@@ -21,7 +21,8 @@ namespace modelslim::saver_rules {
 // True when vLLM's model for this config has a bias parameter for `linear_name` (models/llama.py:
 // q/k/v from `qkv_bias`, else `attention_bias` or `bias`; o_proj from `attention_bias` or `bias`; the MLP
 // from `mlp_bias`; models/qwen2.py: q/k/v always, o_proj and the MLP never; models/qwen3.py: q/k/v from
-// `attention_bias`). A bias the model has no parameter for is skipped by the loader, silently.
+// `attention_bias`; models/deepseek_v2.py: none). A bias the model has no parameter for is skipped by the
+// loader, silently.
 bool engine_has_bias(const nlohmann::json& hf_config, const std::string& linear_name);
 
 // The linear names of decoder layer `layer` as Llama-family checkpoints (and vLLM's loaders) spell them.

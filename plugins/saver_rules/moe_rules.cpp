@@ -4,6 +4,7 @@
 #include <cctype>
 #include <map>
 
+#include "deepseek_rules.hpp"
 #include "modelslim/error.hpp"
 
 namespace modelslim::saver_rules {
@@ -31,6 +32,7 @@ std::int64_t num_experts(const nlohmann::json& hf_config) {
 // transformers' Qwen2MoeDecoderLayer / Qwen3MoeDecoderLayer (and vLLM's): sparse unless in mlp_only_layers,
 // every decoder_sparse_step-th layer.
 bool sparse_layer(const nlohmann::json& hf_config, std::int64_t layer) {
+  if (is_deepseek_config(hf_config)) return deepseek_sparse_layer(hf_config, layer);
   if (!is_moe_config(hf_config) || num_experts(hf_config) == 0) return false;
   if (model_type(hf_config) == "mixtral") return true;
   const auto only = hf_config.find("mlp_only_layers");
@@ -68,10 +70,12 @@ std::string split_alternative(const std::string& module) {
 
 std::string router_message(const MoeEngine& engine, const nlohmann::json& hf_config,
                            const std::string& router) {
+  // DeepSeek, Kimi-K2: models/deepseek_v2.py builds `mlp.gate` as a GateLinear without a quant config.
+  const std::string file = is_deepseek_config(hf_config) ? "deepseek_v2" : model_type(hf_config);
   return router + " is quantized, but " + engine.engine + " builds the " + model_type(hf_config) +
-         " router without a quantization config (vLLM models/" + model_type(hf_config) +
-         ".py: quant_config=None, or a plain torch.nn.Linear for shared_expert_gate): its int8 weight would "
-         "load as float values and the scales would be dropped";
+         " router without a quantization config (vLLM models/" + file +
+         ".py: quant_config=None, a GateLinear, or a plain torch.nn.Linear for shared_expert_gate): its int8 "
+         "weight would load as float values and the scales would be dropped";
 }
 
 constexpr const char* kRouterAlternative =
@@ -139,10 +143,11 @@ bool engine_quantizes_router(const nlohmann::json& hf_config, const std::string&
 
 bool is_moe_config(const nlohmann::json& hf_config) {
   const std::string type = model_type(hf_config);
-  return type == "qwen3_moe" || type == "qwen2_moe" || type == "mixtral";
+  return type == "qwen3_moe" || type == "qwen2_moe" || type == "mixtral" || is_deepseek_config(hf_config);
 }
 
 std::vector<std::string> layer_linears(const nlohmann::json& hf_config, std::int64_t layer) {
+  if (is_deepseek_config(hf_config)) return deepseek_layer_linears(hf_config, layer);
   std::vector<std::string> names = llama_layer_linears(layer);
   if (!sparse_layer(hf_config, layer)) return names;
   names.resize(4);  // attention; the sparse block replaces the dense MLP

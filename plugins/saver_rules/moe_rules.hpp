@@ -32,12 +32,14 @@ bool is_router(const std::string& linear_name);
 // Mixtral's gate (quant_config=None) are float parameters: int8 weights would load as float values.
 bool engine_quantizes_router(const nlohmann::json& hf_config, const std::string& linear_name);
 
-// True for configs whose layers may be sparse: model_type qwen3_moe, qwen2_moe or mixtral.
+// True for configs whose layers may be sparse: model_type qwen3_moe, qwen2_moe, mixtral, deepseek_v2,
+// deepseek_v3 or kimi_k2 (deepseek_rules.hpp).
 bool is_moe_config(const nlohmann::json& hf_config);
 // The linear names of decoder layer `layer` as the checkpoint spells them: attention q/k/v/o, then the
 // MLP — dense gate/up/down, or the sparse block (router, every expert's gate/up/down or w1/w3/w2, Qwen2-MoE's
 // shared expert and its gate). Qwen MoE layers are sparse unless listed in mlp_only_layers or off the
-// decoder_sparse_step (transformers' and vLLM's rule). Llama-family configs: llama_layer_linears.
+// decoder_sparse_step (transformers' and vLLM's rule). DeepSeek: deepseek_layer_linears. Llama-family
+// configs: llama_layer_linears.
 std::vector<std::string> layer_linears(const nlohmann::json& hf_config, std::int64_t layer);
 
 // One engine's MoE rules.

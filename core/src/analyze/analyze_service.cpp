@@ -128,6 +128,17 @@ void quantize_block(Block& block, const std::vector<BlockInput>& inputs, const P
   quantizer->postprocess(request);
 }
 
+// The block's tokens per routed expert so far (nothing for a block without routed experts).
+void record_expert_tokens(Block& block, std::vector<ExpertTokenCounts>* out) {
+  ExpertRouting* routing = out == nullptr ? nullptr : expert_routing(block);
+  if (routing == nullptr) return;
+  const std::vector<RoutedExpert> experts = routing->routed_experts();
+  if (experts.empty()) return;
+  ExpertTokenCounts counts{block.name(), {}, routing->routed_token_counts()};
+  for (const RoutedExpert& expert : experts) counts.experts.push_back(expert.name);
+  out->push_back(std::move(counts));
+}
+
 std::vector<at::Tensor> forward_all(Block& block, const std::vector<BlockInput>& inputs) {
   std::vector<at::Tensor> outputs;
   outputs.reserve(inputs.size());
@@ -151,13 +162,15 @@ std::vector<BlockInput> with_hidden(std::vector<BlockInput> states, const std::v
 }
 
 std::vector<SensitivityScore> layer_wise(ModelAdapter& model, const PluginRegistry& registry,
-                                         std::vector<BlockInput> states, const ConfigNode& probe) {
+                                         std::vector<BlockInput> states, const ConfigNode& probe,
+                                         std::vector<ExpertTokenCounts>* expert_tokens) {
   std::vector<SensitivityScore> scores;
   for (std::size_t index = 0; index < model.num_blocks(); ++index) {
     const std::unique_ptr<Block> block = model.load_block(index);
     // Float outputs first, from the untouched block: the reference's flaw was comparing against a copy
     // that already had its quantized modules swapped in.
     const std::vector<at::Tensor> reference = forward_all(*block, states);
+    record_expert_tokens(*block, expert_tokens);
     quantize_block(*block, states, registry, probe);
     scores.push_back({block->name(), mean_mse(forward_all(*block, states), reference)});
     states = with_hidden(std::move(states), reference);
@@ -166,7 +179,8 @@ std::vector<SensitivityScore> layer_wise(ModelAdapter& model, const PluginRegist
 }
 
 std::vector<SensitivityScore> model_wise(ModelAdapter& model, const PluginRegistry& registry,
-                                         std::vector<BlockInput> states, const ConfigNode& probe) {
+                                         std::vector<BlockInput> states, const ConfigNode& probe,
+                                         std::vector<ExpertTokenCounts>* expert_tokens) {
   const std::size_t num_blocks = model.num_blocks();
   // Float inputs of every block: block k's ablation is calibrated on and starts from them.
   std::vector<std::vector<BlockInput>> float_inputs;
@@ -175,6 +189,7 @@ std::vector<SensitivityScore> model_wise(ModelAdapter& model, const PluginRegist
     float_inputs.push_back(states);
     const std::unique_ptr<Block> block = model.load_block(index);
     const std::vector<at::Tensor> outputs = forward_all(*block, states);
+    record_expert_tokens(*block, expert_tokens);
     states = with_hidden(std::move(states), outputs);
   }
   std::vector<at::Tensor> float_final;
@@ -204,7 +219,8 @@ std::vector<SensitivityScore> model_wise(ModelAdapter& model, const PluginRegist
 
 std::vector<SensitivityScore> analyze_linears(ModelAdapter& model, const std::vector<at::Tensor>& token_ids,
                                               const std::string& metric,
-                                              const std::vector<std::string>& patterns) {
+                                              const std::vector<std::string>& patterns,
+                                              std::vector<ExpertTokenCounts>* expert_tokens) {
   if (metric != "kurtosis" && metric != "std" && metric != "quantile" && metric != "range_parm") {
     throw Error(ErrorCode::kSchemaValidate,
                 "--metrics " + metric + ": linear scope supports kurtosis, std, quantile and range_parm");
@@ -221,6 +237,7 @@ std::vector<SensitivityScore> analyze_linears(ModelAdapter& model, const std::ve
     // Mixture of experts: every expert's statistic from every token (the block output keeps the routing).
     if (ExpertRouting* routing = expert_routing(*block)) routing->set_calibrate_all_experts(true);
     for (BlockInput& state : states) state.hidden = block->forward(state.hidden, *state.context);
+    record_expert_tokens(*block, expert_tokens);
     for (const std::string& name : selected) scores.push_back({name, statistics.at(name)->score()});
   }
   return sorted(std::move(scores));
@@ -230,7 +247,8 @@ std::vector<SensitivityScore> analyze_blocks(ModelAdapter& model, const PluginRe
                                              const std::vector<at::Tensor>& token_ids,
                                              const std::string& probe_qconfig,
                                              const std::vector<std::string>& quant_modules,
-                                             const std::string& metric) {
+                                             const std::string& metric,
+                                             std::vector<ExpertTokenCounts>* expert_tokens) {
   if (metric != "mse_layer_wise" && metric != "mse_model_wise") {
     throw Error(ErrorCode::kSchemaValidate,
                 "--metrics " + metric + ": layer scope supports mse_layer_wise and mse_model_wise");
@@ -238,8 +256,9 @@ std::vector<SensitivityScore> analyze_blocks(ModelAdapter& model, const PluginRe
   require_matches(model, quant_modules, "--quant_modules");
   const ConfigNode probe = probe_config(probe_qconfig, quant_modules);
   std::vector<BlockInput> states = embed_all(model, token_ids);
-  return sorted(metric == "mse_layer_wise" ? layer_wise(model, registry, std::move(states), probe)
-                                           : model_wise(model, registry, std::move(states), probe));
+  return sorted(metric == "mse_layer_wise"
+                    ? layer_wise(model, registry, std::move(states), probe, expert_tokens)
+                    : model_wise(model, registry, std::move(states), probe, expert_tokens));
 }
 
 std::vector<SensitivityGroup> group_ties(const std::vector<SensitivityScore>& ranking) {

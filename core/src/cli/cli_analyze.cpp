@@ -59,6 +59,18 @@ std::vector<std::string> patterns_of(const po::variables_map& values, const char
   return values.count(flag) ? values[flag].as<std::vector<std::string>>() : std::vector<std::string>{"*"};
 }
 
+// [{"block": ..., "experts": [...], "tokens": [...], "total": Σ tokens}], one entry per MoE block.
+nlohmann::json expert_token_report(const std::vector<ExpertTokenCounts>& counts) {
+  nlohmann::json report = nlohmann::json::array();
+  for (const ExpertTokenCounts& block : counts) {
+    std::int64_t total = 0;
+    for (const std::int64_t tokens : block.tokens) total += tokens;
+    report.push_back(
+        {{"block", block.block}, {"experts", block.experts}, {"tokens", block.tokens}, {"total", total}});
+  }
+  return report;
+}
+
 }  // namespace
 
 int run_analyze_command(const std::vector<std::string>& args) {
@@ -123,10 +135,12 @@ int run_analyze_command(const std::vector<std::string>& args) {
       read_text_dataset(resolve_dataset(values["calib_dataset"].as<std::string>(), dataset_dirs()));
   const std::vector<at::Tensor> token_ids = calibration_token_ids(*model, texts, max_calib_tokens);
   if (token_ids.empty()) throw Error(ErrorCode::kInvalidDataset, "--calib_dataset produced no tokens");
+  std::vector<ExpertTokenCounts> expert_tokens;
   const std::vector<SensitivityScore> scores =
       scope == "linear"
-          ? analyze_linears(*model, token_ids, metric, patterns_of(values, "pattern"))
-          : analyze_blocks(*model, registry, token_ids, kProbe, patterns_of(values, "quant_modules"), metric);
+          ? analyze_linears(*model, token_ids, metric, patterns_of(values, "pattern"), &expert_tokens)
+          : analyze_blocks(*model, registry, token_ids, kProbe, patterns_of(values, "quant_modules"), metric,
+                           &expert_tokens);
   const std::vector<SensitivityGroup> groups = group_ties(scores);
   print_ranking(groups, topk, metric, scope == "layer");
   if (values.count("output")) {
@@ -137,6 +151,8 @@ int run_analyze_command(const std::vector<std::string>& args) {
     for (const auto& entry : scores)
       report["ranking"].push_back({{"name", entry.name}, {"score", entry.score}});
     for (const auto& group : groups) report["groups"].push_back(group.names);
+    // Mixture of experts: calibration coverage, tokens the router sent to each expert of each block.
+    if (!expert_tokens.empty()) report["tokens_per_expert"] = expert_token_report(expert_tokens);
     write_text_atomic(values["output"].as<std::string>(), report.dump(2) + "\n");
   }
   return 0;
