@@ -4,6 +4,7 @@
 // from a hand-written string. The test reads the sources, so a new literal fails here naming its file.
 #include "support/doctest.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 #include <sstream>
