@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "modelslim/buffer_pool.hpp"
+#include "modelslim/env_names.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/fp8_checkpoint.hpp"
 
@@ -23,7 +24,7 @@ std::uint64_t budget_mib(const std::string& text) {
       !text.empty() && text.size() <= 9 && text.find_first_not_of("0123456789") == std::string::npos;
   if (!digits) {
     throw Error(ErrorCode::kSchemaValidate,
-                "MODELSLIM_PREFETCH_BUDGET_MIB='" + text + "': expected a number of MiB or 'block'",
+                std::string(env::kPrefetchBudgetMib) + "='" + text + "': expected a number of MiB or 'block'",
                 "unset it to read ahead into the page cache only");
   }
   return std::stoull(text);
@@ -34,7 +35,7 @@ std::uint64_t budget_mib(const std::string& text) {
 // allows N MiB, "block" (nullopt here) one block's checkpoint-dtype bytes. Read when the model is opened:
 // prefetch errors are swallowed by BlockLoader, so a typo must fail here.
 std::optional<std::uint64_t> prefetch_budget_from_env() {
-  const char* setting = std::getenv("MODELSLIM_PREFETCH_BUDGET_MIB");
+  const char* setting = std::getenv(env::kPrefetchBudgetMib);
   if (setting == nullptr) return 0;
   if (std::string(setting) == "block") return std::nullopt;
   return budget_mib(setting) << 20;

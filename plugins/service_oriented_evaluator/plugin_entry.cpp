@@ -25,4 +25,4 @@ void register_service_oriented(modelslim::Registrar& registrar) {
 
 }  // namespace
 
-MODELSLIM_PLUGIN("service_oriented_evaluator", "0.1.0", register_service_oriented)
+MODELSLIM_PLUGIN("service_oriented_evaluator", MODELSLIM_PLUGIN_VERSION, register_service_oriented)

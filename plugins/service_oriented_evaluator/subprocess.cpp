@@ -11,12 +11,14 @@
 #include <sstream>
 #include <thread>
 
+#include "modelslim/env_names.hpp"
+
 namespace modelslim::service {
 
 std::optional<std::filesystem::path> find_program(const std::string& name) {
   if (name.find('/') != std::string::npos)
     return ::access(name.c_str(), X_OK) == 0 ? std::optional<std::filesystem::path>(name) : std::nullopt;
-  const char* path = std::getenv("PATH");
+  const char* path = std::getenv(env::kPath);
   std::istringstream dirs(path != nullptr ? path : "");
   for (std::string dir; std::getline(dirs, dir, ':');) {
     const std::filesystem::path candidate = std::filesystem::path(dir.empty() ? "." : dir) / name;

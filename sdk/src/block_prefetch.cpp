@@ -1,4 +1,5 @@
 #include "modelslim/block_prefetch.hpp"
+#include "modelslim/env_names.hpp"
 
 #include <cstdlib>
 #include <cstring>
@@ -8,7 +9,7 @@ namespace modelslim {
 BlockPrefetch::~BlockPrefetch() = default;
 
 bool block_prefetch_enabled() {
-  const char* value = std::getenv("MODELSLIM_PREFETCH");
+  const char* value = std::getenv(env::kPrefetch);
   return value == nullptr || std::strcmp(value, "0") != 0;
 }
 

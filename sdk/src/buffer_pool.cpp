@@ -1,4 +1,5 @@
 #include "modelslim/buffer_pool.hpp"
+#include "modelslim/env_names.hpp"
 
 #include <ATen/ATen.h>
 #include <sys/mman.h>
@@ -17,7 +18,7 @@ constexpr std::size_t kMinBytes = std::size_t{4} << 20;
 
 bool reuse_enabled() {
   static const bool enabled = [] {
-    const char* value = std::getenv("MODELSLIM_BUFFER_POOL");
+    const char* value = std::getenv(env::kBufferPool);
     return value == nullptr || std::strcmp(value, "0") != 0;
   }();
   return enabled;

@@ -4,11 +4,12 @@
 #include <cstdlib>
 #include <string>
 
+#include "modelslim/env_names.hpp"
 #include "modelslim/error.hpp"
 
 namespace modelslim {
 namespace {
-constexpr const char* kCpuIsaEnv = "MODELSLIM_CPU_ISA";
+constexpr const char* kCpuIsaEnv = env::kCpuIsa;
 
 CpuIsa detect() {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))

@@ -18,6 +18,7 @@
 
 #include "huge_page_tensor.hpp"
 #include "modelslim/cpu_isa.hpp"
+#include "modelslim/env_names.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/finite.hpp"
 #include "weight_quant_kernels.hpp"
@@ -228,7 +229,7 @@ void set_weight_quant_threads(int threads) {
 int weight_quant_threads() {
   const int chosen = weight_quant_thread_setting.load();
   if (chosen > 0) return chosen;
-  if (std::getenv("OMP_NUM_THREADS") != nullptr) return at::get_num_threads();
+  if (std::getenv(env::kOmpNumThreads) != nullptr) return at::get_num_threads();
   return available_cpus();
 }
 

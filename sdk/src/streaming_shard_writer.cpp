@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "modelslim/env_names.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/model_adapter.hpp"
 #include "modelslim/safetensors.hpp"
@@ -30,7 +31,7 @@ bool same_spec(const TensorSpec& a, const TensorSpec& b) {
   return a.name == b.name && a.dtype == b.dtype && a.shape == b.shape;
 }
 
-constexpr const char* kWriterEnv = "MODELSLIM_SHARD_WRITER";
+constexpr const char* kWriterEnv = env::kShardWriter;
 
 // MODELSLIM_SHARD_WRITER: unset, empty or "stream" (default) / "spill"; anything else is refused.
 bool spill_requested() {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -177,6 +178,26 @@ TEST_CASE("standing_high tunes the hard demo model to within 1% of float perplex
       (run.dir / "requant").string() + " --quant_type w8a8 --practice_repo " + (run.dir / "repo").string());
   REQUIRE_MESSAGE(quant.exit_code == 0, quant.output);
   CHECK_MESSAGE(quant.output.find((run.dir / "repo" / "llama").string()) != std::string::npos, quant.output);
+}
+
+TEST_CASE("tune reports its CPU time by phase, the phases within the process total") {
+  const ReferenceRun& run = reference_run();
+  REQUIRE(run.result.exit_code == 0);
+  const std::regex line(
+      R"(\[tune\] CPU seconds: quantization ([0-9.]+), evaluation ([0-9.]+), float baseline ([0-9.]+), )"
+      R"(ranking ([0-9.]+), verification ([0-9.]+), total ([0-9.]+))");
+  std::smatch match;
+  REQUIRE_MESSAGE(std::regex_search(run.result.output, match, line), run.result.output);
+  std::vector<double> phases;
+  for (std::size_t i = 1; i <= 5; ++i) phases.push_back(std::stod(match[i].str()));
+  const double total = std::stod(match[6].str());
+  // The hard demo quantizes and evaluates candidates, ranks its blocks (plain W8A8 fails) and needs the
+  // float baseline (a relative demand): every phase but the verification did work.
+  for (std::size_t i = 0; i < 4; ++i) CHECK_MESSAGE(phases[i] > 0.0, match[0].str());
+  CHECK(phases[4] >= 0.0);
+  double sum = 0;
+  for (const double phase : phases) sum += phase;
+  CHECK_MESSAGE(sum <= total + 0.02, match[0].str());  // printed with two decimals each
 }
 
 TEST_CASE("a SIGKILLed tune resumes from its history and ends where an uninterrupted run ends") {

@@ -77,6 +77,11 @@ int run_tune_command(const std::vector<std::string>& args) {
   std::printf("[tune] %s\n", outcome.summary.c_str());
   std::printf("[tune] blocks: %zu quantized, %zu of them reused from earlier candidates\n",
               outcome.blocks_quantized, outcome.blocks_reused);
+  const TuneCpuSeconds& cpu = outcome.cpu;
+  std::printf(
+      "[tune] CPU seconds: quantization %.2f, evaluation %.2f, float baseline %.2f, ranking %.2f, "
+      "verification %.2f, total %.2f\n",
+      cpu.quantization, cpu.evaluation, cpu.baseline, cpu.ranking, cpu.verification, cpu.total);
   if (outcome.passed) {
     std::printf("[tune] saved %s/quant_model, best_practice.yaml, report.html\n", tune.save_path.c_str());
     if (outcome.repo_file) std::printf("[tune] practice saved to %s\n", outcome.repo_file->c_str());

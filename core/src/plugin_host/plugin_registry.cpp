@@ -312,6 +312,12 @@ std::string PluginRegistry::select_model_adapter(const std::string& requested,
               "\"Model adapters\") and load it with --plugin-dir");
 }
 
+std::string resolved_model_type(const std::string& requested, const nlohmann::json& hf_config,
+                                const std::string& adapter_type) {
+  if (!requested.empty()) return requested;
+  return hf_config.contains("model_type") ? hf_config["model_type"].get<std::string>() : adapter_type;
+}
+
 std::unique_ptr<ModelAdapter> PluginRegistry::load_model(const std::filesystem::path& model_dir,
                                                          const std::string& model_type) const {
   return load_model_replacing(model_dir, model_type, {});
@@ -322,7 +328,7 @@ std::unique_ptr<ModelAdapter> PluginRegistry::load_model_replacing(
     const std::set<std::string>& replaced_weights) const {
   const nlohmann::json hf_config = read_json_file(model_dir / "config.json");
   const std::string adapter = select_model_adapter(model_type, hf_config);
-  const std::string resolved = !model_type.empty() ? model_type : hf_config.value("model_type", adapter);
+  const std::string resolved = resolved_model_type(model_type, hf_config, adapter);
   return create_model_adapter(
       adapter, ModelLoadRequest{model_dir, hf_config, resolved, at::kCPU, false, replaced_weights});
 }

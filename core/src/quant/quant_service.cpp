@@ -19,6 +19,7 @@
 #include "modelslim/core/dataset_names.hpp"
 #include "modelslim/core/disk_space.hpp"
 #include "modelslim/core/distributed.hpp"
+#include "modelslim/core/env_names.hpp"
 #include "modelslim/core/float_checkpoint_saver.hpp"
 #include "modelslim/core/output_path.hpp"
 #include "modelslim/core/paths.hpp"
@@ -257,16 +258,10 @@ std::size_t requested_devices(const std::string& device) {
   return device_count(device);
 }
 
-std::string model_type_of(const std::string& requested, const nlohmann::json& hf_config,
-                          const std::string& adapter_type) {
-  if (!requested.empty()) return requested;
-  return hf_config.contains("model_type") ? hf_config["model_type"].get<std::string>() : adapter_type;
-}
-
 std::string resolve_model_type(const std::filesystem::path& model_path, const std::string& requested,
                                const PluginRegistry& registry) {
   const nlohmann::json hf_config = read_model_config(model_path);
-  return model_type_of(requested, hf_config, registry.select_model_adapter(requested, hf_config));
+  return resolved_model_type(requested, hf_config, registry.select_model_adapter(requested, hf_config));
 }
 
 QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
@@ -283,7 +278,7 @@ QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
     if (!lock_held_by_parent()) lock.emplace(save_path, "--save_path");
   }
   const std::string adapter_type = registry.select_model_adapter(options.model_type, hf_config);
-  const std::string model_type = model_type_of(options.model_type, hf_config, adapter_type);
+  const std::string model_type = resolved_model_type(options.model_type, hf_config, adapter_type);
 
   std::filesystem::path config_path;
   if (options.config_path) {
@@ -311,7 +306,7 @@ QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
     spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(rank->rank) + "] [%^%l%$] %v");
     if (rank->rank != 0 && spdlog::get_level() < spdlog::level::warn) spdlog::set_level(spdlog::level::warn);
     // Ranks on one machine share its cores: without a user choice, split them instead of oversubscribing.
-    if (std::getenv("OMP_NUM_THREADS") == nullptr) {
+    if (std::getenv(env::kOmpNumThreads) == nullptr) {
       const auto cores = static_cast<std::size_t>(std::max(1U, std::thread::hardware_concurrency()));
       const int threads = static_cast<int>(std::max<std::size_t>(1, cores / rank->world_size));
       at::set_num_threads(threads);

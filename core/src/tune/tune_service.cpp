@@ -237,6 +237,8 @@ void finish_report(HostTuningSession& session, const ValidatedPlan& v, const Tun
   outcome.blocks_reused = session.blocks_reused();
   outcome.evaluated = session.evaluated();
   outcome.from_history = session.cache_hits();
+  session.cpu().total = process_cpu_seconds();
+  outcome.cpu = session.cpu();
   const EvaluationResult* baseline = needs_baseline(v.plan.expectations) ? session.baseline() : nullptr;
   write_text_atomic(options.save_path / "report.html",
                     render_tune_report(make_report(session, v.plan, options, key, line, baseline)));
@@ -291,7 +293,11 @@ DemandCheck verify_saved_model(const CandidateRecord& chosen, ValidatedPlan& v, 
   const auto verify_start = std::chrono::steady_clock::now();
   set_evaluation_context(*v.evaluator, "quant_model",
                          options.save_path / "history" / "evaluations" / "quant_model");
-  const EvaluationResult verified = v.evaluator->evaluate(request);
+  EvaluationResult verified;
+  {
+    const CpuTimer cpu(session.cpu().verification);
+    verified = v.evaluator->evaluate(request);
+  }
   history.record_evaluation(
       run, "verify", chosen.key, chosen.candidate.id,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - verify_start).count());

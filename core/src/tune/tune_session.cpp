@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include <sys/resource.h>
+
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
@@ -114,6 +116,13 @@ void enable_evaluation_reuse(Evaluator& evaluator, const std::filesystem::path& 
   reuse->enable_reuse(budget);
 }
 
+double process_cpu_seconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  const auto seconds = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) * 1e-6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
 std::string yaml_text(const YAML::Node& node) {
   YAML::Emitter out;
   out << node;
@@ -185,6 +194,7 @@ const EvaluationResult* HostTuningSession::baseline() {
   try {
     const QuietLogs quiet(options_.quiet_quantization);
     set_evaluation_context(evaluator_, "float", history_dir() / "evaluations" / "float");
+    const CpuTimer cpu(cpu_.baseline);
     result = evaluator_.evaluate(request);
   } catch (const Error& error) {
     throw InfrastructureFailure(error.code(), "the float model's evaluation failed: " + describe(error), tip);
@@ -225,7 +235,11 @@ std::vector<std::string> HostTuningSession::quantize(const std::filesystem::path
   quant.max_calib_tokens = options_.max_calib_tokens;
   if (options_.block_cache_bytes > 0) quant.block_cache = &block_cache_;
   const QuietLogs quiet(options_.quiet_quantization);
-  const QuantSummary summary = run_quant(quant, registry_);
+  QuantSummary summary;
+  {
+    const CpuTimer cpu(cpu_.quantization);
+    summary = run_quant(quant, registry_);
+  }
   blocks_quantized_ += summary.blocks;
   blocks_reused_ += summary.blocks_reused;
   // A block taken from the block cache never passes its names through the processors' filters, so their
@@ -272,6 +286,7 @@ StoredResult HostTuningSession::quantize_and_evaluate(const Candidate& candidate
   try {
     const QuietLogs quiet(options_.quiet_quantization);
     set_evaluation_context(evaluator_, candidate.id, history_dir() / "evaluations" / candidate.id);
+    const CpuTimer cpu(cpu_.evaluation);
     stored.result = evaluator_.evaluate(request);
   } catch (const Error& error) {
     throw infrastructure(candidate, "evaluation", describe(error), error.code());
@@ -414,6 +429,7 @@ std::vector<SensitivityRank> HostTuningSession::rank_blocks(const std::string& d
     }
     return ranking;
   }
+  const CpuTimer cpu(cpu_.ranking);
   std::printf("[tune] ranking decoder blocks by sensitivity (mse_layer_wise on %s)\n", data.c_str());
   std::fflush(stdout);
   const auto model = registry_.load_model(options_.model_path, options_.model_type);

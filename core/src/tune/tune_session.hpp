@@ -15,6 +15,7 @@
 #include "modelslim/core/tune_fingerprint.hpp"
 #include "modelslim/core/tune_history.hpp"
 #include "modelslim/core/tune_plan.hpp"
+#include "modelslim/core/tune_service.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/strategy.hpp"
 
@@ -79,6 +80,7 @@ class HostTuningSession final : public TuningSession {
   std::size_t cache_hits() const { return cache_hits_; }
   std::size_t blocks_quantized() const { return blocks_quantized_; }
   std::size_t blocks_reused() const { return blocks_reused_; }
+  TuneCpuSeconds& cpu() { return cpu_; }
   double elapsed_seconds() const;
 
   // Quantizes `practice_file` into `output` (replaced when complete). Throws on failure. Returns the
@@ -113,6 +115,7 @@ class HostTuningSession final : public TuningSession {
   std::size_t blocks_reused_ = 0;
   std::size_t evaluated_ = 0;
   std::size_t cache_hits_ = 0;
+  TuneCpuSeconds cpu_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
@@ -122,6 +125,20 @@ void set_evaluation_context(Evaluator& evaluator, const std::string& label, cons
 // Lets an evaluator that implements EvaluationReuse (modelslim/evaluation_reuse.hpp) keep work between the
 // session's evaluations: 1 GiB of memory, then up to 4 GiB spilled to `spill_dir` (emptied first).
 void enable_evaluation_reuse(Evaluator& evaluator, const std::filesystem::path& spill_dir);
+// CPU seconds (user + system, all threads) this process has used so far.
+double process_cpu_seconds();
+// Adds the CPU time of its lifetime to `total`.
+class CpuTimer {
+ public:
+  explicit CpuTimer(double& total) : total_(total), start_(process_cpu_seconds()) {}
+  ~CpuTimer() { total_ += process_cpu_seconds() - start_; }
+  CpuTimer(const CpuTimer&) = delete;
+  CpuTimer& operator=(const CpuTimer&) = delete;
+
+ private:
+  double& total_;
+  double start_;
+};
 // Block-style YAML text of a node.
 std::string yaml_text(const YAML::Node& node);
 // A practice's spec as canonical text (metadata excluded: identical specs share a result).

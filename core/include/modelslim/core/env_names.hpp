@@ -1,7 +1,12 @@
-// Every environment variable modelslim reads or sets, named once.
+// Every environment variable the host reads or sets, named once; those the SDK and the plugins read are in
+// modelslim/env_names.hpp, reachable here too (core::env::kBufferPool).
 #pragma once
 
+#include "modelslim/env_names.hpp"
+
 namespace modelslim::core::env {
+
+using namespace ::modelslim::env;  // NOLINT: one list for the host, the SDK's names included
 
 // Extra plugin directories, ':'-separated, searched after the installed ones.
 inline constexpr const char* kPluginPath = "MODELSLIM_PLUGIN_PATH";

@@ -84,4 +84,9 @@ class PluginRegistry final : public HostServices {
   std::vector<std::filesystem::path> skipped_;
 };
 
+// The model type a run works with: --model_type when given, else config.json's model_type, else the
+// selected adapter's type. The one rule for quant, tune and every load_model.
+std::string resolved_model_type(const std::string& requested, const nlohmann::json& hf_config,
+                                const std::string& adapter_type);
+
 }  // namespace modelslim::core

@@ -25,6 +25,17 @@ struct TuneOptions {
   std::optional<std::size_t> max_calib_tokens;  // calibration samples cut to this many tokens
 };
 
+// Process CPU time (user + system, all threads) by phase: what the shared machine's load does not stretch,
+// and what tells which work block reuse can remove (docs/performance.md (e)).
+struct TuneCpuSeconds {
+  double quantization = 0;  // every candidate's quantization (and quant_model's, when not kept)
+  double evaluation = 0;    // the candidates' evaluations
+  double baseline = 0;      // the float model's evaluation
+  double ranking = 0;       // the block sensitivity ranking
+  double verification = 0;  // the saved quant_model's evaluation
+  double total = 0;         // the whole process up to the end of the run
+};
+
 struct TuneOutcome {
   bool passed = false;
   std::string practice_id;  // the saved practice (passed) or the closest candidate
@@ -36,6 +47,7 @@ struct TuneOutcome {
   std::size_t fallback = 0;
   std::size_t blocks_quantized = 0;  // blocks of all quantization runs
   std::size_t blocks_reused = 0;     // of those, taken from an earlier candidate
+  TuneCpuSeconds cpu;
   std::optional<std::filesystem::path> repo_file;
 };
 
