@@ -76,6 +76,7 @@ TEST_CASE("the SDK's environment variable names are the documented ones") {
   CHECK(std::string(modelslim::env::kPrefetchBudgetMib) == "MODELSLIM_PREFETCH_BUDGET_MIB");
   CHECK(std::string(modelslim::env::kCpuIsa) == "MODELSLIM_CPU_ISA");
   CHECK(std::string(modelslim::env::kShardWriter) == "MODELSLIM_SHARD_WRITER");
+  CHECK(std::string(modelslim::env::kStoredDtypeWeights) == "MODELSLIM_STORED_DTYPE_WEIGHTS");
   CHECK(std::string(modelslim::env::kOmpNumThreads) == "OMP_NUM_THREADS");
   CHECK(std::string(modelslim::env::kPath) == "PATH");
 }
