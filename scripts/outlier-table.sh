@@ -28,6 +28,7 @@ rows=(
   "W8A16|awq|{type: awq, weight_qconfig: $w8}, {type: linear_quant, qconfig: {weight: $w8}}"
   "W4A16 (g64, asym)|none|{type: linear_quant, qconfig: {weight: $w4}}"
   "W4A16 (g64, asym)|awq|{type: awq, weight_qconfig: $w4}, {type: linear_quant, qconfig: {weight: $w4}}"
+  "W8A8|cbq (v0 m5)|{type: cbq}, $w8a8"
 )
 
 printf '| scheme | outlier suppression | perplexity | vs float |\n|---|---|---|---|\n'

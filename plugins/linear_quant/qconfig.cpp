@@ -121,6 +121,14 @@ LinearQuantConfig parse_qconfig(const ConfigNode& qconfig) {
       unsupported(act_node["symmetric"],
                   "per_token (dynamic) activations must be symmetric to deploy as W8A8_DYNAMIC");
     config.scheme = w.dtype == "int4" ? Scheme::kW4A8Dynamic : Scheme::kW8A8Dynamic;
+  } else if (a.scope == "pd_mix") {
+    // The reference's W8A8_MIX (ActPDMixMinmax): static per-tensor asymmetric input_scale/input_offset for
+    // decode on a disaggregated KV consumer, per-token dynamic for prefill (vllm-ascend w8a8_pdmix.py).
+    unsupported(act_node["scope"],
+                "activation scope 'pd_mix' (W8A8_MIX: dynamic per-token prefill, static per-tensor decode) "
+                "is not built: modelslim has no W8A8_MIX layout, saver or evaluator yet; use per_token "
+                "(W8A8_DYNAMIC, what vllm-ascend runs W8A8_MIX as when prefill and decode share an instance) "
+                "or per_tensor (W8A8)");
   } else {
     unsupported(act_node["scope"],
                 "activation scope '" + a.scope + "' is not supported (per_tensor, per_token)");
