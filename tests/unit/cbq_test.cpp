@@ -72,6 +72,33 @@ at::Tensor block_outputs(test::MlpBlock& block, const std::vector<BlockInput>& i
   return at::cat(outs, 1);
 }
 
+// One norm feeding two "experts" (names as an MoE adapter gives them) with a planted outlier channel.
+class ExpertBlock final : public Block {
+ public:
+  ExpertBlock()
+      : gamma_(at::ones({8})),
+        e0_("blk.mlp.experts.0.gate_proj", at::randn({6, 8})),
+        e1_("blk.mlp.experts.1.gate_proj", at::randn({6, 8})) {}
+  const std::string& name() const override { return name_; }
+  std::vector<Linear*> linears() override { return {&e0_, &e1_}; }
+  std::vector<NamedTensor> other_parameters() const override { return {{kNorm, gamma_}}; }
+  at::Tensor forward(const at::Tensor& hidden, const ForwardContext&) override {
+    const at::Tensor normed = hidden * gamma_;
+    return e0_.forward(normed).sum(-1, true) + e1_.forward(normed).sum(-1, true) + hidden;
+  }
+  std::vector<NormLinearSubgraph> norm_linear_subgraphs() override {
+    return {{kNorm, gamma_, {&e0_, &e1_}, nullptr}};
+  }
+  at::Tensor& gamma() { return gamma_; }
+  static inline const std::string kNorm = "blk.post_attention_layernorm.weight";
+
+ private:
+  std::string name_ = "blk";
+  at::Tensor gamma_;
+  Linear e0_;
+  Linear e1_;
+};
+
 }  // namespace
 
 TEST_CASE("cbq outlier scales on a hand-derived case: the fine split keeps the milder coarse outlier") {
@@ -145,6 +172,25 @@ TEST_CASE("cbq on a gated MLP block: fused weights as float64 recomputes them, f
   CHECK(max_relative(block.up().weight(), up * s) < 1e-5);
   CHECK(max_relative(block.down().weight(), down) == 0.0);
   CHECK(max_relative(block_outputs(block, inputs), before) < 1e-5);
+}
+
+TEST_CASE("cbq leaves norm-linear subgraphs that feed MoE experts alone, as the reference") {
+  at::manual_seed(3);
+  ExpertBlock block;
+  at::Tensor x = at::randn({1, 16, 8});
+  x.select(2, 2).mul_(40.0);
+  const std::vector<BlockInput> inputs = {{x, std::make_shared<test::MlpContext>()}};
+  cbq::CbqProcessor processor(parse_yaml_string("{type: cbq}", "p.yaml"));
+  BlockRequest request{"blk", block, inputs, {}, 0, nullptr};
+  processor.preprocess(request);
+  processor.process(request);
+  processor.postprocess(request);
+  CHECK(processor.decisions().empty());
+  CHECK(block.gamma().eq(1.0).all().item<bool>());
+  // The same outlier channel is scaled when the readers are not experts (the detection itself fires).
+  const at::Tensor normed = x.squeeze(0);
+  CHECK(cbq::scaled_channels(
+            cbq::outlier_scales(std::get<0>(normed.min(0)), std::get<0>(normed.max(0)), 1.5, 0.7)) >= 1);
 }
 
 TEST_CASE("cbq config errors name the field") {
