@@ -1,6 +1,6 @@
 // v0 practices with anti_method m5 (CBQ) and pdmix, written for the test after the reference's
 // lab_practice files: m5 becomes the cbq processor (in the --print_v1 text too); pdmix becomes
-// act.scope pd_mix, which linear_quant refuses naming W8A8_MIX and the alternatives.
+// act.scope pd_mix, which linear_quant classifies as W8A8_MIX.
 #include "support/doctest.hpp"
 
 #include "modelslim/core/practice_config.hpp"
@@ -60,19 +60,18 @@ TEST_CASE("v0 anti_method m5 becomes the cbq processor before linear_quant, and 
   CHECK(prior.spec.prior[0]["process"].at(0)["type"].as_string() == "cbq");
 }
 
-TEST_CASE("v0 pdmix becomes act scope pd_mix, which linear_quant refuses naming W8A8_MIX") {
+TEST_CASE("v0 pdmix becomes act scope pd_mix, which linear_quant classifies as W8A8_MIX") {
   const PracticeConfig config = parse_practice_config(parse_yaml_string(
       "apiversion: modelslim_v0\nspec:\n  calib_cfg: {mm_tensor: False, pdmix: True}\n", "v0.yaml"));
   const ConfigNode qconfig = config.spec.process[0]["qconfig"];
   CHECK(qconfig["act"]["scope"].as_string() == "pd_mix");
   CHECK_FALSE(qconfig["act"]["symmetric"].as_bool());
-  try {
-    linear_quant::parse_qconfig(qconfig);
-    FAIL("pd_mix was accepted");
-  } catch (const Error& error) {
-    CHECK(error.code() == ErrorCode::kUnsupported);
-    CHECK_MESSAGE(contains(error.what(), "W8A8_MIX"), error.what());
-    CHECK_MESSAGE(contains(error.what(), "scope"), error.what());
-    CHECK_MESSAGE(contains(error.what(), "use per_token"), error.what());
-  }
+  const linear_quant::LinearQuantConfig parsed = linear_quant::parse_qconfig(qconfig);
+  CHECK(std::string(linear_quant::scheme_name(parsed.scheme)) == "W8A8_MIX");
+  // Calibrated like static W8A8 (its decode params), so observed.
+  CHECK(parsed.act_mode() == ActivationQuantMode::kStaticPerTensor);
+  // pd_mix is asymmetric only (the reference's int8_pd_mix_asym).
+  const ConfigNode symmetric = parse_yaml_string(
+      "{act: {scope: pd_mix, dtype: int8, symmetric: true}, weight: {scope: per_channel}}", "q.yaml");
+  CHECK_THROWS_WITH_AS(linear_quant::parse_qconfig(symmetric), doctest::Contains("act.symmetric"), Error);
 }
