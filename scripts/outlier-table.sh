@@ -34,6 +34,7 @@ rows=(
   "W8A8C8|iter_smooth α 0.5|{type: iter_smooth, alpha: 0.5}, $w8a8, $c8"
   "float linears, C8 (int8 KV cache only)|none|$c8"
   "W8A8C8|iter_smooth α 0.5 + kv_smooth|{type: iter_smooth, alpha: 0.5}, {type: kv_smooth}, $w8a8, $c8"
+  "W8A8|cbq (v0 m5)|{type: cbq}, $w8a8"
 )
 
 printf '| scheme | outlier suppression | perplexity | vs float |\n|---|---|---|---|\n'

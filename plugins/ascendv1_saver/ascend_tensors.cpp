@@ -116,6 +116,11 @@ at::Tensor w4a8_scale_bias(const std::string& name, const at::Tensor& dequantize
 std::string ascend_quant_type(const QuantizedLinear& q) {
   if (q.weight_bits == 8 && q.act_mode == ActivationQuantMode::kStaticPerTensor && q.group_size == 0)
     return "W8A8";
+  // Per-token compute with static params kept (linear_quant's pd_mix): prefill dynamic, decode static.
+  if (q.weight_bits == 8 && q.act_mode == ActivationQuantMode::kDynamicPerToken && q.group_size == 0 &&
+      q.input_scale.defined()) {
+    return "W8A8_MIX";
+  }
   if (q.weight_bits == 8 && q.act_mode == ActivationQuantMode::kDynamicPerToken && q.group_size == 0) {
     return "W8A8_DYNAMIC";
   }
@@ -189,7 +194,7 @@ std::vector<TypedTensor> linear_tensors(const Linear& linear, at::ScalarType flo
   }
   tensors.push_back({name + ".weight",
                      saver_rules::to_integer_checked(q.qweight, at::kChar, name + ".weight", kSaver), type});
-  if (type == "W8A8") {
+  if (type == "W8A8" || type == "W8A8_MIX") {
     // y = deq_scale * (Wq·xq + quant_bias) with xq = round(x / input_scale + input_offset).
     const at::Tensor weight_scale = q.weight_scale.to(at::kFloat);
     const at::Tensor deq_scale = (q.input_scale.to(at::kFloat) * weight_scale).contiguous();
@@ -210,7 +215,8 @@ std::vector<TypedTensor> linear_tensors(const Linear& linear, at::ScalarType flo
     tensors.push_back({name + ".deq_scale",
                        float_dtype == at::kBFloat16 ? deq_scale : deq_scale.view(at::kInt).to(at::kLong),
                        type});
-  } else {
+  }
+  if (type != "W8A8") {  // W8A8_MIX carries both sets (the reference's on_w8a8_pd_mix)
     tensors.push_back({name + ".weight_scale", as_column(q.weight_scale.to(at::kFloat)), type});
     tensors.push_back({name + ".weight_offset", as_column(q.weight_offset.to(at::kFloat)), type});
   }

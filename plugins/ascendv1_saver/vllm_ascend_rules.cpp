@@ -66,6 +66,8 @@ std::string expert_refusal(const LinearQuantUse& use) {
     return "no MoE scheme is registered for W8A8 with static activations (methods/w8a8_static.py registers "
            "\"linear\" only; create_scheme_for_layer raises NotImplementedError for layer_type moe)";
   if (use.scheme == "W8A16") return "methods/w8a16.py registers W8A16 for \"linear\" only, not \"moe\"";
+  if (use.scheme == "W8A8_MIX")
+    return "methods/w8a8_pdmix.py registers W8A8_MIX for \"linear\" only, not \"moe\"";
   if (use.scheme == "W4A16")
     return "its MoE W4A16 scheme (methods/w4a16.py) loads LLM-Compressor's weight_packed / weight_shape "
            "tensors, not the ascendv1 int4 pairs";

@@ -42,6 +42,10 @@ void check_use(const LinearQuantUse& use) {
     }
     return;
   }
+  if (use.scheme == "W8A8_MIX") {
+    refuse(use.config, use.describe() + " (pd_mix, W8A8_MIX) has no compressed-tensors layout",
+           "use act scope per_token (W8A8_DYNAMIC) or per_tensor (W8A8), or the ascendv1 saver");
+  }
   if (use.weight_bits != 8 || use.group_size > 0 || !use.weight_symmetric) {
     refuse(use.config, use.describe() + " with quantized activations has no compressed-tensors layout here",
            "quantized activations need int8 per_channel symmetric weights (W8A8, W8A8_DYNAMIC)");

@@ -333,6 +333,12 @@ std::shared_ptr<const QuantizedLinear> LinearQuantProcessor::quantize(const Line
     result->input_scale = params.scale;
     result->input_offset = params.offset;
   }
+  if (config_.scheme == Scheme::kW8A8Mix && !dynamic_fallback) {
+    // W8A8_MIX: the static params above are for decode; calibration forwards and prefill quantize per
+    // token (ActPDMixMinmax), so the compute is dynamic and the input_scale marks the mix for savers.
+    result->act_mode = ActivationQuantMode::kDynamicPerToken;
+    result->act_symmetric = true;
+  }
   return result;
 }
 

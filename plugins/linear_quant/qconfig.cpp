@@ -36,8 +36,9 @@ QuantizerConfig parse_quantizer(const ConfigNode& node) {
 [[noreturn]] void unsupported(const ConfigNode& node, const std::string& what) {
   throw Error(
       ErrorCode::kUnsupported, node.location() + ": " + node.path() + ": " + what,
-      "supported: act int8 per_tensor (static, sym/asym) or per_token (dynamic, symmetric) with weight "
-      "int8 per_channel symmetric minmax (W8A8, W8A8_DYNAMIC); no act with weight int8 or int4 "
+      "supported: act int8 per_tensor (static, sym/asym), per_token (dynamic, symmetric) or pd_mix (asym) "
+      "with weight "
+      "int8 per_channel symmetric minmax (W8A8, W8A8_DYNAMIC, W8A8_MIX); no act with weight int8 or int4 "
       "per_channel or per_group minmax, symmetric or not (W8A16, W4A16)");
 }
 
@@ -55,6 +56,8 @@ const char* scheme_name(Scheme scheme) {
       return "W4A16";
     case Scheme::kW4A8Dynamic:
       return "W4A8_DYNAMIC";
+    case Scheme::kW8A8Mix:
+      return "W8A8_MIX";
   }
   return "?";
 }
@@ -106,7 +109,7 @@ LinearQuantConfig parse_qconfig(const ConfigNode& qconfig) {
     unsupported(act_node["method"],
                 "activation method '" + a.method + "' is not supported (minmax, histogram, hybrid)");
   }
-  if (a.method != "minmax" && a.scope != "per_tensor") {
+  if (a.method != "minmax" && a.scope != "per_tensor" && a.scope != "pd_mix") {
     unsupported(act_node["method"],
                 a.method + " calibration applies to per_tensor (static) activations only");
   }
@@ -121,9 +124,16 @@ LinearQuantConfig parse_qconfig(const ConfigNode& qconfig) {
       unsupported(act_node["symmetric"],
                   "per_token (dynamic) activations must be symmetric to deploy as W8A8_DYNAMIC");
     config.scheme = w.dtype == "int4" ? Scheme::kW4A8Dynamic : Scheme::kW8A8Dynamic;
+  } else if (a.scope == "pd_mix") {
+    // The reference's W8A8_MIX (ActPDMixMinmax, int8_pd_mix_asym): static per-tensor asymmetric params for
+    // decode, per-token dynamic quantization for prefill (vllm-ascend w8a8_pdmix.py).
+    if (a.symmetric)
+      unsupported(act_node["symmetric"],
+                  "pd_mix activations are asymmetric (the reference's int8_pd_mix_asym)");
+    config.scheme = Scheme::kW8A8Mix;
   } else {
     unsupported(act_node["scope"],
-                "activation scope '" + a.scope + "' is not supported (per_tensor, per_token)");
+                "activation scope '" + a.scope + "' is not supported (per_tensor, per_token, pd_mix)");
   }
   return config;
 }

@@ -23,7 +23,9 @@ struct QuantizerConfig {
   int bits() const { return dtype == "int4" ? 4 : 8; }
 };
 
-enum class Scheme { kW8A8Static, kW8A8Dynamic, kW8A16, kW4A16, kW4A8Dynamic };
+// kW8A8Mix (act scope pd_mix): calibrated like kW8A8Static (its static params serve decode), quantized per
+// token like kW8A8Dynamic while calibrating and in prefill.
+enum class Scheme { kW8A8Static, kW8A8Dynamic, kW8A16, kW4A16, kW4A8Dynamic, kW8A8Mix };
 const char* scheme_name(Scheme scheme);
 
 struct LinearQuantConfig {

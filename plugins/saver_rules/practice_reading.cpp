@@ -42,7 +42,10 @@ LinearQuantUse read_use(const ConfigNode& config) {
                                                               : ActivationQuantMode::kStaticPerTensor;
     use.act_symmetric = act.get_bool("symmetric", true);
   }
-  if (use.act_mode == ActivationQuantMode::kNone) {
+  if (act.defined() && act.get_string("scope", "") == "pd_mix" &&
+      use.act_mode != ActivationQuantMode::kNone) {
+    use.scheme = "W8A8_MIX";
+  } else if (use.act_mode == ActivationQuantMode::kNone) {
     use.scheme = use.weight_bits == 4 ? "W4A16" : "W8A16";
   } else if (use.act_mode == ActivationQuantMode::kDynamicPerToken) {
     use.scheme = use.weight_bits == 4 ? "W4A8_DYNAMIC" : "W8A8_DYNAMIC";

@@ -108,6 +108,8 @@ std::shared_ptr<const LinearCompute> make_deployed_linear(const SafetensorsCheck
                                                           const std::string& name, const std::string& type) {
   if (type == "W8A8") return std::make_shared<StaticW8A8>(saved, name);
   if (type == "W8A8_DYNAMIC") return std::make_shared<DynamicW8A8>(saved, name, false);
+  // vllm-ascend runs W8A8_MIX dynamic per token unless the instance is a disaggregated decode (KV consumer).
+  if (type == "W8A8_MIX") return std::make_shared<DynamicW8A8>(saved, name, false);
   if (type == "W4A8_DYNAMIC") return std::make_shared<DynamicW8A8>(saved, name, true);
   if (type == "W8A16") return std::make_shared<WeightOnly>(saved, name, false);
   if (type == "W4A16") return std::make_shared<WeightOnly>(saved, name, true);

@@ -40,7 +40,7 @@ spec:
     part_file_size: 4
 )";
 
-// lab_practice/qwen3/qwen3-14b-dense-w8a8.yaml without pdmix (W8A8_MIX is not built), act_method 3 as the
+// lab_practice/qwen3/qwen3-14b-dense-w8a8.yaml without pdmix (pdmix_test.cpp), act_method 3 as the
 // W8A8 tuning guide recommends.
 const char* const kQwen3W8A8 = R"(apiversion: modelslim_v0
 metadata:

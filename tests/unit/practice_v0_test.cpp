@@ -281,7 +281,6 @@ TEST_CASE("v0 keys modelslim does not build are refused by name and line") {
        "is_lowbit", "v0.yaml:7"},
       {head + "  calib_cfg: {mm_tensor: False, use_fa_quant: True}\n", "use_fa_quant", "v0.yaml:3"},
       {head + "  anti_cfg: {anti_method: m2}\n  calib_cfg: {mm_tensor: False}\n", "m2", "v0.yaml:3"},
-      {head + "  anti_cfg: {anti_method: m5}\n  calib_cfg: {mm_tensor: False}\n", "CBQ", "v0.yaml:3"},
       {head + "  calib_cfg: {w_bit: 8}\n", "mm_tensor", "v0.yaml:3"},
       {head + "  calib_cfg: {mm_tensor: False, pr: 0.5}\n", "pr", "v0.yaml:3"},
       {head + "  calib_cfg: {mm_tensor: False, w_method: GPTQ}\n", "w_method", "v0.yaml:3"},

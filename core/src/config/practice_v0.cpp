@@ -70,8 +70,8 @@ YAML::Node anti_processor(const ConfigNode& anti) {
     node["scale_min"] = "1e-5";  // SCALE_MIN_LLM (as text: the YAML keeps a short number)
     node["enable_subgraph_type"] = norm_linear_only();
   } else if (method == "m5") {
-    refuse(where, "anti_method m5 (CBQ) is not built in modelslim yet",
-           "use m4 (iter_smooth), m6 (flex_smooth_quant) or m1 (smooth_quant)");
+    // CBQ's outlier-channel scales (cbq.py with its defaults); the reference has no v1 processor for it.
+    node["type"] = "cbq";
   } else {
     node["type"] = "flex_smooth_quant";
     const ConfigNode flex = anti["flex_config"];
