@@ -28,6 +28,9 @@ rows=(
   "W8A16|awq|{type: awq, weight_qconfig: $w8}, {type: linear_quant, qconfig: {weight: $w8}}"
   "W4A16 (g64, asym)|none|{type: linear_quant, qconfig: {weight: $w4}}"
   "W4A16 (g64, asym)|awq|{type: awq, weight_qconfig: $w4}, {type: linear_quant, qconfig: {weight: $w4}}"
+  "float linears + FA3|fa3_quant (int8 per-head Q/K/V)|{type: fa3_quant}"
+  "float linears + FA3|fa3_quant per_token|{type: fa3_quant, qconfig: {dtype: int8, scope: per_token, symmetric: true, method: minmax}}"
+  "W8A8 + FA3|iter_smooth α 0.5, fa3_quant|{type: iter_smooth, alpha: 0.5}, {type: fa3_quant}, $w8a8"
 )
 
 printf '| scheme | outlier suppression | perplexity | vs float |\n|---|---|---|---|\n'

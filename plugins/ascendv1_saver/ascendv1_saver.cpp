@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "ascend_tensors.hpp"
+#include "attention_tensors.hpp"
 #include "modelslim/model_adapter.hpp"
 #include "modelslim/model_files.hpp"
 #include "modelslim/safetensors.hpp"
@@ -52,6 +53,7 @@ void AscendV1Saver::begin(const SaveContext& context) {
   description_ = nlohmann::ordered_json::object();
   model_quant_type_ = "FLOAT";
   group_size_ = 0;
+  fa_static_ = false;
 }
 
 void AscendV1Saver::add(const std::string& key, const at::Tensor& tensor, const std::string& type) {
@@ -71,6 +73,10 @@ void AscendV1Saver::save_block(Block& block) {
   for (const NamedTensor& parameter : block.other_parameters()) {
     outputs.push_back({parameter.name, parameter.tensor.to(float_dtype_).contiguous(), "FLOAT"});
   }
+  AttentionQuantOutput attention = attention_quant_output(block);  // FA3
+  for (TypedTensor& entry : attention.tensors) outputs.push_back(std::move(entry));
+  for (const auto& [key, type] : attention.entries) description_[key] = type;
+  fa_static_ = fa_static_ || attention.static_inputs;
   // The shard writer's layout guess: the rest of the model saved like this block, then the tail.
   writer_->expect(guess_rest_of_model(*model_, block.name(), specs_of(outputs), tail_specs_));
   for (const TypedTensor& entry : outputs) add(entry.key, entry.tensor, entry.type);
@@ -110,6 +116,7 @@ void AscendV1Saver::finish(const std::vector<NamedTensor>& non_block_parameters)
   description["metadata"] = nlohmann::ordered_json::object();
   description["group_size"] = group_size_;
   description["optional"] = write_optional_files();
+  if (fa_static_) description["fa_quant_type"] = "FAKQuant";  // vllm-ascend's attention scheme
   // Loaders check this flag before looking for the rotation (QuaRot folded into the weights).
   if (description["optional"].contains("quarot")) description["is_rot_used"] = true;
   write_text_atomic(output_dir_ / "quant_model_description.json", description.dump(2) + "\n");

@@ -49,6 +49,7 @@ class AscendV1Saver final : public Saver, public PracticeCheck {
   nlohmann::ordered_json description_;
   std::string model_quant_type_ = "FLOAT";
   std::int64_t group_size_ = 0;
+  bool fa_static_ = false;  // some attention input saved with static scales (FA3)
 };
 
 }  // namespace modelslim::ascendv1

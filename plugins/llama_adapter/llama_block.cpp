@@ -109,8 +109,20 @@ LlamaBlock::Projected LlamaBlock::project(const at::Tensor& x, const at::Tensor&
     q = rms_norm(q, norms_.q_norm, config_.rms_norm_eps);
     k = rms_norm(k, norms_.k_norm, config_.rms_norm_eps);
   }
-  return {apply_rope(q.transpose(1, 2), cos, sin), apply_rope(k.transpose(1, 2), cos, sin),
-          v.transpose(1, 2)};
+  const AttentionQuantSlots& fa = attention_quant_;
+  return {fa.apply(AttentionInput::kQuery, apply_rope(q.transpose(1, 2), cos, sin)),
+          fa.apply(AttentionInput::kKey, apply_rope(k.transpose(1, 2), cos, sin)),
+          fa.apply(AttentionInput::kValue, v.transpose(1, 2))};
+}
+
+// The reference's DeepSeek ratios (no llama FA3 adapter there): Q and K keep 99.99 % of each head's values.
+std::vector<AttentionQuantPoint> LlamaBlock::attention_quant_points() {
+  AttentionQuantPoint point;
+  point.module = name_ + ".self_attn";
+  point.slots = &attention_quant_;
+  point.heads = {config_.num_heads, config_.num_kv_heads, config_.num_kv_heads};
+  point.recall_ratio = {0.9999, 0.9999, 1.0};
+  return {point};
 }
 
 at::Tensor LlamaBlock::attend(const at::Tensor& q, at::Tensor k, at::Tensor v, const at::Tensor& mask) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "llama_config.hpp"
+#include "modelslim/attention_quant.hpp"
 #include "modelslim/block.hpp"
 #include "modelslim/fused_module_source.hpp"
 
@@ -50,8 +51,9 @@ struct LlamaBlockWeights {
   at::Tensor k_norm;
 };
 
-// Also a FusedModuleSource: q/k/v and gate/up, as vLLM's Llama-family packed_modules_mapping fuses them.
-class LlamaBlock final : public Block, public FusedModuleSource {
+// Also a FusedModuleSource: q/k/v and gate/up, as vLLM's Llama-family packed_modules_mapping fuses them;
+// and an AttentionQuantSource: Q and K after RoPE, V, per head, before GQA repeats K and V (FA3).
+class LlamaBlock final : public Block, public FusedModuleSource, public AttentionQuantSource {
  public:
   // `linears` in the order q, k, v, o, gate, up, down.
   LlamaBlock(std::string name, const LlamaConfig& config, std::vector<Linear> linears,
@@ -69,6 +71,7 @@ class LlamaBlock final : public Block, public FusedModuleSource {
   std::vector<LinearPairSubgraph> linear_pair_subgraphs() override;
   std::optional<BlockRotationPoints> rotation_points() override;
   std::vector<FusedModule> fused_modules() const override;
+  std::vector<AttentionQuantPoint> attention_quant_points() override;
 
  private:
   at::Tensor attention(const at::Tensor& x, const LlamaContext& context);
@@ -87,6 +90,7 @@ class LlamaBlock final : public Block, public FusedModuleSource {
   const LlamaConfig& config_;
   std::vector<Linear> linears_;
   LlamaBlockWeights norms_;
+  AttentionQuantSlots attention_quant_;
 };
 
 }  // namespace modelslim::llama

@@ -5,6 +5,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "modelslim/attention_quant.hpp"
 #include "modelslim/block.hpp"
 #include "modelslim/linear.hpp"
 #include "moe_config.hpp"
@@ -35,6 +36,7 @@ struct AttentionWeights {
   Linear* o = nullptr;
   at::Tensor q_norm;
   at::Tensor k_norm;
+  const AttentionQuantSlots* fa3 = nullptr;  // FA3 hooks on Q, K (after RoPE) and V (before the GQA repeat)
 };
 
 // x: the normed input [1, seq, hidden] → o_proj's output [1, seq, hidden].

@@ -26,7 +26,8 @@ struct MoeBlockNorms {
 
 // Also a FusedModuleSource (q/k/v, and gate/up of each expert and of a dense or shared MLP) and an
 // ExpertRouting (calibration coverage of experts).
-class MoeBlock final : public Block, public FusedModuleSource, public ExpertRouting {
+// Also an AttentionQuantSource (FA3): Q/K after RoPE, V, per kv head before the GQA repeat.
+class MoeBlock final : public Block, public FusedModuleSource, public ExpertRouting, public AttentionQuantSource {
  public:
   // `linears`: q, k, v, o, then the MLP's in MlpLayout order.
   MoeBlock(std::string name, const MoeConfig& config, std::int64_t layer, std::vector<Linear> linears,
@@ -44,6 +45,7 @@ class MoeBlock final : public Block, public FusedModuleSource, public ExpertRout
   std::vector<RoutedExpert> routed_experts() override;
   void set_calibrate_all_experts(bool on) override { statistics_.all_experts = on; }
   std::vector<std::int64_t> routed_token_counts() const override;
+  std::vector<AttentionQuantPoint> attention_quant_points() override;
 
  private:
   std::vector<Linear*> mlp_readers();
@@ -55,6 +57,7 @@ class MoeBlock final : public Block, public FusedModuleSource, public ExpertRout
   std::vector<Linear> linears_;
   MoeBlockNorms norms_;
   RoutingStatistics statistics_;
+  AttentionQuantSlots attention_quant_;
 };
 
 }  // namespace modelslim::moe
