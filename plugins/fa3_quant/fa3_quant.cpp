@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "modelslim/error.hpp"
+#include "modelslim/model_adapter.hpp"
 
 namespace modelslim::fa3 {
 namespace {
@@ -66,15 +67,11 @@ bool Fa3Quant::is_data_free() const {
 
 void Fa3Quant::preprocess(BlockRequest& request) {
   pending_.clear();
+  preprocessed_ = true;
   auto* source = dynamic_cast<AttentionQuantSource*>(&request.block);
-  if (source == nullptr) {
-    throw Error(ErrorCode::kUnsupported,
-                config_path_ + ": block " + request.name +
-                    " does not expose its attention inputs (the model adapter implements no "
-                    "AttentionQuantSource)",
-                "fa3_quant works on the llama family (MHA/GQA) and deepseek (MLA); remove it for this model");
-  }
+  if (source == nullptr) return;  // a block without attention (DeepSeek's MTP layer); post_run checks the model
   for (AttentionQuantPoint& point : source->attention_quant_points()) {
+    saw_attention_ = true;
     if (!filter_.selects(point.module)) continue;
     pending_.push_back(std::make_unique<Pending>(Pending{std::move(point), {}}));
     observe(*pending_.back());
@@ -129,6 +126,14 @@ void Fa3Quant::postprocess(BlockRequest& request) {
     install_attention_quant(pending->point);
   }
   pending_.clear();
+}
+
+void Fa3Quant::post_run(RunContext& context) {
+  if (saw_attention_ || !preprocessed_) return;  // blocks reused from a tuning cache were seen before
+  throw Error(ErrorCode::kUnsupported,
+              config_path_ + ": no block of this " + context.model.model_type() +
+                  " model exposes its attention inputs (the model adapter implements no AttentionQuantSource)",
+              "fa3_quant works on the llama family and MoE models (MHA/GQA) and deepseek (MLA); remove it");
 }
 
 std::vector<std::string> Fa3Quant::warnings() const {

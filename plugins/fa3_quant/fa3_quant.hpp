@@ -36,6 +36,7 @@ class Fa3Quant final : public Processor {
   bool block_local() const override { return true; }
   void preprocess(BlockRequest& request) override;
   void postprocess(BlockRequest& request) override;
+  void post_run(RunContext& context) override;
   std::vector<std::string> warnings() const override;
 
   // The scope of each input (Q, K, V); nullopt: left in float.
@@ -54,7 +55,9 @@ class Fa3Quant final : public Processor {
   std::array<std::optional<Fa3Scope>, kAttentionInputs> scopes_;
   NameFilter filter_;
   std::string config_path_;
-  std::vector<std::unique_ptr<Pending>> pending_;  // hooks point into them
+  std::vector<std::unique_ptr<Pending>> pending_;
+  bool preprocessed_ = false;  // some block ran preprocess
+  bool saw_attention_ = false;  // some block exposed its attention inputs  // hooks point into them
 };
 
 }  // namespace modelslim::fa3

@@ -79,7 +79,9 @@ TEST_CASE("llama GQA: fa3_quant writes the reference's FA3 layout and eval compu
   for (std::int64_t l = 0; l < layers; ++l) {
     const std::string attn = "model.layers." + std::to_string(l) + ".self_attn.";
     CHECK(description[attn + "quant_type"] == "INT8");
-    for (const auto& [input, count] : {std::pair{"fa_q", heads}, {"fa_k", kv_heads}, {"fa_v", kv_heads}}) {
+    const std::vector<std::pair<std::string, std::int64_t>> inputs = {
+        {"fa_q", heads}, {"fa_k", kv_heads}, {"fa_v", kv_heads}};
+    for (const auto& [input, count] : inputs) {
       const std::string prefix = attn + input;
       CAPTURE(prefix);
       CHECK(description[prefix + ".scale"] == "FAQuant");

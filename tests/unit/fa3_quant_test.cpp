@@ -215,9 +215,9 @@ std::vector<AttentionQuantSlots> run_fa3(ModelAdapter& model, Processor& process
     processor.preprocess(request);
     processor.process(request);
     processor.postprocess(request);
-    auto* source = dynamic_cast<AttentionQuantSource*>(block.get());
-    REQUIRE(source != nullptr);
-    result.push_back(*source->attention_quant_points().front().slots);
+    auto* source = dynamic_cast<AttentionQuantSource*>(block.get());  // none: DeepSeek's MTP layer
+    result.push_back(source != nullptr ? *source->attention_quant_points().front().slots
+                                       : AttentionQuantSlots{});
     if (request.outputs.empty()) run_block_forward(request);
     for (std::size_t i = 0; i < inputs.size(); ++i) inputs[i].hidden = request.outputs[i];
   }

@@ -44,7 +44,6 @@ class MODELSLIM_SDK_API DeployedArtifact {
   // replaced; call apply() on each block it loads.
   std::unique_ptr<ModelAdapter> load_model(const HostServices& host, const std::string& model_type) const;
   // Sets every quantized linear of `block` to compute from the saved tensors; FLOAT ones are left alone.
-  // Since 4.3 also the attention inputs saved by fa3_quant (modelslim/attention_quant.hpp).
   void apply(Block& block) const;
 
  private:
