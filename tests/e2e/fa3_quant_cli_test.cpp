@@ -27,8 +27,8 @@ struct Run {
   void write_practice(const std::string& process, const std::string& save) const {
     test::write_text(dir / "text.jsonl", nlohmann::json({{"inputs_pretokenized", kText}}).dump() + "\n");
     test::write_text(dir / "practice.yaml", "apiversion: modelslim_v1\nspec:\n  process:\n" + process +
-                                                "  save:\n" + save + "  dataset: " +
-                                                (dir / "text.jsonl").string() + "\n");
+                                                "  save:\n" + save +
+                                                "  dataset: " + (dir / "text.jsonl").string() + "\n");
   }
   test::CommandResult quant(const fs::path& out) const {
     return test::run_command(test::modelslim_bin().string() + " quant --model_path " + model.string() +
@@ -38,10 +38,10 @@ struct Run {
   // `eval --json` ppl of the float model and of `out`.
   std::pair<double, double> eval(const fs::path& out) const {
     const fs::path json = dir / "eval.json";
-    const auto result = test::run_command(test::modelslim_bin().string() + " eval --model_path " +
-                                          model.string() + " --quant_path " + out.string() + " --dataset " +
-                                          (dir / "text.jsonl").string() + " --metrics ppl --max_tokens 24 --json " +
-                                          json.string());
+    const auto result =
+        test::run_command(test::modelslim_bin().string() + " eval --model_path " + model.string() +
+                          " --quant_path " + out.string() + " --dataset " + (dir / "text.jsonl").string() +
+                          " --metrics ppl --max_tokens 24 --json " + json.string());
     REQUIRE_MESSAGE(result.exit_code == 0, result.output);
     const nlohmann::json metrics = read_json_file(json);
     const auto ppl = [&](const char* run) {
@@ -59,11 +59,12 @@ constexpr const char* kSaveNone = "    - {type: ascendv1_saver, engine: none}\n"
 
 }  // namespace
 
-TEST_CASE("llama GQA: fa3_quant writes the reference's FA3 layout and eval computes it from the saved scales") {
+TEST_CASE(
+    "llama GQA: fa3_quant writes the reference's FA3 layout and eval computes it from the saved scales") {
   Run run;
-  const auto made = test::run_command((test::build_dir() / "bin" / "make_random_model").string() + " --config " +
-                                      (test::shared_dir() / "data" / "fake_llama").string() + " --output " +
-                                      run.model.string() + " --seed 1");
+  const auto made = test::run_command((test::build_dir() / "bin" / "make_random_model").string() +
+                                      " --config " + (test::shared_dir() / "data" / "fake_llama").string() +
+                                      " --output " + run.model.string() + " --seed 1");
   REQUIRE_MESSAGE(made.exit_code == 0, made.output);
   const nlohmann::json config = read_json_file(run.model / "config.json");
   const std::int64_t heads = config["num_attention_heads"];
@@ -133,10 +134,13 @@ TEST_CASE("llama GQA: fa3_quant writes the reference's FA3 layout and eval compu
   CHECK_FALSE(fs::exists(run.dir / "refused"));
 }
 
-TEST_CASE("DeepSeek MLA: fa3_quant with W8A8 linears (kv_b_proj float) saves the FAKQuant layout vllm-ascend reads") {
+TEST_CASE(
+    "DeepSeek MLA: fa3_quant with W8A8 linears (kv_b_proj float) saves the FAKQuant layout vllm-ascend "
+    "reads") {
   Run run;
-  const auto made = test::run_command((test::build_dir() / "bin" / "make_random_deepseek").string() +
-                                      " --style v3 --weights float32 --seed 3 --output " + run.model.string());
+  const auto made =
+      test::run_command((test::build_dir() / "bin" / "make_random_deepseek").string() +
+                        " --style v3 --weights float32 --seed 3 --output " + run.model.string());
   REQUIRE_MESSAGE(made.exit_code == 0, made.output);
   const nlohmann::json config = read_json_file(run.model / "config.json");
   const std::int64_t heads = config["num_attention_heads"];

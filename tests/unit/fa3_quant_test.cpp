@@ -103,19 +103,24 @@ struct Llama {
 
 std::map<std::string, at::Tensor> write_llama(const fs::path& dir, const Llama& v) {
   fs::create_directories(dir);
-  const nlohmann::json config = {{"model_type", "llama"},      {"hidden_size", v.hidden},
-                                 {"intermediate_size", v.inter}, {"num_hidden_layers", v.layers},
-                                 {"num_attention_heads", v.heads}, {"num_key_value_heads", v.kv_heads},
-                                 {"head_dim", v.dim},          {"vocab_size", v.vocab},
-                                 {"rms_norm_eps", 1e-6},        {"rope_theta", 10000.0},
-                                 {"tie_word_embeddings", false}, {"hidden_act", "silu"}};
+  const nlohmann::json config = {{"model_type", "llama"},
+                                 {"hidden_size", v.hidden},
+                                 {"intermediate_size", v.inter},
+                                 {"num_hidden_layers", v.layers},
+                                 {"num_attention_heads", v.heads},
+                                 {"num_key_value_heads", v.kv_heads},
+                                 {"head_dim", v.dim},
+                                 {"vocab_size", v.vocab},
+                                 {"rms_norm_eps", 1e-6},
+                                 {"rope_theta", 10000.0},
+                                 {"tie_word_embeddings", false},
+                                 {"hidden_act", "silu"}};
   test::write_text(dir / "config.json", config.dump(2));
   fs::copy_file(test::shared_dir() / "data" / "fake_llama" / "tokenizer.json", dir / "tokenizer.json");
   at::manual_seed(99);
   std::vector<std::pair<std::string, at::Tensor>> tensors;
-  const auto add = [&](const std::string& name, std::vector<std::int64_t> shape, double scale, double center) {
-    tensors.emplace_back(name, at::randn(shape) * scale + center);
-  };
+  const auto add = [&](const std::string& name, std::vector<std::int64_t> shape, double scale,
+                       double center) { tensors.emplace_back(name, at::randn(shape) * scale + center); };
   add("model.embed_tokens.weight", {v.vocab, v.hidden}, 1.0, 0.0);
   for (std::int64_t l = 0; l < v.layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
@@ -154,7 +159,8 @@ struct RefQkv {
   at::Tensor q, k, v;  // [heads, seq, dim], [kv_heads, seq, dim] ×2
 };
 
-RefQkv ref_qkv(const std::map<std::string, at::Tensor>& w, const Llama& v, std::int64_t l, const at::Tensor& x) {
+RefQkv ref_qkv(const std::map<std::string, at::Tensor>& w, const Llama& v, std::int64_t l,
+               const at::Tensor& x) {
   const std::string p = "model.layers." + std::to_string(l) + ".";
   const at::Tensor n = ref_rms(x, w.at(p + "input_layernorm.weight"), 1e-6);
   const std::int64_t seq = x.size(0);
@@ -370,9 +376,9 @@ TEST_CASE("MLA (DeepSeek V2-lite and V3): FA3 scales of the absorbed Q and the l
   for (const std::string style : {"v2-lite", "v3"}) {
     CAPTURE(style);
     test::TempDir dir("fa3-mla-" + style);
-    const auto made = test::run_command((test::build_dir() / "bin" / "make_random_deepseek").string() +
-                                        " --style " + style + " --seed 3 --weights float32 --output " +
-                                        dir.path().string());
+    const auto made =
+        test::run_command((test::build_dir() / "bin" / "make_random_deepseek").string() + " --style " +
+                          style + " --seed 3 --weights float32 --output " + dir.path().string());
     REQUIRE_MESSAGE(made.exit_code == 0, made.output);
     const auto config = read_json_file(dir / "config.json");
     const auto model = open(dir.path(), true);
@@ -415,7 +421,8 @@ TEST_CASE("MLA (DeepSeek V2-lite and V3): FA3 scales of the absorbed Q and the l
       }
       const std::int64_t seq = x.size(0);
       const at::Tensor q_nope = query.view({seq, heads, nope + rope}).narrow(2, 0, nope).transpose(0, 1);
-      const at::Tensor w_uk = t(p + "self_attn.kv_b_proj.weight").view({heads, nope + vdim, lora}).narrow(1, 0, nope);
+      const at::Tensor w_uk =
+          t(p + "self_attn.kv_b_proj.weight").view({heads, nope + vdim, lora}).narrow(1, 0, nope);
       const at::Tensor latent =
           ref_rms(at::matmul(n, t(p + "self_attn.kv_a_proj_with_mqa.weight").t()).narrow(1, 0, lora),
                   t(p + "self_attn.kv_a_layernorm.weight"), eps);
