@@ -34,7 +34,8 @@ AttentionQuantOutput attention_quant_output(Block& block) {
   for (const AttentionQuantPoint& point : source->attention_quant_points()) {
     const std::string type = fa_layer_quant_type(*point.slots);
     if (type.empty()) continue;
-    const Linear* absorbed = point.absorbed_linear.empty() ? nullptr : block.find_linear(point.absorbed_linear);
+    const Linear* absorbed =
+        point.absorbed_linear.empty() ? nullptr : block.find_linear(point.absorbed_linear);
     if (absorbed != nullptr && absorbed->quantized()) {
       throw Error(ErrorCode::kUnsupported,
                   "ascendv1_saver: " + point.absorbed_linear +

@@ -34,8 +34,9 @@ at::Tensor DeepseekBlock::attention_absorbed(const at::Tensor& q_nope, const at:
   const Linear& kv_b = at(layout_.kv_b_proj);
   if (kv_b.quantized() || kv_b.compute() || kv_b.bias()) {
     throw Error(ErrorCode::kUnsupported,
-                kv_b.name() + ": FA3 on MLA absorbs kv_b_proj's float weight into the queries and outputs; "
-                              "it is quantized (or has a bias)",
+                kv_b.name() +
+                    ": FA3 on MLA absorbs kv_b_proj's float weight into the queries and outputs; "
+                    "it is quantized (or has a bias)",
                 "exclude \"*kv_b_proj\" from linear_quant, as the reference's DeepSeek FA3 practices do");
   }
   const std::int64_t batch = q_nope.size(0);
@@ -43,7 +44,7 @@ at::Tensor DeepseekBlock::attention_absorbed(const at::Tensor& q_nope, const at:
   const std::int64_t nope = config_.qk_nope_head_dim;
   const std::int64_t seq = q_nope.size(2);
   const at::Tensor w = kv_b.weight().view({heads, nope + config_.v_head_dim, config_.kv_lora_rank});
-  const at::Tensor w_uk = w.narrow(1, 0, nope);                 // [heads, nope, lora]
+  const at::Tensor w_uk = w.narrow(1, 0, nope);                   // [heads, nope, lora]
   const at::Tensor w_uv = w.narrow(1, nope, config_.v_head_dim);  // [heads, v, lora]
   const AttentionQuantSlots& fa = attention_quant_;
   const at::Tensor q = fa.apply(AttentionInput::kQuery, at::matmul(q_nope, w_uk));
@@ -54,8 +55,7 @@ at::Tensor DeepseekBlock::attention_absorbed(const at::Tensor& q_nope, const at:
           softmax_scale(config_) +
       mask;
   const at::Tensor output = at::matmul(at::matmul(at::softmax(scores, -1), k), w_uv.transpose(-1, -2));
-  return at(layout_.o_proj)
-      .forward(output.transpose(1, 2).reshape({batch, seq, heads * config_.v_head_dim}));
+  return at(layout_.o_proj).forward(output.transpose(1, 2).reshape({batch, seq, heads * config_.v_head_dim}));
 }
 
 }  // namespace modelslim::deepseek

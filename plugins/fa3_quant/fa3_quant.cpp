@@ -69,7 +69,8 @@ void Fa3Quant::preprocess(BlockRequest& request) {
   pending_.clear();
   preprocessed_ = true;
   auto* source = dynamic_cast<AttentionQuantSource*>(&request.block);
-  if (source == nullptr) return;  // a block without attention (DeepSeek's MTP layer); post_run checks the model
+  // A block without attention (DeepSeek's MTP layer) is skipped; post_run checks the model had some.
+  if (source == nullptr) return;
   for (AttentionQuantPoint& point : source->attention_quant_points()) {
     saw_attention_ = true;
     if (!filter_.selects(point.module)) continue;
@@ -130,10 +131,11 @@ void Fa3Quant::postprocess(BlockRequest& request) {
 
 void Fa3Quant::post_run(RunContext& context) {
   if (saw_attention_ || !preprocessed_) return;  // blocks reused from a tuning cache were seen before
-  throw Error(ErrorCode::kUnsupported,
-              config_path_ + ": no block of this " + context.model.model_type() +
-                  " model exposes its attention inputs (the model adapter implements no AttentionQuantSource)",
-              "fa3_quant works on the llama family and MoE models (MHA/GQA) and deepseek (MLA); remove it");
+  throw Error(
+      ErrorCode::kUnsupported,
+      config_path_ + ": no block of this " + context.model.model_type() +
+          " model exposes its attention inputs (the model adapter implements no AttentionQuantSource)",
+      "fa3_quant works on the llama family and MoE models (MHA/GQA) and deepseek (MLA); remove it");
 }
 
 std::vector<std::string> Fa3Quant::warnings() const {

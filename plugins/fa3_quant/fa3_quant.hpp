@@ -56,7 +56,7 @@ class Fa3Quant final : public Processor {
   NameFilter filter_;
   std::string config_path_;
   std::vector<std::unique_ptr<Pending>> pending_;
-  bool preprocessed_ = false;  // some block ran preprocess
+  bool preprocessed_ = false;   // some block ran preprocess
   bool saw_attention_ = false;  // some block exposed its attention inputs  // hooks point into them
 };
 

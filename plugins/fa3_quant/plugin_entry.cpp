@@ -6,9 +6,10 @@
 
 namespace {
 void register_fa3_quant(modelslim::Registrar& registrar) {
-  registrar.add_processor("fa3_quant", [](const modelslim::ConfigNode& config, const modelslim::HostServices&) {
-    return std::make_unique<modelslim::fa3::Fa3Quant>(config);
-  });
+  registrar.add_processor("fa3_quant",
+                          [](const modelslim::ConfigNode& config, const modelslim::HostServices&) {
+                            return std::make_unique<modelslim::fa3::Fa3Quant>(config);
+                          });
 }
 }  // namespace
 

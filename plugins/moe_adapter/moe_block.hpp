@@ -27,7 +27,10 @@ struct MoeBlockNorms {
 // Also a FusedModuleSource (q/k/v, and gate/up of each expert and of a dense or shared MLP) and an
 // ExpertRouting (calibration coverage of experts).
 // Also an AttentionQuantSource (FA3): Q/K after RoPE, V, per kv head before the GQA repeat.
-class MoeBlock final : public Block, public FusedModuleSource, public ExpertRouting, public AttentionQuantSource {
+class MoeBlock final : public Block,
+                       public FusedModuleSource,
+                       public ExpertRouting,
+                       public AttentionQuantSource {
  public:
   // `linears`: q, k, v, o, then the MLP's in MlpLayout order.
   MoeBlock(std::string name, const MoeConfig& config, std::int64_t layer, std::vector<Linear> linears,

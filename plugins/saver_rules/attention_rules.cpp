@@ -7,7 +7,8 @@ namespace {
 
 [[noreturn]] void refuse(const std::string& saver, const ConfigNode& node, const std::string& what,
                          const std::string& tip) {
-  throw Error(ErrorCode::kUnsupported, saver + ": " + node.location() + ": " + node.path() + ": " + what, tip);
+  throw Error(ErrorCode::kUnsupported, saver + ": " + node.location() + ": " + node.path() + ": " + what,
+              tip);
 }
 
 bool static_per_head(const ConfigNode& qconfig) {

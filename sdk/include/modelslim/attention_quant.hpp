@@ -4,7 +4,8 @@
 // observe or replace Q/K/V, and the quantization a processor decided, which savers write.
 //
 // Tensors at a hook are [batch, heads, seq, dim]:
-//   MHA/GQA (llama family)  Q after RoPE [b, heads, s, head_dim]; K after RoPE and V [b, kv_heads, s, head_dim]
+//   MHA/GQA (llama family)  Q after RoPE [b, heads, s, head_dim]; K after RoPE and V [b, kv_heads, s,
+//   head_dim]
 //                           (before GQA repeats them)
 //   MLA (deepseek, absorbed form)  Q = q_nope·W_uk per head [b, heads, s, kv_lora_rank]; K = V = the
 //                           normalized latent [b, 1, s, kv_lora_rank] (K's result is what scores and values
@@ -71,7 +72,8 @@ class MODELSLIM_SDK_API AttentionQuantSource {
 };
 
 // Per head of x [batch, heads, seq, dim]: the narrowest range [sorted[i], sorted[i + n − 1]] holding
-// n = max(1, floor(ratio · N)) of the head's N sorted values (the first such i on ties). float32 [heads] each.
+// n = max(1, floor(ratio · N)) of the head's N sorted values (the first such i on ties). float32 [heads]
+// each.
 MODELSLIM_SDK_API std::pair<at::Tensor, at::Tensor> recall_window_per_head(const at::Tensor& x, double ratio);
 // Symmetric int8 scale from a range: max(−min(lo, 0), max(hi, 0)) / 127, at least float32 epsilon.
 MODELSLIM_SDK_API at::Tensor int8_symmetric_scale(const at::Tensor& lo, const at::Tensor& hi);
