@@ -35,6 +35,9 @@ rows=(
   "float linears, C8 (int8 KV cache only)|none|$c8"
   "W8A8C8|iter_smooth α 0.5 + kv_smooth|{type: iter_smooth, alpha: 0.5}, {type: kv_smooth}, $w8a8, $c8"
   "W8A8|cbq (v0 m5)|{type: cbq}, $w8a8"
+  "float linears + FA3|fa3_quant (int8 per-head Q/K/V)|{type: fa3_quant}"
+  "float linears + FA3|fa3_quant per_token|{type: fa3_quant, qconfig: {dtype: int8, scope: per_token, symmetric: true, method: minmax}}"
+  "W8A8 + FA3|iter_smooth α 0.5, fa3_quant|{type: iter_smooth, alpha: 0.5}, {type: fa3_quant}, $w8a8"
 )
 
 printf '| scheme | outlier suppression | perplexity | vs float |\n|---|---|---|---|\n'

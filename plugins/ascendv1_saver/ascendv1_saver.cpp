@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "ascend_tensors.hpp"
+#include "attention_tensors.hpp"
 #include "kv_cache_tensors.hpp"
 #include "modelslim/model_adapter.hpp"
 #include "modelslim/model_files.hpp"
@@ -63,6 +64,7 @@ void AscendV1Saver::begin(const SaveContext& context) {
   model_quant_type_ = "FLOAT";
   group_size_ = 0;
   kv_cache_c8_ = false;
+  fa_static_ = false;
 }
 
 // Float parameters are saved in the checkpoint dtype, except DeepSeek's e_score_correction_bias: DeepSeek
@@ -94,6 +96,10 @@ void AscendV1Saver::save_block(Block& block) {
     kv_cache_c8_ = true;
     outputs.push_back(std::move(entry));
   }
+  AttentionQuantOutput attention = attention_quant_output(block);  // FA3
+  for (TypedTensor& entry : attention.tensors) outputs.push_back(std::move(entry));
+  for (const auto& [key, type] : attention.entries) description_[key] = type;
+  fa_static_ = fa_static_ || attention.static_inputs;
   // The shard writer's layout guess: the rest of the model saved like this block, then the tail.
   writer_->expect(guess_rest_of_model(*model_, block.name(), specs_of(outputs), tail_specs_));
   for (const TypedTensor& entry : outputs) add(entry.key, entry.tensor, entry.type);
@@ -130,6 +136,7 @@ void AscendV1Saver::finish(const std::vector<NamedTensor>& non_block_parameters)
     description["kv_cache_type"] = "C8";
     description["kv_quant_type"] = "C8";
   }
+  if (fa_static_) description["fa_quant_type"] = "FAKQuant";  // vllm-ascend's attention scheme
   // Loaders check this flag before looking for the rotation (QuaRot folded into the weights).
   if (description["optional"].contains("quarot")) description["is_rot_used"] = true;
   write_text_atomic(output_dir_ / "quant_model_description.json", description.dump(2) + "\n");

@@ -54,6 +54,7 @@ class AscendV1Saver final : public Saver, public PracticeCheck, public StoredDty
   std::string model_quant_type_ = "FLOAT";
   std::int64_t group_size_ = 0;
   bool kv_cache_c8_ = false;  // some block saved C8 tensors (int8 KV cache)
+  bool fa_static_ = false;  // some attention input saved with static scales (FA3)
 };
 
 }  // namespace modelslim::ascendv1

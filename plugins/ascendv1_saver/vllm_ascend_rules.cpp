@@ -1,5 +1,7 @@
 #include "vllm_ascend_rules.hpp"
 
+#include "attention_rules.hpp"
+
 #include <algorithm>
 
 #include "ascend_tensors.hpp"
@@ -196,6 +198,7 @@ void check_asymmetric_smoothing(const ConfigNode& smoothing, const std::vector<L
 
 std::vector<std::string> check_vllm_ascend_practice(const PracticeView& practice) {
   const std::vector<ConfigNode> flat = saver_rules::flatten_processors(practice.processors);
+  saver_rules::check_fa3_vllm_ascend(flat, practice.hf_config);
   const std::vector<LinearQuantUse> uses = saver_rules::linear_quant_uses(flat);
   const auto key = [](const LinearQuantUse* use) { return use == nullptr ? "" : use->scheme; };
   const std::vector<saver_rules::UseScope> scopes = saver_rules::use_scopes(uses, practice.hf_config);

@@ -1,5 +1,7 @@
 #include "vllm_rules.hpp"
 
+#include "attention_rules.hpp"
+
 #include <algorithm>
 
 #include "compressed_tensors_layout.hpp"
@@ -95,6 +97,7 @@ std::string scheme_label(const GroupScheme& scheme) {
 
 std::vector<std::string> check_vllm_practice(const PracticeView& practice) {
   const std::vector<ConfigNode> flat = saver_rules::flatten_processors(practice.processors);
+  saver_rules::check_fa3_compressed_tensors(flat);
   for (const ConfigNode& smoothing : saver_rules::asymmetric_smoothing(flat)) {
     const auto types = smoothing.get_string_list("enable_subgraph_type", {"norm-linear"});
     if (std::find(types.begin(), types.end(), "norm-linear") == types.end()) continue;

@@ -172,13 +172,14 @@ at::Tensor DeepseekBlock::attention(const at::Tensor& x, const DeepseekContext& 
   const at::Tensor compressed = at(layout_.kv_a_proj).forward(x);
   const at::Tensor latent = rms_norm(compressed.narrow(-1, 0, config_.kv_lora_rank), norms_.kv_a_norm,
                                      config_.rms_norm_eps, norms_.kv_a_norm_bias);
-  const at::Tensor kv =
-      at(layout_.kv_b_proj).forward(latent).view({batch, seq, heads, nope + value_dim}).transpose(1, 2);
   const at::Tensor k_rope =
       apply_rope(compressed.narrow(-1, config_.kv_lora_rank, rope).view({batch, 1, seq, rope}), context.cos,
                  context.sin, config_.rope_interleave);
   const at::Tensor q_rope =
       apply_rope(q.narrow(-1, nope, rope), context.cos, context.sin, config_.rope_interleave);
+  if (fa3_active()) return attention_absorbed(q.narrow(-1, 0, nope), q_rope, latent, k_rope, context.mask);
+  const at::Tensor kv =
+      at(layout_.kv_b_proj).forward(latent).view({batch, seq, heads, nope + value_dim}).transpose(1, 2);
   const at::Tensor query = at::cat({q.narrow(-1, 0, nope), q_rope}, -1);
   const at::Tensor key = at::cat({kv.narrow(-1, 0, nope), k_rope.expand({batch, heads, seq, rope})}, -1);
   const at::Tensor value = kv.narrow(-1, nope, value_dim);

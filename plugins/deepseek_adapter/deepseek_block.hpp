@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "deepseek_config.hpp"
+#include "modelslim/attention_quant.hpp"
 #include "modelslim/block.hpp"
 #include "modelslim/fused_module_source.hpp"
 
@@ -60,8 +61,10 @@ struct DeepseekNorms {
 };
 
 // Also a FusedModuleSource: q_a_proj + kv_a_proj_with_mqa (`fused_qkv_a_proj`) and the gate/up pairs, as
-// vLLM and vllm-ascend load them (deepseek_fused_modules).
-class DeepseekBlock final : public Block, public FusedModuleSource {
+// vLLM and vllm-ascend load them (deepseek_fused_modules); and an AttentionQuantSource (FA3 on MLA,
+// deepseek_fa3.cpp): with any FA3 hook set, attention runs in the absorbed form the reference quantizes
+// (q_nope·W_uk against the latent).
+class DeepseekBlock final : public Block, public FusedModuleSource, public AttentionQuantSource {
  public:
   DeepseekBlock(std::string name, const DeepseekConfig& config, std::vector<Linear> linears,
                 BlockLayout layout, DeepseekNorms norms);
@@ -74,11 +77,16 @@ class DeepseekBlock final : public Block, public FusedModuleSource {
   std::vector<LinearPairSubgraph> linear_pair_subgraphs() override;
   std::optional<BlockRotationPoints> rotation_points() override;
   std::vector<FusedModule> fused_modules() const override;
+  std::vector<AttentionQuantPoint> attention_quant_points() override;
 
  private:
   Linear& at(std::size_t index) { return linears_[index]; }
   at::Tensor attention(const at::Tensor& x, const DeepseekContext& context);
   at::Tensor queries(const at::Tensor& x);
+  bool fa3_active() const;
+  // softmax(q_rope·k_ropeᵀ + Q·Kᵀ)·K then W_uv per head, with Q = hook(q_nope·W_uk), K = hook(latent).
+  at::Tensor attention_absorbed(const at::Tensor& q_nope, const at::Tensor& q_rope, const at::Tensor& latent,
+                                const at::Tensor& k_rope, const at::Tensor& mask);
   at::Tensor mlp(std::size_t gate_index, const at::Tensor& x);
   at::Tensor moe(const at::Tensor& x);
   std::vector<Linear*> mlp_readers();  // the linears reading post_attention_layernorm's output
@@ -89,6 +97,7 @@ class DeepseekBlock final : public Block, public FusedModuleSource {
   std::vector<Linear> linears_;
   BlockLayout layout_;
   DeepseekNorms norms_;
+  AttentionQuantSlots attention_quant_;
 };
 
 }  // namespace modelslim::deepseek

@@ -112,7 +112,19 @@ LlamaBlock::Projected LlamaBlock::project(const at::Tensor& x, const at::Tensor&
   Projected p{apply_rope(q.transpose(1, 2), cos, sin), apply_rope(k.transpose(1, 2), cos, sin),
               v.transpose(1, 2)};
   kv_cache_.pass(p.k, p.v);  // what the cache stores (int8 round trip when C8)
-  return p;
+  const AttentionQuantSlots& fa = attention_quant_;  // FA3: what attention reads from the cache
+  return {fa.apply(AttentionInput::kQuery, p.q), fa.apply(AttentionInput::kKey, p.k),
+          fa.apply(AttentionInput::kValue, p.v)};
+}
+
+// The reference's DeepSeek ratios (no llama FA3 adapter there): Q and K keep 99.99 % of each head's values.
+std::vector<AttentionQuantPoint> LlamaBlock::attention_quant_points() {
+  AttentionQuantPoint point;
+  point.module = name_ + ".self_attn";
+  point.slots = &attention_quant_;
+  point.heads = {config_.num_heads, config_.num_kv_heads, config_.num_kv_heads};
+  point.recall_ratio = {0.9999, 0.9999, 1.0};
+  return {point};
 }
 
 at::Tensor LlamaBlock::attend(const at::Tensor& q, at::Tensor k, at::Tensor v, const at::Tensor& mask) {

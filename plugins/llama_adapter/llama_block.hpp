@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "llama_config.hpp"
+#include "modelslim/attention_quant.hpp"
 #include "modelslim/block.hpp"
 #include "modelslim/fused_module_source.hpp"
 #include "modelslim/kv_cache_quant.hpp"
@@ -52,8 +53,12 @@ struct LlamaBlockWeights {
 };
 
 // Also a FusedModuleSource: q/k/v and gate/up, as vLLM's Llama-family packed_modules_mapping fuses them;
-// and a KvCacheAccess: the keys (after q/k norm and RoPE) and values its cache stores (int8 KV cache).
-class LlamaBlock final : public Block, public FusedModuleSource, public KvCacheAccess {
+// a KvCacheAccess: the keys (after q/k norm and RoPE) and values its cache stores (int8 KV cache); and an
+// AttentionQuantSource: Q and K after RoPE, V, per head, before GQA repeats K and V (FA3).
+class LlamaBlock final : public Block,
+                         public FusedModuleSource,
+                         public KvCacheAccess,
+                         public AttentionQuantSource {
  public:
   // `linears` in the order q, k, v, o, gate, up, down.
   LlamaBlock(std::string name, const LlamaConfig& config, std::vector<Linear> linears,
@@ -79,6 +84,7 @@ class LlamaBlock final : public Block, public FusedModuleSource, public KvCacheA
     kv_cache_.set_params(std::move(params));
   }
   const std::optional<KvCacheQuantParams>& kv_cache_quant() const override { return kv_cache_.params(); }
+  std::vector<AttentionQuantPoint> attention_quant_points() override;
 
  private:
   at::Tensor attention(const at::Tensor& x, const LlamaContext& context);
@@ -98,6 +104,7 @@ class LlamaBlock final : public Block, public FusedModuleSource, public KvCacheA
   std::vector<Linear> linears_;
   LlamaBlockWeights norms_;
   KvCacheHook kv_cache_;  // int8 KV cache: observer and parameters
+  AttentionQuantSlots attention_quant_;
 };
 
 }  // namespace modelslim::llama

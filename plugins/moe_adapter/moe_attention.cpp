@@ -58,6 +58,11 @@ at::Tensor attention(const MoeConfig& config, const AttentionWeights& weights, c
   q = apply_rope(q.transpose(1, 2), context);
   k = apply_rope(k.transpose(1, 2), context);
   if (weights.kv_cache != nullptr) weights.kv_cache->pass(k, v);
+  if (weights.fa3 != nullptr) {
+    q = weights.fa3->apply(AttentionInput::kQuery, q);
+    k = weights.fa3->apply(AttentionInput::kKey, k);
+    v = weights.fa3->apply(AttentionInput::kValue, v);
+  }
   if (kv_heads != heads) {  // grouped-query attention: each kv head serves heads / kv_heads query heads
     k = k.repeat_interleave(heads / kv_heads, 1);
     v = v.repeat_interleave(heads / kv_heads, 1);

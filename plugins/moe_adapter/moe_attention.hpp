@@ -5,6 +5,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "modelslim/attention_quant.hpp"
 #include "modelslim/block.hpp"
 #include "modelslim/kv_cache_quant.hpp"
 #include "modelslim/linear.hpp"
@@ -37,6 +38,7 @@ struct AttentionWeights {
   at::Tensor q_norm;
   at::Tensor k_norm;
   const KvCacheHook* kv_cache = nullptr;  // the keys (after RoPE) and values pass through it (int8 KV cache)
+  const AttentionQuantSlots* fa3 = nullptr;  // FA3 hooks on Q, K (after RoPE) and V (before the GQA repeat)
 };
 
 // x: the normed input [1, seq, hidden] → o_proj's output [1, seq, hidden].

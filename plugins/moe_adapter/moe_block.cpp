@@ -43,8 +43,8 @@ std::vector<NamedTensor> MoeBlock::other_parameters() const {
 at::Tensor MoeBlock::forward(const at::Tensor& hidden, const ForwardContext& context) {
   const auto& moe_context = dynamic_cast<const MoeContext&>(context);
   const at::Tensor x = hidden.to(at::kFloat);
-  const AttentionWeights attention_weights{&linears_[kQ], &linears_[kK], &linears_[kV], &linears_[kO],
-                                           norms_.q_norm, norms_.k_norm, &kv_cache_};
+  const AttentionWeights attention_weights{&linears_[kQ],  &linears_[kK],  &linears_[kV], &linears_[kO],
+                                           norms_.q_norm, norms_.k_norm, &kv_cache_,    &attention_quant_};
   const at::Tensor h =
       x + attention(config_, attention_weights,
                     rms_norm(x, norms_.input_norm, config_.rms_norm_eps, norms_.input_norm_bias),
@@ -147,6 +147,20 @@ std::vector<RoutedExpert> MoeBlock::routed_experts() {
 
 std::vector<std::int64_t> MoeBlock::routed_token_counts() const {
   return statistics_.tokens_per_expert;
+}
+
+}  // namespace modelslim::moe
+
+namespace modelslim::moe {
+
+// The reference's DeepSeek ratios (it has no FA3 adapter for these families): Q and K keep 99.99 %.
+std::vector<AttentionQuantPoint> MoeBlock::attention_quant_points() {
+  AttentionQuantPoint point;
+  point.module = name_ + ".self_attn";
+  point.slots = &attention_quant_;
+  point.heads = {config_.num_heads, config_.num_kv_heads, config_.num_kv_heads};
+  point.recall_ratio = {0.9999, 0.9999, 1.0};
+  return {point};
 }
 
 }  // namespace modelslim::moe

@@ -25,8 +25,13 @@ struct MoeBlockNorms {
 };
 
 // Also a FusedModuleSource (q/k/v, and gate/up of each expert and of a dense or shared MLP) and an
-// ExpertRouting (calibration coverage of experts), and a KvCacheAccess (int8 KV cache).
-class MoeBlock final : public Block, public FusedModuleSource, public ExpertRouting, public KvCacheAccess {
+// ExpertRouting (calibration coverage of experts), a KvCacheAccess (int8 KV cache) and an
+// AttentionQuantSource (FA3): Q/K after RoPE, V, per kv head before the GQA repeat.
+class MoeBlock final : public Block,
+                       public FusedModuleSource,
+                       public ExpertRouting,
+                       public KvCacheAccess,
+                       public AttentionQuantSource {
  public:
   // `linears`: q, k, v, o, then the MLP's in MlpLayout order.
   MoeBlock(std::string name, const MoeConfig& config, std::int64_t layer, std::vector<Linear> linears,
@@ -44,6 +49,7 @@ class MoeBlock final : public Block, public FusedModuleSource, public ExpertRout
   std::vector<RoutedExpert> routed_experts() override;
   void set_calibrate_all_experts(bool on) override { statistics_.all_experts = on; }
   std::vector<std::int64_t> routed_token_counts() const override;
+  std::vector<AttentionQuantPoint> attention_quant_points() override;
 
   std::string attention_module() const override { return name_ + ".self_attn"; }
   std::int64_t kv_heads() const override { return config_.num_kv_heads; }
@@ -65,6 +71,7 @@ class MoeBlock final : public Block, public FusedModuleSource, public ExpertRout
   MoeBlockNorms norms_;
   RoutingStatistics statistics_;
   KvCacheHook kv_cache_;
+  AttentionQuantSlots attention_quant_;
 };
 
 }  // namespace modelslim::moe

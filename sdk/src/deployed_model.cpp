@@ -1,4 +1,6 @@
 #include "modelslim/deployed_model.hpp"
+
+#include "deployed_attention.hpp"
 #include "modelslim/block.hpp"
 #include "modelslim/model_adapter.hpp"
 #include "modelslim/registrar.hpp"
@@ -41,6 +43,7 @@ void DeployedArtifact::apply(Block& block) const {
     if (found != description_.end() && found->second != "FLOAT")
       linear->set_compute(make_deployed_linear(tensors_, linear->name(), found->second));
   }
+  apply_deployed_attention_quant(description_, tensors_, block);  // FA3
 }
 
 }  // namespace modelslim

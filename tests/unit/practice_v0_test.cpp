@@ -279,7 +279,7 @@ TEST_CASE("v0 keys modelslim does not build are refused by name and line") {
       // lab_practice/qwen3/qwen3-8b-w8a8s.yaml
       {head + "  calib_cfg:\n    w_bit: 4\n    a_bit: 8\n    mm_tensor: False\n    is_lowbit: True\n",
        "is_lowbit", "v0.yaml:7"},
-      {head + "  calib_cfg: {mm_tensor: False, use_fa_quant: True}\n", "use_fa_quant", "v0.yaml:3"},
+      {head + "  calib_cfg: {mm_tensor: False, use_fa_quant: True, fa_amp: 2}\n", "fa_amp", "v0.yaml:3"},
       {head + "  anti_cfg: {anti_method: m2}\n  calib_cfg: {mm_tensor: False}\n", "m2", "v0.yaml:3"},
       {head + "  calib_cfg: {w_bit: 8}\n", "mm_tensor", "v0.yaml:3"},
       {head + "  calib_cfg: {mm_tensor: False, pr: 0.5}\n", "pr", "v0.yaml:3"},
@@ -301,6 +301,19 @@ TEST_CASE("v0 keys modelslim does not build are refused by name and line") {
   CHECK(contains(
       error_of(head + "  calib_cfg: {mm_tensor: False}\n  calib_params: {disable_level: 10}\n").what(),
       "disable_level"));
+}
+
+TEST_CASE("use_fa_quant becomes fa3_quant (int8 per-head Q/K/V) before the linears; fa_amp 0 is accepted") {
+  const PracticeConfig fa = parse(
+      "apiversion: modelslim_v0\nspec:\n  calib_cfg: {mm_tensor: False, use_fa_quant: True, fa_amp: 0}\n");
+  REQUIRE(fa.spec.process.size() == 2);
+  CHECK(fa.spec.process[0]["type"].as_string() == "fa3_quant");
+  CHECK_FALSE(fa.spec.process[0].has("qconfig"));  // the processor's default: int8 per_head symmetric
+  CHECK(fa.spec.process[1]["type"].as_string() == "linear_quant");
+  const PracticeConfig off =
+      parse("apiversion: modelslim_v0\nspec:\n  calib_cfg: {mm_tensor: False, use_fa_quant: False}\n");
+  REQUIRE(off.spec.process.size() == 1);
+  CHECK(off.spec.process[0]["type"].as_string() == "linear_quant");
 }
 
 TEST_CASE("--print_v1 text parses back as the same modelslim_v1 practice") {

@@ -100,7 +100,20 @@ struct CalibSettings {
   bool pdmix = false;
   bool kv_cache = false;  // use_kvcache_quant: an int8 KV cache (dynamic_cache)
   std::vector<std::string> disable_names;
+  bool fa_quant = false;  // use_fa_quant: fa3_quant (int8 per-head Q/K/V) before the linears
 };
+
+// use_fa_quant → fa3_quant with its defaults; fa_amp (roll back the N attention layers that suffer most)
+// has no v1 form in the reference either.
+bool fa_quant_requested(const ConfigNode& calib) {
+  if (!calib.get_bool("use_fa_quant", false)) return false;
+  if (calib.get_int("fa_amp", 0) != 0) {
+    refuse(calib["fa_amp"], "fa_amp (automatic fallback of N attention layers) is not built",
+           "set fa_amp: 0, or write a v1 practice listing the attention layers to keep in float in "
+           "fa3_quant's exclude");
+  }
+  return true;
+}
 
 // Boolean QuantConfig switches that ask for what modelslim does not build, and why.
 struct SwitchRefusal {
@@ -115,8 +128,6 @@ const std::vector<SwitchRefusal> kSwitchRefusals = {
      "use a dense W8A8 or W8A16 practice"},
     {"is_lowbit", false, "low-bit sparse quantization (is_lowbit) is not built in modelslim",
      "use a dense W8A8 or W8A16 practice"},
-    {"use_fa_quant", false, "FA3 attention quantization (use_fa_quant) is not built in modelslim yet",
-     "remove use_fa_quant"},
     {"do_smooth", false, "do_smooth belongs to low-bit sparse quantization, which is not built",
      "remove do_smooth; use anti_cfg for outlier suppression"},
     {"disable_last_linear", true,
@@ -125,8 +136,8 @@ const std::vector<SwitchRefusal> kSwitchRefusals = {
 };
 
 // Accepted without effect: dev_type/dev_id (--device decides), and fraction, nonuniform, use_sigma,
-// sigma_factor, open_outlier, group_size, percdamp, fa_amp, which tune the sparse, low-bit, GPTQ and FA modes
-// refused above.
+// sigma_factor, open_outlier, group_size, percdamp, which tune the sparse, low-bit and GPTQ modes refused
+// above; fa_amp 0 (fa_quant_requested refuses others).
 void check_switches(const ConfigNode& calib) {
   for (const SwitchRefusal& refusal : kSwitchRefusals) {
     if (calib.has(refusal.key) && calib[refusal.key].as_bool() != refusal.allowed)
@@ -212,6 +223,7 @@ CalibSettings parse_calib(const ConfigNode& calib) {
   check_bits(calib, s);
   if (s.a_bit == 8 && !s.dynamic) s.act_method = act_method_name(calib);
   s.disable_names = calib.get_string_list("disable_names", {});
+  s.fa_quant = fa_quant_requested(calib);
   return s;
 }
 
@@ -403,6 +415,11 @@ YAML::Node translate_spec(const ConfigNode& spec) {
     } else {
       process.push_back(processor);
     }
+  }
+  if (calib.fa_quant) {
+    YAML::Node fa3;
+    fa3["type"] = "fa3_quant";
+    process.push_back(fa3);
   }
   process.push_back(quant_processors(calib, rules, disable_level));
   if (calib.kv_cache) process.push_back(kv_cache_processor());
