@@ -304,9 +304,9 @@ TEST_CASE("the example plugin built against earlier minor releases' headers load
     directory = "sdk40_example";
     abi = "4.0";
   }
-  SUBCASE("4.1") {
-    directory = "sdk41_example";
-    abi = "4.1";
+  SUBCASE("4.2, the previous minor release") {
+    directory = "sdk42_example";
+    abi = "4.2";
   }
   CAPTURE(abi);
   PluginRegistry registry;
