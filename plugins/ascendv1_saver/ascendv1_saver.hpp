@@ -16,18 +16,22 @@
 
 #include "ascend_tensors.hpp"
 #include "modelslim/config_node.hpp"
+#include "modelslim/expert_streaming.hpp"
 #include "modelslim/practice_check.hpp"
 #include "modelslim/saver.hpp"
 #include "modelslim/streaming_shard_writer.hpp"
 
 namespace modelslim::ascendv1 {
 
-class AscendV1Saver final : public Saver, public PracticeCheck {
+// Also a BlockPartsSaver: a mixture-of-experts block streamed in groups arrives in parts.
+class AscendV1Saver final : public Saver, public PracticeCheck, public BlockPartsSaver {
  public:
   explicit AscendV1Saver(const ConfigNode& config);
   std::vector<std::string> check_practice(const PracticeView& practice) const override;
   void begin(const SaveContext& context) override;
   void save_block(Block& block) override;
+  void begin_block_parts(const std::string& /*block_name*/) override { block_keys_.emplace(); }
+  void end_block_parts() override { block_keys_.reset(); }
   void finish(const std::vector<NamedTensor>& non_block_parameters) override;
 
  private:
@@ -45,6 +49,8 @@ class AscendV1Saver final : public Saver, public PracticeCheck {
   const RunArtifacts* artifacts_ = nullptr;  // processors' extra tensors
   at::ScalarType float_dtype_ = at::kFloat;
   std::unique_ptr<StreamingShardWriter> writer_;
+  // While a block arrives in parts: the (linear, scheme) of its parts so far, for the MoE rule.
+  std::optional<std::vector<std::pair<std::string, std::string>>> block_keys_;
   std::vector<TensorSpec> tail_specs_;  // what finish() will write, guessed in begin()
   nlohmann::ordered_json description_;
   std::string model_quant_type_ = "FLOAT";

@@ -9,19 +9,22 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "compressed_tensors_layout.hpp"
 #include "modelslim/config_node.hpp"
+#include "modelslim/expert_streaming.hpp"
 #include "modelslim/practice_check.hpp"
 #include "modelslim/saver.hpp"
 #include "modelslim/streaming_shard_writer.hpp"
 
 namespace modelslim::compressed_tensors {
 
-class CompressedTensorsSaver final : public Saver, public PracticeCheck {
+// Also a BlockPartsSaver: a mixture-of-experts block streamed in groups arrives in parts.
+class CompressedTensorsSaver final : public Saver, public PracticeCheck, public BlockPartsSaver {
  public:
   explicit CompressedTensorsSaver(const ConfigNode& config);
   // vLLM's rules, before any work: no asymmetric smoothing (RMSNorm has no bias), one scheme per fused
@@ -29,6 +32,8 @@ class CompressedTensorsSaver final : public Saver, public PracticeCheck {
   std::vector<std::string> check_practice(const PracticeView& practice) const override;
   void begin(const SaveContext& context) override;
   void save_block(Block& block) override;
+  void begin_block_parts(const std::string& /*block_name*/) override { block_keys_.emplace(); }
+  void end_block_parts() override { block_keys_.reset(); }
   void finish(const std::vector<NamedTensor>& non_block_parameters) override;
 
   // The quantization_config written into config.json (valid after finish()).
@@ -51,6 +56,8 @@ class CompressedTensorsSaver final : public Saver, public PracticeCheck {
   nlohmann::json hf_config_;
   at::ScalarType float_dtype_ = at::kFloat;
   std::unique_ptr<StreamingShardWriter> writer_;
+  // While a block arrives in parts: the (linear, scheme) of its parts so far, for the MoE rule.
+  std::optional<std::vector<std::pair<std::string, std::string>>> block_keys_;
   std::vector<TensorSpec> tail_specs_;  // what finish() will write, guessed in begin()
   std::vector<Group> groups_;
   std::vector<std::string> ignored_;  // linears kept in float

@@ -14,6 +14,7 @@
 
 #include "modelslim/calibration_prepass.hpp"
 #include "modelslim/config_node.hpp"
+#include "modelslim/expert_streaming.hpp"
 #include "modelslim/histogram_observer.hpp"
 #include "modelslim/name_pattern.hpp"
 #include "modelslim/processor.hpp"
@@ -25,7 +26,9 @@ namespace modelslim::linear_quant {
 
 // `disable_level: Lx` (the reference's Calibrator option): before the blocks run, the x selected linears
 // with the largest range_parm (CalibrationPrepass, over the float model) are kept in float.
-class LinearQuantProcessor final : public Processor, public CalibrationPrepass {
+// Works linear by linear, so the runner may hand it a mixture-of-experts block in parts
+// (BlockPartsProcessor: the resident part, then one group of routed experts at a time).
+class LinearQuantProcessor final : public Processor, public CalibrationPrepass, public BlockPartsProcessor {
  public:
   explicit LinearQuantProcessor(const ConfigNode& config);
 
@@ -38,6 +41,7 @@ class LinearQuantProcessor final : public Processor, public CalibrationPrepass {
   // would depend on how the samples were split, so they are refused under dp_layer_wise.
   bool support_distributed() const override;
   bool block_local() const override { return disable_level_ == 0; }
+  bool processes_block_parts() const override { return true; }
   // The linears disable_level keeps in float, largest range_parm first (after prepass).
   const std::vector<std::string>& rolled_back() const { return rolled_back_; }
   std::vector<std::string> warnings() const override;
@@ -69,7 +73,6 @@ class LinearQuantProcessor final : public Processor, public CalibrationPrepass {
   // per expert and returns each expert linear's expert name.
   void start_expert_calibration(Block& block);
   std::map<std::string, std::string> finish_expert_calibration(Block& block);
-  bool routing_all_experts() const { return all_experts_calibration_ && !observers_.empty(); }
 
   LinearQuantConfig config_;
   NameFilter filter_;
@@ -83,6 +86,7 @@ class LinearQuantProcessor final : public Processor, public CalibrationPrepass {
   // Run every calibration token through every expert (statistics only); default on for static activations.
   bool all_experts_calibration_ = true;
   std::vector<std::int64_t> routed_before_;  // routed-token counts at preprocess
+  bool routing_all_experts_ = false;         // this block's forward runs every token through every expert
 };
 
 }  // namespace modelslim::linear_quant
