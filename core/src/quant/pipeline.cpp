@@ -155,6 +155,7 @@ RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector
   }
   loader.reset();            // no prefetch in flight while the adapter reads the non-block tensors
   release_pooled_buffers();  // their memory goes back before the embedding and lm_head are saved
+  release_free_heap();
   for (auto& processor : pipeline.processors) processor->post_run(run_context);
   for (auto& saver : pipeline.savers) saver->finish(model.non_block_parameters());
   stats.blocks = total;
