@@ -52,9 +52,13 @@ std::string static_everything() {
 // Experts W8A8 dynamic, then the rest static: the second processor's forward sees the quantized experts.
 std::string served() {
   return std::string(
-             "    - type: linear_quant\n      qconfig:\n        act: {scope: per_token, dtype: int8}\n"
-             "        weight: {scope: per_channel, dtype: int8}\n      include: [\"*.experts.*\"]\n") +
-         static_everything();
+      "    - type: linear_quant\n      qconfig:\n        act: {scope: per_token, dtype: int8}\n"
+      "        weight: {scope: per_channel, dtype: int8}\n      include: [\"*.experts.*\"]\n"
+      "    - type: linear_quant\n      qconfig:\n"
+      "        act: {scope: per_tensor, dtype: int8, symmetric: false}\n"
+      "        weight: {scope: per_channel, dtype: int8}\n"
+      "      exclude: [\"*mlp.gate\", \"*block_sparse_moe.gate\", \"*shared_expert_gate\", "
+      "\"*.experts.*\"]\n");
 }
 
 std::string weight_only() {
