@@ -36,6 +36,7 @@ inline fs::path plugin_dir() {
 // Runs argv as a child and reports its wall time and peak RSS (ru_maxrss of that child only). Exits on
 // failure: a benchmark of a failed run means nothing. With `log`, the child's stdout and stderr go there.
 inline Measurement run_child(const std::vector<std::string>& argv, const fs::path& log = {}) {
+  std::fflush(nullptr);  // the child would write our unflushed output again
   const auto start = std::chrono::steady_clock::now();
   const pid_t pid = ::fork();
   if (pid == 0) {
