@@ -34,11 +34,16 @@ inline fs::path plugin_dir() {
 }
 
 // Runs argv as a child and reports its wall time and peak RSS (ru_maxrss of that child only). Exits on
-// failure: a benchmark of a failed run means nothing.
-inline Measurement run_child(const std::vector<std::string>& argv) {
+// failure: a benchmark of a failed run means nothing. With `log`, the child's stdout and stderr go there.
+inline Measurement run_child(const std::vector<std::string>& argv, const fs::path& log = {}) {
+  std::fflush(nullptr);  // the child would write our unflushed output again
   const auto start = std::chrono::steady_clock::now();
   const pid_t pid = ::fork();
   if (pid == 0) {
+    if (!log.empty()) {
+      if (std::freopen(log.c_str(), "w", stdout) == nullptr) std::_Exit(126);
+      ::dup2(::fileno(stdout), 2);
+    }
     std::vector<char*> args;
     for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
     args.push_back(nullptr);
@@ -50,7 +55,7 @@ inline Measurement run_child(const std::vector<std::string>& argv) {
   rusage usage{};
   ::wait4(pid, &status, 0, &usage);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::cerr << "command failed: " << argv[0] << "\n";
+    std::cerr << "command failed: " << argv[0] << (log.empty() ? "" : " (log: " + log.string() + ")") << "\n";
     std::exit(1);
   }
   Measurement m;

@@ -81,7 +81,7 @@ void AscendV1Saver::add(const std::string& key, const at::Tensor& tensor, const 
 }
 
 void AscendV1Saver::save_block(Block& block) {
-  if (check_engine_) check_vllm_ascend_block(block, hf_config_);
+  if (check_engine_) check_vllm_ascend_block(block, hf_config_, block_keys_ ? &*block_keys_ : nullptr);
   std::vector<TypedTensor> outputs;
   for (const Linear* linear : block.linears()) {
     if (linear->quantized() && linear->quantized()->group_size > 0)

@@ -16,6 +16,7 @@
 
 #include "ascend_tensors.hpp"
 #include "modelslim/config_node.hpp"
+#include "modelslim/expert_streaming.hpp"
 #include "modelslim/practice_check.hpp"
 #include "modelslim/saver.hpp"
 #include "modelslim/stored_dtype_weights.hpp"
@@ -23,14 +24,20 @@
 
 namespace modelslim::ascendv1 {
 
-// Float weights are written in the checkpoint dtype, so weights kept in it are written unchanged.
-class AscendV1Saver final : public Saver, public PracticeCheck, public StoredDtypeWeightReader {
+// Float weights are written in the checkpoint dtype, so weights kept in it are written unchanged. Also a
+// BlockPartsSaver: a mixture-of-experts block streamed in groups arrives in parts.
+class AscendV1Saver final : public Saver,
+                     public PracticeCheck,
+                     public StoredDtypeWeightReader,
+                     public BlockPartsSaver {
  public:
   explicit AscendV1Saver(const ConfigNode& config);
   bool reads_stored_dtype_weights() const override { return true; }
   std::vector<std::string> check_practice(const PracticeView& practice) const override;
   void begin(const SaveContext& context) override;
   void save_block(Block& block) override;
+  void begin_block_parts(const std::string& /*block_name*/) override { block_keys_.emplace(); }
+  void end_block_parts() override { block_keys_.reset(); }
   void finish(const std::vector<NamedTensor>& non_block_parameters) override;
 
  private:
@@ -49,6 +56,8 @@ class AscendV1Saver final : public Saver, public PracticeCheck, public StoredDty
   const RunArtifacts* artifacts_ = nullptr;  // processors' extra tensors
   at::ScalarType float_dtype_ = at::kFloat;
   std::unique_ptr<StreamingShardWriter> writer_;
+  // While a block arrives in parts: the (linear, scheme) of its parts so far, for the MoE rule.
+  std::optional<std::vector<std::pair<std::string, std::string>>> block_keys_;
   std::vector<TensorSpec> tail_specs_;  // what finish() will write, guessed in begin()
   nlohmann::ordered_json description_;
   std::string model_quant_type_ = "FLOAT";

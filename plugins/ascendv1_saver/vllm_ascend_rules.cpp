@@ -213,7 +213,8 @@ std::vector<std::string> check_vllm_ascend_practice(const PracticeView& practice
   return {};
 }
 
-void check_vllm_ascend_block(Block& block, const nlohmann::json& hf_config) {
+void check_vllm_ascend_block(Block& block, const nlohmann::json& hf_config,
+                             std::vector<std::pair<std::string, std::string>>* block_keys) {
   std::vector<std::pair<std::string, std::string>> types;
   for (const Linear* linear : block.linears()) {
     const auto& quantized = linear->quantized();
@@ -242,7 +243,12 @@ void check_vllm_ascend_block(Block& block, const nlohmann::json& hf_config) {
         "the layer as W8A8; " +
             std::string(kOptOut));
   }
-  saver_rules::check_moe_block(kMoe, types, hf_config);
+  if (block_keys != nullptr) {
+    block_keys->insert(block_keys->end(), types.begin(), types.end());
+    saver_rules::check_moe_block(kMoe, *block_keys, hf_config);
+  } else {
+    saver_rules::check_moe_block(kMoe, types, hf_config);
+  }
   saver_rules::check_fused_block(kSaver, kFusedRule, types, block_fused_modules(block));
 }
 

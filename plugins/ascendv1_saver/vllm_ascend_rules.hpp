@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -16,6 +17,9 @@ namespace modelslim::ascendv1 {
 // Throws Error(kUnsupported) naming ascendv1_saver, the processor and the alternative.
 std::vector<std::string> check_vllm_ascend_practice(const PracticeView& practice);
 // Throws for fused modules whose parts got different types, and biases the engine would drop.
-void check_vllm_ascend_block(Block& block, const nlohmann::json& hf_config);
+// A block saved in parts (BlockPartsSaver): `block_keys` gathers every part's (linear, key) so the
+// one-scheme-per-experts-module rule spans the whole block; null for a block saved whole.
+void check_vllm_ascend_block(Block& block, const nlohmann::json& hf_config,
+                             std::vector<std::pair<std::string, std::string>>* block_keys = nullptr);
 
 }  // namespace modelslim::ascendv1

@@ -62,7 +62,7 @@ void CompressedTensorsSaver::add_group_member(const std::string& name, GroupSche
 
 void CompressedTensorsSaver::save_block(Block& block) {
   // The engine's rules and every quantized linear's layout first: nothing of a refused block is written.
-  check_vllm_block(block, hf_config_);
+  check_vllm_block(block, hf_config_, block_keys_ ? &*block_keys_ : nullptr);
   const std::vector<Linear*> linears = block.linears();
   std::vector<std::vector<std::pair<std::string, at::Tensor>>> quantized;
   for (const Linear* linear : linears) {

@@ -9,12 +9,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "compressed_tensors_layout.hpp"
 #include "modelslim/config_node.hpp"
+#include "modelslim/expert_streaming.hpp"
 #include "modelslim/practice_check.hpp"
 #include "modelslim/saver.hpp"
 #include "modelslim/stored_dtype_weights.hpp"
@@ -22,8 +24,12 @@
 
 namespace modelslim::compressed_tensors {
 
-// Float weights are written in the checkpoint dtype, so weights kept in it are written unchanged.
-class CompressedTensorsSaver final : public Saver, public PracticeCheck, public StoredDtypeWeightReader {
+// Float weights are written in the checkpoint dtype, so weights kept in it are written unchanged. Also a
+// BlockPartsSaver: a mixture-of-experts block streamed in groups arrives in parts.
+class CompressedTensorsSaver final : public Saver,
+                     public PracticeCheck,
+                     public StoredDtypeWeightReader,
+                     public BlockPartsSaver {
  public:
   explicit CompressedTensorsSaver(const ConfigNode& config);
   bool reads_stored_dtype_weights() const override { return true; }
@@ -32,6 +38,8 @@ class CompressedTensorsSaver final : public Saver, public PracticeCheck, public 
   std::vector<std::string> check_practice(const PracticeView& practice) const override;
   void begin(const SaveContext& context) override;
   void save_block(Block& block) override;
+  void begin_block_parts(const std::string& /*block_name*/) override { block_keys_.emplace(); }
+  void end_block_parts() override { block_keys_.reset(); }
   void finish(const std::vector<NamedTensor>& non_block_parameters) override;
 
   // The quantization_config written into config.json (valid after finish()).
@@ -52,6 +60,8 @@ class CompressedTensorsSaver final : public Saver, public PracticeCheck, public 
   nlohmann::json hf_config_;
   at::ScalarType float_dtype_ = at::kFloat;
   std::unique_ptr<StreamingShardWriter> writer_;
+  // While a block arrives in parts: the (linear, scheme) of its parts so far, for the MoE rule.
+  std::optional<std::vector<std::pair<std::string, std::string>>> block_keys_;
   std::vector<TensorSpec> tail_specs_;  // what finish() will write, guessed in begin()
   std::vector<Group> groups_;
   std::vector<std::string> ignored_;  // linears kept in float

@@ -122,7 +122,8 @@ std::vector<std::string> check_vllm_practice(const PracticeView& practice) {
   return {};
 }
 
-void check_vllm_block(Block& block, const nlohmann::json& hf_config) {
+void check_vllm_block(Block& block, const nlohmann::json& hf_config,
+                      std::vector<std::pair<std::string, std::string>>* block_keys) {
   for (const NamedTensor& parameter : block.other_parameters()) {
     const std::string& name = parameter.name;
     if (name.size() >= 9 && name.compare(name.size() - 9, 9, "norm.bias") == 0) {
@@ -146,7 +147,12 @@ void check_vllm_block(Block& block, const nlohmann::json& hf_config) {
                     " model has no bias parameter for this layer (config.json attention_bias / mlp_bias)",
                 "the bias comes from asymmetric smoothing (use symmetric: true) or from the checkpoint");
   }
-  saver_rules::check_moe_block(kMoe, keys, hf_config);
+  if (block_keys != nullptr) {
+    block_keys->insert(block_keys->end(), keys.begin(), keys.end());
+    saver_rules::check_moe_block(kMoe, *block_keys, hf_config);
+  } else {
+    saver_rules::check_moe_block(kMoe, keys, hf_config);
+  }
   saver_rules::check_fused_block(kSaver, kFusedRule, keys, block_fused_modules(block));
 }
 

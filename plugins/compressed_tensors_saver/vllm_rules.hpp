@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -16,6 +17,9 @@ namespace modelslim::compressed_tensors {
 std::vector<std::string> check_vllm_practice(const PracticeView& practice);
 // Throws for a norm or linear bias the engine drops and for fused modules whose parts differ.
 // `scheme_key(linear)`: the saved scheme, empty for float.
-void check_vllm_block(Block& block, const nlohmann::json& hf_config);
+// A block saved in parts (BlockPartsSaver): `block_keys` gathers every part's (linear, key) so the
+// one-scheme-per-experts-module rule spans the whole block; null for a block saved whole.
+void check_vllm_block(Block& block, const nlohmann::json& hf_config,
+                      std::vector<std::pair<std::string, std::string>>* block_keys = nullptr);
 
 }  // namespace modelslim::compressed_tensors

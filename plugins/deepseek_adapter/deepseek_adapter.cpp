@@ -7,7 +7,9 @@
 #include "deepseek_block.hpp"
 #include "deepseek_config.hpp"
 #include "deepseek_rope.hpp"
+#include "deepseek_streamed_block.hpp"
 #include "modelslim/error.hpp"
+#include "modelslim/expert_streaming.hpp"
 #include "modelslim/fp8_checkpoint.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/tokenizer.hpp"
@@ -27,8 +29,9 @@ bool ends_with(const std::string& text, const std::string& suffix) {
          text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// Also a FusedModuleSource: every decoder layer's fused modules, known from config.json alone.
-class DeepseekAdapter final : public ModelAdapter, public FusedModuleSource {
+// Also a FusedModuleSource (every decoder layer's fused modules, known from config.json alone) and an
+// ExpertStreamingModel (MoE layers load their routed experts in groups).
+class DeepseekAdapter final : public ModelAdapter, public FusedModuleSource, public ExpertStreamingModel {
  public:
   explicit DeepseekAdapter(const ModelLoadRequest& request)
       : model_dir_(request.model_dir),
@@ -63,6 +66,38 @@ class DeepseekAdapter final : public ModelAdapter, public FusedModuleSource {
     return static_cast<std::size_t>(config_.num_layers + mtp_layers_);
   }
   std::string block_name(std::size_t index) const override { return "model.layers." + std::to_string(index); }
+
+  std::uint64_t routed_expert_bytes(std::size_t index) const override {
+    const auto layer = static_cast<std::int64_t>(index);
+    if (layer >= config_.num_layers || !config_.is_moe_layer(layer)) return 0;  // MTP layers load whole
+    const auto per_expert =
+        static_cast<std::uint64_t>(3 * config_.moe_intermediate_size * config_.hidden_size);
+    return per_expert * static_cast<std::uint64_t>(config_.n_routed_experts) * sizeof(float);
+  }
+
+  // The resident part is a DeepseekBlock with no routed experts; they are read per group.
+  std::unique_ptr<Block> load_block_without_experts(std::size_t index) override {
+    if (routed_expert_bytes(index) == 0) return load_block(index);
+    const std::string name = block_name(index);
+    std::vector<Linear> linears;
+    BlockLayout layout;
+    add_attention(linears, layout, name + ".self_attn.");
+    const std::string mlp = name + ".mlp.";
+    layout.router = linears.size();
+    linears.push_back(linear(mlp + "gate", config_.n_routed_experts, config_.hidden_size, false));
+    if (config_.n_shared_experts > 0) {
+      layout.shared_mlp =
+          add_mlp(linears, mlp + "shared_experts", config_.moe_intermediate_size * config_.n_shared_experts);
+    }
+    auto resident =
+        std::make_unique<DeepseekBlock>(name, config_, std::move(linears), layout, load_norms(name, true));
+    return std::make_unique<DeepseekStreamedBlock>(
+        std::move(resident), config_.n_routed_experts, [this, mlp](std::int64_t expert) {
+          std::vector<Linear> expert_linears;
+          add_mlp(expert_linears, mlp + "experts." + std::to_string(expert), config_.moe_intermediate_size);
+          return expert_linears;
+        });
+  }
 
   std::unique_ptr<Block> load_block(std::size_t index) override {
     if (static_cast<std::int64_t>(index) >= config_.num_layers) return load_mtp_block(index);

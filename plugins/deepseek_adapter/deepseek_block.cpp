@@ -58,7 +58,7 @@ std::vector<NamedTensor> DeepseekBlock::other_parameters() const {
 std::vector<Linear*> DeepseekBlock::mlp_readers() {
   if (layout_.dense_mlp != BlockLayout::kNone) return {&at(layout_.dense_mlp), &at(layout_.dense_mlp + 1)};
   std::vector<Linear*> readers = {&at(layout_.router)};
-  for (std::int64_t e = 0; e < config_.n_routed_experts; ++e) {
+  for (std::int64_t e = 0; layout_.first_expert != BlockLayout::kNone && e < config_.n_routed_experts; ++e) {
     const std::size_t gate = layout_.first_expert + 3 * static_cast<std::size_t>(e);
     readers.push_back(&at(gate));
     readers.push_back(&at(gate + 1));
@@ -192,31 +192,50 @@ at::Tensor DeepseekBlock::mlp(std::size_t gate, const at::Tensor& x) {
   return at(gate + 2).forward(at::silu(at(gate).forward(x)) * at(gate + 1).forward(x));
 }
 
+void add_routed_expert(const Linear& gate, const Linear& up, const Linear& down, std::int64_t expert,
+                       const Routing& routing, const at::Tensor& flat, at::Tensor& output) {
+  const at::Tensor hits = (routing.experts == expert).nonzero();  // [n, 2]: token, slot
+  if (hits.size(0) == 0) return;
+  const at::Tensor tokens = hits.select(1, 0);
+  const at::Tensor weights = routing.weights.index({tokens, hits.select(1, 1)}).unsqueeze(1);
+  const at::Tensor x = flat.index_select(0, tokens);
+  output.index_add_(0, tokens, down.forward(at::silu(gate.forward(x)) * up.forward(x)) * weights);
+}
+
+Routing DeepseekBlock::route(const at::Tensor& flat) {
+  const at::Tensor logits = at(layout_.router).forward(flat).to(at::kFloat);
+  return route_tokens(logits, config_, norms_.correction_bias);
+}
+
+at::Tensor DeepseekBlock::shared_experts(const at::Tensor& flat) {
+  return layout_.shared_mlp != BlockLayout::kNone ? mlp(layout_.shared_mlp, flat) : at::Tensor();
+}
+
 at::Tensor DeepseekBlock::moe(const at::Tensor& x) {
   const at::Tensor flat = x.reshape({-1, x.size(-1)});
-  const at::Tensor logits = at(layout_.router).forward(flat).to(at::kFloat);
-  const Routing routing = route_tokens(logits, config_, norms_.correction_bias);
+  const Routing routing = route(flat);
   at::Tensor output = at::zeros_like(flat);
   for (std::int64_t e = 0; e < config_.n_routed_experts; ++e) {
-    const at::Tensor hits = (routing.experts == e).nonzero();  // [n, 2]: token, slot
-    if (hits.size(0) == 0) continue;                           // an expert no token chose does not run
-    const at::Tensor tokens = hits.select(1, 0);
-    const at::Tensor weights = routing.weights.index({tokens, hits.select(1, 1)}).unsqueeze(1);
-    const at::Tensor result =
-        mlp(layout_.first_expert + 3 * static_cast<std::size_t>(e), flat.index_select(0, tokens));
-    output.index_add_(0, tokens, result * weights);
+    const std::size_t gate = layout_.first_expert + 3 * static_cast<std::size_t>(e);
+    add_routed_expert(at(gate), at(gate + 1), at(gate + 2), e, routing, flat, output);
   }
-  if (layout_.shared_mlp != BlockLayout::kNone) output = output + mlp(layout_.shared_mlp, flat);
+  if (layout_.shared_mlp != BlockLayout::kNone) output = output + shared_experts(flat);
   return output.view(x.sizes());
 }
 
+at::Tensor DeepseekBlock::attention_residual(const at::Tensor& x, const DeepseekContext& context) {
+  return x + attention(rms_norm(x, norms_.input_norm, config_.rms_norm_eps, norms_.input_norm_bias), context);
+}
+
+at::Tensor DeepseekBlock::mlp_input(const at::Tensor& residual) const {
+  return rms_norm(residual, norms_.post_attention_norm, config_.rms_norm_eps,
+                  norms_.post_attention_norm_bias);
+}
+
 at::Tensor DeepseekBlock::forward(const at::Tensor& hidden, const ForwardContext& context) {
-  const auto& deepseek_context = dynamic_cast<const DeepseekContext&>(context);
-  const double eps = config_.rms_norm_eps;
-  const at::Tensor x = hidden.to(at::kFloat);
   const at::Tensor h =
-      x + attention(rms_norm(x, norms_.input_norm, eps, norms_.input_norm_bias), deepseek_context);
-  const at::Tensor n = rms_norm(h, norms_.post_attention_norm, eps, norms_.post_attention_norm_bias);
+      attention_residual(hidden.to(at::kFloat), dynamic_cast<const DeepseekContext&>(context));
+  const at::Tensor n = mlp_input(h);
   return h + (layout_.dense_mlp != BlockLayout::kNone ? mlp(layout_.dense_mlp, n) : moe(n));
 }
 

@@ -8,9 +8,11 @@
 #include <vector>
 
 #include "deepseek_config.hpp"
+#include "deepseek_moe.hpp"
 #include "modelslim/attention_quant.hpp"
 #include "modelslim/block.hpp"
 #include "modelslim/fused_module_source.hpp"
+#include "modelslim/linear.hpp"
 
 namespace modelslim::deepseek {
 
@@ -31,6 +33,11 @@ std::vector<FusedModule> deepseek_fused_modules(const DeepseekConfig& config, co
                                                 bool moe);
 // RMSNorm with an optional additive bias (present after asymmetric outlier suppression shifted it).
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, const at::Tensor& bias = {});
+
+// Adds routed expert `expert`'s weighted SwiGLU output (gate, up, down) for the tokens routed to it into
+// `output` ([tokens, hidden]); an expert no token chose does not run.
+void add_routed_expert(const Linear& gate, const Linear& up, const Linear& down, std::int64_t expert,
+                       const Routing& routing, const at::Tensor& flat, at::Tensor& output);
 
 // Where each linear sits in the block's list (kNone: the layer has none).
 struct BlockLayout {
@@ -78,6 +85,15 @@ class DeepseekBlock final : public Block, public FusedModuleSource, public Atten
   std::optional<BlockRotationPoints> rotation_points() override;
   std::vector<FusedModule> fused_modules() const override;
   std::vector<AttentionQuantPoint> attention_quant_points() override;
+
+  // forward() in pieces, for a MoE layer loaded without its routed experts (DeepseekStreamedBlock): the
+  // residual after attention, the MLP's input, the router's choice on the flattened input, and the shared
+  // experts' output (undefined without them).
+  at::Tensor attention_residual(const at::Tensor& x, const DeepseekContext& context);
+  at::Tensor mlp_input(const at::Tensor& residual) const;
+  Routing route(const at::Tensor& flat);
+  at::Tensor shared_experts(const at::Tensor& flat);
+  const BlockLayout& layout() const { return layout_; }
 
  private:
   Linear& at(std::size_t index) { return linears_[index]; }

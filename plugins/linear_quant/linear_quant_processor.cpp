@@ -161,7 +161,16 @@ void LinearQuantProcessor::start_expert_calibration(Block& block) {
   ExpertRouting* routing = expert_routing(block);
   if (routing == nullptr || routing->routed_experts().empty()) return;
   routed_before_ = routing->routed_token_counts();
-  routing->set_calibrate_all_experts(routing_all_experts());
+  // Every token through every expert costs top_k/num_experts more expert compute: only when this config
+  // observes an expert linear (a static scheme over the attention alone gains nothing from it).
+  routing_all_experts_ = false;
+  if (all_experts_calibration_) {
+    for (const RoutedExpert& expert : routing->routed_experts()) {
+      for (const Linear* linear : expert.linears)
+        routing_all_experts_ = routing_all_experts_ || observers_.count(linear->name()) > 0;
+    }
+  }
+  routing->set_calibrate_all_experts(routing_all_experts_);
 }
 
 std::map<std::string, std::string> LinearQuantProcessor::finish_expert_calibration(Block& block) {
@@ -182,7 +191,7 @@ std::map<std::string, std::string> LinearQuantProcessor::finish_expert_calibrati
   // Data-free runs (no forward) have nothing to report.
   if (routed > 0 || !observers_.empty())
     spdlog::info("{}: calibration tokens per expert: [{}]{}", block.name(), text,
-                 routing_all_experts() ? " (every token also ran through every expert for statistics)" : "");
+                 routing_all_experts_ ? " (every token also ran through every expert for statistics)" : "");
   routed_before_.clear();
   return expert_of;
 }

@@ -14,6 +14,7 @@
 
 #include "modelslim/calibration_prepass.hpp"
 #include "modelslim/config_node.hpp"
+#include "modelslim/expert_streaming.hpp"
 #include "modelslim/histogram_observer.hpp"
 #include "modelslim/name_pattern.hpp"
 #include "modelslim/processor.hpp"
@@ -27,10 +28,13 @@ namespace modelslim::linear_quant {
 // `disable_level: Lx` (the reference's Calibrator option): before the blocks run, the x selected linears
 // with the largest range_parm (CalibrationPrepass, over the float model) are kept in float.
 // Also a StoredDtypeWeightReader: it only reads weights, and both weight quantizers give the same integers
-// from bfloat16/float16 weights as from their float32 values.
+// from bfloat16/float16 weights as from their float32 values. Works linear by linear, so the runner may hand
+// it a mixture-of-experts block in parts (BlockPartsProcessor: the resident part, then one group of routed
+// experts at a time).
 class LinearQuantProcessor final : public Processor,
                                    public CalibrationPrepass,
-                                   public StoredDtypeWeightReader {
+                                   public StoredDtypeWeightReader,
+                                   public BlockPartsProcessor {
  public:
   explicit LinearQuantProcessor(const ConfigNode& config);
   bool reads_stored_dtype_weights() const override { return true; }
@@ -44,6 +48,7 @@ class LinearQuantProcessor final : public Processor,
   // would depend on how the samples were split, so they are refused under dp_layer_wise.
   bool support_distributed() const override;
   bool block_local() const override { return disable_level_ == 0; }
+  bool processes_block_parts() const override { return true; }
   // The linears disable_level keeps in float, largest range_parm first (after prepass).
   const std::vector<std::string>& rolled_back() const { return rolled_back_; }
   std::vector<std::string> warnings() const override;
@@ -75,7 +80,6 @@ class LinearQuantProcessor final : public Processor,
   // per expert and returns each expert linear's expert name.
   void start_expert_calibration(Block& block);
   std::map<std::string, std::string> finish_expert_calibration(Block& block);
-  bool routing_all_experts() const { return all_experts_calibration_ && !observers_.empty(); }
 
   LinearQuantConfig config_;
   NameFilter filter_;
@@ -89,6 +93,7 @@ class LinearQuantProcessor final : public Processor,
   // Run every calibration token through every expert (statistics only); default on for static activations.
   bool all_experts_calibration_ = true;
   std::vector<std::int64_t> routed_before_;  // routed-token counts at preprocess
+  bool routing_all_experts_ = false;         // this block's forward runs every token through every expert
 };
 
 }  // namespace modelslim::linear_quant

@@ -3,11 +3,13 @@
 #include <ATen/ATen.h>
 
 #include "modelslim/error.hpp"
+#include "modelslim/expert_streaming.hpp"
 #include "modelslim/fused_module_source.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/tokenizer.hpp"
 #include "moe_block.hpp"
 #include "moe_config.hpp"
+#include "moe_streamed_block.hpp"
 
 namespace modelslim::moe {
 namespace {
@@ -18,8 +20,9 @@ std::string shape_text(at::IntArrayRef shape) {
   return text + "]";
 }
 
-// Also a FusedModuleSource: every layer's q/k/v and gate/up pairs, known from config.json alone.
-class MoeAdapter final : public ModelAdapter, public FusedModuleSource {
+// Also a FusedModuleSource (every layer's q/k/v and gate/up pairs, known from config.json alone) and an
+// ExpertStreamingModel (sparse layers load their routed experts in groups).
+class MoeAdapter final : public ModelAdapter, public FusedModuleSource, public ExpertStreamingModel {
  public:
   explicit MoeAdapter(const ModelLoadRequest& request)
       : model_dir_(request.model_dir),
@@ -57,6 +60,29 @@ class MoeAdapter final : public ModelAdapter, public FusedModuleSource {
     for (const LinearSpec& spec : mlp_linear_specs(config_, name, layer))
       linears.push_back(linear(spec, false));
     return std::make_unique<MoeBlock>(name, config_, layer, std::move(linears), block_norms(name));
+  }
+
+  std::uint64_t routed_expert_bytes(std::size_t index) const override {
+    if (!config_.is_sparse(static_cast<std::int64_t>(index))) return 0;
+    const auto per_expert =
+        static_cast<std::uint64_t>(3 * config_.expert_intermediate_size * config_.hidden_size);
+    return per_expert * static_cast<std::uint64_t>(config_.num_experts) * sizeof(float);
+  }
+
+  // The MLP specs are router, (gate, up, down) per routed expert, then the shared expert's four.
+  std::unique_ptr<Block> load_block_without_experts(std::size_t index) override {
+    const std::string name = block_name(index);
+    const auto layer = static_cast<std::int64_t>(index);
+    if (!config_.is_sparse(layer)) return load_block(index);
+    const std::vector<LinearSpec> mlp = mlp_linear_specs(config_, name, layer);
+    const auto routed_end = mlp.begin() + 1 + 3 * config_.num_experts;
+    std::vector<Linear> resident;
+    for (const LinearSpec& spec : attention_specs(name)) resident.push_back(linear(spec, config_.qkv_bias));
+    resident.push_back(linear(mlp.front(), false));
+    for (auto spec = routed_end; spec != mlp.end(); ++spec) resident.push_back(linear(*spec, false));
+    return std::make_unique<MoeStreamedBlock>(name, config_, std::move(resident), block_norms(name),
+                                              std::vector<LinearSpec>(mlp.begin() + 1, routed_end),
+                                              [this](const LinearSpec& spec) { return linear(spec, false); });
   }
 
   at::Tensor head(const at::Tensor& hidden) override {

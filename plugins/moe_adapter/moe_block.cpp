@@ -23,21 +23,23 @@ std::vector<Linear*> MoeBlock::linears() {
   return result;
 }
 
-std::vector<NamedTensor> MoeBlock::other_parameters() const {
-  std::vector<NamedTensor> result = {
-      {name_ + ".input_layernorm.weight", norms_.input_norm},
-      {name_ + ".post_attention_layernorm.weight", norms_.post_attention_norm}};
-  if (norms_.input_norm_bias.defined()) {
-    result.push_back({name_ + ".input_layernorm.bias", norms_.input_norm_bias});
+std::vector<NamedTensor> norm_parameters(const std::string& block, const MoeBlockNorms& norms) {
+  std::vector<NamedTensor> result = {{block + ".input_layernorm.weight", norms.input_norm},
+                                     {block + ".post_attention_layernorm.weight", norms.post_attention_norm}};
+  if (norms.input_norm_bias.defined())
+    result.push_back({block + ".input_layernorm.bias", norms.input_norm_bias});
+  if (norms.post_attention_norm_bias.defined()) {
+    result.push_back({block + ".post_attention_layernorm.bias", norms.post_attention_norm_bias});
   }
-  if (norms_.post_attention_norm_bias.defined()) {
-    result.push_back({name_ + ".post_attention_layernorm.bias", norms_.post_attention_norm_bias});
-  }
-  if (norms_.q_norm.defined()) {
-    result.push_back({name_ + ".self_attn.q_norm.weight", norms_.q_norm});
-    result.push_back({name_ + ".self_attn.k_norm.weight", norms_.k_norm});
+  if (norms.q_norm.defined()) {
+    result.push_back({block + ".self_attn.q_norm.weight", norms.q_norm});
+    result.push_back({block + ".self_attn.k_norm.weight", norms.k_norm});
   }
   return result;
+}
+
+std::vector<NamedTensor> MoeBlock::other_parameters() const {
+  return norm_parameters(name_, norms_);
 }
 
 at::Tensor MoeBlock::forward(const at::Tensor& hidden, const ForwardContext& context) {

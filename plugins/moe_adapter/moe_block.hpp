@@ -24,6 +24,9 @@ struct MoeBlockNorms {
   at::Tensor k_norm;
 };
 
+// The block's parameters besides its linears, as Block::other_parameters lists them.
+std::vector<NamedTensor> norm_parameters(const std::string& block, const MoeBlockNorms& norms);
+
 // Also a FusedModuleSource (q/k/v, and gate/up of each expert and of a dense or shared MLP) and an
 // ExpertRouting (calibration coverage of experts), a KvCacheAccess (int8 KV cache) and an
 // AttentionQuantSource (FA3): Q/K after RoPE, V, per kv head before the GQA repeat.

@@ -2,11 +2,13 @@
 
 #include <ATen/ATen.h>
 
+#include <tuple>
+
 namespace modelslim::moe {
 namespace {
 
-at::Tensor swiglu(const std::vector<Linear>& linears, std::size_t gate, const at::Tensor& x) {
-  return linears[gate + 2].forward(at::silu(linears[gate].forward(x)) * linears[gate + 1].forward(x));
+at::Tensor swiglu(const Linear& gate, const Linear& up, const Linear& down, const at::Tensor& x) {
+  return down.forward(at::silu(gate.forward(x)) * up.forward(x));
 }
 
 }  // namespace
@@ -57,35 +59,53 @@ std::vector<LinearSpec> mlp_linear_specs(const MoeConfig& config, const std::str
 }
 
 at::Tensor dense_mlp(const std::vector<Linear>& linears, const MlpLayout& layout, const at::Tensor& x) {
-  return swiglu(linears, layout.first, x);
+  return swiglu(linears[layout.first], linears[layout.first + 1], linears[layout.first + 2], x);
+}
+
+Routing route(const MoeConfig& config, const Linear& router, const at::Tensor& x) {
+  Routing routing;
+  routing.flat = x.reshape({-1, x.size(-1)});
+  const at::Tensor logits = router.forward(routing.flat);
+  const at::Tensor probabilities = at::softmax(logits, -1, at::kFloat);
+  std::tie(routing.weights, routing.selected) = at::topk(probabilities, config.top_k, -1);  // ties as torch
+  if (config.norm_topk_prob) routing.weights = routing.weights / routing.weights.sum(-1, true);
+  return routing;
+}
+
+void add_expert(const Linear& gate, const Linear& up, const Linear& down, std::int64_t expert,
+                const Routing& routing, bool all_experts, at::Tensor& output, std::int64_t& tokens) {
+  const at::Tensor hits = (routing.selected == expert).nonzero();  // [n, 2]: (token, slot), one per token
+  const std::int64_t count = hits.size(0);
+  tokens += count;
+  if (count == 0 && !all_experts) return;
+  const at::Tensor rows = hits.select(1, 0);
+  const at::Tensor row_weights =
+      routing.weights.index_select(0, rows).gather(1, hits.select(1, 1).unsqueeze(1));
+  // With all_experts every token reaches the expert's observers; only the routed rows are kept.
+  const at::Tensor expert_output = all_experts ? swiglu(gate, up, down, routing.flat).index_select(0, rows)
+                                               : swiglu(gate, up, down, routing.flat.index_select(0, rows));
+  if (count > 0) output.index_add_(0, rows, expert_output * row_weights);
+}
+
+at::Tensor shared_expert(const Linear& gate, const Linear& up, const Linear& down, const Linear& shared_gate,
+                         const at::Tensor& flat) {
+  const at::Tensor shared = swiglu(gate, up, down, flat);
+  return at::sigmoid(shared_gate.forward(flat)) * shared;
 }
 
 at::Tensor sparse_mlp(const MoeConfig& config, const std::vector<Linear>& linears, const MlpLayout& layout,
                       const at::Tensor& x, RoutingStatistics& statistics) {
-  const at::Tensor flat = x.reshape({-1, x.size(-1)});
-  const at::Tensor logits = linears[layout.router()].forward(flat);
-  const at::Tensor probabilities = at::softmax(logits, -1, at::kFloat);
-  auto [weights, selected] = at::topk(probabilities, config.top_k, -1);  // ties as torch.topk
-  if (config.norm_topk_prob) weights = weights / weights.sum(-1, true);
+  const Routing routing = route(config, linears[layout.router()], x);
   statistics.tokens_per_expert.resize(static_cast<std::size_t>(layout.experts), 0);
-  at::Tensor output = at::zeros_like(flat);
+  at::Tensor output = at::zeros_like(routing.flat);
   for (std::int64_t e = 0; e < layout.experts; ++e) {
-    const at::Tensor hits = (selected == e).nonzero();  // [n, 2]: (token, slot); a token picks e at most once
-    const std::int64_t count = hits.size(0);
-    statistics.tokens_per_expert[static_cast<std::size_t>(e)] += count;
-    if (count == 0 && !statistics.all_experts) continue;
-    const at::Tensor tokens = hits.select(1, 0);
-    const at::Tensor token_weights =
-        weights.index_select(0, tokens).gather(1, hits.select(1, 1).unsqueeze(1));
-    // With all_experts every token reaches the expert's observers; only the routed rows are kept.
-    const at::Tensor expert_output = statistics.all_experts
-                                         ? swiglu(linears, layout.gate(e), flat).index_select(0, tokens)
-                                         : swiglu(linears, layout.gate(e), flat.index_select(0, tokens));
-    if (count > 0) output.index_add_(0, tokens, expert_output * token_weights);
+    add_expert(linears[layout.gate(e)], linears[layout.up(e)], linears[layout.down(e)], e, routing,
+               statistics.all_experts, output, statistics.tokens_per_expert[static_cast<std::size_t>(e)]);
   }
   if (layout.shared) {
-    const at::Tensor shared = swiglu(linears, layout.gate(layout.experts), flat);
-    output = output + at::sigmoid(linears[layout.shared_expert_gate()].forward(flat)) * shared;
+    const std::size_t shared = layout.gate(layout.experts);
+    output = output + shared_expert(linears[shared], linears[shared + 1], linears[shared + 2],
+                                    linears[layout.shared_expert_gate()], routing.flat);
   }
   return output.view(x.sizes());
 }

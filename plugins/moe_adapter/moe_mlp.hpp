@@ -52,6 +52,22 @@ struct RoutingStatistics {
   std::vector<std::int64_t> tokens_per_expert;  // tokens routed to each expert, summed over forwards
 };
 
+// The router's choice for every token: softmax in float32, torch.topk, optional renormalisation.
+struct Routing {
+  at::Tensor flat;      // the normed input, [tokens, hidden]
+  at::Tensor weights;   // [tokens, top_k]
+  at::Tensor selected;  // int64 [tokens, top_k]
+};
+Routing route(const MoeConfig& config, const Linear& router, const at::Tensor& x);
+
+// Adds expert `expert`'s weighted SwiGLU output for the tokens routed to it into `output` ([tokens,
+// hidden]) and adds their count to `tokens`. With `all_experts` every token runs through it (statistics).
+void add_expert(const Linear& gate, const Linear& up, const Linear& down, std::int64_t expert,
+                const Routing& routing, bool all_experts, at::Tensor& output, std::int64_t& tokens);
+// Qwen2-MoE's shared expert: sigmoid(shared_expert_gate(x)) · SwiGLU(x).
+at::Tensor shared_expert(const Linear& gate, const Linear& up, const Linear& down, const Linear& shared_gate,
+                         const at::Tensor& flat);
+
 // x: the normed input [1, seq, hidden].
 at::Tensor dense_mlp(const std::vector<Linear>& linears, const MlpLayout& layout, const at::Tensor& x);
 at::Tensor sparse_mlp(const MoeConfig& config, const std::vector<Linear>& linears, const MlpLayout& layout,

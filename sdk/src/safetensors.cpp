@@ -370,6 +370,8 @@ at::Tensor SafetensorsFile::load(const std::string& name) const {
                       describe_non_finite(tensor, static_cast<std::int64_t>(first) + *bad),
                   "the checkpoint is damaged or was saved after a diverged training step; re-export it");
     }
+    // Each chunk's mapped pages go once copied: a big tensor (a 0.6 GB lm_head) is not resident twice.
+    advise_range(map_, begin + done, bytes, MADV_DONTNEED);
   }
   // Drop the mapped pages again: resident memory must follow the tensors in use, not what was read.
   advise_range(map_, begin, size, MADV_DONTNEED);

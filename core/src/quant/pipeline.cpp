@@ -5,10 +5,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "expert_groups.hpp"
 #include "modelslim/block_prefetch.hpp"
 #include "modelslim/buffer_pool.hpp"
 #include "modelslim/calibration_prepass.hpp"
 #include "modelslim/error.hpp"
+#include "modelslim/expert_streaming.hpp"
 #include "modelslim/stored_dtype_weights.hpp"
 #include "resident_heap.hpp"
 
@@ -109,14 +111,25 @@ RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector
   }
 
   keep_heap_resident();
+  // Sparse blocks whose routed experts load in groups (expert_groups.hpp); null when they load whole.
+  ExpertStreamingModel* grouped_model =
+      runner == RunnerKind::kModelWise ? nullptr : expert_grouping(model, pipeline);
   // layer_wise reads block k+1 on a background thread while block k runs (not the blocks the cache has).
+  // Not beside grouped loading: the adapter would see two calls at once.
   std::optional<BlockLoader> loader;
-  if (runner != RunnerKind::kModelWise) loader.emplace(model);
+  if (runner != RunnerKind::kModelWise && grouped_model == nullptr) loader.emplace(model);
+  const std::uint64_t group_budget = grouped_model ? expert_group_settings().budget : 0;
   const auto next_to_load = [&](std::size_t index) -> std::optional<std::size_t> {
     for (std::size_t next = index + 1; next < total; ++next) {
       if (reuse == nullptr || !reuse->cache.contains(reuse->keys.at(next))) return next;
     }
     return std::nullopt;
+  };
+  const auto report = [&](std::size_t index, const std::string& name) {
+    if (!progress) return;
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    const double per_block = elapsed / static_cast<double>(index + 1);
+    progress({index + 1, total, name, elapsed, per_block * static_cast<double>(total - index - 1)});
   };
   for (std::size_t index = 0; index < total; ++index) {
     buffer_pool_next_round();
@@ -134,8 +147,27 @@ RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector
         continue;
       }
     }
-    std::unique_ptr<Block> block =
-        loader ? loader->load(index, next_to_load(index)) : std::move(resident[index]);
+    const std::uint64_t expert_bytes = grouped_model ? grouped_model->routed_expert_bytes(index) : 0;
+    if (expert_bytes > 0) {
+      std::unique_ptr<Block> block = grouped_model->load_block_without_experts(index);
+      const std::int64_t group_size =
+          experts_per_group(expert_bytes, expert_grouped_block(*block)->num_routed_experts(), group_budget);
+      GroupedBlockRun run =
+          run_block_in_groups(*block, pipeline, inputs, communicator, group_size, index + 1 < total);
+      if (!run.outputs.empty()) {
+        for (std::size_t s = 0; s < inputs.size(); ++s) inputs[s].hidden = std::move(run.outputs[s]);
+      }
+      stats.block_forwards += run.forwards;
+      spdlog::info("{}: routed experts in {} groups of up to {} (expert memory budget {} MiB)", block->name(),
+                   run.groups, group_size, group_budget / (1024 * 1024));
+      const std::string name = block->name();
+      block.reset();
+      report(index, name);
+      continue;  // not kept by the tune cache: it never held the whole block
+    }
+    std::unique_ptr<Block> block = loader          ? loader->load(index, next_to_load(index))
+                                   : grouped_model ? model.load_block(index)
+                                                   : std::move(resident[index]);
     BlockRequest request{block->name(), *block, inputs, {}, 0, communicator};
     for (auto& processor : pipeline.processors) {
       processor->preprocess(request);
@@ -164,14 +196,11 @@ RunStats run_pipeline(ModelAdapter& model, Pipeline& pipeline, const std::vector
     }
     block.reset();  // free this block's weights before the next one is read
 
-    if (progress) {
-      const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-      const double per_block = elapsed / static_cast<double>(index + 1);
-      progress({index + 1, total, request.name, elapsed, per_block * static_cast<double>(total - index - 1)});
-    }
+    report(index, request.name);
   }
   loader.reset();            // no prefetch in flight while the adapter reads the non-block tensors
   release_pooled_buffers();  // their memory goes back before the embedding and lm_head are saved
+  release_free_heap();
   for (auto& processor : pipeline.processors) processor->post_run(run_context);
   for (auto& saver : pipeline.savers) saver->finish(model.non_block_parameters());
   stats.blocks = total;

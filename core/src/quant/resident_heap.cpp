@@ -20,4 +20,8 @@ void keep_heap_resident() {
   });
 }
 
+void release_free_heap() {
+  ::malloc_trim(0);
+}
+
 }  // namespace modelslim::core

@@ -10,4 +10,9 @@ namespace modelslim::core {
 // (weights, integers) come from modelslim/buffer_pool.hpp instead.
 void keep_heap_resident();
 
+// Returns the heap's free pages to the kernel (malloc_trim): after the last block, before the embedding
+// and lm_head are saved, what the blocks left free in the heap (a mixture-of-experts layer's groups of
+// experts) should not add to the peak.
+void release_free_heap();
+
 }  // namespace modelslim::core

@@ -19,6 +19,10 @@ inline constexpr const char* kCustomPracticeRepoAlias = "MODELSLIM_CUSTOM_PRACTI
 inline constexpr const char* kSavePathLockedBy = "MODELSLIM_SAVE_PATH_LOCKED_BY";
 // Tests only: pause a run after its output is complete and before it is published.
 inline constexpr const char* kTestPauseBeforeCommit = "MODELSLIM_TEST_PAUSE_BEFORE_COMMIT";
+// Mixture-of-experts blocks in groups (docs/architecture.md): 0 loads sparse blocks whole; the MiB of
+// float32 expert weights one group may hold (default min(256, MemAvailable / 8)).
+inline constexpr const char* kExpertStreaming = "MODELSLIM_EXPERT_STREAMING";
+inline constexpr const char* kExpertMemoryMib = "MODELSLIM_EXPERT_MEMORY_MIB";
 
 // torchrun's rendezvous variables, read by a dp_layer_wise rank started by a launcher.
 inline constexpr const char* kRank = "RANK";
