@@ -27,9 +27,9 @@ namespace modelslim::ascendv1 {
 // Float weights are written in the checkpoint dtype, so weights kept in it are written unchanged. Also a
 // BlockPartsSaver: a mixture-of-experts block streamed in groups arrives in parts.
 class AscendV1Saver final : public Saver,
-                     public PracticeCheck,
-                     public StoredDtypeWeightReader,
-                     public BlockPartsSaver {
+                            public PracticeCheck,
+                            public StoredDtypeWeightReader,
+                            public BlockPartsSaver {
  public:
   explicit AscendV1Saver(const ConfigNode& config);
   bool reads_stored_dtype_weights() const override { return true; }
@@ -63,7 +63,7 @@ class AscendV1Saver final : public Saver,
   std::string model_quant_type_ = "FLOAT";
   std::int64_t group_size_ = 0;
   bool kv_cache_c8_ = false;  // some block saved C8 tensors (int8 KV cache)
-  bool fa_static_ = false;  // some attention input saved with static scales (FA3)
+  bool fa_static_ = false;    // some attention input saved with static scales (FA3)
 };
 
 }  // namespace modelslim::ascendv1

@@ -27,9 +27,9 @@ namespace modelslim::compressed_tensors {
 // Float weights are written in the checkpoint dtype, so weights kept in it are written unchanged. Also a
 // BlockPartsSaver: a mixture-of-experts block streamed in groups arrives in parts.
 class CompressedTensorsSaver final : public Saver,
-                     public PracticeCheck,
-                     public StoredDtypeWeightReader,
-                     public BlockPartsSaver {
+                                     public PracticeCheck,
+                                     public StoredDtypeWeightReader,
+                                     public BlockPartsSaver {
  public:
   explicit CompressedTensorsSaver(const ConfigNode& config);
   bool reads_stored_dtype_weights() const override { return true; }

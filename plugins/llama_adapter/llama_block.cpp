@@ -111,7 +111,7 @@ LlamaBlock::Projected LlamaBlock::project(const at::Tensor& x, const at::Tensor&
   }
   Projected p{apply_rope(q.transpose(1, 2), cos, sin), apply_rope(k.transpose(1, 2), cos, sin),
               v.transpose(1, 2)};
-  kv_cache_.pass(p.k, p.v);  // what the cache stores (int8 round trip when C8)
+  kv_cache_.pass(p.k, p.v);                          // what the cache stores (int8 round trip when C8)
   const AttentionQuantSlots& fa = attention_quant_;  // FA3: what attention reads from the cache
   return {fa.apply(AttentionInput::kQuery, p.q), fa.apply(AttentionInput::kKey, p.k),
           fa.apply(AttentionInput::kValue, p.v)};

@@ -45,7 +45,7 @@ std::vector<NamedTensor> MoeBlock::other_parameters() const {
 at::Tensor MoeBlock::forward(const at::Tensor& hidden, const ForwardContext& context) {
   const auto& moe_context = dynamic_cast<const MoeContext&>(context);
   const at::Tensor x = hidden.to(at::kFloat);
-  const AttentionWeights attention_weights{&linears_[kQ],  &linears_[kK],  &linears_[kV], &linears_[kO],
+  const AttentionWeights attention_weights{&linears_[kQ], &linears_[kK], &linears_[kV], &linears_[kO],
                                            norms_.q_norm, norms_.k_norm, &kv_cache_,    &attention_quant_};
   const at::Tensor h =
       x + attention(config_, attention_weights,
