@@ -62,9 +62,11 @@ constexpr const char* kSaveNone = "    - {type: ascendv1_saver, engine: none}\n"
 TEST_CASE(
     "llama GQA: fa3_quant writes the reference's FA3 layout and eval computes it from the saved scales") {
   Run run;
-  const auto made = test::run_command((test::build_dir() / "bin" / "make_random_model").string() +
-                                      " --config " + (test::shared_dir() / "data" / "fake_llama").string() +
-                                      " --output " + run.model.string() + " --seed 1");
+  const auto made =
+      test::run_command((test::build_dir() / "bin" / "make_random_model").string() + " --config " +
+                        (test::shared_dir() / "data" / "fake_llama").string() + " --tokenizer-from " +
+                        (test::shared_dir() / "data" / "fake_llama").string() + " --output " +
+                        run.model.string() + " --seed 1");
   REQUIRE_MESSAGE(made.exit_code == 0, made.output);
   const nlohmann::json config = read_json_file(run.model / "config.json");
   const std::int64_t heads = config["num_attention_heads"];

@@ -141,12 +141,14 @@ TEST_CASE("a v0 qwen3 practice with m4, act_method 3 and disable_level L2 runs; 
 
 TEST_CASE("a v0 practice that asks for what is not built is refused naming the key") {
   test::TempDir dir("v0-refused");
-  std::string c8 = kQwen2W8A8;
-  c8.replace(c8.find("    mm_tensor: False\n"), 21, "    mm_tensor: False\n    use_kvcache_quant: True\n");
-  test::write_text(dir / "c8.yaml", c8);
+  // use_kvcache_quant and use_fa_quant now translate (see practice_v0_test);
+  // sparse quantization is still not built.
+  std::string sparse = kQwen2W8A8;
+  sparse.replace(sparse.find("    mm_tensor: False\n"), 21, "    mm_tensor: False\n    co_sparse: True\n");
+  test::write_text(dir / "sparse.yaml", sparse);
   const auto result = test::run_command(test::modelslim_bin().string() + " quant --config_path " +
-                                        (dir / "c8.yaml").string() + " --print_v1");
+                                        (dir / "sparse.yaml").string() + " --print_v1");
   CHECK(result.exit_code != 0);
-  CHECK_MESSAGE(result.output.find("use_kvcache_quant") != std::string::npos, result.output);
-  CHECK_MESSAGE(result.output.find("c8.yaml:17") != std::string::npos, result.output);
+  CHECK_MESSAGE(result.output.find("co_sparse") != std::string::npos, result.output);
+  CHECK_MESSAGE(result.output.find("sparse.yaml:17") != std::string::npos, result.output);
 }
