@@ -68,6 +68,8 @@ bench::Measurement run_logged(const std::vector<std::string>& argv, const fs::pa
   bench::Measurement m;
   m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   m.peak_rss_mib = static_cast<double>(usage.ru_maxrss) / 1024.0;
+  m.user_seconds = static_cast<double>(usage.ru_utime.tv_sec) + usage.ru_utime.tv_usec / 1e6;
+  m.system_seconds = static_cast<double>(usage.ru_stime.tv_sec) + usage.ru_stime.tv_usec / 1e6;
   return m;
 }
 
@@ -273,8 +275,10 @@ int main(int argc, char** argv) {
     }
     generate = run_logged(args, work / "generate.log");
   }
-  std::printf("generated %s: %.2f GB in %.1f s, generator peak RSS %.1f MiB\n", model.c_str(),
-              static_cast<double>(directory_bytes(model)) / 1e9, generate.seconds, generate.peak_rss_mib);
+  std::printf(
+      "generated %s: %.2f GB in %.1f s (CPU %.1f s user + %.1f s system), generator peak RSS %.1f MiB\n",
+      model.c_str(), static_cast<double>(directory_bytes(model)) / 1e9, generate.seconds,
+      generate.user_seconds, generate.system_seconds, generate.peak_rss_mib);
 
   const fs::path calib = work / "calib.jsonl";
   write_calibration(calib, samples, chars);
@@ -312,8 +316,10 @@ int main(int argc, char** argv) {
   }
   const double dense_block = dense_count ? dense / dense_count : 0;
   const double moe_block = moe_count ? moe / moe_count : 0;
-  std::printf("quant: wall %.1f s, peak RSS %.1f MiB; %.1f s per dense block, %.1f s per MoE block\n",
-              quant.seconds, quant.peak_rss_mib, dense_block, moe_block);
+  std::printf(
+      "quant: wall %.1f s (CPU %.1f s user + %.1f s system), peak RSS %.1f MiB; %.1f s per dense "
+      "block, %.1f s per MoE block\n",
+      quant.seconds, quant.user_seconds, quant.system_seconds, quant.peak_rss_mib, dense_block, moe_block);
   std::printf("projection to DeepSeek-V3 (3 dense + 58 MoE layers): %.1f min of blocks\n",
               (3 * dense_block + 58 * moe_block) / 60.0);
 

@@ -12,7 +12,8 @@
 //     top-k, YaRN with mscale_all_dim, FP8 linears in 128x128 blocks (partial edge blocks), one MTP layer.
 // v3-real: DeepSeek-V3's real widths (hidden 7168, 256 + 1 experts of 2048, MLA ranks 1536/512, 128 heads),
 //     1 dense + 2 MoE layers, vocab 1024, FP8 (about 23 GB; benchmark h). Written with bounded memory: one
-//     tensor at a time, streamed to disk; --shard-per-layer writes one file per layer and an index.
+//     tensor at a time, streamed to disk; --shard-per-layer writes one file per layer and an index. Its
+//     FP8 codes are drawn directly from a quantized normal distribution (common/fp8_sampler.hpp).
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -32,6 +33,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/byte_level_tokenizer.hpp"
+#include "common/fp8_sampler.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/fp8.hpp"
 #include "modelslim/fp8_checkpoint.hpp"
@@ -45,7 +47,7 @@ using modelslim::ErrorCode;
 namespace {
 
 constexpr const char* kUsage =
-    "usage: make_random_deepseek --output DIR [--style v2-lite|v3] [--seed N] "
+    "usage: make_random_deepseek --output DIR [--style v2-lite|v3|v3-real] [--seed N] "
     "[--weights fp8|bfloat16|float32] [--shard-per-layer] [--config-only] [--set key=value ...]\n";
 
 struct Options {
@@ -263,6 +265,8 @@ class Writer {
       : dir_(dir),
         generator_(at::make_generator<at::CPUGeneratorImpl>(options.seed)),
         fp8_(options.weights == "fp8"),
+        direct_fp8_(fp8_ && options.style == "v3-real"),
+        seed_(options.seed),
         dtype_(options.weights == "float32" ? at::kFloat : at::kBFloat16),
         block_(block) {}
 
@@ -280,7 +284,15 @@ class Writer {
   void float32(const std::string& name, const at::Tensor& tensor) { add(name, tensor); }
   void norm(const std::string& name, std::int64_t size) { plain(name, normal({size}, 1.0, 0.1)); }
   // A linear weight [out, in]: FP8 with per-block scales, or float.
+  // v3-real draws the codes directly (fp8_sampler.hpp): its 23 GB would take hours through float32.
   void linear(const std::string& name, std::int64_t out, std::int64_t in, double stddev = 0.08) {
+    if (direct_fp8_) {
+      auto [codes, scales] =
+          modelslim::tools::sample_normal_fp8_blocks(out, in, block_, stddev, seed_ * 1000003 + ++linears_);
+      add(name, codes);
+      fp8_names_.insert(name);
+      return add(name + "_scale_inv", scales);
+    }
     const at::Tensor weight = normal({out, in}, 0.0, stddev);
     if (!fp8_) return plain(name, weight);
     auto [codes, scales] = quantize_fp8_blocks(weight.contiguous(), block_);
@@ -313,6 +325,9 @@ class Writer {
   fs::path dir_;
   at::Generator generator_;
   bool fp8_;
+  bool direct_fp8_;
+  std::uint64_t seed_;
+  std::uint64_t linears_ = 0;
   at::ScalarType dtype_;
   std::int64_t block_;
   std::unique_ptr<modelslim::SafetensorsWriter> writer_;
