@@ -131,7 +131,9 @@ YAML::Node anti_processor(const ConfigNode& anti) {
       flex.check_keys({"alpha", "beta"});
       // null alpha/beta: the processor searches them (the reference's default).
       for (const char* key : {"alpha", "beta"}) {
-        if (flex.has(key)) node[key] = flex.get_double(key, 0.0);
+        if (!flex.has(key)) continue;
+        flex.get_double(key, 0.0);          // a number, or the error naming it
+        node[key] = flex[key].as_string();  // its text, as written (0.1, not 0.10000000000000001)
       }
     }
     node["enable_subgraph_type"] = subgraph_types(method);
