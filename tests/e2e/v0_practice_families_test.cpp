@@ -364,8 +364,9 @@ TEST_CASE("Qwen2, Qwen2.5 and Qwen1.5 dense v0 practices run on a random qwen2 c
   const Workspace& ws = workspace();
   const std::vector<Practice> practices = qwen2_dense();
   for (const Practice& practice : practices) {
-    if (practice.file == "qwen2/qwen2-72b-w8a8.yaml" || practice.file == "qwen1_5/qwen1.5-110b-w8a16.yaml")
-      continue;  // the same pipeline as another practice run here (checked below)
+    const std::set<std::string> same_as_another = {
+        "qwen2/qwen2-72b-w8a8.yaml", "qwen1_5/qwen1.5-110b-w8a16.yaml", "qwen2_5/qwen2.5-32b-w8a8.yaml"};
+    if (same_as_another.count(practice.file)) continue;  // checked below, without a run each
     CAPTURE(practice.file);
     const auto description = run(ws.dir, ws.qwen2, practice);
     const bool w8a16 = practice.file.find("w8a16") != std::string::npos;
@@ -388,6 +389,17 @@ TEST_CASE("Qwen2, Qwen2.5 and Qwen1.5 dense v0 practices run on a random qwen2 c
   CHECK(c8.back().find("type: dynamic_cache") != std::string::npos);
   c8.pop_back();
   CHECK(find("qwen2/qwen2-72b-w8a8.yaml") == c8);
+  // qwen2.5-32b-w8a8 is qwen2.5-7b-w8a8 with 64 disable_names instead of 28.
+  const std::vector<std::string> large = find("qwen2_5/qwen2.5-32b-w8a8.yaml");
+  const std::vector<std::string> small = find("qwen2_5/qwen2.5-7b-w8a8.yaml");
+  REQUIRE(large.size() == 1);
+  REQUIRE(small.size() == 1);
+  CHECK(large[0].substr(0, large[0].find("exclude:")) == small[0].substr(0, small[0].find("exclude:")));
+  std::size_t listed = 0;
+  for (std::size_t at = large[0].find("down_proj"); at != std::string::npos;
+       at = large[0].find("down_proj", at + 1))
+    ++listed;
+  CHECK(listed == 64);
   const std::vector<std::string> w8a16 = find("qwen2/qwen2-72b-w8a16.yaml");
   const std::vector<std::string> qwen15 = find("qwen1_5/qwen1.5-110b-w8a16.yaml");
   REQUIRE(qwen15.size() == 1);
@@ -480,7 +492,7 @@ TEST_CASE("sparse v0 practices of these families are refused naming the key, bef
   // Through the CLI: refused while the practice is read, so no save, staging or lock file is left.
   const Workspace& ws = workspace();
   const test::TempDir dir("v0-families-sparse");
-  const Sparse& qwq = sparse_practices()[1];
+  const Sparse qwq = sparse_practices()[1];
   test::write_text(dir / "qwq-32b-sparse.yaml", expand(qwq.text));
   const auto result = quant(ws.qwen2, dir / "out", dir / "qwq-32b-sparse.yaml", "QwQ-32B");
   CHECK(result.exit_code != 0);
