@@ -42,7 +42,9 @@ TEST_CASE("v0 anti_method m5 becomes the cbq processor before linear_quant, and 
   const ConfigNode cbq = config.spec.process[0];
   CHECK(cbq["type"].as_string() == "cbq");
   CHECK_FALSE(cbq.has("alpha"));  // cbq.py's own defaults (IQR 1.5, smooth_rate 0.7), not AntiOutlierConfig's
-  CHECK(cbq["exclude"].as_string_list() == std::vector<std::string>{"model.layers.0.mlp.gate_proj"});
+  // The reference's m5 branch calls smooth_ln_fcs without checking disable_anti_names: the list has no
+  // effect.
+  CHECK_FALSE(cbq.has("exclude"));
   CHECK(config.spec.process[1]["type"].as_string() == "linear_quant");
   CHECK(config.spec.dataset == "boolq.jsonl");
 

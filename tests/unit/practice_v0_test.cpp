@@ -143,7 +143,9 @@ TEST_CASE("anti_method m4 becomes iter_smooth before linear_quant; act_method 3 
   REQUIRE(config.spec.process.size() == 2);
   CHECK(config.spec.process[0]["type"].as_string() == "iter_smooth");
   CHECK(config.spec.process[0]["alpha"].as_double() == 0.5);
-  CHECK(strings(config.spec.process[0]["enable_subgraph_type"]) == std::vector<std::string>{"norm-linear"});
+  // v0 m4/m6 smooth the v → o and up → down pairs too (DefaultModelAdapter's linear-linear subgraphs).
+  CHECK(strings(config.spec.process[0]["enable_subgraph_type"]) ==
+        std::vector<std::string>{"norm-linear", "ov", "up-down"});
   CHECK(config.spec.process[1]["qconfig"]["act"]["method"].as_string() == "hybrid");
   CHECK(config.spec.prior.empty());
 }
@@ -230,7 +232,8 @@ spec:
   CHECK(flex["type"].as_string() == "flex_smooth_quant");
   CHECK(flex["alpha"].as_double() == 0.75);
   CHECK(flex["beta"].as_double() == 0.1);
-  CHECK(strings(flex["exclude"]) == std::vector<std::string>{"model.layers.0.self_attn.o_proj"});
+  // o_proj is the target of the v_proj → o_proj subgraph, which v1 names by its source.
+  CHECK(strings(flex["exclude"]) == std::vector<std::string>{"model.layers.0.self_attn.v_proj"});
   CHECK(config.spec.prior[0]["dataset"].as_string() == "anti.jsonl");
   REQUIRE(config.spec.process.size() == 1);
   CHECK(config.spec.process[0]["disable_level"].as_string() == "L10");
@@ -245,6 +248,35 @@ spec:
       "apiversion: modelslim_v0\nspec:\n  anti_cfg: {anti_method: m1}\n"
       "  calib_cfg: {mm_tensor: False}\n");
   CHECK(m1.spec.process[0]["type"].as_string() == "smooth_quant");
+}
+
+TEST_CASE("disable_anti_names: each linear becomes the source of the subgraph that holds it") {
+  const auto excludes = [](const std::string& method, const std::string& names) {
+    const PracticeConfig config = parse(
+        "apiversion: modelslim_v0\nspec:\n  anti_cfg: {anti_method: " + method + ", disable_anti_names: [" +
+        names + "]}\n  calib_cfg: {mm_tensor: False, w_bit: 8, a_bit: 16}\n");
+    const ConfigNode smoothing = config.spec.process[0];
+    return smoothing.has("exclude") ? strings(smoothing["exclude"]) : std::vector<std::string>{};
+  };
+  const std::string all =
+      "model.layers.1.self_attn.q_proj, model.layers.1.self_attn.k_proj, model.layers.1.self_attn.o_proj, "
+      "model.layers.2.mlp.up_proj, model.layers.2.mlp.down_proj";
+  CHECK(excludes("m4", all) ==
+        std::vector<std::string>{"model.layers.1.input_layernorm", "model.layers.1.self_attn.v_proj",
+                                 "model.layers.2.post_attention_layernorm", "model.layers.2.mlp.up_proj"});
+  CHECK(excludes("m6", "model.layers.0.mlp.gate_proj") ==
+        std::vector<std::string>{"model.layers.0.post_attention_layernorm"});
+  // m3 smooths norm → linears only, so o_proj/down_proj name nothing it smooths.
+  CHECK(excludes("m3", all) == std::vector<std::string>{"model.layers.1.input_layernorm",
+                                                        "model.layers.2.post_attention_layernorm"});
+  // m1 and m5 ignore the list in the reference.
+  CHECK(excludes("m1", all).empty());
+  const Error odd = error_of(
+      "apiversion: modelslim_v0\nspec:\n  anti_cfg:\n    anti_method: m4\n    disable_anti_names:\n"
+      "      - model.layers.0.self_attn.q_proj\n      - lm_head\n  calib_cfg: {mm_tensor: False}\n");
+  CHECK(odd.code() == ErrorCode::kUnsupported);
+  CHECK_MESSAGE(contains(odd.what(), "lm_head"), odd.what());
+  CHECK_MESSAGE(contains(odd.what(), "v0.yaml:7"), odd.what());
 }
 
 TEST_CASE("use_kvcache_quant becomes dynamic_cache (symmetric per-channel int8) after linear_quant") {

@@ -37,9 +37,61 @@ YAML::Node quantizer(const std::string& dtype, const std::string& scope, bool sy
 
 // ---- anti_cfg (AntiOutlierConfig) → one outlier-suppression processor ----
 
-// v0 anti-outlier methods visit the norm → linears subgraphs only (AntiOutlier._process).
-YAML::Node norm_linear_only() {
+// The subgraphs v0's AntiOutlier visits for a dense Llama/Qwen layout: norm → linears always; with m4 and m6
+// also v_proj → o_proj and up_proj → down_proj (DefaultModelAdapter adds the DAG's linear-linear pairs for
+// those two; Qwen3Adapter lists them itself).
+YAML::Node subgraph_types(const std::string& method) {
+  if (method == "m4" || method == "m6") return sequence({"norm-linear", "ov", "up-down"});
   return sequence({"norm-linear"});
+}
+
+// v0 disable_anti_names holds linear names: a subgraph is skipped when one of its linears is listed (m3, m4,
+// m6 only). v1 exclude names a subgraph by its source (the norm, or the first linear of a pair), so each
+// name becomes the source of the subgraph that holds it.
+struct AntiNameRule {
+  std::regex linear;
+  std::string source;  // regex_replace format
+  bool pair;           // a v → o or up → down subgraph, which m3 does not smooth
+};
+
+const std::vector<AntiNameRule>& anti_name_rules() {
+  static const std::vector<AntiNameRule> rules = {
+      {std::regex(R"(^(.+)\.self_attn\.[qkv]_proj$)"), "$1.input_layernorm", false},
+      {std::regex(R"(^(.+)\.mlp\.(gate|up)_proj$)"), "$1.post_attention_layernorm", false},
+      {std::regex(R"(^(.+)\.self_attn\.o_proj$)"), "$1.self_attn.v_proj", true},
+      {std::regex(R"(^(.+)\.mlp\.down_proj$)"), "$1.mlp.up_proj", true},
+  };
+  return rules;
+}
+
+// The subgraph source to exclude for one listed linear ("" when that subgraph is not smoothed anyway).
+std::string anti_source(const ConfigNode& entry, bool pairs) {
+  const std::string name = entry.as_string();
+  for (const AntiNameRule& rule : anti_name_rules()) {
+    if (!std::regex_match(name, rule.linear)) continue;
+    return rule.pair && !pairs ? "" : std::regex_replace(name, rule.linear, rule.source);
+  }
+  refuse(entry, "'" + name + "' is not a q/k/v/o or gate/up/down linear of a decoder layer",
+         "write a v1 practice whose smoothing processor's exclude names the subgraph source (the norm, or "
+         "the first linear of a pair)");
+}
+
+std::vector<std::string> anti_excludes(const ConfigNode& anti, const std::string& method) {
+  const ConfigNode names = anti["disable_anti_names"];
+  std::vector<std::string> sources;
+  if (!names.defined()) return sources;
+  if (method == "m1" || method == "m5") {
+    spdlog::info("{}: {} has no effect with anti_method {} (as in the reference)", anti.file(), names.path(),
+                 method);
+    return sources;
+  }
+  names.require_sequence();
+  for (const ConfigNode& entry : names.items()) {
+    const std::string source = anti_source(entry, method != "m3");
+    if (!source.empty() && std::find(sources.begin(), sources.end(), source) == sources.end())
+      sources.push_back(source);
+  }
+  return sources;
 }
 
 YAML::Node anti_processor(const ConfigNode& anti) {
@@ -63,12 +115,12 @@ YAML::Node anti_processor(const ConfigNode& anti) {
     if (bits != 4 && bits != 8) anti["w_bit"].fail("expected 4 or 8");
     node["weight_qconfig"] =
         quantizer(bits == 4 ? "int4" : "int8", "per_channel", anti.get_bool("w_sym", true), "minmax");
-    node["enable_subgraph_type"] = norm_linear_only();
+    node["enable_subgraph_type"] = subgraph_types(method);
   } else if (method == "m4") {
     node["type"] = "iter_smooth";
     node["alpha"] = 0.5;         // AntiOutlierConfig.alpha, which v0 hands to iter_smooth
     node["scale_min"] = "1e-5";  // SCALE_MIN_LLM (as text: the YAML keeps a short number)
-    node["enable_subgraph_type"] = norm_linear_only();
+    node["enable_subgraph_type"] = subgraph_types(method);
   } else if (method == "m5") {
     // CBQ's outlier-channel scales (cbq.py with its defaults); the reference has no v1 processor for it.
     node["type"] = "cbq";
@@ -79,12 +131,14 @@ YAML::Node anti_processor(const ConfigNode& anti) {
       flex.check_keys({"alpha", "beta"});
       // null alpha/beta: the processor searches them (the reference's default).
       for (const char* key : {"alpha", "beta"}) {
-        if (flex.has(key)) node[key] = flex.get_double(key, 0.0);
+        if (!flex.has(key)) continue;
+        flex.get_double(key, 0.0);          // a number, or the error naming it
+        node[key] = flex[key].as_string();  // its text, as written (0.1, not 0.10000000000000001)
       }
     }
-    node["enable_subgraph_type"] = norm_linear_only();
+    node["enable_subgraph_type"] = subgraph_types(method);
   }
-  const std::vector<std::string> excluded = anti.get_string_list("disable_anti_names", {});
+  const std::vector<std::string> excluded = anti_excludes(anti, method);
   if (!excluded.empty()) node["exclude"] = sequence(excluded);
   return node;
 }
