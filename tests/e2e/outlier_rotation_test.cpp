@@ -65,13 +65,18 @@ std::vector<std::string> dataset(const std::string& name, std::size_t count) {
   return texts;
 }
 
-// Probe token ids, at most 128 tokens each (the demo models' max_position_embeddings).
-std::vector<at::Tensor> probe_ids(const ModelAdapter& model) {
+// Token ids of `texts`, at most 128 tokens each (the demo models' max_position_embeddings; the random
+// models' 4096 would let a KJV text run to ~900 tokens and make every search cost 5x as much).
+std::vector<at::Tensor> token_ids(const ModelAdapter& model, const std::vector<std::string>& texts) {
   std::vector<at::Tensor> ids;
-  for (const at::Tensor& t : tokenize_texts(model, dataset("kjv_eval.jsonl", 4))) {
+  for (const at::Tensor& t : tokenize_texts(model, texts)) {
     ids.push_back(t.narrow(1, 0, std::min<std::int64_t>(t.size(1), 128)));
   }
   return ids;
+}
+
+std::vector<at::Tensor> probe_ids(const ModelAdapter& model) {
+  return token_ids(model, dataset("kjv_eval.jsonl", 4));
 }
 
 struct Comparison {
@@ -96,7 +101,7 @@ Comparison process_and_compare(const fs::path& model_dir, const std::string& pro
   auto probe = std::make_unique<Probe>(ids, model_dir);
   Probe& probe_ref = *probe;
   pipeline.processors.push_back(std::move(probe));
-  core::run_pipeline(*model, pipeline, tokenize_texts(*model, calibration), core::RunnerKind::kLayerWise,
+  core::run_pipeline(*model, pipeline, token_ids(*model, calibration), core::RunnerKind::kLayerWise,
                      SaveContext{"/unused", model_dir, *model}, nullptr);
   Comparison result;
   double diff_sq = 0.0, ref_sq = 0.0, diff_max = 0.0, ref_max = 0.0;
@@ -128,8 +133,11 @@ const std::vector<std::pair<std::string, std::string>> kTransforms = {
     {"awq", "[{type: awq, weight_qconfig: {scope: per_channel, dtype: int4, symmetric: false}}]"},
 };
 
+// Every transform is an exact rewrite whatever scales the calibration gives, so two samples do: they carry
+// the hard demo's planted outlier channels (every token has them), and `weight_change` shows the scales are
+// real.
 void check_function_preserved(const fs::path& model_dir, const std::string& label) {
-  const auto calibration = dataset("kjv_calib.jsonl", 6);
+  const auto calibration = dataset("kjv_calib.jsonl", 2);
   for (const auto& [name, yaml] : kTransforms) {
     const Comparison c = process_and_compare(model_dir, yaml, calibration);
     MESSAGE(label << " / " << name << ": max rel logit error " << c.max_relative << ", weights moved "
@@ -169,7 +177,9 @@ std::string w8a8_per_tensor(const std::string& exclude) {
 
 TEST_CASE("on the hard demo model iter_smooth and quarot cut the W8A8 per-tensor output error at least 5x") {
   const fs::path model = test::source_dir() / "data" / "demo-model-hard";
-  const auto calibration = dataset("kjv_calib.jsonl", 16);
+  // 8 samples (1024 tokens): the ratios below are 9x, 42x and 10x (16 samples: 8x, 48x, 8x; 4: 6.6x,
+  // 39x, 6.6x).
+  const auto calibration = dataset("kjv_calib.jsonl", 8);
   const auto error = [&](const std::string& label, const std::string& yaml) {
     const double e = process_and_compare(model, yaml, calibration).l2_relative;
     MESSAGE(label << ": relative L2 logit error vs float " << e);

@@ -200,13 +200,22 @@ TEST_CASE("tune reports its CPU time by phase, the phases within the process tot
   CHECK_MESSAGE(sum <= total + 0.02, match[0].str());  // printed with two decimals each
 }
 
-TEST_CASE("a SIGKILLed tune resumes from its history and ends where an uninterrupted run ends") {
+// One interrupted search checks two things against the uninterrupted reference run (block reuse on, the
+// default): resuming, and that block reuse changes no result. Both halves run with --block_reuse False, so
+// every candidate's measurement and the saved model come from a run without reuse, and the resumed run must
+// still end exactly where the reference ended.
+TEST_CASE(
+    "a SIGKILLed tune without block reuse resumes from its history and ends where an uninterrupted run with "
+    "reuse ends: the same candidates, measurements and saved model") {
   const ReferenceRun& reference = reference_run();
   REQUIRE(reference.result.exit_code == 0);
+  CHECK(reference.result.output.find("reused from earlier candidates") != std::string::npos);
+  CHECK(reference.result.output.find(" 0 of them reused") == std::string::npos);
   test::TempDir dir("tune-resume");
   const fs::path out = dir / "out";
   const fs::path db = out / "history" / "history.db";
-  const auto started = test::run_command("sh -c '" + tune_command(out, demo_plan()) + " > " +
+  const std::string no_reuse = "--block_reuse False";
+  const auto started = test::run_command("sh -c '" + tune_command(out, demo_plan(), no_reuse) + " > " +
                                          (dir / "first.log").string() + " 2>&1 & echo $!'");
   const pid_t pid = std::stoi(started.output);
   const std::int64_t k = 3;
@@ -221,16 +230,17 @@ TEST_CASE("a SIGKILLed tune resumes from its history and ends where an uninterru
   REQUIRE(before >= k);
   CHECK_FALSE(fs::exists(out / "best_practice.yaml"));  // it really died mid-search
 
-  const auto resumed = test::run_command(tune_command(out, demo_plan()));
+  const auto resumed = test::run_command(tune_command(out, demo_plan(), no_reuse));
   MESSAGE(resumed.output);
   REQUIRE(resumed.exit_code == 0);
+  CHECK(resumed.output.find(" 0 of them reused") != std::string::npos);
   // No finished candidate was evaluated twice ...
   CHECK(query_int(db,
                   "SELECT COUNT(*) FROM (SELECT key FROM evaluations WHERE kind = 'candidate' "
                   "GROUP BY key HAVING COUNT(*) > 1)") == 0);
   // ... the resumed run answered the killed run's candidates from the history ...
   CHECK(query_int(db, "SELECT COUNT(*) FROM proposals WHERE run = 2 AND cached = 1") >= before);
-  // ... and both runs together evaluated exactly what the uninterrupted one did.
+  // ... and both runs together evaluated exactly what the uninterrupted one did ...
   const fs::path reference_db = reference.dir / "out" / "history" / "history.db";
   CHECK(query_int(db, "SELECT COUNT(*) FROM evaluations WHERE kind = 'candidate'") ==
         query_int(reference_db, "SELECT COUNT(*) FROM evaluations WHERE kind = 'candidate'"));
@@ -238,28 +248,15 @@ TEST_CASE("a SIGKILLed tune resumes from its history and ends where an uninterru
         query_texts(reference_db, "SELECT candidate_id FROM proposals ORDER BY seq"));
   CHECK(test::read_text(out / "best_practice.yaml") ==
         test::read_text(reference.dir / "out" / "best_practice.yaml"));
-}
-
-TEST_CASE(
-    "block reuse between candidates changes no result: the same measurements and the same saved model") {
-  const ReferenceRun& reference = reference_run();  // block reuse on (the default)
-  REQUIRE(reference.result.exit_code == 0);
-  CHECK(reference.result.output.find("reused from earlier candidates") != std::string::npos);
-  CHECK(reference.result.output.find(" 0 of them reused") == std::string::npos);
-  test::TempDir dir("tune-no-reuse");
-  const auto plain = test::run_command(tune_command(dir / "out", demo_plan(), "--block_reuse False"));
-  REQUIRE_MESSAGE(plain.exit_code == 0, plain.output);
-  CHECK(plain.output.find(" 0 of them reused") != std::string::npos);
+  // ... with the same measurements and the same saved model as with reuse.
   const std::string query =
       "SELECT group_concat(candidate_id || '=' || result, ';') FROM "
       "(SELECT candidate_id, result FROM results ORDER BY candidate_id)";
-  const auto texts = [&](const fs::path& db) { return query_texts(db, query); };
-  CHECK(texts(dir / "out" / "history" / "history.db") ==
-        texts(reference.dir / "out" / "history" / "history.db"));
-  for (const auto& entry : fs::recursive_directory_iterator(dir / "out" / "quant_model")) {
+  CHECK(query_texts(db, query) == query_texts(reference_db, query));
+  for (const auto& entry : fs::recursive_directory_iterator(out / "quant_model")) {
     if (!entry.is_regular_file() || entry.path().filename() == ".modelslim-output") continue;  // own time
     const fs::path other =
-        reference.dir / "out" / "quant_model" / fs::relative(entry.path(), dir / "out" / "quant_model");
+        reference.dir / "out" / "quant_model" / fs::relative(entry.path(), out / "quant_model");
     CHECK_MESSAGE(test::read_text(entry.path()) == test::read_text(other), entry.path().string());
   }
 }
@@ -415,15 +412,24 @@ namespace {
 // A tiny random Llama (fake_llama: 3 blocks × 7 linears, vocabulary 29) tuned against a scripted evaluator
 // that counts the W8A8 linears of the saved model (and reads an "evaluation dataset" file it is given), so
 // a run takes seconds and its verdict is known in advance.
+// The model is made once and copied into each case's directory (a case may rewrite its copy).
+struct TinyModel {
+  test::TempDir dir{"tune-tiny-model"};
+  TinyModel() {
+    const fs::path fake = test::shared_dir() / "data" / "fake_llama";
+    const auto made = test::run_command((test::build_dir() / "bin" / "make_random_model").string() +
+                                        " --config " + fake.string() + " --tokenizer-from " + fake.string() +
+                                        " --output " + (dir / "model").string() + " --seed 7");
+    REQUIRE_MESSAGE(made.exit_code == 0, made.output);
+  }
+};
+
 struct TinyTune {
   test::TempDir dir;
   fs::path model;
   explicit TinyTune(const std::string& label) : dir(label), model(dir / "model") {
-    const fs::path fake = test::shared_dir() / "data" / "fake_llama";
-    const auto made = test::run_command((test::build_dir() / "bin" / "make_random_model").string() +
-                                        " --config " + fake.string() + " --tokenizer-from " + fake.string() +
-                                        " --output " + model.string() + " --seed 7");
-    REQUIRE_MESSAGE(made.exit_code == 0, made.output);
+    static const TinyModel made;
+    fs::copy(made.dir / "model", model, fs::copy_options::recursive);
     test::write_text(dir / "calib.jsonl",
                      "{\"inputs_pretokenized\": \"In the beginning God created the heaven and the earth.\"}\n"
                      "{\"inputs_pretokenized\": \"And the earth was without form, and void.\"}\n");
