@@ -31,7 +31,7 @@ dynamic='{scope: per_token, dtype: int8, symmetric: true, method: minmax}'
 w8='{scope: per_channel, dtype: int8, symmetric: true, method: minmax}'
 w4='{scope: per_group, dtype: int4, symmetric: false, method: minmax, ext: {group_size: 64}}'
 w8a8="{type: linear_quant, qconfig: {act: $static, weight: $w8}}"
-w8a8_name=W8A8
+w8a8_name=W8A8 w8a8c8_name=W8A8C8
 keep=''  # what every linear_quant leaves float besides lm_head
 moe=false
 if grep -qE '"(num_experts|num_local_experts|n_routed_experts)"' "$model/config.json"; then
@@ -41,7 +41,7 @@ if grep -qE '"(num_experts|num_local_experts|n_routed_experts)"' "$model/config.
   grep -q '"mixtral"' "$model/config.json" && mlp='"*.block_sparse_moe.*"' router='"*block_sparse_moe.gate"'
   keep=", exclude: [$router]"
   w8a8="{type: group, configs: [{type: linear_quant, qconfig: {act: $dynamic, weight: $w8}, include: [$mlp]$keep}, {type: linear_quant, qconfig: {act: $static, weight: $w8}, include: [\"*\"], exclude: [$mlp]}]}"
-  w8a8_name='W8A8 (MLP dynamic)'
+  w8a8_name="W8A8 (MLP dynamic)" w8a8c8_name="W8A8C8 (MLP dynamic)"
 fi
 w8a16="{type: linear_quant, qconfig: {weight: $w8}$keep}"
 w4a16="{type: linear_quant, qconfig: {weight: $w4}$keep}"
@@ -57,10 +57,10 @@ rows=(
   "W8A16|awq|{type: awq, weight_qconfig: $w8}, $w8a16"
   "W4A16 (g64, asym)|none|$w4a16"
   "W4A16 (g64, asym)|awq|{type: awq, weight_qconfig: $w4}, $w4a16"
-  "${w8a8_name}C8|none|$w8a8, $c8"
-  "${w8a8_name}C8|iter_smooth α 0.5|{type: iter_smooth, alpha: 0.5}, $w8a8, $c8"
+  "$w8a8c8_name|none|$w8a8, $c8"
+  "$w8a8c8_name|iter_smooth α 0.5|{type: iter_smooth, alpha: 0.5}, $w8a8, $c8"
   "float linears, C8 (int8 KV cache only)|none|$c8"
-  "${w8a8_name}C8|iter_smooth α 0.5 + kv_smooth|{type: iter_smooth, alpha: 0.5}, {type: kv_smooth}, $w8a8, $c8"
+  "$w8a8c8_name|iter_smooth α 0.5 + kv_smooth|{type: iter_smooth, alpha: 0.5}, {type: kv_smooth}, $w8a8, $c8"
   "$w8a8_name|cbq (v0 m5)|{type: cbq}, $w8a8"
   "float linears + FA3|fa3_quant (int8 per-head Q/K/V)|{type: fa3_quant}"
   "float linears + FA3|fa3_quant per_token|{type: fa3_quant, qconfig: {dtype: int8, scope: per_token, symmetric: true, method: minmax}}"
