@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "modelslim/expert_routing.hpp"
+
 namespace modelslim::awq {
 namespace {
 
@@ -22,12 +24,30 @@ std::vector<std::string> split(const std::string& name) {
   return parts;
 }
 
-// The last linear of the block (forward order) inside `ancestor` that is not scaled.
+bool inside(const Linear& linear, const std::string& ancestor) {
+  return linear.name().rfind(ancestor + ".", 0) == 0;
+}
+
+// A mixture-of-experts module mixes its routed experts' outputs by the router's weights: no linear produces
+// its output (its last linear is one expert's down_proj, which sees only that expert's tokens).
+bool holds_routed_experts(Block& block, const std::string& ancestor) {
+  ExpertRouting* routing = expert_routing(block);
+  if (routing == nullptr) return false;
+  for (const RoutedExpert& expert : routing->routed_experts()) {
+    for (const Linear* linear : expert.linears)
+      if (inside(*linear, ancestor)) return true;
+  }
+  return false;
+}
+
+// The last linear of the block (forward order) inside `ancestor` that is not scaled; nullptr when the
+// ancestor holds routed experts (then the block's output is compared, whose change is the MoE output's).
 Linear* output_linear_of(Block& block, const std::string& ancestor, const std::vector<Linear*>& scaled) {
+  if (holds_routed_experts(block, ancestor)) return nullptr;
   Linear* found = nullptr;
   for (Linear* linear : block.linears()) {
-    const bool inside = linear->name().rfind(ancestor + ".", 0) == 0;
-    if (inside && std::find(scaled.begin(), scaled.end(), linear) == scaled.end()) found = linear;
+    if (inside(*linear, ancestor) && std::find(scaled.begin(), scaled.end(), linear) == scaled.end())
+      found = linear;
   }
   return found;
 }

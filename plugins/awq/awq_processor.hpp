@@ -4,7 +4,8 @@
 // The inspected output, as in the reference, is that of the lowest common ancestor of the scaled linears by
 // name: a linear alone (o_proj, down_proj) is replayed on its recorded inputs; for several readers
 // (q/k/v → "self_attn", gate/up → "mlp") the block is run and the ancestor's output is the output of its
-// last linear that is not scaled (o_proj, down_proj); without one, the block's output is compared.
+// last linear that is not scaled (o_proj, down_proj); without one, or when the ancestor is a mixture of
+// experts (router + experts → "mlp", whose output is the routed mix), the block's output is compared.
 //
 //   - {type: awq, weight_qconfig: {scope: per_channel, dtype: int8, symmetric: true, method: minmax},
 //      n_grid: 20, enable_subgraph_type: [norm-linear, linear-linear, ov, up-down], include: ["*"],
