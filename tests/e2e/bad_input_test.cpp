@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,22 @@ void write_safetensors(const fs::path& file, const Safetensors& contents) {
   test::write_text(file, length_prefix(header.size()) + header + contents.data);
 }
 
+// The tiny random model every case starts from, made once per process: each fixture edits its own copy.
+const fs::path& pristine_model() {
+  static const TempDir dir{"bad-input-model"};
+  static const fs::path model = [] {
+    const fs::path fake = test::shared_dir() / "data" / "fake_llama";
+    const fs::path made_model = dir / "model";
+    const auto made =
+        test::run_command((test::build_dir() / "bin" / "make_random_model").string() + " --config " +
+                          fake.string() + " --tokenizer-from " + fake.string() + " --output " +
+                          made_model.string() + " --seed 1 --set num_hidden_layers=1");
+    if (made.exit_code != 0) throw std::runtime_error("make_random_model failed:\n" + made.output);
+    return made_model;
+  }();
+  return model;
+}
+
 struct Fixture {
   TempDir dir{"bad-input"};
   fs::path model = dir / "model";
@@ -54,12 +71,7 @@ struct Fixture {
   fs::path weights = model / "model.safetensors";
 
   Fixture() {
-    const fs::path fake = test::shared_dir() / "data" / "fake_llama";
-    const auto made =
-        test::run_command((test::build_dir() / "bin" / "make_random_model").string() + " --config " +
-                          fake.string() + " --tokenizer-from " + fake.string() + " --output " +
-                          model.string() + " --seed 1 --set num_hidden_layers=1");
-    REQUIRE_MESSAGE(made.exit_code == 0, made.output);
+    fs::copy(pristine_model(), model, fs::copy_options::recursive);
     test::write_text(dataset,
                      "{\"inputs_pretokenized\": \"In the beginning God created the heaven\"}\n"
                      "And the earth was without form, and void.\n");

@@ -5,6 +5,8 @@
 
 #include <fstream>
 #include <limits>
+#include <map>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,21 +31,39 @@ fs::path calib_dataset() {
   return test::shared_dir() / "data" / "msmodelslim_lab_calib" / "mix_calib.jsonl";
 }
 
+// A random fake_llama checkpoint made with `model_flags`, once per process per flags: fixtures copy it.
+const fs::path& pristine_model(const std::string& model_flags) {
+  static const TempDir dir{"numerics-models"};
+  static std::map<std::string, fs::path> made_models;
+  const auto found = made_models.find(model_flags);
+  if (found != made_models.end()) return found->second;
+  const fs::path fake = test::shared_dir() / "data" / "fake_llama";
+  const fs::path model = dir / ("model" + std::to_string(made_models.size()));
+  const auto made =
+      test::run_command((test::build_dir() / "bin" / "make_random_model").string() + " --config " +
+                        fake.string() + " --output " + model.string() + " --seed 1 " + model_flags);
+  if (made.exit_code != 0) throw std::runtime_error("make_random_model failed:\n" + made.output);
+  return made_models.emplace(model_flags, model).first->second;
+}
+
 struct Fixture {
   TempDir dir{"numerics"};
   fs::path model = dir / "model";
   fs::path config = dir / "config.yaml";
 
   explicit Fixture(const std::string& model_flags) {
-    const fs::path fake = test::shared_dir() / "data" / "fake_llama";
-    const auto made =
-        test::run_command((test::build_dir() / "bin" / "make_random_model").string() + " --config " +
-                          fake.string() + " --output " + model.string() + " --seed 1 " + model_flags);
-    REQUIRE_MESSAGE(made.exit_code == 0, made.output);
+    fs::copy(pristine_model(model_flags), model, fs::copy_options::recursive);
     write_config(calib_dataset());
   }
   void write_config(const fs::path& dataset) const {
     test::write_text(config, test::with_dataset(kConfig, dataset));
+  }
+  // Two short samples, for the cases that stop at the first bad number (calibration size is not their point).
+  void use_short_dataset() const {
+    test::write_text(dir / "short.jsonl",
+                     "{\"inputs_pretokenized\": \"In the beginning God created the heaven\"}\n"
+                     "And the earth was without form, and void.\n");
+    write_config(dir / "short.jsonl");
   }
   CommandResult quant(const fs::path& save, const std::string& extra = "") const {
     return test::run_command(test::modelslim_bin().string() + " quant --model_path " + model.string() +
@@ -89,6 +109,7 @@ std::string file_bytes(const fs::path& file) {
 
 TEST_CASE("a NaN in a checkpoint weight is refused naming the tensor; nothing is written") {
   Fixture f("--byte-tokenizer --set vocab_size=260");
+  f.use_short_dataset();
   f.rewrite_tensor("model.layers.1.mlp.down_proj.weight",
                    [](at::Tensor& t) { t.view({-1})[37] = std::numeric_limits<float>::quiet_NaN(); });
   const fs::path save = f.dir / "out";
@@ -97,6 +118,7 @@ TEST_CASE("a NaN in a checkpoint weight is refused naming the tensor; nothing is
 
 TEST_CASE("an activation that overflows to inf is refused naming the linear, the sample and the block") {
   Fixture f("--byte-tokenizer --set vocab_size=260");
+  f.use_short_dataset();
   // gate and up of block 0 scaled by 1e25 each: their product (down_proj's input) is ~1e48 > float max.
   for (const char* name : {"model.layers.0.mlp.gate_proj.weight", "model.layers.0.mlp.up_proj.weight"}) {
     f.rewrite_tensor(name, [](at::Tensor& t) { t.mul_(1e25); });

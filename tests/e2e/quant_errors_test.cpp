@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -20,19 +22,34 @@ namespace {
 
 const char* const kConfig = modelslim::test::kW8A8Practice;
 
+// A random fake_llama checkpoint made with `model_flags`, once per process per flags: fixtures copy it.
+const fs::path& pristine_model(const std::string& model_flags) {
+  static const TempDir dir{"quant-errors-models"};
+  static std::map<std::string, fs::path> made_models;
+  const auto found = made_models.find(model_flags);
+  if (found != made_models.end()) return found->second;
+  const fs::path fake = test::shared_dir() / "data" / "fake_llama";
+  const fs::path model = dir / ("model" + std::to_string(made_models.size()));
+  const auto made = test::run_command((test::build_dir() / "bin" / "make_random_model").string() +
+                                      " --config " + fake.string() + " --tokenizer-from " + fake.string() +
+                                      " --output " + model.string() + " --seed 1 " + model_flags);
+  if (made.exit_code != 0) throw std::runtime_error("make_random_model failed:\n" + made.output);
+  return made_models.emplace(model_flags, model).first->second;
+}
+
 struct Fixture {
   TempDir dir{"quant-errors"};
   fs::path model = dir / "model";
   fs::path save = dir / "out";
   fs::path config = dir / "config.yaml";
 
+  // Calibration is two short samples: every case is about refusing input, none about the statistics.
   explicit Fixture(const std::string& model_flags = "") {
-    const fs::path fake = test::shared_dir() / "data" / "fake_llama";
-    const auto made = test::run_command((test::build_dir() / "bin" / "make_random_model").string() +
-                                        " --config " + fake.string() + " --tokenizer-from " + fake.string() +
-                                        " --output " + model.string() + " --seed 1 " + model_flags);
-    REQUIRE_MESSAGE(made.exit_code == 0, made.output);
-    write_config(test::shared_dir() / "data" / "msmodelslim_lab_calib" / "mix_calib.jsonl");
+    fs::copy(pristine_model(model_flags), model, fs::copy_options::recursive);
+    test::write_text(dir / "calib.jsonl",
+                     "{\"inputs_pretokenized\": \"In the beginning God created the heaven\"}\n"
+                     "And the earth was without form, and void.\n");
+    write_config(dir / "calib.jsonl");
   }
   void write_config(const fs::path& dataset) {
     test::write_text(config, test::with_dataset(kConfig, dataset));

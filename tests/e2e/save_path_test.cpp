@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -64,20 +65,34 @@ pid_t dead_pid() {
   return child;
 }
 
+// The random checkpoint every case starts from, made once per process: each fixture gets its own copy.
+const fs::path& pristine_model() {
+  static const TempDir dir{"save-path-model"};
+  static const fs::path model = [] {
+    const fs::path fake = test::shared_dir() / "data" / "fake_llama";
+    const fs::path made_model = dir / "model";
+    const auto made = test::run_command((test::build_dir() / "bin" / "make_random_model").string() +
+                                        " --config " + fake.string() + " --tokenizer-from " + fake.string() +
+                                        " --output " + made_model.string() + " --seed 1");
+    if (made.exit_code != 0) throw std::runtime_error("make_random_model failed:\n" + made.output);
+    return made_model;
+  }();
+  return model;
+}
+
 struct Fixture {
   TempDir dir{"save-path"};
   fs::path model = dir / "model";
   fs::path save = dir / "out";
   fs::path config = dir / "config.yaml";
 
+  // Two short calibration samples: these cases are about the files around the output, not its numbers.
   Fixture() {
-    const fs::path fake = test::shared_dir() / "data" / "fake_llama";
-    const auto made = test::run_command((test::build_dir() / "bin" / "make_random_model").string() +
-                                        " --config " + fake.string() + " --tokenizer-from " + fake.string() +
-                                        " --output " + model.string() + " --seed 1");
-    REQUIRE_MESSAGE(made.exit_code == 0, made.output);
-    test::write_text(config, test::with_dataset(kConfig, test::shared_dir() / "data" /
-                                                             "msmodelslim_lab_calib" / "mix_calib.jsonl"));
+    fs::copy(pristine_model(), model, fs::copy_options::recursive);
+    test::write_text(dir / "calib.jsonl",
+                     "{\"inputs_pretokenized\": \"In the beginning God created the heaven\"}\n"
+                     "And the earth was without form, and void.\n");
+    test::write_text(config, test::with_dataset(kConfig, dir / "calib.jsonl"));
   }
   std::vector<std::string> quant_args(const fs::path& save_path, const fs::path& model_path) const {
     return {test::modelslim_bin().string(),

@@ -7,12 +7,25 @@
 #include "modelslim/safetensors.hpp"
 #include "support/test_support.hpp"
 
+#include <sstream>
+
 #include <ATen/ATen.h>
 
 using namespace modelslim;
 namespace fs = std::filesystem;
 
 namespace {
+// The first 16 samples of the default calibration set, in `dir`: for the prior-stage cases, whose point is
+// the equality of two runs over the same data or an error, not the statistics.
+fs::path calibration_subset(const fs::path& dir) {
+  std::istringstream lines(test::read_text(test::source_dir() / "data" / "datasets" / "kjv_calib.jsonl"));
+  std::string subset;
+  std::string line;
+  for (int i = 0; i < 16 && std::getline(lines, line); ++i) subset += line + "\n";
+  test::write_text(dir / "kjv_calib16.jsonl", subset);
+  return dir / "kjv_calib16.jsonl";
+}
+
 test::CommandResult quant(const fs::path& model, const fs::path& out, const fs::path& config) {
   return test::run_command(test::modelslim_bin().string() + " quant --model_path " + model.string() +
                            " --save_path " + out.string() + " --config_path " + config.string());
@@ -103,7 +116,9 @@ TEST_CASE("prior stage: quarot as a whole-model pass before W8A8 gives the same 
       "    - type: linear_quant\n      exclude: ['*.down_proj']\n      qconfig:\n"
       "        act: {scope: per_tensor, dtype: int8, symmetric: false}\n"
       "        weight: {scope: per_channel, dtype: int8, symmetric: true}\n"
-      "  save: [{type: ascendv1_saver, part_file_size: 0}]\n";
+      "  save: [{type: ascendv1_saver, part_file_size: 0}]\n"
+      "  dataset: " +
+      calibration_subset(dir.path()).string() + "\n";
   test::write_text(dir / "prior.yaml",
                    "apiversion: modelslim_v1\nspec:\n  prior:\n    - process: [{type: quarot}]\n"
                    "  process:\n" +
@@ -135,6 +150,7 @@ TEST_CASE("prior stage: quarot as a whole-model pass before W8A8 gives the same 
 TEST_CASE("prior stage errors name the stage") {
   test::TempDir dir("prior-errors");
   const fs::path model = test::source_dir() / "data" / "demo-model-hard";
+  const std::string dataset = "  dataset: " + calibration_subset(dir.path()).string() + "\n";
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"  prior:\n    - {dataset: kjv_calib.jsonl}\n", "spec.prior.0"},
       {"  prior:\n    - {process: [{type: quarot, block_size: 3}]}\n", "spec.prior.0.process.0.block_size"},
@@ -144,8 +160,8 @@ TEST_CASE("prior stage errors name the stage") {
        "was quantized in a prior stage"}};
   for (std::size_t i = 0; i < cases.size(); ++i) {
     CAPTURE(i);
-    test::write_text(dir / "c.yaml",
-                     "apiversion: modelslim_v1\nspec:\n" + cases[i].first + "  process: [{type: quarot}]\n");
+    test::write_text(dir / "c.yaml", "apiversion: modelslim_v1\nspec:\n" + cases[i].first +
+                                         "  process: [{type: quarot}]\n" + dataset);
     const auto result = quant(model, dir / "out", dir / "c.yaml");
     CHECK(result.exit_code != 0);
     CHECK_MESSAGE(result.output.find(cases[i].second) != std::string::npos, result.output);
