@@ -1,5 +1,5 @@
-// Shared by the benchmarks: running a child process (its wall time and its own peak RSS), flag parsing and
-// the build-tree paths. Header-only so each bench stays one executable from one .cpp.
+// Shared by the benchmarks: running a child process (its wall time and its own peak RSS), flag parsing,
+// the build-tree paths and the calibration file. Header-only: each bench stays one executable of one .cpp.
 #pragma once
 
 #include <sys/resource.h>
@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -90,6 +91,23 @@ inline void make_random_model(const fs::path& output, const std::string& dtype,
     argv.push_back(item);
   }
   run_child(argv);
+}
+
+// The first `samples` texts of the default calibration set, cut to `chars` characters, one plain-text line
+// each (the dataset reader takes non-JSON lines verbatim; the byte tokenizer makes one token per byte).
+inline void write_calibration(const fs::path& file, int samples, std::size_t chars) {
+  std::ifstream in(fs::path(MODELSLIM_BENCH_SOURCE_DIR) / "data" / "datasets" / "kjv_calib.jsonl");
+  std::ofstream out(file);
+  const std::string key = "\"inputs_pretokenized\": \"";
+  std::string line;
+  for (int i = 0; i < samples && std::getline(in, line);) {
+    const auto begin = line.find(key);
+    if (begin == std::string::npos) continue;
+    std::string text = line.substr(begin + key.size(), chars);
+    text.erase(text.find_last_not_of("\\\"") + 1);  // never end on half an escape
+    out << text << "\n";
+    ++i;
+  }
 }
 
 }  // namespace bench

@@ -211,21 +211,6 @@ LinearCheck check_linear(const RawShards& source, const RawShards& saved, const 
   return check;
 }
 
-void write_calibration(const fs::path& file, int samples, std::size_t chars) {
-  std::ifstream in(fs::path(MODELSLIM_BENCH_SOURCE_DIR) / "data" / "datasets" / "kjv_calib.jsonl");
-  std::ofstream out(file);
-  const std::string key = "\"inputs_pretokenized\": \"";
-  std::string line;
-  for (int i = 0; i < samples && std::getline(in, line);) {
-    const auto begin = line.find(key);
-    if (begin == std::string::npos) continue;
-    std::string text = line.substr(begin + key.size(), chars);
-    text.erase(text.find_last_not_of("\\\"") + 1);
-    out << text << "\n";
-    ++i;
-  }
-}
-
 std::uintmax_t directory_bytes(const fs::path& dir) {
   std::uintmax_t bytes = 0;
   for (const auto& entry : fs::directory_iterator(dir))
@@ -281,7 +266,7 @@ int main(int argc, char** argv) {
       generate.user_seconds, generate.system_seconds, generate.peak_rss_mib);
 
   const fs::path calib = work / "calib.jsonl";
-  write_calibration(calib, samples, chars);
+  bench::write_calibration(calib, samples, chars);
   const fs::path config = work / "w8a8.yaml";
   std::ofstream(config)
       << "apiversion: modelslim_v1\nspec:\n  runner: layer_wise\n  process:\n"

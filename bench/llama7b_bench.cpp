@@ -32,23 +32,6 @@ namespace {
 
 constexpr double kTargetMiB = 2048.0;
 
-// The first `samples` texts of the default calibration set, cut to `chars` characters, one plain-text line
-// each (the dataset reader takes non-JSON lines verbatim; the byte tokenizer makes one token per byte).
-void write_calibration(const fs::path& file, int samples, std::size_t chars) {
-  std::ifstream in(fs::path(MODELSLIM_BENCH_SOURCE_DIR) / "data" / "datasets" / "kjv_calib.jsonl");
-  std::ofstream out(file);
-  const std::string key = "\"inputs_pretokenized\": \"";
-  std::string line;
-  for (int i = 0; i < samples && std::getline(in, line);) {
-    const auto begin = line.find(key);
-    if (begin == std::string::npos) continue;
-    std::string text = line.substr(begin + key.size(), chars);
-    text.erase(text.find_last_not_of("\\\"") + 1);  // never end on half an escape
-    out << text << "\n";
-    ++i;
-  }
-}
-
 // Token counts of the calibration samples as the quant run sees them (the model's tokenizer, one line each).
 std::vector<std::int64_t> sample_lengths(const fs::path& calib, const fs::path& model) {
   const modelslim::Tokenizer tokenizer = modelslim::Tokenizer::from_file(model / "tokenizer.json");
@@ -170,7 +153,7 @@ int main(int argc, char** argv) {
               generate.seconds);
 
   const fs::path calib = work / "calib.jsonl";
-  write_calibration(calib, samples, chars);
+  bench::write_calibration(calib, samples, chars);
   const fs::path config = work / "w8a8.yaml";
   std::ofstream(config)
       << "apiversion: modelslim_v1\nspec:\n  runner: layer_wise\n  process:\n    - type: linear_quant\n"

@@ -28,23 +28,6 @@ namespace {
 
 constexpr double kTargetMiB = 2048.0;
 
-// The first `samples` texts of the default calibration set, cut to `chars` characters, one plain-text line
-// each (the byte tokenizer makes one token per byte).
-void write_calibration(const fs::path& file, int samples, std::size_t chars) {
-  std::ifstream in(fs::path(MODELSLIM_BENCH_SOURCE_DIR) / "data" / "datasets" / "kjv_calib.jsonl");
-  std::ofstream out(file);
-  const std::string key = "\"inputs_pretokenized\": \"";
-  std::string line;
-  for (int i = 0; i < samples && std::getline(in, line);) {
-    const auto begin = line.find(key);
-    if (begin == std::string::npos) continue;
-    std::string text = line.substr(begin + key.size(), chars);
-    text.erase(text.find_last_not_of("\\\"") + 1);  // never end on half an escape
-    out << text << "\n";
-    ++i;
-  }
-}
-
 std::string load_average() {
   std::ifstream in("/proc/loadavg");
   std::string one, five, fifteen;
@@ -144,7 +127,7 @@ int main(int argc, char** argv) {
   std::printf("model %s: %.2f GB\n", model.c_str(), static_cast<double>(model_bytes) / 1e9);
 
   const fs::path calib = work / "calib.jsonl";
-  write_calibration(calib, samples, chars);
+  bench::write_calibration(calib, samples, chars);
   const fs::path config = work / "w8a8-moe.yaml";
   std::ofstream(config) << "apiversion: modelslim_v1\nspec:\n  runner: layer_wise\n  process:\n"
                            "    - type: linear_quant\n      qconfig:\n"

@@ -11,6 +11,7 @@
 #include "modelslim/error.hpp"
 #include "modelslim/expert_streaming.hpp"
 #include "modelslim/fp8_checkpoint.hpp"
+#include "modelslim/parameter_specs.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/tokenizer.hpp"
 #include "mtp_block.hpp"
@@ -29,9 +30,13 @@ bool ends_with(const std::string& text, const std::string& suffix) {
          text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// Also a FusedModuleSource (every decoder layer's fused modules, known from config.json alone) and an
-// ExpertStreamingModel (MoE layers load their routed experts in groups).
-class DeepseekAdapter final : public ModelAdapter, public FusedModuleSource, public ExpertStreamingModel {
+// Also a FusedModuleSource (every decoder layer's fused modules, known from config.json alone), an
+// ExpertStreamingModel (MoE layers load their routed experts in groups) and a NonBlockParameterSpecs (the
+// savers' layout guess from the headers).
+class DeepseekAdapter final : public ModelAdapter,
+                              public FusedModuleSource,
+                              public ExpertStreamingModel,
+                              public NonBlockParameterSpecs {
  public:
   explicit DeepseekAdapter(const ModelLoadRequest& request)
       : model_dir_(request.model_dir),
@@ -92,9 +97,9 @@ class DeepseekAdapter final : public ModelAdapter, public FusedModuleSource, pub
     auto resident =
         std::make_unique<DeepseekBlock>(name, config_, std::move(linears), layout, load_norms(name, true));
     return std::make_unique<DeepseekStreamedBlock>(
-        std::move(resident), config_.n_routed_experts, [this, mlp](std::int64_t expert) {
+        std::move(resident), config_.n_routed_experts, [this, name](std::int64_t expert) {
           std::vector<Linear> expert_linears;
-          add_mlp(expert_linears, mlp + "experts." + std::to_string(expert), config_.moe_intermediate_size);
+          add_mlp(expert_linears, routed_expert_name(name, expert), config_.moe_intermediate_size);
           return expert_linears;
         });
   }
@@ -156,6 +161,19 @@ class DeepseekAdapter final : public ModelAdapter, public FusedModuleSource, pub
     return result;
   }
 
+  // non_block_parameters() without reading: the same names, dtypes and shapes, from the headers.
+  std::vector<TensorSpec> non_block_parameter_specs() const override {
+    if (head_modified_) {
+      return {tensor_spec("model.embed_tokens.weight", embedding_),
+              tensor_spec("model.norm.weight", final_norm_), tensor_spec("lm_head.weight", lm_head_)};
+    }
+    std::vector<TensorSpec> result = {tensor_spec("model.embed_tokens.weight", embedding_),
+                                      stored_spec("model.norm.weight", {config_.hidden_size})};
+    if (!config_.tie_word_embeddings)
+      result.push_back(stored_spec("lm_head.weight", {config_.vocab_size, config_.hidden_size}));
+    return result;
+  }
+
   at::ScalarType checkpoint_dtype() const override { return dtype_; }
 
   nlohmann::json hf_config() const override {
@@ -173,12 +191,23 @@ class DeepseekAdapter final : public ModelAdapter, public FusedModuleSource, pub
     const at::Tensor tensor = as_float && ends_with(name, ".weight") && shape.size() == 2
                                   ? load_float_weight(checkpoint_, name, config_.fp8)
                                   : checkpoint_.load(name);
-    if (tensor.sizes() != at::IntArrayRef(shape)) {
-      throw Error(ErrorCode::kInvalidModel, model_dir_.string() + ": tensor '" + name + "' has shape " +
-                                                shape_text(tensor.sizes()) + " but config.json implies " +
-                                                shape_text(shape));
-    }
+    check_shape(name, tensor.sizes(), shape);
     return as_float ? tensor.to(at::kFloat) : tensor;
+  }
+
+  // What load(name, shape, false) returns, from the header.
+  TensorSpec stored_spec(const std::string& name, const std::vector<std::int64_t>& shape) const {
+    require(name);
+    const TensorInfo& info = checkpoint_.info(name);
+    check_shape(name, info.shape, shape);
+    return {name, scalar_type_from_safetensors(info.dtype), shape};
+  }
+
+  void check_shape(const std::string& name, at::IntArrayRef actual, at::IntArrayRef expected) const {
+    if (actual == expected) return;
+    throw Error(ErrorCode::kInvalidModel, model_dir_.string() + ": tensor '" + name + "' has shape " +
+                                              shape_text(actual) + " but config.json implies " +
+                                              shape_text(expected));
   }
 
   void require(const std::string& name) const {

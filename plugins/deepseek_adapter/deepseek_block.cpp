@@ -27,7 +27,24 @@ DeepseekBlock::DeepseekBlock(std::string name, const DeepseekConfig& config, std
       config_(config),
       linears_(std::move(linears)),
       layout_(layout),
-      norms_(std::move(norms)) {}
+      norms_(std::move(norms)) {
+  if (layout_.first_expert != BlockLayout::kNone)
+    tokens_.assign(static_cast<std::size_t>(config_.n_routed_experts), 0);
+}
+
+std::string routed_expert_name(const std::string& block, std::int64_t expert) {
+  return block + ".mlp.experts." + std::to_string(expert);
+}
+
+std::vector<RoutedExpert> DeepseekBlock::routed_experts() {
+  std::vector<RoutedExpert> experts;
+  if (layout_.first_expert == BlockLayout::kNone) return experts;
+  for (std::int64_t e = 0; e < config_.n_routed_experts; ++e) {
+    const std::size_t gate = layout_.first_expert + 3 * static_cast<std::size_t>(e);
+    experts.push_back({routed_expert_name(name_, e), {&at(gate), &at(gate + 1), &at(gate + 2)}});
+  }
+  return experts;
+}
 
 std::vector<Linear*> DeepseekBlock::linears() {
   std::vector<Linear*> result;
@@ -144,8 +161,7 @@ std::vector<FusedModule> deepseek_fused_modules(const DeepseekConfig& config, co
     gate_up(name + ".mlp.");
     return modules;
   }
-  for (std::int64_t e = 0; e < config.n_routed_experts; ++e)
-    gate_up(name + ".mlp.experts." + std::to_string(e) + ".");
+  for (std::int64_t e = 0; e < config.n_routed_experts; ++e) gate_up(routed_expert_name(name, e) + ".");
   if (config.n_shared_experts > 0) gate_up(name + ".mlp.shared_experts.");
   return modules;
 }
@@ -193,13 +209,22 @@ at::Tensor DeepseekBlock::mlp(std::size_t gate, const at::Tensor& x) {
 }
 
 void add_routed_expert(const Linear& gate, const Linear& up, const Linear& down, std::int64_t expert,
-                       const Routing& routing, const at::Tensor& flat, at::Tensor& output) {
+                       const Routing& routing, const at::Tensor& flat, bool all_experts, at::Tensor& output,
+                       std::int64_t& tokens) {
   const at::Tensor hits = (routing.experts == expert).nonzero();  // [n, 2]: token, slot
-  if (hits.size(0) == 0) return;
-  const at::Tensor tokens = hits.select(1, 0);
-  const at::Tensor weights = routing.weights.index({tokens, hits.select(1, 1)}).unsqueeze(1);
-  const at::Tensor x = flat.index_select(0, tokens);
-  output.index_add_(0, tokens, down.forward(at::silu(gate.forward(x)) * up.forward(x)) * weights);
+  const std::int64_t count = hits.size(0);
+  tokens += count;
+  if (count == 0 && !all_experts) return;
+  const at::Tensor rows = hits.select(1, 0);
+  const auto swiglu = [&](const at::Tensor& x) {
+    return down.forward(at::silu(gate.forward(x)) * up.forward(x));
+  };
+  // With all_experts every token reaches the expert's observers; only the routed rows are kept.
+  const at::Tensor expert_output =
+      all_experts ? swiglu(flat).index_select(0, rows) : swiglu(flat.index_select(0, rows));
+  if (count == 0) return;
+  const at::Tensor weights = routing.weights.index({rows, hits.select(1, 1)}).unsqueeze(1);
+  output.index_add_(0, rows, expert_output * weights);
 }
 
 Routing DeepseekBlock::route(const at::Tensor& flat) {
@@ -217,7 +242,8 @@ at::Tensor DeepseekBlock::moe(const at::Tensor& x) {
   at::Tensor output = at::zeros_like(flat);
   for (std::int64_t e = 0; e < config_.n_routed_experts; ++e) {
     const std::size_t gate = layout_.first_expert + 3 * static_cast<std::size_t>(e);
-    add_routed_expert(at(gate), at(gate + 1), at(gate + 2), e, routing, flat, output);
+    add_routed_expert(at(gate), at(gate + 1), at(gate + 2), e, routing, flat, all_experts_, output,
+                      tokens_[static_cast<std::size_t>(e)]);
   }
   if (layout_.shared_mlp != BlockLayout::kNone) output = output + shared_experts(flat);
   return output.view(x.sizes());

@@ -11,6 +11,7 @@
 #include "deepseek_moe.hpp"
 #include "modelslim/attention_quant.hpp"
 #include "modelslim/block.hpp"
+#include "modelslim/expert_routing.hpp"
 #include "modelslim/fused_module_source.hpp"
 #include "modelslim/linear.hpp"
 
@@ -34,10 +35,16 @@ std::vector<FusedModule> deepseek_fused_modules(const DeepseekConfig& config, co
 // RMSNorm with an optional additive bias (present after asymmetric outlier suppression shifted it).
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, const at::Tensor& bias = {});
 
+// "model.layers.3.mlp.experts.17": routed expert `expert` of the layer named `block`.
+std::string routed_expert_name(const std::string& block, std::int64_t expert);
+
 // Adds routed expert `expert`'s weighted SwiGLU output (gate, up, down) for the tokens routed to it into
-// `output` ([tokens, hidden]); an expert no token chose does not run.
+// `output` ([tokens, hidden]) and their count to `tokens`; an expert no token chose does not run. With
+// `all_experts` every token of `flat` runs through it (for the linears' observers; the output keeps the
+// routing).
 void add_routed_expert(const Linear& gate, const Linear& up, const Linear& down, std::int64_t expert,
-                       const Routing& routing, const at::Tensor& flat, at::Tensor& output);
+                       const Routing& routing, const at::Tensor& flat, bool all_experts, at::Tensor& output,
+                       std::int64_t& tokens);
 
 // Where each linear sits in the block's list (kNone: the layer has none).
 struct BlockLayout {
@@ -70,8 +77,12 @@ struct DeepseekNorms {
 // Also a FusedModuleSource: q_a_proj + kv_a_proj_with_mqa (`fused_qkv_a_proj`) and the gate/up pairs, as
 // vLLM and vllm-ascend load them (deepseek_fused_modules); and an AttentionQuantSource (FA3 on MLA,
 // deepseek_fa3.cpp): with any FA3 hook set, attention runs in the absorbed form the reference quantizes
-// (q_nope·W_uk against the latent).
-class DeepseekBlock final : public Block, public FusedModuleSource, public AttentionQuantSource {
+// (q_nope·W_uk against the latent); and, in MoE layers, an ExpertRouting (tokens per routed expert,
+// calibration of every expert on every token).
+class DeepseekBlock final : public Block,
+                            public FusedModuleSource,
+                            public AttentionQuantSource,
+                            public ExpertRouting {
  public:
   DeepseekBlock(std::string name, const DeepseekConfig& config, std::vector<Linear> linears,
                 BlockLayout layout, DeepseekNorms norms);
@@ -85,6 +96,11 @@ class DeepseekBlock final : public Block, public FusedModuleSource, public Atten
   std::optional<BlockRotationPoints> rotation_points() override;
   std::vector<FusedModule> fused_modules() const override;
   std::vector<AttentionQuantPoint> attention_quant_points() override;
+
+  // Empty unless the block holds routed experts.
+  std::vector<RoutedExpert> routed_experts() override;
+  void set_calibrate_all_experts(bool on) override { all_experts_ = on; }
+  std::vector<std::int64_t> routed_token_counts() const override { return tokens_; }
 
   // forward() in pieces, for a MoE layer loaded without its routed experts (DeepseekStreamedBlock): the
   // residual after attention, the MLP's input, the router's choice on the flattened input, and the shared
@@ -114,6 +130,8 @@ class DeepseekBlock final : public Block, public FusedModuleSource, public Atten
   BlockLayout layout_;
   DeepseekNorms norms_;
   AttentionQuantSlots attention_quant_;
+  bool all_experts_ = false;
+  std::vector<std::int64_t> tokens_;  // per routed expert, summed over forwards (empty without experts)
 };
 
 }  // namespace modelslim::deepseek

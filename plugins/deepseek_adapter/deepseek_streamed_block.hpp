@@ -5,13 +5,13 @@
 #pragma once
 
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "deepseek_block.hpp"
+#include "modelslim/expert_forward_states.hpp"
 #include "modelslim/expert_streaming.hpp"
 
 namespace modelslim::deepseek {
@@ -19,19 +19,29 @@ namespace modelslim::deepseek {
 // Reads routed expert `expert`'s gate, up and down projections.
 using ExpertLoader = std::function<std::vector<Linear>(std::int64_t expert)>;
 
-class DeepseekExpertGroup final : public Block {
+// Routed experts [first, first + count) of one block: their gate, up, down in order; an ExpertRouting for
+// them (as DeepseekBlock is for all of them).
+class DeepseekExpertGroup final : public Block, public ExpertRouting {
  public:
   DeepseekExpertGroup(std::string block, std::int64_t first, std::vector<Linear> linears);
   const std::string& name() const override { return block_; }
   std::vector<Linear*> linears() override;
   std::vector<NamedTensor> other_parameters() const override { return {}; }
   at::Tensor forward(const at::Tensor& hidden, const ForwardContext& context) override;
-  void add_to(const Routing& routing, const at::Tensor& flat, at::Tensor& output) const;
+
+  std::vector<RoutedExpert> routed_experts() override;
+  void set_calibrate_all_experts(bool on) override { all_experts_ = on; }
+  std::vector<std::int64_t> routed_token_counts() const override { return tokens_; }
+
+  // Adds this group's share of one forward (see DeepseekStreamedBlock).
+  void add_to(const Routing& routing, const at::Tensor& flat, at::Tensor& output);
 
  private:
   std::string block_;
   std::int64_t first_;
   std::vector<Linear> linears_;
+  bool all_experts_ = false;
+  std::vector<std::int64_t> tokens_;  // per expert of the group
 };
 
 class DeepseekStreamedBlock final : public Block, public ExpertGroupedBlock {
@@ -53,19 +63,10 @@ class DeepseekStreamedBlock final : public Block, public ExpertGroupedBlock {
   void drop_pass(std::size_t pass) override;
 
  private:
-  struct State {
-    at::Tensor residual;  // the input plus attention, [1, seq, hidden]
-    at::Tensor flat;      // the MLP's input, [tokens, hidden]
-    Routing routing;
-    at::Tensor shared;  // the shared experts' output (undefined without them)
-    at::Tensor routed;  // the routed experts' sum so far
-  };
-  State& state(std::size_t pass, std::size_t sample);
-
   std::unique_ptr<DeepseekBlock> resident_;
   std::int64_t experts_;
   ExpertLoader load_;
-  std::map<std::pair<std::size_t, std::size_t>, State> states_;
+  ExpertForwardStates<Routing> states_;  // forwards between forward_resident and finish_forward
 };
 
 }  // namespace modelslim::deepseek

@@ -30,7 +30,11 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, c
 
 LlamaBlock::LlamaBlock(std::string name, const LlamaConfig& config, std::vector<Linear> linears,
                        LlamaBlockWeights norms)
-    : name_(std::move(name)), config_(config), linears_(std::move(linears)), norms_(std::move(norms)) {}
+    : HookedKvCacheAccess(name + ".self_attn", config.num_kv_heads, config.head_dim),
+      name_(std::move(name)),
+      config_(config),
+      linears_(std::move(linears)),
+      norms_(std::move(norms)) {}
 
 std::vector<FusedModule> llama_fused_modules(const std::string& block_name) {
   const std::string attention = block_name + ".self_attn.";
@@ -111,7 +115,7 @@ LlamaBlock::Projected LlamaBlock::project(const at::Tensor& x, const at::Tensor&
   }
   Projected p{apply_rope(q.transpose(1, 2), cos, sin), apply_rope(k.transpose(1, 2), cos, sin),
               v.transpose(1, 2)};
-  kv_cache_.pass(p.k, p.v);                          // what the cache stores (int8 round trip when C8)
+  kv_cache_hook().pass(p.k, p.v);                    // what the cache stores (int8 round trip when C8)
   const AttentionQuantSlots& fa = attention_quant_;  // FA3: what attention reads from the cache
   return {fa.apply(AttentionInput::kQuery, p.q), fa.apply(AttentionInput::kKey, p.k),
           fa.apply(AttentionInput::kValue, p.v)};

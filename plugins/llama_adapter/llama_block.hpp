@@ -11,7 +11,7 @@
 #include "modelslim/attention_quant.hpp"
 #include "modelslim/block.hpp"
 #include "modelslim/fused_module_source.hpp"
-#include "modelslim/kv_cache_quant.hpp"
+#include "modelslim/hooked_kv_cache_access.hpp"
 
 namespace modelslim::llama {
 
@@ -53,11 +53,11 @@ struct LlamaBlockWeights {
 };
 
 // Also a FusedModuleSource: q/k/v and gate/up, as vLLM's Llama-family packed_modules_mapping fuses them;
-// a KvCacheAccess: the keys (after q/k norm and RoPE) and values its cache stores (int8 KV cache); and an
-// AttentionQuantSource: Q and K after RoPE, V, per head, before GQA repeats K and V (FA3).
+// a KvCacheAccess (HookedKvCacheAccess): the keys (after q/k norm and RoPE) and values its cache stores (int8
+// KV cache); and an AttentionQuantSource: Q and K after RoPE, V, per head, before GQA repeats K and V (FA3).
 class LlamaBlock final : public Block,
                          public FusedModuleSource,
-                         public KvCacheAccess,
+                         public HookedKvCacheAccess,
                          public AttentionQuantSource {
  public:
   // `linears` in the order q, k, v, o, gate, up, down.
@@ -76,14 +76,6 @@ class LlamaBlock final : public Block,
   std::vector<LinearPairSubgraph> linear_pair_subgraphs() override;
   std::optional<BlockRotationPoints> rotation_points() override;
   std::vector<FusedModule> fused_modules() const override;
-  std::string attention_module() const override { return name_ + ".self_attn"; }
-  std::int64_t kv_heads() const override { return config_.num_kv_heads; }
-  std::int64_t kv_head_dim() const override { return config_.head_dim; }
-  void set_kv_observer(KvObserver observer) override { kv_cache_.set_observer(std::move(observer)); }
-  void set_kv_cache_quant(std::optional<KvCacheQuantParams> params) override {
-    kv_cache_.set_params(std::move(params));
-  }
-  const std::optional<KvCacheQuantParams>& kv_cache_quant() const override { return kv_cache_.params(); }
   std::vector<AttentionQuantPoint> attention_quant_points() override;
 
  private:
@@ -103,7 +95,6 @@ class LlamaBlock final : public Block,
   const LlamaConfig& config_;
   std::vector<Linear> linears_;
   LlamaBlockWeights norms_;
-  KvCacheHook kv_cache_;  // int8 KV cache: observer and parameters
   AttentionQuantSlots attention_quant_;
 };
 

@@ -5,6 +5,7 @@
 #include "modelslim/error.hpp"
 #include "modelslim/expert_streaming.hpp"
 #include "modelslim/fused_module_source.hpp"
+#include "modelslim/parameter_specs.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/tokenizer.hpp"
 #include "moe_block.hpp"
@@ -20,9 +21,13 @@ std::string shape_text(at::IntArrayRef shape) {
   return text + "]";
 }
 
-// Also a FusedModuleSource (every layer's q/k/v and gate/up pairs, known from config.json alone) and an
-// ExpertStreamingModel (sparse layers load their routed experts in groups).
-class MoeAdapter final : public ModelAdapter, public FusedModuleSource, public ExpertStreamingModel {
+// Also a FusedModuleSource (every layer's q/k/v and gate/up pairs, known from config.json alone), an
+// ExpertStreamingModel (sparse layers load their routed experts in groups) and a NonBlockParameterSpecs (the
+// savers' layout guess from the headers).
+class MoeAdapter final : public ModelAdapter,
+                         public FusedModuleSource,
+                         public ExpertStreamingModel,
+                         public NonBlockParameterSpecs {
  public:
   explicit MoeAdapter(const ModelLoadRequest& request)
       : model_dir_(request.model_dir),
@@ -103,6 +108,19 @@ class MoeAdapter final : public ModelAdapter, public FusedModuleSource, public E
       result.push_back(
           {"lm_head.weight", load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, false)});
     }
+    return result;
+  }
+
+  // non_block_parameters() without reading: the same names, dtypes and shapes, from the headers.
+  std::vector<TensorSpec> non_block_parameter_specs() const override {
+    if (head_modified_) {
+      return {tensor_spec("model.embed_tokens.weight", embedding_),
+              tensor_spec("model.norm.weight", final_norm_), tensor_spec("lm_head.weight", lm_head_)};
+    }
+    std::vector<TensorSpec> result = {tensor_spec("model.embed_tokens.weight", embedding_),
+                                      stored_spec("model.norm.weight", {config_.hidden_size})};
+    if (!config_.tie_word_embeddings)
+      result.push_back(stored_spec("lm_head.weight", {config_.vocab_size, config_.hidden_size}));
     return result;
   }
 
@@ -188,19 +206,31 @@ class MoeAdapter final : public ModelAdapter, public FusedModuleSource, public E
   }
 
   // Reads one tensor, checks its shape against config.json, optionally converts to float32.
-  at::Tensor load(const std::string& name, std::vector<std::int64_t> shape, bool as_float) const {
+  at::Tensor load(const std::string& name, const std::vector<std::int64_t>& shape, bool as_float) const {
+    check_stored(name, shape);
+    at::Tensor tensor = checkpoint_.load(name);
+    return as_float ? tensor.to(at::kFloat) : tensor;
+  }
+
+  // What load(name, shape, false) returns, from the header.
+  TensorSpec stored_spec(const std::string& name, const std::vector<std::int64_t>& shape) const {
+    check_stored(name, shape);
+    return {name, scalar_type_from_safetensors(checkpoint_.info(name).dtype), shape};
+  }
+
+  // The checkpoint has tensor `name` of the shape config.json implies.
+  void check_stored(const std::string& name, const std::vector<std::int64_t>& shape) const {
     if (!checkpoint_.contains(name)) {
       throw Error(
           ErrorCode::kInvalidModel, model_dir_.string() + ": the checkpoint has no tensor '" + name + "'",
           "is this a " + config_.model_type + " checkpoint? check config.json and the safetensors files");
     }
-    at::Tensor tensor = checkpoint_.load(name);
-    if (tensor.sizes() != at::IntArrayRef(shape)) {
+    const std::vector<std::int64_t>& stored = checkpoint_.info(name).shape;
+    if (stored != shape) {
       throw Error(ErrorCode::kInvalidModel, model_dir_.string() + ": tensor '" + name + "' has shape " +
-                                                shape_text(tensor.sizes()) + " but config.json implies " +
+                                                shape_text(stored) + " but config.json implies " +
                                                 shape_text(shape));
     }
-    return as_float ? tensor.to(at::kFloat) : tensor;
   }
 
   void load_head() {

@@ -9,7 +9,8 @@ enum AttentionIndex { kQ, kK, kV, kO };
 
 MoeBlock::MoeBlock(std::string name, const MoeConfig& config, std::int64_t layer, std::vector<Linear> linears,
                    MoeBlockNorms norms)
-    : name_(std::move(name)),
+    : HookedKvCacheAccess(name + ".self_attn", config.num_kv_heads, config.head_dim),
+      name_(std::move(name)),
       config_(config),
       layout_(mlp_layout(config, layer)),
       linears_(std::move(linears)),
@@ -45,8 +46,8 @@ std::vector<NamedTensor> MoeBlock::other_parameters() const {
 at::Tensor MoeBlock::forward(const at::Tensor& hidden, const ForwardContext& context) {
   const auto& moe_context = dynamic_cast<const MoeContext&>(context);
   const at::Tensor x = hidden.to(at::kFloat);
-  const AttentionWeights attention_weights{&linears_[kQ], &linears_[kK], &linears_[kV], &linears_[kO],
-                                           norms_.q_norm, norms_.k_norm, &kv_cache_,    &attention_quant_};
+  const AttentionWeights attention_weights{&linears_[kQ], &linears_[kK], &linears_[kV],    &linears_[kO],
+                                           norms_.q_norm, norms_.k_norm, &kv_cache_hook(), &attention_quant_};
   const at::Tensor h =
       x + attention(config_, attention_weights,
                     rms_norm(x, norms_.input_norm, config_.rms_norm_eps, norms_.input_norm_bias),

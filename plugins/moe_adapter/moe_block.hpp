@@ -9,6 +9,7 @@
 #include "modelslim/block.hpp"
 #include "modelslim/expert_routing.hpp"
 #include "modelslim/fused_module_source.hpp"
+#include "modelslim/hooked_kv_cache_access.hpp"
 #include "moe_attention.hpp"
 #include "moe_config.hpp"
 #include "moe_mlp.hpp"
@@ -28,12 +29,12 @@ struct MoeBlockNorms {
 std::vector<NamedTensor> norm_parameters(const std::string& block, const MoeBlockNorms& norms);
 
 // Also a FusedModuleSource (q/k/v, and gate/up of each expert and of a dense or shared MLP) and an
-// ExpertRouting (calibration coverage of experts), a KvCacheAccess (int8 KV cache) and an
-// AttentionQuantSource (FA3): Q/K after RoPE, V, per kv head before the GQA repeat.
+// ExpertRouting (calibration coverage of experts), a KvCacheAccess (int8 KV cache, HookedKvCacheAccess) and
+// an AttentionQuantSource (FA3): Q/K after RoPE, V, per kv head before the GQA repeat.
 class MoeBlock final : public Block,
                        public FusedModuleSource,
                        public ExpertRouting,
-                       public KvCacheAccess,
+                       public HookedKvCacheAccess,
                        public AttentionQuantSource {
  public:
   // `linears`: q, k, v, o, then the MLP's in MlpLayout order.
@@ -54,15 +55,6 @@ class MoeBlock final : public Block,
   std::vector<std::int64_t> routed_token_counts() const override;
   std::vector<AttentionQuantPoint> attention_quant_points() override;
 
-  std::string attention_module() const override { return name_ + ".self_attn"; }
-  std::int64_t kv_heads() const override { return config_.num_kv_heads; }
-  std::int64_t kv_head_dim() const override { return config_.head_dim; }
-  void set_kv_observer(KvObserver observer) override { kv_cache_.set_observer(std::move(observer)); }
-  void set_kv_cache_quant(std::optional<KvCacheQuantParams> params) override {
-    kv_cache_.set_params(std::move(params));
-  }
-  const std::optional<KvCacheQuantParams>& kv_cache_quant() const override { return kv_cache_.params(); }
-
  private:
   std::vector<Linear*> mlp_readers();
   std::vector<Linear*> mlp_writers();
@@ -73,7 +65,6 @@ class MoeBlock final : public Block,
   std::vector<Linear> linears_;
   MoeBlockNorms norms_;
   RoutingStatistics statistics_;
-  KvCacheHook kv_cache_;
   AttentionQuantSlots attention_quant_;
 };
 

@@ -2,8 +2,6 @@
 
 #include <ATen/ATen.h>
 
-#include "modelslim/error.hpp"
-
 namespace modelslim::moe {
 namespace {
 enum ResidentIndex : std::size_t {
@@ -39,9 +37,7 @@ std::vector<Linear*> MoeExpertGroup::linears() {
 }
 
 at::Tensor MoeExpertGroup::forward(const at::Tensor& /*hidden*/, const ForwardContext& /*context*/) {
-  throw Error(ErrorCode::kUnexpected,
-              "block " + block_ + ": a group of routed experts has no forward of its own",
-              "run it through its block's forward_experts");
+  refuse_expert_group_forward(block_);
 }
 
 std::vector<FusedModule> MoeExpertGroup::fused_modules() const {
@@ -72,7 +68,8 @@ MoeStreamedBlock::MoeStreamedBlock(std::string name, const MoeConfig& config, st
       resident_(std::move(resident)),
       norms_(std::move(norms)),
       experts_(std::move(experts)),
-      load_(std::move(load)) {}
+      load_(std::move(load)),
+      states_(name_) {}
 
 std::vector<Linear*> MoeStreamedBlock::linears() {
   std::vector<Linear*> result;
@@ -85,8 +82,7 @@ std::vector<NamedTensor> MoeStreamedBlock::other_parameters() const {
 }
 
 at::Tensor MoeStreamedBlock::forward(const at::Tensor& /*hidden*/, const ForwardContext& /*context*/) {
-  throw Error(ErrorCode::kUnexpected, "block " + name_ + " was loaded without its routed experts",
-              "run it through forward_resident / forward_experts / finish_forward");
+  refuse_forward_without_experts(name_);
 }
 
 std::vector<FusedModule> MoeStreamedBlock::fused_modules() const {
@@ -98,11 +94,7 @@ std::vector<FusedModule> MoeStreamedBlock::fused_modules() const {
 }
 
 std::unique_ptr<Block> MoeStreamedBlock::load_experts(std::int64_t first, std::int64_t count) {
-  if (first < 0 || count <= 0 || first + count > config_.num_experts) {
-    throw Error(ErrorCode::kUnexpected, "block " + name_ + ": no routed experts [" + std::to_string(first) +
-                                            ", " + std::to_string(first + count) + ") among " +
-                                            std::to_string(config_.num_experts));
-  }
+  check_routed_expert_range(name_, first, count, config_.num_experts);
   std::vector<std::string> names;
   std::vector<Linear> linears;
   for (std::int64_t e = first; e < first + count; ++e) {
@@ -126,58 +118,39 @@ std::unique_ptr<Block> MoeStreamedBlock::part_after_experts() {
   return std::make_unique<BlockPart>(name_, std::move(rest), other_parameters());
 }
 
-MoeStreamedBlock::State& MoeStreamedBlock::state(std::size_t pass, std::size_t sample) {
-  const auto found = states_.find({pass, sample});
-  if (found == states_.end()) {
-    throw Error(ErrorCode::kUnexpected, "block " + name_ + ": no forward_resident for pass " +
-                                            std::to_string(pass) + ", sample " + std::to_string(sample));
-  }
-  return found->second;
-}
-
 // MoeBlock::forward up to the routed experts, then sparse_mlp's routing and shared expert.
 void MoeStreamedBlock::forward_resident(std::size_t pass, std::size_t sample, const BlockInput& input) {
   const auto& context = dynamic_cast<const MoeContext&>(*input.context);
   const at::Tensor x = input.hidden.to(at::kFloat);
   const AttentionWeights weights{&resident_[kQ], &resident_[kK], &resident_[kV],
                                  &resident_[kO], norms_.q_norm,  norms_.k_norm};
-  State state;
+  ExpertForwardState<Routing> state;
   state.residual =
       x + attention(config_, weights,
                     rms_norm(x, norms_.input_norm, config_.rms_norm_eps, norms_.input_norm_bias), context);
   const at::Tensor n = rms_norm(state.residual, norms_.post_attention_norm, config_.rms_norm_eps,
                                 norms_.post_attention_norm_bias);
   state.routing = route(config_, resident_[kRouter], n);
-  state.routed = at::zeros_like(state.routing.flat);
+  state.flat = state.routing.flat;
+  state.routed = at::zeros_like(state.flat);
   if (has_shared()) {
     state.shared = shared_expert(resident_[kSharedGate], resident_[kSharedUp], resident_[kSharedDown],
                                  resident_[kSharedExpertGate], state.routing.flat);
   }
-  states_[{pass, sample}] = std::move(state);
+  states_.start(pass, sample, std::move(state));
 }
 
 void MoeStreamedBlock::forward_experts(std::size_t pass, std::size_t sample, Block& group) {
-  auto* experts = dynamic_cast<MoeExpertGroup*>(&group);
-  if (experts == nullptr || experts->name() != name_) {
-    throw Error(ErrorCode::kUnexpected,
-                "block " + name_ + ": forward_experts needs a group from its own load_experts");
-  }
-  State& current = state(pass, sample);
-  experts->add_to(current.routing, current.routed);
+  auto& current = states_.at(pass, sample);
+  own_expert_group<MoeExpertGroup>(name_, group).add_to(current.routing, current.routed);
 }
 
 at::Tensor MoeStreamedBlock::finish_forward(std::size_t pass, std::size_t sample) {
-  State& current = state(pass, sample);
-  at::Tensor output = current.routed;
-  if (current.shared.defined()) output = output + current.shared;
-  at::Tensor result = current.residual + output.view(current.residual.sizes());
-  states_.erase({pass, sample});
-  return result;
+  return states_.finish(pass, sample);
 }
 
 void MoeStreamedBlock::drop_pass(std::size_t pass) {
-  for (auto it = states_.begin(); it != states_.end();)
-    it = it->first.first == pass ? states_.erase(it) : std::next(it);
+  states_.drop_pass(pass);
 }
 
 }  // namespace modelslim::moe

@@ -5,12 +5,12 @@
 #pragma once
 
 #include <functional>
-#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "modelslim/block.hpp"
+#include "modelslim/expert_forward_states.hpp"
 #include "modelslim/expert_routing.hpp"
 #include "modelslim/expert_streaming.hpp"
 #include "modelslim/fused_module_source.hpp"
@@ -73,14 +73,6 @@ class MoeStreamedBlock final : public Block, public FusedModuleSource, public Ex
   void drop_pass(std::size_t pass) override;
 
  private:
-  // One sample's forward between forward_resident and finish_forward.
-  struct State {
-    at::Tensor residual;  // h: the input plus attention, [1, seq, hidden]
-    Routing routing;
-    at::Tensor shared;  // the shared expert's term (undefined without one)
-    at::Tensor routed;  // the routed experts' sum so far, [tokens, hidden]
-  };
-  State& state(std::size_t pass, std::size_t sample);
   bool has_shared() const { return resident_.size() > 5; }
 
   std::string name_;
@@ -89,7 +81,7 @@ class MoeStreamedBlock final : public Block, public FusedModuleSource, public Ex
   MoeBlockNorms norms_;
   std::vector<LinearSpec> experts_;
   LinearLoader load_;
-  std::map<std::pair<std::size_t, std::size_t>, State> states_;
+  ExpertForwardStates<Routing> states_;  // forwards between forward_resident and finish_forward
 };
 
 }  // namespace modelslim::moe

@@ -188,4 +188,22 @@ TEST_CASE("deepseek experts in groups: byte-identical to whole blocks (v2-lite b
     CHECK_MESSAGE(grouped.output.find(expected[i].second) != std::string::npos, grouped.output);
     require_identical_trees(dir / (style + "-whole"), dir / (style + "-grouped"));
   }
+  // Static experts (ExpertRouting): every calibration token also runs through every routed expert, in
+  // whole layers and in groups alike.
+  const std::string static_experts =
+      "    - type: linear_quant\n      qconfig:\n        act: {scope: per_tensor, dtype: int8, symmetric: "
+      "false}\n        weight: {scope: per_channel, dtype: int8}\n      exclude: [\"*mlp.gate\", "
+      "\"*kv_b_proj\"]\n";
+  const fs::path config = dir / "static.yaml";
+  test::write_text(config, practice(static_experts, "ascendv1_saver, engine: none", dataset));
+  const auto whole = quant(dir / "v2-lite", dir / "static-whole", config, kWhole);
+  REQUIRE_MESSAGE(whole.exit_code == 0, whole.output);
+  const auto grouped =
+      quant(dir / "v2-lite", dir / "static-grouped", config, "MODELSLIM_EXPERT_MEMORY_MIB=1");
+  REQUIRE_MESSAGE(grouped.exit_code == 0, grouped.output);
+  for (const auto* run : {&whole, &grouped}) {
+    CHECK_MESSAGE(run->output.find("every token also ran through every expert") != std::string::npos,
+                  run->output);
+  }
+  require_identical_trees(dir / "static-whole", dir / "static-grouped");
 }

@@ -13,6 +13,7 @@
 #include "kv_smooth_processor.hpp"
 #include "llama_adapter.hpp"
 #include "modelslim/error.hpp"
+#include "modelslim/hooked_kv_cache_access.hpp"
 #include "modelslim/json_file.hpp"
 #include "modelslim/kv_cache_quant.hpp"
 #include "modelslim/safetensors.hpp"
@@ -145,6 +146,24 @@ std::vector<BlockInput> samples(ModelAdapter& adapter) {
     inputs.push_back(adapter.embed(at::tensor(ids, at::kLong).reshape({1, -1})));
   return inputs;
 }
+
+// A block of nothing but a KV cache (SDK HookedKvCacheAccess): forward runs keys = hidden and values =
+// 2·hidden ([1, kv_heads, seq, dim]) through the hook and returns both, stacked.
+class CacheOnlyBlock final : public Block, public HookedKvCacheAccess {
+ public:
+  CacheOnlyBlock() : HookedKvCacheAccess("model.layers.5.self_attn", kKvHeads, kDim) {}
+  const std::string& name() const override { return name_; }
+  std::vector<Linear*> linears() override { return {}; }
+  std::vector<NamedTensor> other_parameters() const override { return {}; }
+  at::Tensor forward(const at::Tensor& hidden, const ForwardContext& /*context*/) override {
+    at::Tensor key = hidden, value = hidden * 2;
+    kv_cache_hook().pass(key, value);
+    return at::cat({key, value}, 0);
+  }
+
+ private:
+  std::string name_ = "model.layers.5";
+};
 
 std::unique_ptr<Processor> make_processor(bool symmetric, const std::string& exclude = "[]") {
   return dynamic_cache::make_dynamic_cache(parse_yaml_string(
@@ -323,4 +342,44 @@ TEST_CASE("kv_smooth keeps the logits (1e-4) and flattens the keys by the float6
     CHECK((after - expected).abs().max().item<double>() < 1e-4);
     CHECK(after.max().item<double>() < 1.0 + 1e-5);  // the largest channel of every pair is now 1
   }
+}
+
+TEST_CASE("HookedKvCacheAccess: KvCacheAccess from the hook and the head counts (float64 round trip)") {
+  CacheOnlyBlock block;
+  auto* access = dynamic_cast<KvCacheAccess*>(static_cast<Block*>(&block));
+  REQUIRE(access != nullptr);
+  CHECK(access->attention_module() == "model.layers.5.self_attn");
+  CHECK(access->kv_heads() == kKvHeads);
+  CHECK(access->kv_head_dim() == kDim);
+  at::manual_seed(3);
+  const at::Tensor x = at::randn({1, kKvHeads, 6, kDim});
+  at::Tensor seen_key, seen_value;
+  access->set_kv_observer([&](const at::Tensor& key, const at::Tensor& value) {
+    seen_key = key;
+    seen_value = value;
+  });
+  const ForwardContext context{};
+  const at::Tensor plain = block.forward(x, context);
+  CHECK(plain.equal(at::cat({x, x * 2}, 0)));
+  CHECK(seen_value.equal(x * 2));
+  CHECK_FALSE(access->kv_cache_quant().has_value());
+
+  const at::Tensor scale = at::rand({kKvHeads * kDim}) * 0.1 + 0.05;
+  const at::Tensor offset = at::full({kKvHeads * kDim}, 2.0);
+  access->set_kv_cache_quant(KvCacheQuantParams{scale, offset, scale * 2, offset});
+  REQUIRE(access->kv_cache_quant().has_value());
+  CHECK(access->kv_cache_quant()->value_scale.equal(scale * 2));
+  const at::Tensor quantized = block.forward(x, context).to(at::kDouble);
+  CHECK(seen_key.equal(x));  // the observer sees the keys before the round trip
+  const at::Tensor expected_key = round_trip(x[0].to(at::kDouble), scale, offset);
+  const at::Tensor expected_value = round_trip(x[0].to(at::kDouble) * 2, scale * 2, offset);
+  CHECK((quantized[0] - expected_key).abs().max().item<double>() < 1e-5);
+  CHECK((quantized[1] - expected_value).abs().max().item<double>() < 1e-5);
+  CHECK((quantized[0] - x[0]).abs().max().item<double>() > 1e-3);  // the round trip is visible
+
+  access->set_kv_observer({});
+  access->set_kv_cache_quant(std::nullopt);
+  seen_key = at::Tensor();
+  CHECK(block.forward(x, context).equal(plain));
+  CHECK_FALSE(seen_key.defined());
 }
