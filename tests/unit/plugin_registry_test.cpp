@@ -304,9 +304,9 @@ TEST_CASE("the example plugin built against earlier minor releases' headers load
     directory = "sdk40_example";
     abi = "4.0";
   }
-  SUBCASE("4.2, the previous minor release") {
-    directory = "sdk42_example";
-    abi = "4.2";
+  SUBCASE("4.3, the previous minor release") {
+    directory = "sdk43_example";
+    abi = "4.3";
   }
   CAPTURE(abi);
   PluginRegistry registry;
