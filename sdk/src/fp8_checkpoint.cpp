@@ -12,7 +12,7 @@
 namespace modelslim {
 namespace {
 
-std::string shape_text(at::IntArrayRef shape) {
+std::string fp8_shape_text(at::IntArrayRef shape) {
   std::string text = "[";
   for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
   return text + "]";
@@ -65,7 +65,7 @@ at::Tensor dequantize_fp8_blocks(at::Tensor weight, const at::Tensor& scale_inv,
                                  const std::string& weight_name) {
   if (weight.dim() != 2 || weight.scalar_type() != at::kFloat || !weight.is_contiguous()) {
     throw Error(ErrorCode::kInvalidModel, "FP8 weight '" + weight_name + "' has shape " +
-                                              shape_text(weight.sizes()) +
+                                              fp8_shape_text(weight.sizes()) +
                                               "; a 2-D linear weight was expected");
   }
   const std::int64_t rows = weight.size(0);
@@ -74,10 +74,10 @@ at::Tensor dequantize_fp8_blocks(at::Tensor weight, const at::Tensor& scale_inv,
                                               (cols + block.cols - 1) / block.cols};
   if (scale_inv.sizes() != at::IntArrayRef(expected)) {
     throw Error(ErrorCode::kInvalidModel,
-                "'" + scale_name_of(weight_name) + "' has shape " + shape_text(scale_inv.sizes()) +
-                    " but FP8 weight '" + weight_name + "' " + shape_text(weight.sizes()) + " in " +
+                "'" + scale_name_of(weight_name) + "' has shape " + fp8_shape_text(scale_inv.sizes()) +
+                    " but FP8 weight '" + weight_name + "' " + fp8_shape_text(weight.sizes()) + " in " +
                     std::to_string(block.rows) + "x" + std::to_string(block.cols) + " blocks needs " +
-                    shape_text(expected),
+                    fp8_shape_text(expected),
                 "check quantization_config.weight_block_size in config.json");
   }
   const at::Tensor scales = scale_inv.to(at::kFloat).contiguous();

@@ -5,6 +5,7 @@
 #include "modelslim/core/practice_config.hpp"
 #include "modelslim/core/practice_v0.hpp"
 #include "modelslim/error.hpp"
+#include "support/test_support.hpp"
 
 using namespace modelslim;
 using namespace modelslim::core;
@@ -25,9 +26,7 @@ Error error_of(const std::string& yaml) {
   return Error(ErrorCode::kUnexpected, "");
 }
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using modelslim::test::contains;
 
 std::vector<std::string> strings(const ConfigNode& node) {
   return node.as_string_list();
