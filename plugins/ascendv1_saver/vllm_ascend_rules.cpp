@@ -227,10 +227,10 @@ void check_vllm_ascend_block(Block& block, const nlohmann::json& hf_config,
     types.emplace_back(linear->name(), type);
     if (!type.empty() && saver_rules::is_deepseek_config(hf_config) &&
         saver_rules::is_kv_b_proj(linear->name()))
-      throw Error(
-          ErrorCode::kUnsupported,
-          std::string(kRulesSaver) + ": " + linear->name() + " was quantized as " + type + ", but " + kKvBRule,
-          std::string(kKvBAlternative) + "; " + kOptOut);
+      throw Error(ErrorCode::kUnsupported,
+                  std::string(kRulesSaver) + ": " + linear->name() + " was quantized as " + type + ", but " +
+                      kKvBRule,
+                  std::string(kKvBAlternative) + "; " + kOptOut);
     const bool has_bias = quantized ? quantized->bias.has_value() : linear->bias().has_value();
     if (!has_bias || type == "W8A8" || saver_rules::engine_has_bias(hf_config, linear->name())) continue;
     throw Error(

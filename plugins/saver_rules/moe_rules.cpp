@@ -26,7 +26,8 @@ std::int64_t moe_int_field(const nlohmann::json& hf_config, const char* key, std
 
 std::int64_t num_experts(const nlohmann::json& hf_config) {
   return std::max<std::int64_t>(
-      0, moe_int_field(hf_config, model_type(hf_config) == "mixtral" ? "num_local_experts" : "num_experts", 0));
+      0,
+      moe_int_field(hf_config, model_type(hf_config) == "mixtral" ? "num_local_experts" : "num_experts", 0));
 }
 
 // transformers' Qwen2MoeDecoderLayer / Qwen3MoeDecoderLayer (and vLLM's): sparse unless in mlp_only_layers,

@@ -61,7 +61,8 @@ std::string served_practice(const fs::path& dataset, const std::string& saver) {
   return text;
 }
 
-std::string moe_cli_practice(const fs::path& dataset, const std::string& saver, const std::string& extra = "") {
+std::string moe_cli_practice(const fs::path& dataset, const std::string& saver,
+                             const std::string& extra = "") {
   std::string text = test::with_dataset(kMoePractice, dataset);
   text.replace(text.find("SAVER"), 5, saver);
   text.replace(text.find("EXTRA"), 5, extra);
@@ -194,7 +195,7 @@ TEST_CASE("moe calibration coverage: an expert no token reaches") {
   }
   SUBCASE("all_experts_calibration: false: a warning names the expert, which falls back to dynamic") {
     test::write_text(dir / "off.yaml", moe_cli_practice(dataset, "ascendv1_saver, engine: none",
-                                                "\n      all_experts_calibration: false"));
+                                                        "\n      all_experts_calibration: false"));
     const auto result = moe_cli_quant(model, dir / "off", dir / "off.yaml");
     REQUIRE_MESSAGE(result.exit_code == 0, result.output);
     CHECK_MESSAGE(result.output.find("no calibration token reached expert model.layers.0.mlp.experts.3 ") !=

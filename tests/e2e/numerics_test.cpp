@@ -131,7 +131,8 @@ TEST_CASE("an activation that overflows to inf is refused naming the linear, the
 
 TEST_CASE("calibration samples are cut to max_position_embeddings, as if the text had been cut") {
   constexpr int kLimit = 24;
-  NumericsFixture f("--byte-tokenizer --set vocab_size=260 --set max_position_embeddings=" + std::to_string(kLimit));
+  NumericsFixture f("--byte-tokenizer --set vocab_size=260 --set max_position_embeddings=" +
+                    std::to_string(kLimit));
   const auto tokenizer = modelslim::Tokenizer::from_file(f.model / "tokenizer.json");
   const std::vector<std::string> texts = modelslim::read_text_dataset(calib_dataset());
   std::size_t longer = 0;

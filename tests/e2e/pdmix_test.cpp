@@ -93,5 +93,6 @@ TEST_CASE("v0 pdmix saves W8A8_MIX as the reference lays it out and evaluates as
   const fs::path dynamic = pdmix_quantize(dir, model, "is_dynamic");
   CHECK(read_json_file(dynamic / "quant_model_description.json")["model_quant_type"] == "W8A8_DYNAMIC");
   CHECK(saved.load(q + ".weight").equal(SafetensorsCheckpoint::open_dir(dynamic).load(q + ".weight")));
-  CHECK(pdmix_quantized_ppl(dir, model, mix) == doctest::Approx(pdmix_quantized_ppl(dir, model, dynamic)).epsilon(1e-9));
+  CHECK(pdmix_quantized_ppl(dir, model, mix) ==
+        doctest::Approx(pdmix_quantized_ppl(dir, model, dynamic)).epsilon(1e-9));
 }

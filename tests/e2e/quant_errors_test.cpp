@@ -97,8 +97,9 @@ TEST_CASE("unknown key") {
 
 TEST_CASE("wrong type") {
   QuantErrorsFixture f;
-  test::write_text(f.config, std::string(kQuantErrorsConfig).replace(std::string(kQuantErrorsConfig).find("symmetric: false"), 16,
-                                                          "symmetric: sometimes"));
+  test::write_text(f.config, std::string(kQuantErrorsConfig)
+                                 .replace(std::string(kQuantErrorsConfig).find("symmetric: false"), 16,
+                                          "symmetric: sometimes"));
   f.expect_failure(f.quant(), {"spec.process.0.qconfig.act.symmetric", "expected true or false"});
 }
 

@@ -211,7 +211,8 @@ TEST_CASE(
                {f.model / ".." / "model" / "", " is --model_path "}};
   for (const auto& c : cases) {
     CAPTURE(c.save);
-    save_path_expect_refused(f.quant(c.save.string()), {"--save_path", c.relation, f.model.filename().string()});
+    save_path_expect_refused(f.quant(c.save.string()),
+                             {"--save_path", c.relation, f.model.filename().string()});
     save_path_expect_refused(f.tune(c.save.string()), {"--save_path", c.relation});
     CHECK(snapshot(f.model) == before);
     CHECK(partials_in(f.dir.path()).empty());
@@ -329,8 +330,10 @@ TEST_CASE("a second run on the same save path is refused, naming the holder's pi
   REQUIRE(::flock(fd, LOCK_EX | LOCK_NB) == 0);
   const std::string pid = std::to_string(::getpid());
   REQUIRE(::write(fd, pid.data(), pid.size()) == static_cast<ssize_t>(pid.size()));
-  save_path_expect_refused(f.quant(f.save.string()), {"--save_path " + f.save.string(), "in use by process " + pid});
-  save_path_expect_refused(f.tune(f.save.string()), {"--save_path " + f.save.string(), "in use by process " + pid});
+  save_path_expect_refused(f.quant(f.save.string()),
+                           {"--save_path " + f.save.string(), "in use by process " + pid});
+  save_path_expect_refused(f.tune(f.save.string()),
+                           {"--save_path " + f.save.string(), "in use by process " + pid});
   CHECK_FALSE(fs::exists(f.save));
   CHECK(partials_in(f.dir.path()).empty());
   ::close(fd);

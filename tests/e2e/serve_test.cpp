@@ -223,7 +223,7 @@ namespace {
 
 // `modelslim eval`'s ppl of the one-text dataset `dataset` (float, or the saved artifact `quant`).
 double serve_eval_ppl(const fs::path& model, const std::string& quant_flag, const fs::path& dataset,
-                const fs::path& report) {
+                      const fs::path& report) {
   const auto result = test::run_command(test::modelslim_bin().string() + " eval --model_path " +
                                         model.string() + " " + quant_flag + " --dataset " + dataset.string() +
                                         " --metrics ppl --max_tokens 512 --json " + report.string());

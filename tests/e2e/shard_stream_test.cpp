@@ -37,7 +37,7 @@ std::map<std::string, std::string> files_in(const fs::path& dir) {
 }
 
 test::CommandResult shard_stream_quant(const std::string& env, const fs::path& model, const fs::path& out,
-                          const fs::path& config) {
+                                       const fs::path& config) {
   return test::run_command(env + test::modelslim_bin().string() + " quant --log-level debug --model_path " +
                            model.string() + " --save_path " + out.string() + " --config_path " +
                            config.string());

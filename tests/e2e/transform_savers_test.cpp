@@ -26,7 +26,8 @@ fs::path savers_calibration_subset(const fs::path& dir) {
   return dir / "kjv_calib16.jsonl";
 }
 
-test::CommandResult transform_savers_quant(const fs::path& model, const fs::path& out, const fs::path& config) {
+test::CommandResult transform_savers_quant(const fs::path& model, const fs::path& out,
+                                           const fs::path& config) {
   return test::run_command(test::modelslim_bin().string() + " quant --model_path " + model.string() +
                            " --save_path " + out.string() + " --config_path " + config.string());
 }

@@ -79,7 +79,7 @@ fs::path v0_practice_make_model(const test::TempDir& dir, const std::string& fla
 }
 
 test::CommandResult v0_practice_quant(const fs::path& model, const fs::path& save, const fs::path& practice,
-                          const std::string& model_type) {
+                                      const std::string& model_type) {
   const fs::path calib = test::shared_dir() / "data" / "msmodelslim_lab_calib";
   return test::run_command("MODELSLIM_DATASET_PATH=" + calib.string() + " " + test::modelslim_bin().string() +
                            " quant --model_path " + model.string() + " --save_path " + save.string() +
@@ -109,8 +109,8 @@ TEST_CASE("a v0 qwen2 W8A8 practice runs unchanged: static W8A8, disable_names i
   CHECK(description["model_quant_type"] == "W8A8");
   CHECK(description["model.layers.1.self_attn.q_proj.weight"] == "W8A8");
   CHECK(v0_practice_float_linears(description) == std::set<std::string>{"model.layers.0.mlp.down_proj",
-                                                            "model.layers.1.mlp.down_proj",
-                                                            "model.layers.2.mlp.down_proj"});
+                                                                        "model.layers.1.mlp.down_proj",
+                                                                        "model.layers.2.mlp.down_proj"});
 }
 
 TEST_CASE("a v0 qwen3 practice with m4, act_method 3 and disable_level L2 runs; --print_v1 shows it") {

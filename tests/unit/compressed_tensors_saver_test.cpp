@@ -34,7 +34,8 @@ void ct_quantize_block(test::ToyBlock& block, const std::string& qconfig) {
   processor.postprocess(request);
 }
 
-at::Tensor compressed_tensors_saver_find(const std::vector<std::pair<std::string, at::Tensor>>& tensors, const std::string& key) {
+at::Tensor compressed_tensors_saver_find(const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                                         const std::string& key) {
   for (const auto& [name, tensor] : tensors) {
     if (name == key) return tensor;
   }
@@ -70,7 +71,8 @@ TEST_CASE("pack_to_int32 matches a hand-packed word") {
 
 TEST_CASE("W4A16 per-group: packed weights decode to the quantized integers") {
   test::ToyBlock block("model.layers.0", 16, 24, 3);
-  ct_quantize_block(block, "{weight: {scope: per_group, dtype: int4, symmetric: true, ext: {group_size: 8}}}");
+  ct_quantize_block(block,
+                    "{weight: {scope: per_group, dtype: int4, symmetric: true, ext: {group_size: 8}}}");
   const QuantizedLinear& q = *block.down().quantized();
   const std::string p = "model.layers.0.mlp.down_proj";
   const auto tensors = compressed_tensors::quantized_tensors(q, p, at::kBFloat16);
@@ -115,8 +117,8 @@ TEST_CASE("W8A16 per-channel packs 4 values per word") {
 TEST_CASE("W8A8 static asymmetric: int8 weight, input scale and zero point reproduce the fake quantizer") {
   test::ToyBlock block("model.layers.0", 16, 24, 5);
   ct_quantize_block(block,
-                 "{act: {scope: per_tensor, dtype: int8, symmetric: false}, "
-                 "weight: {scope: per_channel, dtype: int8, symmetric: true}}");
+                    "{act: {scope: per_tensor, dtype: int8, symmetric: false}, "
+                    "weight: {scope: per_channel, dtype: int8, symmetric: true}}");
   const QuantizedLinear& q = *block.up().quantized();
   const std::string p = "model.layers.0.mlp.up_proj";
   const auto tensors = compressed_tensors::quantized_tensors(q, p, at::kFloat);
@@ -141,8 +143,8 @@ TEST_CASE("W8A8 static asymmetric: int8 weight, input scale and zero point repro
 TEST_CASE("W8A8 dynamic: per-token dynamic activations, nothing stored for them") {
   test::ToyBlock block("model.layers.0", 16, 24, 6);
   ct_quantize_block(block,
-                 "{act: {scope: per_token, dtype: int8, symmetric: true}, "
-                 "weight: {scope: per_channel, dtype: int8, symmetric: true}}");
+                    "{act: {scope: per_token, dtype: int8, symmetric: true}, "
+                    "weight: {scope: per_channel, dtype: int8, symmetric: true}}");
   const QuantizedLinear& q = *block.down().quantized();
   const auto tensors = compressed_tensors::quantized_tensors(q, "d", at::kFloat);
   CHECK(tensors.size() == 2);  // weight, weight_scale

@@ -20,7 +20,7 @@ using Tensors = std::vector<std::pair<std::string, at::Tensor>>;
 
 // Saves `tensors` as one checkpoint and runs `tokens` ([T, in] floats) through module "m" of type `type`.
 at::Tensor deployed_linear_run(const Tensors& tensors, const std::string& type,
-               const std::vector<std::vector<float>>& tokens) {
+                               const std::vector<std::vector<float>>& tokens) {
   test::TempDir dir("deployed-linear");
   save_safetensors(dir / "quant_model_weights.safetensors", tensors);
   const auto saved = SafetensorsCheckpoint::open_dir(dir.path());
@@ -94,7 +94,8 @@ TEST_CASE("W8A8_DYNAMIC: per-token activation scale, per-channel weight scale, f
                            {"m.weight_offset", floats({0.0f, 0.0f}, {2, 1})},
                            {"m.bias", floats({0.5f, -1.0f}, {2})}};
   // s is max|x| / 127 in float32 (1.27f / 127 ≠ 0.01 exactly): relative 1e-6.
-  check_outputs(deployed_linear_run(tensors, "W8A8_DYNAMIC", {{1.27f, -0.6f, 0.254f}}), {{2.11, 0.2075}}, 1e-6);
+  check_outputs(deployed_linear_run(tensors, "W8A8_DYNAMIC", {{1.27f, -0.6f, 0.254f}}), {{2.11, 0.2075}},
+                1e-6);
 }
 
 // W4A8_DYNAMIC packs output rows 2m (low nibble) and 2m+1 (high nibble), signed. Wq = [[1, -2, 3, -8],
@@ -108,7 +109,8 @@ TEST_CASE("W4A8_DYNAMIC: row-pair int4 unpacking, then the per-token arithmetic"
                            {"m.weight_scale", floats({0.5f, 0.25f}, {2, 1})},
                            {"m.weight_offset", floats({0.0f, 0.0f}, {2, 1})},
                            {"m.scale_bias", floats({0.0f, 0.0f}, {2, 1})}};
-  check_outputs(deployed_linear_run(tensors, "W4A8_DYNAMIC", {{1.27f, 0.5f, -0.3f, 0.0f}}), {{-0.315, 2.2975}}, 1e-6);
+  check_outputs(deployed_linear_run(tensors, "W4A8_DYNAMIC", {{1.27f, 0.5f, -0.3f, 0.0f}}),
+                {{-0.315, 2.2975}}, 1e-6);
 }
 
 // W8A16: W = (Wq - weight_offset) · weight_scale, y = x·Wᵀ (float activations).

@@ -55,7 +55,8 @@ TEST_CASE("YAML: a list used as a mapping key is a config error (fuzz: tune_plan
   const std::string text =
       "strategy: {type: x}\nevaluation:\n  demand:\n    expectations:\n"
       "      - {dataset: e, [[]], target: 1}\n";
-  const std::string message = hostile_input_refusal([&] { core::parse_tune_plan(parse_yaml_string(text, "plan.yaml")); });
+  const std::string message =
+      hostile_input_refusal([&] { core::parse_tune_plan(parse_yaml_string(text, "plan.yaml")); });
   CHECK(contains(message, "plan.yaml:5:"));
   CHECK(contains(message, "a mapping key must be a plain name, got a list"));
   CHECK(contains(hostile_input_refusal([&] { parse_yaml_string("{[a]: 1}", "k.yaml").keys(); }), "k.yaml"));
@@ -64,12 +65,15 @@ TEST_CASE("YAML: a list used as a mapping key is a config error (fuzz: tune_plan
 TEST_CASE("YAML: a missing field read as a value says 'got nothing' (fuzz: practice_yaml_fuzz)") {
   const ConfigNode root = parse_yaml_string("a: 1\nlist: [x]\n", "p.yaml");
   CHECK(contains(hostile_input_refusal([&] { root["b"].as_string(); }), "b: expected a string, got nothing"));
-  CHECK(contains(hostile_input_refusal([&] { root["b"]["c"].as_int(); }), "b.c: expected an integer, got nothing"));
-  CHECK(contains(hostile_input_refusal([&] { root["list"].at(5).as_bool(); }), "list.5: expected true or false"));
+  CHECK(contains(hostile_input_refusal([&] { root["b"]["c"].as_int(); }),
+                 "b.c: expected an integer, got nothing"));
+  CHECK(contains(hostile_input_refusal([&] { root["list"].at(5).as_bool(); }),
+                 "list.5: expected true or false"));
 }
 
 TEST_CASE("YAML: an alias inside its own anchor is refused when the file is read") {
-  const std::string message = hostile_input_refusal([] { parse_yaml_string("a: &loop [1, *loop]\n", "loop.yaml"); });
+  const std::string message =
+      hostile_input_refusal([] { parse_yaml_string("a: &loop [1, *loop]\n", "loop.yaml"); });
   CHECK(contains(message, "loop.yaml:1:"));
   CHECK(contains(message, "an alias refers to its own anchor"));
 }
@@ -98,14 +102,16 @@ TEST_CASE("YAML: a label bit width beyond int is refused, not wrapped") {
 
 TEST_CASE("tokenizer.json: negative, huge and non-integer ids are refused") {
   const auto load = [](const std::string& text) { return Tokenizer::from_json_text(text, "tok.json"); };
-  CHECK(contains(hostile_input_refusal([&] { load(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": -7}}})"); }),
-                 "model.vocab: token 'b' has id -7"));
+  CHECK(contains(
+      hostile_input_refusal([&] { load(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": -7}}})"); }),
+      "model.vocab: token 'b' has id -7"));
   CHECK(contains(hostile_input_refusal([&] {
                    load(std::string("{") + kMinimalVocab +
                         R"(, "added_tokens": [{"id": 4611686018427387904, "content": "<huge>"}]})");
                  }),
                  "added_tokens: token '<huge>' has id 4611686018427387904"));
-  CHECK(contains(hostile_input_refusal([&] { load(R"({"model": {"type": "BPE", "vocab": {"a": 1.5}}})"); }), "tok.json"));
+  CHECK(contains(hostile_input_refusal([&] { load(R"({"model": {"type": "BPE", "vocab": {"a": 1.5}}})"); }),
+                 "tok.json"));
 }
 
 TEST_CASE("tokenizer.json: a component without its required key is refused, not read past the end") {
@@ -121,7 +127,8 @@ TEST_CASE("tokenizer.json: a component without its required key is refused, not 
       std::string("{") + kMinimalVocab +
       R"(, "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>"}}],
           "special_tokens": {"<s>": {"ids": [99]}}}})";
-  CHECK(contains(hostile_input_refusal([&] { Tokenizer::from_json_text(out_of_vocab, "tok.json"); }), "id 99"));
+  CHECK(
+      contains(hostile_input_refusal([&] { Tokenizer::from_json_text(out_of_vocab, "tok.json"); }), "id 99"));
 }
 
 TEST_CASE("tokenizer: decoding a '<0xZZ>' token that is not a hex byte keeps the text") {
@@ -133,7 +140,8 @@ TEST_CASE("tokenizer: decoding a '<0xZZ>' token that is not a hex byte keeps the
 
 TEST_CASE("JSON nested a million levels deep is refused by every reader, not recursed into") {
   const std::string deep = nested_json_arrays(1000000);
-  CHECK(contains(hostile_input_refusal([&] { Tokenizer::from_json_text(deep, "tok.json"); }), "nested deeper than 128"));
+  CHECK(contains(hostile_input_refusal([&] { Tokenizer::from_json_text(deep, "tok.json"); }),
+                 "nested deeper than 128"));
 
   test::TempDir dir("hostile-json");
   const std::string header = R"({"t": {"dtype": "F32", "shape": )" + deep + R"(, "data_offsets": [0, 0]}})";
@@ -145,15 +153,17 @@ TEST_CASE("JSON nested a million levels deep is refused by every reader, not rec
   CHECK(contains(message, "nested deeper than 128"));
 
   test::write_text(dir / "quant_model_description.json", deep);
-  CHECK(contains(hostile_input_refusal([&] { eval::read_quant_description(dir / "quant_model_description.json"); }),
-                 "nested deeper than 128"));
+  CHECK(contains(
+      hostile_input_refusal([&] { eval::read_quant_description(dir / "quant_model_description.json"); }),
+      "nested deeper than 128"));
 }
 
 TEST_CASE("quant_model_description.json: not an object, or a tensor entry that is not a type string") {
   test::TempDir dir("hostile-description");
   const fs::path file = dir / "quant_model_description.json";
   test::write_text(file, "[\"W8A8\"]");
-  CHECK(contains(hostile_input_refusal([&] { eval::read_quant_description(file); }), "expected a JSON object"));
+  CHECK(
+      contains(hostile_input_refusal([&] { eval::read_quant_description(file); }), "expected a JSON object"));
   test::write_text(file, R"({"version": "1.0.0", "group_size": 0, "model.layers.0.mlp.up_proj.weight": 8})");
   const std::string message = hostile_input_refusal([&] { eval::read_quant_description(file); });
   CHECK(contains(message, file.string()));
@@ -166,7 +176,8 @@ TEST_CASE("tune history: a stored result that is not the expected JSON is an Err
   for (const std::string text : {"[1]", "{\"ok\": 3}", "{\"metrics\": [5]}",
                                  "{\"metrics\": [{\"value\": \"x\", \"metric\": 1}]}", "not json"}) {
     CAPTURE(text);
-    CHECK(contains(hostile_input_refusal([&] { core::result_from_json(text); }), "unreadable evaluation result"));
+    CHECK(contains(hostile_input_refusal([&] { core::result_from_json(text); }),
+                   "unreadable evaluation result"));
   }
   // A null value is how older histories stored a non-finite metric: it reads back as NaN (docs/tuning.md).
   CHECK(std::isnan(
@@ -198,7 +209,8 @@ TEST_CASE("dataset: one sample above 8 MiB is refused naming the line") {
     std::ofstream out(dir / "big.jsonl", std::ios::binary);
     out << "short\n" << std::string((std::size_t{8} << 20) + 1, 'a') << "\n";
   }
-  CHECK(contains(hostile_input_refusal([&] { read_text_dataset(dir / "big.jsonl"); }), "line 2 is 8388609 bytes"));
+  CHECK(contains(hostile_input_refusal([&] { read_text_dataset(dir / "big.jsonl"); }),
+                 "line 2 is 8388609 bytes"));
 }
 
 TEST_CASE(
@@ -214,11 +226,12 @@ TEST_CASE(
   std::string prefix(8, '\0');
   for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
   test::write_text(dir / "big.safetensors", prefix + header + "0000");
-  CHECK(
-      contains(hostile_input_refusal([&] { SafetensorsFile::open(dir / "big.safetensors"); }), "header is not valid JSON"));
+  CHECK(contains(hostile_input_refusal([&] { SafetensorsFile::open(dir / "big.safetensors"); }),
+                 "header is not valid JSON"));
 
-  CHECK(contains(hostile_input_refusal([&] { Tokenizer::from_json_text(R"({"model": 1e99999})", "tok.json"); }),
-                 "tok.json: not valid JSON"));
+  CHECK(
+      contains(hostile_input_refusal([&] { Tokenizer::from_json_text(R"({"model": 1e99999})", "tok.json"); }),
+               "tok.json: not valid JSON"));
   // In JSONL such a line is not a JSON object, so it is a plain-text sample, as every other such line.
   test::write_text(dir / "d.jsonl", "{\"inputs_pretokenized\": \"x\", \"n\": 1e99999}\n");
   CHECK(read_text_dataset(dir / "d.jsonl") ==

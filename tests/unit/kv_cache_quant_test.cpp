@@ -27,13 +27,21 @@ namespace {
 constexpr std::int64_t kKvCacheQuantHidden = 32, kHeads = 4, kKvHeads = 2, kDim = 8, kInter = 48, kVocab = 32;
 
 // qwen3: q/k norms; qwen2: q/k/v biases.
-std::map<std::string, at::Tensor> kv_cache_quant_write_model(const fs::path& dir, const std::string& model_type) {
+std::map<std::string, at::Tensor> kv_cache_quant_write_model(const fs::path& dir,
+                                                             const std::string& model_type) {
   fs::create_directories(dir);
-  const nlohmann::json config = {
-      {"model_type", model_type}, {"hidden_size", kKvCacheQuantHidden},        {"intermediate_size", kInter},
-      {"num_hidden_layers", 1},   {"num_attention_heads", kHeads}, {"num_key_value_heads", kKvHeads},
-      {"head_dim", kDim},         {"vocab_size", kVocab},          {"rms_norm_eps", 1e-6},
-      {"rope_theta", 10000.0},    {"tie_word_embeddings", true},   {"hidden_act", "silu"}};
+  const nlohmann::json config = {{"model_type", model_type},
+                                 {"hidden_size", kKvCacheQuantHidden},
+                                 {"intermediate_size", kInter},
+                                 {"num_hidden_layers", 1},
+                                 {"num_attention_heads", kHeads},
+                                 {"num_key_value_heads", kKvHeads},
+                                 {"head_dim", kDim},
+                                 {"vocab_size", kVocab},
+                                 {"rms_norm_eps", 1e-6},
+                                 {"rope_theta", 10000.0},
+                                 {"tie_word_embeddings", true},
+                                 {"hidden_act", "silu"}};
   test::write_text(dir / "config.json", config.dump(2));
   fs::copy_file(test::shared_dir() / "data" / "fake_llama" / "tokenizer.json", dir / "tokenizer.json");
   at::manual_seed(77);

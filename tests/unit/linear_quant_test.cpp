@@ -12,8 +12,8 @@
 #include "modelslim/fused_module_source.hpp"
 #include "modelslim/quant_math.hpp"
 #include "support/saver_rules_support.hpp"
-#include "support/toy_block.hpp"
 #include "support/test_support.hpp"
+#include "support/toy_block.hpp"
 
 using namespace modelslim;
 using linear_quant::LinearQuantProcessor;

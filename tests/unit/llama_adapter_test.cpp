@@ -62,7 +62,7 @@ nlohmann::json config_json(const Variant& v) {
 
 // Writes a random checkpoint; returns the tensors (float64) for the reference.
 std::map<std::string, at::Tensor> write_llama_model(const fs::path& dir, const Variant& v,
-                                              at::ScalarType dtype = at::kFloat) {
+                                                    at::ScalarType dtype = at::kFloat) {
   fs::create_directories(dir);
   test::write_text(dir / "config.json", config_json(v).dump(2));
   fs::copy_file(test::shared_dir() / "data" / "fake_llama" / "tokenizer.json", dir / "tokenizer.json");
@@ -298,7 +298,8 @@ TEST_CASE("Qwen2 sliding window follows use_sliding_window and max_window_layers
   v.extra = {{"use_sliding_window", true}, {"max_window_layers", 1}};
   test::TempDir dir("llama-qwen2-split");
   write_llama_model(dir.path(), v);
-  CHECK_THROWS_WITH_AS(open_llama_adapter(dir.path()), doctest::Contains("field 'max_window_layers' (1)"), Error);
+  CHECK_THROWS_WITH_AS(open_llama_adapter(dir.path()), doctest::Contains("field 'max_window_layers' (1)"),
+                       Error);
 }
 
 TEST_CASE("bf16 checkpoints load upcast; non-block parameters keep the stored dtype") {

@@ -175,62 +175,87 @@ TEST_CASE("vllm-ascend MoE rules at config time: expert schemes, one scheme per 
   const auto hf = moe_config("qwen3_moe");
   const std::string no_router = ", exclude: ['*mlp.gate']";
   // The reference's qwen3-30b-a3b practice: W8A8 static attention, W8A8_DYNAMIC MLP, router float.
-  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesStatic, ", include: ['*self_attn*']") + ", " +
-                   moe_saver_rules_lq(kMoeSaverRulesDynamic, ", include: ['*mlp*']" + no_router) + "]",
-               hf)
+  CHECK(moe_saver_rules_ascend(
+            "[" + moe_saver_rules_lq(kMoeSaverRulesStatic, ", include: ['*self_attn*']") + ", " +
+                moe_saver_rules_lq(kMoeSaverRulesDynamic, ", include: ['*mlp*']" + no_router) + "]",
+            hf)
             .empty());
   // W4A8_DYNAMIC on experts only (qwen3-30b-w4a8 practice): its MoE scheme loads this layout.
-  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, ", include: ['*self_attn*']") + ", " +
-                   moe_saver_rules_lq(kW4A8, ", include: ['*experts*']") + "]",
-               hf)
+  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, ", include: ['*self_attn*']") +
+                                   ", " + moe_saver_rules_lq(kW4A8, ", include: ['*experts*']") + "]",
+                               hf)
             .empty());
   // ... while W4A8 on dense linears stays refused.
-  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kW4A8, no_router) + "]", hf).find("dense W4A8_DYNAMIC") != std::string::npos);
+  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kW4A8, no_router) + "]", hf)
+            .find("dense W4A8_DYNAMIC") != std::string::npos);
   // W8A8 static on experts: no "moe" scheme registered.
-  const std::string stat = moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesStatic, no_router) + "]", hf);
+  const std::string stat =
+      moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesStatic, no_router) + "]", hf);
   CHECK(stat.find("ascendv1_saver: spec.process.0 (linear_quant) quantizes the routed experts of "
                   "model.layers.0.mlp.experts") != std::string::npos);
   CHECK(stat.find("NotImplementedError for layer_type moe") != std::string::npos);
   CHECK(stat.find("engine: none") != std::string::npos);
-  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesW8A16, no_router) + "]", hf).find("W8A16 for \"linear\" only") != std::string::npos);
+  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesW8A16, no_router) + "]", hf)
+            .find("W8A16 for \"linear\" only") != std::string::npos);
   // One expert left float: the FusedMoE of layer 1 would be split.
-  const std::string split =
-      moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, ", exclude: ['*mlp.gate', '*layers.1.mlp.experts.2.*']") + "]", hf);
+  const std::string split = moe_saver_rules_ascend(
+      "[" +
+          moe_saver_rules_lq(kMoeSaverRulesDynamic, ", exclude: ['*mlp.gate', '*layers.1.mlp.experts.2.*']") +
+          "]",
+      hf);
   CHECK(split.find("model.layers.1.mlp.experts is one FusedMoE module in vllm-ascend") != std::string::npos);
   CHECK(split.find("model.layers.1.mlp.experts.2.gate_proj: float") != std::string::npos);
   CHECK(split.find("exclude: ['model.layers.1.mlp.experts.*']") != std::string::npos);
   // Every expert of a layer excluded is fine; two configs giving experts of one layer different types are
   // not.
-  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, ", exclude: ['*mlp.gate', '*layers.1.mlp.experts.*']") + "]", hf).empty());
-  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, no_router) + ", " + moe_saver_rules_lq(kW4A8, ", include: ['*experts.1.*']") + "]", hf)
+  CHECK(moe_saver_rules_ascend("[" +
+                                   moe_saver_rules_lq(kMoeSaverRulesDynamic,
+                                                      ", exclude: ['*mlp.gate', '*layers.1.mlp.experts.*']") +
+                                   "]",
+                               hf)
+            .empty());
+  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, no_router) + ", " +
+                                   moe_saver_rules_lq(kW4A8, ", include: ['*experts.1.*']") + "]",
+                               hf)
             .find("is one FusedMoE module") != std::string::npos);
   // Routers: Qwen3-MoE's gate is built with the quant config (loads); Qwen2-MoE's and Mixtral's are not.
   CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic) + "]", hf).empty());
-  const std::string qwen2_router = moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic) + "]", moe_config("qwen2_moe"));
+  const std::string qwen2_router =
+      moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic) + "]", moe_config("qwen2_moe"));
   CHECK(qwen2_router.find("model.layers.0.mlp.gate is quantized") != std::string::npos);
   CHECK(qwen2_router.find("keep the routers in float") != std::string::npos);
-  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, ", exclude: ['*mlp.gate']") + "]", moe_config("qwen2_moe")).empty());
-  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic) + "]", moe_config("mixtral")).find("block_sparse_moe.gate is quantized") !=
-        std::string::npos);
+  CHECK(moe_saver_rules_ascend(
+            "[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, ", exclude: ['*mlp.gate']") + "]",
+            moe_config("qwen2_moe"))
+            .empty());
+  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic) + "]", moe_config("mixtral"))
+            .find("block_sparse_moe.gate is quantized") != std::string::npos);
   const auto shared = moe_config("qwen2_moe", {{"shared_expert_intermediate_size", 16}});
-  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, no_router) + "]", shared).find("mlp.shared_expert_gate is quantized") !=
-        std::string::npos);
-  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, ", exclude: ['*mlp.gate', '*shared_expert_gate']") + "]", shared).empty());
+  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, no_router) + "]", shared)
+            .find("mlp.shared_expert_gate is quantized") != std::string::npos);
+  CHECK(moe_saver_rules_ascend(
+            "[" +
+                moe_saver_rules_lq(kMoeSaverRulesDynamic, ", exclude: ['*mlp.gate', '*shared_expert_gate']") +
+                "]",
+            shared)
+            .empty());
   // The shared expert is an ordinary MLP: its gate/up are one fused module.
-  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, ", exclude: ['*mlp.gate', '*shared_expert_gate']") + ", " +
-                   moe_saver_rules_lq(kMoeSaverRulesStatic, ", include: ['*shared_expert.up_proj']") + "]",
-               shared)
-            .find("shared_expert.gate_up_proj is one fused module") != std::string::npos);
+  CHECK(
+      moe_saver_rules_ascend(
+          "[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, ", exclude: ['*mlp.gate', '*shared_expert_gate']") +
+              ", " + moe_saver_rules_lq(kMoeSaverRulesStatic, ", include: ['*shared_expert.up_proj']") + "]",
+          shared)
+          .find("shared_expert.gate_up_proj is one fused module") != std::string::npos);
   // Asymmetric smoothing of post_attention_layernorm gives experts biases that FusedMoE does not have.
-  const std::string asym =
-      moe_saver_rules_ascend("[{type: iter_smooth, symmetric: false, include: ['*post_attention_layernorm']}, " +
-                 moe_saver_rules_lq(kMoeSaverRulesDynamic, no_router) + "]",
-             hf);
+  const std::string asym = moe_saver_rules_ascend(
+      "[{type: iter_smooth, symmetric: false, include: ['*post_attention_layernorm']}, " +
+          moe_saver_rules_lq(kMoeSaverRulesDynamic, no_router) + "]",
+      hf);
   CHECK(asym.find("model.layers.0.mlp.gate") != std::string::npos);
   // The opt-out writes the reference's layout anyway.
-  CHECK(
-      refusal_of<ascendv1::AscendV1Saver>("{type: ascendv1_saver, engine: none}", "[" + moe_saver_rules_lq(kMoeSaverRulesStatic) + "]", hf)
-          .empty());
+  CHECK(refusal_of<ascendv1::AscendV1Saver>("{type: ascendv1_saver, engine: none}",
+                                            "[" + moe_saver_rules_lq(kMoeSaverRulesStatic) + "]", hf)
+            .empty());
 }
 
 TEST_CASE("vLLM compressed-tensors MoE rules at config time: what get_moe_method loads") {
@@ -249,12 +274,14 @@ TEST_CASE("vLLM compressed-tensors MoE rules at config time: what get_moe_method
                  moe_saver_rules_lq(kMoeSaverRulesDynamic, ", include: ['*experts*']") + "]",
              hf)
             .empty());
-  const std::string split =
-      vllm("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, ", exclude: ['*mlp.gate', '*experts.0.down_proj']") + "]", hf);
+  const std::string split = vllm(
+      "[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, ", exclude: ['*mlp.gate', '*experts.0.down_proj']") +
+          "]",
+      hf);
   CHECK(split.find("model.layers.0.mlp.experts is one FusedMoE module in vLLM") != std::string::npos);
   CHECK(split.find("All MoE projections need to have same quantization scheme") != std::string::npos);
-  CHECK(vllm("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic) + "]", moe_config("mixtral")).find("block_sparse_moe.gate is quantized") !=
-        std::string::npos);
+  CHECK(vllm("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic) + "]", moe_config("mixtral"))
+            .find("block_sparse_moe.gate is quantized") != std::string::npos);
   // A Llama config is untouched by the MoE rules.
   CHECK(vllm("[" + moe_saver_rules_lq(kMoeSaverRulesStatic) + "]", test::llama_config()).empty());
 }

@@ -97,7 +97,8 @@ TEST_CASE("hooks run per processor in list order, savers after, in block order")
   pipeline.processors.push_back(std::make_unique<RecordingProcessor>("b", true, log));
   pipeline.savers.push_back(std::make_unique<RecordingSaver>(log));
   const SaveContext save{"/nonexistent", "/nonexistent", adapter};
-  const RunStats stats = run_pipeline(adapter, pipeline, pipeline_samples(), RunnerKind::kLayerWise, save, nullptr);
+  const RunStats stats =
+      run_pipeline(adapter, pipeline, pipeline_samples(), RunnerKind::kLayerWise, save, nullptr);
   CHECK(stats.blocks == 3);
   CHECK(stats.block_forwards == 3 * 2);  // only `a` needs data: one forward per sample per block
   const std::vector<std::string> first_block = {"a:pre_run",

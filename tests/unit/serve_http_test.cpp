@@ -360,7 +360,8 @@ TEST_CASE("a chat_template outside the supported subset: completions served, cha
   const auto reply = test::curl_post_json(server.url("/v1/chat/completions"),
                                           R"({"messages": [{"role": "user", "content": "hi"}]})", dir);
   check_error(reply, 400, "messages");
-  CHECK(serve_http_parse(reply)["error"]["message"].get<std::string>().find("chat_template") != std::string::npos);
+  CHECK(serve_http_parse(reply)["error"]["message"].get<std::string>().find("chat_template") !=
+        std::string::npos);
   check_still_serving(server, dir);
 }
 

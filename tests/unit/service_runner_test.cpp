@@ -194,7 +194,8 @@ TEST_CASE("service_oriented: engine args map to flags as the reference maps them
 
 TEST_CASE("service_oriented: schema errors name the field") {
   const auto refused = [](const std::string& yaml) {
-    return error_with_tip([&] { ServiceOrientedEvaluator(parse_yaml_string(yaml, "plan.yaml"), PathFinder()); });
+    return error_with_tip(
+        [&] { ServiceOrientedEvaluator(parse_yaml_string(yaml, "plan.yaml"), PathFinder()); });
   };
   const std::string native = "evaluation: {type: native, datasets: {d: {path: x.jsonl, task: custom}}}";
   CHECK(contains(

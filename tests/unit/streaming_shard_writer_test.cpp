@@ -57,7 +57,8 @@ std::map<std::string, std::string> streaming_shard_writer_files_in(const fs::pat
   return files;
 }
 
-std::map<std::string, std::string> golden(const test::TempDir& dir, const StreamingShardWriterTensors& tensors,
+std::map<std::string, std::string> golden(const test::TempDir& dir,
+                                          const StreamingShardWriterTensors& tensors,
                                           std::uint64_t part_bytes) {
   const fs::path out = dir / "golden";
   fs::create_directory(out);
@@ -69,9 +70,8 @@ std::map<std::string, std::string> golden(const test::TempDir& dir, const Stream
 
 // How the streaming writer is told what comes: before each tensor, `guess(i)` (nullopt: no expect() call).
 template <typename Guess>
-std::pair<std::map<std::string, std::string>, std::size_t> streamed(const fs::path& out,
-                                                                    const StreamingShardWriterTensors& tensors,
-                                                                    std::uint64_t part_bytes, Guess guess) {
+std::pair<std::map<std::string, std::string>, std::size_t> streamed(
+    const fs::path& out, const StreamingShardWriterTensors& tensors, std::uint64_t part_bytes, Guess guess) {
   fs::create_directory(out);
   StreamingShardWriter writer(out, "w", part_bytes);
   for (std::size_t i = 0; i < tensors.size(); ++i) {

@@ -213,7 +213,9 @@ TEST_CASE(
 }
 
 TEST_CASE("standing_high plan errors name the field") {
-  const auto error_of = [](const std::string& text) { return ::parse_error_of(tuning::parse_standing_high, text); };
+  const auto error_of = [](const std::string& text) {
+    return ::parse_error_of(tuning::parse_standing_high, text);
+  };
   CHECK(error_of(std::string("type: standing_high\nanti_outlier_strategies: []\n") + kTemplate)
             .find("anti_outlier_strategies") != std::string::npos);
   const std::string no_linear_quant =
