@@ -17,11 +17,12 @@ namespace {
 const char* const kGrouped = "MODELSLIM_EXPERT_MEMORY_MIB=3";
 const char* const kWhole = "MODELSLIM_EXPERT_STREAMING=0";
 
-// 8 experts of 3 · 640 · 128 float32 weights (960 KiB): a 3 MiB budget holds 3 of them.
-fs::path make_model(const test::TempDir& dir, const std::string& family) {
+// 8 experts of 3 · 640 · 128 float32 weights (960 KiB): a 3 MiB budget holds 3 of them. Made once per
+// process (the cases only read it).
+fs::path make_model(const std::string& family) {
   const std::string experts = family == "mixtral" ? "--set num_local_experts=8 --set intermediate_size=640"
                                                   : "--set num_experts=8 --set moe_intermediate_size=640";
-  return test::make_moe_model(dir, family, family, experts);
+  return test::shared_moe_model(family, experts);
 }
 
 fs::path write_dataset(const test::TempDir& dir) {
@@ -114,14 +115,14 @@ TEST_CASE("moe experts in groups: byte-identical to whole blocks, every family a
   const fs::path dataset = write_dataset(dir);
   for (const std::string family : {"qwen3_moe", "qwen2_moe", "mixtral"}) {
     CAPTURE(family);
-    const fs::path model = make_model(dir, family);
+    const fs::path model = make_model(family);
     // Static experts: every token also runs through every expert for statistics (all_experts_calibration).
     // Static experts: vllm-ascend serves none (engine: none writes the reference's layout anyway).
     compare(dir, model, family + "-static",
             practice(static_everything(), "ascendv1_saver, engine: none", dataset));
     compare(dir, model, family + "-served", practice(served(), "ascendv1_saver", dataset));
   }
-  const fs::path model = dir / "qwen3_moe";
+  const fs::path model = make_model("qwen3_moe");
   compare(dir, model, "ct-served", practice(served(), "compressed_tensors", dataset));
   // No processor runs a forward: the runner's own forward over the quantized experts feeds the next block.
   compare(dir, model, "int4", practice(weight_only(), "ascendv1_saver, engine: none", dataset));
@@ -130,7 +131,7 @@ TEST_CASE("moe experts in groups: byte-identical to whole blocks, every family a
 TEST_CASE("moe experts in groups: a processor that needs the whole block") {
   test::TempDir dir("moe-expert-groups-whole");
   const fs::path dataset = write_dataset(dir);
-  const fs::path model = make_model(dir, "qwen3_moe");
+  const fs::path model = make_model("qwen3_moe");
   const std::string smoothed = "    - type: smooth_quant\n      alpha: 0.5\n" + static_everything();
   const fs::path config = dir / "smooth.yaml";
   test::write_text(config, practice(smoothed, "ascendv1_saver, engine: none", dataset));

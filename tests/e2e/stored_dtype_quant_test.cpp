@@ -5,6 +5,7 @@
 // float32, the previous behaviour) or =1 (stored dtype even with a calibration forward).
 #include "support/doctest.hpp"
 
+#include "support/shared_generated.hpp"
 #include "support/test_support.hpp"
 
 using namespace modelslim;
@@ -14,15 +15,14 @@ namespace {
 
 constexpr const char* kKeptLine = "linear weights stay in the checkpoint dtype";
 
-fs::path make_model(const test::TempDir& dir) {
-  const fs::path model = dir / "model";
-  const auto made = test::run_command(
+// Made once per process: each SUBCASE reruns the case body, and every subcase only reads the model.
+fs::path make_model() {
+  const fs::path model = test::shared_generated(
       (test::build_dir() / "bin" / "make_random_model").string() + " --config " +
-      (test::source_dir() / "data" / "demo" / "config.json").string() + " --output " + model.string() +
+      (test::source_dir() / "data" / "demo" / "config.json").string() +
       " --byte-tokenizer --dtype bfloat16 --shard-size-mb 3 --seed 12 --set hidden_size=512"
       " --set intermediate_size=1024 --set num_attention_heads=4 --set num_key_value_heads=2"
       " --set head_dim=128 --set num_hidden_layers=3");
-  REQUIRE_MESSAGE(made.exit_code == 0, made.output);
   return model;
 }
 
@@ -60,7 +60,7 @@ const char* kFloat32 = "MODELSLIM_STORED_DTYPE_WEIGHTS=0";
 
 TEST_CASE("bf16 weights kept as stored: data-free quant and eval write the same bytes as float32 loading") {
   test::TempDir dir("stored-dtype");
-  const fs::path model = make_model(dir);
+  const fs::path model = make_model();
   SUBCASE("W8A16 per-group (ascendv1), down_proj left in float, read ahead in the stored dtype") {
     test::write_text(dir / "w8a16.yaml", R"(apiversion: modelslim_v1
 spec:
