@@ -11,6 +11,7 @@
 #include "modelslim/error.hpp"
 #include "modelslim/expert_streaming.hpp"
 #include "modelslim/fp8_checkpoint.hpp"
+#include "modelslim/non_block_head.hpp"
 #include "modelslim/parameter_specs.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/tokenizer.hpp"
@@ -18,12 +19,6 @@
 
 namespace modelslim::deepseek {
 namespace {
-
-std::string shape_text(at::IntArrayRef shape) {
-  std::string text = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
 
 bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() &&
@@ -146,32 +141,14 @@ class DeepseekAdapter final : public ModelAdapter,
   }
 
   std::vector<NamedTensor> non_block_parameters() override {
-    if (head_modified_) {  // the processed tensors, not the checkpoint's
-      return {{"model.embed_tokens.weight", embedding_},
-              {"model.norm.weight", final_norm_},
-              {"lm_head.weight", lm_head_}};
-    }
-    std::vector<NamedTensor> result = {
-        {"model.embed_tokens.weight", embedding_},
-        {"model.norm.weight", load("model.norm.weight", {config_.hidden_size}, false)}};
-    if (!config_.tie_word_embeddings) {
-      result.push_back(
-          {"lm_head.weight", load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, false)});
-    }
-    return result;
+    return non_block_head_parameters(non_block_head(),
+                                     checkpoint_tensor_loader(checkpoint_, model_dir_, config_.model_type));
   }
 
   // non_block_parameters() without reading: the same names, dtypes and shapes, from the headers.
   std::vector<TensorSpec> non_block_parameter_specs() const override {
-    if (head_modified_) {
-      return {tensor_spec("model.embed_tokens.weight", embedding_),
-              tensor_spec("model.norm.weight", final_norm_), tensor_spec("lm_head.weight", lm_head_)};
-    }
-    std::vector<TensorSpec> result = {tensor_spec("model.embed_tokens.weight", embedding_),
-                                      stored_spec("model.norm.weight", {config_.hidden_size})};
-    if (!config_.tie_word_embeddings)
-      result.push_back(stored_spec("lm_head.weight", {config_.vocab_size, config_.hidden_size}));
-    return result;
+    return non_block_head_specs(non_block_head(),
+                                checkpoint_spec_reader(checkpoint_, model_dir_, config_.model_type));
   }
 
   at::ScalarType checkpoint_dtype() const override { return dtype_; }
@@ -184,37 +161,25 @@ class DeepseekAdapter final : public ModelAdapter,
   }
 
  private:
+  NonBlockHead non_block_head() const {
+    return {config_.vocab_size,
+            config_.hidden_size,
+            config_.tie_word_embeddings,
+            embedding_,
+            head_modified_,
+            final_norm_,
+            lm_head_};
+  }
+
   // Reads one tensor, checks its shape against config.json; linear weights go through load_float_weight
   // (FP8 block dequantization).
   at::Tensor load(const std::string& name, const std::vector<std::int64_t>& shape, bool as_float) const {
-    require(name);
+    require_checkpoint_tensor(checkpoint_, name, model_dir_, config_.model_type);
     const at::Tensor tensor = as_float && ends_with(name, ".weight") && shape.size() == 2
                                   ? load_float_weight(checkpoint_, name, config_.fp8)
                                   : checkpoint_.load(name);
-    check_shape(name, tensor.sizes(), shape);
+    check_tensor_shape(name, tensor.sizes(), shape, model_dir_);
     return as_float ? tensor.to(at::kFloat) : tensor;
-  }
-
-  // What load(name, shape, false) returns, from the header.
-  TensorSpec stored_spec(const std::string& name, const std::vector<std::int64_t>& shape) const {
-    require(name);
-    const TensorInfo& info = checkpoint_.info(name);
-    check_shape(name, info.shape, shape);
-    return {name, scalar_type_from_safetensors(info.dtype), shape};
-  }
-
-  void check_shape(const std::string& name, at::IntArrayRef actual, at::IntArrayRef expected) const {
-    if (actual == expected) return;
-    throw Error(ErrorCode::kInvalidModel, model_dir_.string() + ": tensor '" + name + "' has shape " +
-                                              shape_text(actual) + " but config.json implies " +
-                                              shape_text(expected));
-  }
-
-  void require(const std::string& name) const {
-    if (checkpoint_.contains(name)) return;
-    throw Error(
-        ErrorCode::kInvalidModel, model_dir_.string() + ": the checkpoint has no tensor '" + name + "'",
-        "is this a " + config_.model_type + " checkpoint? check config.json and the safetensors files");
   }
 
   Linear linear(const std::string& name, std::int64_t out, std::int64_t in, bool bias) const {

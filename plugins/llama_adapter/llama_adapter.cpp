@@ -12,6 +12,7 @@
 #include "modelslim/block_prefetch.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/fp8_checkpoint.hpp"
+#include "modelslim/non_block_head.hpp"
 #include "modelslim/parameter_specs.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/stored_dtype_weights.hpp"
@@ -117,35 +118,18 @@ class LlamaAdapter final : public ModelAdapter,
   }
 
   std::vector<NamedTensor> non_block_parameters() override {
-    if (head_modified_) {  // the processed tensors, not the checkpoint's
-      return {{"model.embed_tokens.weight", embedding_},
-              {"model.norm.weight", final_norm_},
-              {"lm_head.weight", lm_head_}};
-    }
-    std::vector<NamedTensor> result = {
-        {"model.embed_tokens.weight", embedding_},
-        {"model.norm.weight", load("model.norm.weight", {config_.hidden_size}, false)}};
-    if (!config_.tie_word_embeddings) {
-      result.push_back(
-          {"lm_head.weight", load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, false)});
-    }
-    return result;
+    return non_block_head_parameters(non_block_head(),
+                                     [this](const std::string& name, const std::vector<std::int64_t>& shape) {
+                                       return load(name, shape, false);
+                                     });
   }
 
   // non_block_parameters() without reading: the same names, dtypes and shapes.
   std::vector<modelslim::TensorSpec> non_block_parameter_specs() const override {
-    const auto spec = [](const std::string& name, const at::Tensor& tensor) {
-      return modelslim::TensorSpec{name, tensor.scalar_type(), tensor.sizes().vec()};
-    };
-    if (head_modified_) {
-      return {spec("model.embed_tokens.weight", embedding_), spec("model.norm.weight", final_norm_),
-              spec("lm_head.weight", lm_head_)};
-    }
-    std::vector<modelslim::TensorSpec> result = {spec("model.embed_tokens.weight", embedding_),
-                                                 stored_spec("model.norm.weight", {config_.hidden_size})};
-    if (!config_.tie_word_embeddings)
-      result.push_back(stored_spec("lm_head.weight", {config_.vocab_size, config_.hidden_size}));
-    return result;
+    return non_block_head_specs(non_block_head(),
+                                [this](const std::string& name, const std::vector<std::int64_t>& shape) {
+                                  return stored_spec(name, shape);
+                                });
   }
 
   at::ScalarType checkpoint_dtype() const override { return dtype_; }
@@ -182,6 +166,16 @@ class LlamaAdapter final : public ModelAdapter,
   }
 
  private:
+  NonBlockHead non_block_head() const {
+    return {config_.vocab_size,
+            config_.hidden_size,
+            config_.tie_word_embeddings,
+            embedding_,
+            head_modified_,
+            final_norm_,
+            lm_head_};
+  }
+
   // Reads one tensor, checks its shape against config.json, optionally converts to float32.
   at::Tensor load(const std::string& name, const std::vector<std::int64_t>& shape, bool as_float) {
     return reader_.read(name, shape, as_float);

@@ -5,6 +5,7 @@
 #include "modelslim/error.hpp"
 #include "modelslim/expert_streaming.hpp"
 #include "modelslim/fused_module_source.hpp"
+#include "modelslim/non_block_head.hpp"
 #include "modelslim/parameter_specs.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/tokenizer.hpp"
@@ -14,12 +15,6 @@
 
 namespace modelslim::moe {
 namespace {
-
-std::string shape_text(at::IntArrayRef shape) {
-  std::string text = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
 
 // Also a FusedModuleSource (every layer's q/k/v and gate/up pairs, known from config.json alone), an
 // ExpertStreamingModel (sparse layers load their routed experts in groups) and a NonBlockParameterSpecs (the
@@ -96,32 +91,14 @@ class MoeAdapter final : public ModelAdapter,
   }
 
   std::vector<NamedTensor> non_block_parameters() override {
-    if (head_modified_) {  // the processed tensors, not the checkpoint's
-      return {{"model.embed_tokens.weight", embedding_},
-              {"model.norm.weight", final_norm_},
-              {"lm_head.weight", lm_head_}};
-    }
-    std::vector<NamedTensor> result = {
-        {"model.embed_tokens.weight", embedding_},
-        {"model.norm.weight", load("model.norm.weight", {config_.hidden_size}, false)}};
-    if (!config_.tie_word_embeddings) {
-      result.push_back(
-          {"lm_head.weight", load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, false)});
-    }
-    return result;
+    return non_block_head_parameters(non_block_head(),
+                                     checkpoint_tensor_loader(checkpoint_, model_dir_, config_.model_type));
   }
 
   // non_block_parameters() without reading: the same names, dtypes and shapes, from the headers.
   std::vector<TensorSpec> non_block_parameter_specs() const override {
-    if (head_modified_) {
-      return {tensor_spec("model.embed_tokens.weight", embedding_),
-              tensor_spec("model.norm.weight", final_norm_), tensor_spec("lm_head.weight", lm_head_)};
-    }
-    std::vector<TensorSpec> result = {tensor_spec("model.embed_tokens.weight", embedding_),
-                                      stored_spec("model.norm.weight", {config_.hidden_size})};
-    if (!config_.tie_word_embeddings)
-      result.push_back(stored_spec("lm_head.weight", {config_.vocab_size, config_.hidden_size}));
-    return result;
+    return non_block_head_specs(non_block_head(),
+                                checkpoint_spec_reader(checkpoint_, model_dir_, config_.model_type));
   }
 
   at::ScalarType checkpoint_dtype() const override { return dtype_; }
@@ -163,6 +140,16 @@ class MoeAdapter final : public ModelAdapter,
   }
 
  private:
+  NonBlockHead non_block_head() const {
+    return {config_.vocab_size,
+            config_.hidden_size,
+            config_.tie_word_embeddings,
+            embedding_,
+            head_modified_,
+            final_norm_,
+            lm_head_};
+  }
+
   std::vector<LinearSpec> attention_specs(const std::string& block) const {
     const std::int64_t hidden = config_.hidden_size;
     const std::int64_t q_dim = config_.num_heads * config_.head_dim;
@@ -207,30 +194,8 @@ class MoeAdapter final : public ModelAdapter,
 
   // Reads one tensor, checks its shape against config.json, optionally converts to float32.
   at::Tensor load(const std::string& name, const std::vector<std::int64_t>& shape, bool as_float) const {
-    check_stored(name, shape);
-    at::Tensor tensor = checkpoint_.load(name);
+    at::Tensor tensor = checkpoint_tensor_loader(checkpoint_, model_dir_, config_.model_type)(name, shape);
     return as_float ? tensor.to(at::kFloat) : tensor;
-  }
-
-  // What load(name, shape, false) returns, from the header.
-  TensorSpec stored_spec(const std::string& name, const std::vector<std::int64_t>& shape) const {
-    check_stored(name, shape);
-    return {name, scalar_type_from_safetensors(checkpoint_.info(name).dtype), shape};
-  }
-
-  // The checkpoint has tensor `name` of the shape config.json implies.
-  void check_stored(const std::string& name, const std::vector<std::int64_t>& shape) const {
-    if (!checkpoint_.contains(name)) {
-      throw Error(
-          ErrorCode::kInvalidModel, model_dir_.string() + ": the checkpoint has no tensor '" + name + "'",
-          "is this a " + config_.model_type + " checkpoint? check config.json and the safetensors files");
-    }
-    const std::vector<std::int64_t>& stored = checkpoint_.info(name).shape;
-    if (stored != shape) {
-      throw Error(ErrorCode::kInvalidModel, model_dir_.string() + ": tensor '" + name + "' has shape " +
-                                                shape_text(stored) + " but config.json implies " +
-                                                shape_text(shape));
-    }
   }
 
   void load_head() {
