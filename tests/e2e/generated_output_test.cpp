@@ -114,8 +114,8 @@ TEST_CASE(
     "were") {
   test::TempDir dir("gen-fail");
   const fs::path out = dir / "out";
-  test::write_text(dir / "out.partial" / "keep.txt", "a user's file");
   REQUIRE(make_tiny(out).exit_code == 0);
+  test::write_text(dir / "out.partial" / "keep.txt", "a user's file");  // the old tools' staging name
   const auto before = snapshot(dir.path());
   fs::create_directories(dir / "empty-tokenizer");  // found missing only after the weights are written
 
