@@ -31,7 +31,8 @@ class MoeAdapter final : public ModelAdapter,
         config_(parse_moe_config(request.hf_config, request.model_dir)),
         tokenizer_(Tokenizer::from_file(request.model_dir / "tokenizer.json")),
         checkpoint_(SafetensorsCheckpoint::open_dir(request.model_dir)),
-        embedding_(load("model.embed_tokens.weight", {config_.vocab_size, config_.hidden_size}, false)) {}
+        head_{config_.vocab_size, config_.hidden_size, config_.tie_word_embeddings,
+              load(kEmbedTokensWeight, {config_.vocab_size, config_.hidden_size}, false)} {}
 
   std::string model_type() const override { return config_.model_type; }
   const Tokenizer& tokenizer() const override { return tokenizer_; }
@@ -45,7 +46,7 @@ class MoeAdapter final : public ModelAdapter,
                                                 std::to_string(config_.vocab_size));
     }
     const at::Tensor hidden =
-        embedding_.index_select(0, input_ids.reshape({-1})).to(at::kFloat).reshape({1, seq, -1});
+        head_.embedding.index_select(0, input_ids.reshape({-1})).to(at::kFloat).reshape({1, seq, -1});
     return {hidden, make_context(config_, seq)};
   }
 
@@ -87,18 +88,17 @@ class MoeAdapter final : public ModelAdapter,
 
   at::Tensor head(const at::Tensor& hidden) override {
     load_head();
-    return at::linear(rms_norm(hidden, final_norm_, config_.rms_norm_eps), lm_head_);
+    return at::linear(rms_norm(hidden, head_.final_norm, config_.rms_norm_eps), head_.lm_head);
   }
 
   std::vector<NamedTensor> non_block_parameters() override {
-    return non_block_head_parameters(non_block_head(),
+    return non_block_head_parameters(head_,
                                      checkpoint_tensor_loader(checkpoint_, model_dir_, config_.model_type));
   }
 
   // non_block_parameters() without reading: the same names, dtypes and shapes, from the headers.
   std::vector<TensorSpec> non_block_parameter_specs() const override {
-    return non_block_head_specs(non_block_head(),
-                                checkpoint_spec_reader(checkpoint_, model_dir_, config_.model_type));
+    return non_block_head_specs(head_, checkpoint_spec_reader(checkpoint_, model_dir_, config_.model_type));
   }
 
   at::ScalarType checkpoint_dtype() const override { return dtype_; }
@@ -106,7 +106,7 @@ class MoeAdapter final : public ModelAdapter,
   nlohmann::json hf_config() const override {
     nlohmann::json config = hf_config_;
     config.erase("quantization_config");
-    if (head_modified_) config["tie_word_embeddings"] = false;  // lm_head has its own tensor now
+    if (head_.modified) config["tie_word_embeddings"] = false;  // lm_head has its own tensor now
     return config;
   }
 
@@ -130,26 +130,16 @@ class MoeAdapter final : public ModelAdapter,
 
   std::optional<ModelRotationPoints> rotation_points() override {
     load_head();
-    if (!head_modified_) {
+    if (!head_.modified) {
       // Rotations run in float32; the embedding and lm_head stop sharing storage.
-      embedding_ = embedding_.to(at::kFloat);
-      lm_head_ = lm_head_.clone();
-      head_modified_ = true;
+      head_.embedding = head_.embedding.to(at::kFloat);
+      head_.lm_head = head_.lm_head.clone();
+      head_.modified = true;
     }
-    return ModelRotationPoints{embedding_, final_norm_, lm_head_};
+    return ModelRotationPoints{head_.embedding, head_.final_norm, head_.lm_head};
   }
 
  private:
-  NonBlockHead non_block_head() const {
-    return {config_.vocab_size,
-            config_.hidden_size,
-            config_.tie_word_embeddings,
-            embedding_,
-            head_modified_,
-            final_norm_,
-            lm_head_};
-  }
-
   std::vector<LinearSpec> attention_specs(const std::string& block) const {
     const std::int64_t hidden = config_.hidden_size;
     const std::int64_t q_dim = config_.num_heads * config_.head_dim;
@@ -199,11 +189,11 @@ class MoeAdapter final : public ModelAdapter,
   }
 
   void load_head() {
-    if (final_norm_.defined()) return;
-    final_norm_ = load("model.norm.weight", {config_.hidden_size}, true);
-    lm_head_ = config_.tie_word_embeddings
-                   ? embedding_.to(at::kFloat)
-                   : load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, true);
+    if (head_.final_norm.defined()) return;
+    head_.final_norm = load("model.norm.weight", {config_.hidden_size}, true);
+    head_.lm_head = config_.tie_word_embeddings
+                        ? head_.embedding.to(at::kFloat)
+                        : load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, true);
   }
 
   std::filesystem::path model_dir_;
@@ -212,11 +202,10 @@ class MoeAdapter final : public ModelAdapter,
   MoeConfig config_;
   Tokenizer tokenizer_;
   SafetensorsCheckpoint checkpoint_;
-  at::Tensor embedding_;  // stored dtype (float32 once rotated); rows are converted on lookup
-  at::ScalarType dtype_ = embedding_.scalar_type();
-  at::Tensor final_norm_;       // float32, loaded with the head
-  at::Tensor lm_head_;          // float32
-  bool head_modified_ = false;  // rotation_points() was called: the non-block tensors are the processed ones
+  // The embedding (stored dtype, float32 once rotated; rows converted on lookup), the float32 final norm and
+  // lm_head (loaded with the head), `modified` once a processor rotated them in place.
+  NonBlockHead head_;
+  at::ScalarType dtype_ = head_.embedding.scalar_type();
 };
 
 }  // namespace
