@@ -8,15 +8,10 @@
 #include "modelslim/finite.hpp"
 #include "modelslim/fp8.hpp"
 #include "modelslim/safetensors.hpp"
+#include "shape_text.hpp"
 
 namespace modelslim {
 namespace {
-
-std::string shape_text(at::IntArrayRef shape) {
-  std::string text = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
 
 [[noreturn]] void invalid_config(const std::filesystem::path& file, const std::string& field,
                                  const std::string& what) {
