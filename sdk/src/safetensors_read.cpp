@@ -13,6 +13,7 @@
 #include "modelslim/error.hpp"
 #include "modelslim/finite.hpp"
 #include "modelslim/safetensors.hpp"
+#include "shape_text.hpp"
 
 namespace modelslim {
 namespace {
@@ -40,12 +41,6 @@ void read_exactly(int fd, char* data, std::uint64_t size, std::uint64_t offset,
     offset += static_cast<std::uint64_t>(got);
     size -= static_cast<std::uint64_t>(got);
   }
-}
-
-std::string shape_text(at::IntArrayRef shape) {
-  std::string text = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
 }
 
 }  // namespace
