@@ -68,6 +68,23 @@ inline Measurement run_child(const std::vector<std::string>& argv, const fs::pat
   return m;
 }
 
+// The benchmarks delete what they make under --work (models, outputs, the work directory itself). A --work
+// they did not make (non-empty, without this marker) is refused, never emptied; a new or empty one is marked.
+inline constexpr const char* kWorkMarker = ".modelslim-bench";
+inline fs::path claim_work_dir(const fs::path& work) {
+  std::error_code error;
+  if (fs::exists(work, error) && !fs::is_empty(work, error) && !fs::exists(work / kWorkMarker, error)) {
+    std::fprintf(stderr,
+                 "--work %s is a non-empty directory that no modelslim benchmark made (no %s in it); the "
+                 "benchmarks delete what they write there: choose another --work or remove it yourself\n",
+                 work.c_str(), kWorkMarker);
+    std::exit(1);
+  }
+  fs::create_directories(work);
+  std::ofstream(work / kWorkMarker) << "{\"tool\": \"modelslim benchmarks\"}\n";
+  return work;
+}
+
 inline std::string arg_value(int argc, char** argv, const std::string& flag, const std::string& fallback) {
   for (int i = 1; i + 1 < argc; ++i) {
     if (argv[i] == flag) return argv[i + 1];

@@ -58,8 +58,8 @@ int main(int argc, char** argv) {
   const int samples = std::stoi(bench::arg_value(argc, argv, "--samples", "4"));
   const std::int64_t seq = std::stoll(bench::arg_value(argc, argv, "--seq", "256"));
   const int reps = std::stoi(bench::arg_value(argc, argv, "--reps", "5"));
-  const fs::path work =
-      bench::arg_value(argc, argv, "--work", (fs::temp_directory_path() / "modelslim-bench").string());
+  const fs::path work = bench::claim_work_dir(
+      bench::arg_value(argc, argv, "--work", (fs::temp_directory_path() / "modelslim-bench").string()));
   const fs::path model_dir = work / ("calib-model-" + hidden + "-" + intermediate);
   if (!fs::exists(model_dir / "config.json")) {
     bench::make_random_model(

@@ -60,8 +60,8 @@ int main(int argc, char** argv) {
   const std::string layers = bench::arg_value(argc, argv, "--layers", "4");
   const std::int64_t tokens = std::stoll(bench::arg_value(argc, argv, "--tokens", "64"));
   const int reps = std::stoi(bench::arg_value(argc, argv, "--reps", "3"));
-  const fs::path work =
-      bench::arg_value(argc, argv, "--work", (fs::temp_directory_path() / "modelslim-bench").string());
+  const fs::path work = bench::claim_work_dir(
+      bench::arg_value(argc, argv, "--work", (fs::temp_directory_path() / "modelslim-bench").string()));
   const fs::path model_dir = work / ("decode-model-" + hidden + "-" + layers);
   if (!fs::exists(model_dir / "config.json")) {
     const std::int64_t h = std::stoll(hidden);

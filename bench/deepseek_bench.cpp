@@ -223,8 +223,8 @@ std::uintmax_t directory_bytes(const fs::path& dir) {
 int main(int argc, char** argv) {
   const int samples = std::stoi(bench::arg_value(argc, argv, "--samples", "4"));
   const std::size_t chars = std::stoul(bench::arg_value(argc, argv, "--chars", "64"));
-  const fs::path work = bench::arg_value(argc, argv, "--work",
-                                         (fs::temp_directory_path() / "modelslim-bench-deepseek").string());
+  const fs::path work = bench::claim_work_dir(bench::arg_value(
+      argc, argv, "--work", (fs::temp_directory_path() / "modelslim-bench-deepseek").string()));
   bool keep = false;
   std::vector<std::string> overrides;
   for (int i = 1; i < argc; ++i) {

@@ -111,8 +111,8 @@ int main(int argc, char** argv) {
   const int samples = std::stoi(bench::arg_value(argc, argv, "--samples", "8"));
   const std::size_t chars = std::stoul(bench::arg_value(argc, argv, "--chars", "128"));
   const std::string layers = bench::arg_value(argc, argv, "--layers", "32");
-  const fs::path work =
-      bench::arg_value(argc, argv, "--work", (fs::temp_directory_path() / "modelslim-bench-7b").string());
+  const fs::path work = bench::claim_work_dir(
+      bench::arg_value(argc, argv, "--work", (fs::temp_directory_path() / "modelslim-bench-7b").string()));
   // Another build's CLI (e.g. the previous commit's) run on the same model first, for before/after numbers
   // in one run; its outputs must match byte for byte too. Set LD_LIBRARY_PATH to its lib/ directory.
   const std::string before_bin = bench::arg_value(argc, argv, "--before", "");

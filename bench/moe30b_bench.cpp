@@ -92,8 +92,8 @@ int main(int argc, char** argv) {
   const int layers = std::stoi(bench::arg_value(argc, argv, "--layers", "2"));
   const int samples = std::stoi(bench::arg_value(argc, argv, "--samples", "8"));
   const std::size_t chars = std::stoul(bench::arg_value(argc, argv, "--chars", "128"));
-  const fs::path work =
-      bench::arg_value(argc, argv, "--work", (fs::temp_directory_path() / "modelslim-bench-moe").string());
+  const fs::path work = bench::claim_work_dir(
+      bench::arg_value(argc, argv, "--work", (fs::temp_directory_path() / "modelslim-bench-moe").string()));
   bool keep = false;
   bool baseline = false;
   for (int i = 1; i < argc; ++i) {

@@ -14,14 +14,15 @@
 namespace fs = std::filesystem;
 using bench::arg_value;
 using bench::bin_dir;
+using bench::claim_work_dir;
 using bench::Measurement;
 using bench::run_child;
 
 int main(int argc, char** argv) {
   const std::string hidden = arg_value(argc, argv, "--hidden", "1024");
   const std::string intermediate = arg_value(argc, argv, "--intermediate", "2816");
-  const fs::path work =
-      arg_value(argc, argv, "--work", (fs::temp_directory_path() / "modelslim-bench").string());
+  const fs::path work = claim_work_dir(
+      arg_value(argc, argv, "--work", (fs::temp_directory_path() / "modelslim-bench").string()));
   const fs::path source = fs::path(MODELSLIM_BENCH_SOURCE_DIR);
   fs::create_directories(work);
   // W8A8 static on the first 8 samples of the default calibration set (memory, not accuracy, is measured).

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_child.hpp"
 #include "modelslim/sharded_writer.hpp"
 #include "modelslim/streaming_shard_writer.hpp"
 
@@ -183,6 +184,7 @@ Options parse(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
+  bench::claim_work_dir(o.work);
   at::manual_seed(1);
   std::vector<Block> blocks;
   for (int b = 0; b < o.blocks; ++b) blocks.push_back(make_block(o, b));

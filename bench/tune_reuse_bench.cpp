@@ -150,7 +150,8 @@ bench::fs::path make_deep_model(const bench::fs::path& work, const bench::fs::pa
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bench::fs::path root = bench::arg_value(argc, argv, "--work", "/tmp/modelslim-bench");
+  const bench::fs::path root =
+      bench::claim_work_dir(bench::arg_value(argc, argv, "--work", "/tmp/modelslim-bench"));
   const bench::fs::path work = root / "tune-reuse";
   const bench::fs::path source = MODELSLIM_BENCH_SOURCE_DIR;
   const bench::fs::path plan = source / "data/tune/demo-standing-high.yaml";

@@ -34,6 +34,7 @@
 
 #include "common/byte_level_tokenizer.hpp"
 #include "common/fp8_sampler.hpp"
+#include "common/generated_dir.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/fp8.hpp"
 #include "modelslim/fp8_checkpoint.hpp"
@@ -440,29 +441,18 @@ void write_model(const Options& options, nlohmann::json config, const fs::path& 
 
 int main(int argc, char** argv) {
   const Options options = parse_options(argc, argv);
-  const fs::path staging = options.output.string() + ".partial";
   try {
-    if (fs::exists(options.output) && !fs::exists(options.output / "config.json") &&
-        !fs::is_empty(options.output)) {
-      throw Error(ErrorCode::kIo,
-                  "--output " + options.output.string() + ": exists and is not a model directory");
-    }
     nlohmann::json config = options.style == "v3"        ? v3_config()
                             : options.style == "v3-real" ? v3_real_config()
                                                          : v2_lite_config();
     for (const auto& assignment : options.overrides) apply_override(config, assignment);
-    if (options.output.has_parent_path()) fs::create_directories(options.output.parent_path());
-    fs::remove_all(staging);
-    fs::create_directory(staging);
-    write_model(options, config, staging);
-    fs::remove_all(options.output);
-    fs::rename(staging, options.output);
+    modelslim::tools::GeneratedDir output(options.output, "make_random_deepseek", {});
+    write_model(options, config, output.staging());
+    output.commit();
     std::cout << "wrote " << options.output.string() << " (" << options.style << ", " << options.weights
               << " weights)\n";
     return 0;
   } catch (const std::exception& error) {
-    std::error_code ignored;
-    fs::remove_all(staging, ignored);
     std::cerr << "make_random_deepseek: " << error.what() << "\n";
     return 1;
   }

@@ -1,7 +1,8 @@
 // make_random_model: writes a Llama-family or mixture-of-experts (qwen3_moe, qwen2_moe, mixtral) Hugging Face
 // checkpoint (config.json, generation_config.json,
 // safetensors, tokenizer files) with random weights. Tensors are generated and streamed to disk one at a
-// time, so even 7B-shaped models need little memory. The output appears atomically (staging dir + rename).
+// time, so even 7B-shaped models need little memory. The output appears atomically (staging dir + rename) and
+// replaces only an earlier generated output (common/generated_dir.hpp).
 //
 //   make_random_model --config CONFIG_JSON_OR_DIR --output DIR [--seed N] [--dtype float32|float16|bfloat16]
 //                     [--shard-size-mb N] [--tokenizer-from DIR] [--byte-tokenizer] [--scale 0.02]
@@ -27,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/byte_level_tokenizer.hpp"
+#include "common/generated_dir.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/json_file.hpp"
 #include "modelslim/safetensors.hpp"
@@ -505,24 +507,10 @@ void copy_tokenizer(const fs::path& from, const fs::path& dir) {
   }
 }
 
-// Replacing --output wholesale is only safe when it is (or was) a model directory: refuse anything else.
-void check_replaceable(const fs::path& output) {
-  if (!fs::exists(output)) return;
-  if (!fs::is_directory(output)) {
-    throw Error(ErrorCode::kIo, "--output " + output.string() + ": exists and is not a directory");
-  }
-  if (!fs::is_empty(output) && !fs::exists(output / "config.json")) {
-    throw Error(ErrorCode::kIo, "--output " + output.string() +
-                                    ": exists and does not look like a model directory (no config.json); "
-                                    "refusing to replace it");
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   const Options options = parse_options(argc, argv);
-  const fs::path staging = options.output.string() + ".partial";
   try {
     const fs::path config_path = config_file(options);
     const nlohmann::json config = load_config(options, config_path);
@@ -533,10 +521,10 @@ int main(int argc, char** argv) {
       throw Error(ErrorCode::kInvalidModel,
                   "--byte-tokenizer needs vocab_size >= 257 (256 bytes + <|endoftext|>), got " + got);
     }
-    check_replaceable(options.output);
-    if (options.output.has_parent_path()) fs::create_directories(options.output.parent_path());
-    fs::remove_all(staging);
-    fs::create_directory(staging);
+    modelslim::tools::GeneratedDir output(
+        options.output, "make_random_model",
+        {{"--config", options.config}, {"--tokenizer-from", options.tokenizer_from}});
+    const fs::path& staging = output.staging();
 
     const std::uint64_t bytes = write_weights(options, arch, staging);
     modelslim::write_json_file_atomic(staging / "config.json", config);
@@ -544,14 +532,11 @@ int main(int argc, char** argv) {
     if (!options.tokenizer_from.empty()) copy_tokenizer(options.tokenizer_from, staging);
     if (options.byte_tokenizer) modelslim::tools::write_byte_level_tokenizer(staging, arch.vocab);
 
-    fs::remove_all(options.output);
-    fs::rename(staging, options.output);
+    output.commit();
     std::cout << "wrote " << options.output.string() << " (" << arch.model_type << ", " << arch.layers
               << " layers, " << bytes / (1024 * 1024) << " MiB of " << options.dtype_name << " weights)\n";
     return 0;
   } catch (const std::exception& error) {
-    std::error_code ignored;
-    fs::remove_all(staging, ignored);
     std::cerr << "make_random_model: " << error.what() << "\n";
     if (const auto* typed = dynamic_cast<const Error*>(&error); typed != nullptr && !typed->tip().empty()) {
       std::cerr << "TIP: " << typed->tip() << "\n";

@@ -22,6 +22,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/generated_dir.hpp"
+#include "modelslim/atomic_file.hpp"
+#include "modelslim/error.hpp"
 #include "modelslim/safetensors.hpp"
 
 namespace fs = std::filesystem;
@@ -46,38 +49,15 @@ std::vector<std::string> consumers_of(const std::string& norm) {
     return {layer + ".self_attn.q_proj", layer + ".self_attn.k_proj", layer + ".self_attn.v_proj"};
   }
   if (kind == "post_attention_layernorm") return {layer + ".mlp.gate_proj", layer + ".mlp.up_proj"};
-  std::cerr << "plant_outliers: --norm " << norm
-            << ": expected <layer>.input_layernorm or .post_attention_layernorm\n";
-  std::exit(2);
+  throw modelslim::Error(
+      modelslim::ErrorCode::kSchemaValidate,
+      "--norm " + norm + ": expected <layer>.input_layernorm or .post_attention_layernorm");
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::map<std::string, std::string> flags = {
-      {"--factor", "100"},
-      {"--channels", "4"},
-      {"--seed", "7"},
-      {"--norm", "model.layers.1.input_layernorm,model.layers.3.post_attention_layernorm"},
-      {"--down", "model.layers.2"}};
-  for (int i = 1; i < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag != "--model_path" && flag != "--output" && !flags.count(flag)) {
-      std::cerr << "plant_outliers: unknown flag " << flag << "\n";
-      return 2;
-    }
-    if (i + 1 >= argc) {
-      std::cerr << "plant_outliers: " << flag << " needs a value\n";
-      return 2;
-    }
-    flags[flag] = argv[i + 1];
-  }
-  if (!flags.count("--model_path") || !flags.count("--output")) {
-    std::cerr << "plant_outliers: --model_path and --output are required\n";
-    return 2;
-  }
+int plant(std::map<std::string, std::string>& flags) {
   const fs::path input = flags["--model_path"];
-  const fs::path output = flags["--output"];
+  // Checked before anything is read: the input is never the output, and a user's directory is never replaced.
+  modelslim::tools::GeneratedDir output(flags["--output"], "plant_outliers", {{"--model_path", input}});
   const double factor = std::stod(flags["--factor"]);
   const std::int64_t channels = std::stoll(flags["--channels"]);
 
@@ -113,23 +93,53 @@ int main(int argc, char** argv) {
                                                        picked.data_ptr<std::int64_t>() + picked.numel());
   }
 
-  const fs::path staging = output.string() + ".partial";
-  fs::remove_all(staging);
-  fs::create_directories(staging);
+  const fs::path& staging = output.staging();
   for (const auto& entry : fs::directory_iterator(input)) {
     const std::string name = entry.path().filename().string();
     if (entry.path().extension() == ".safetensors" || name == "model.safetensors.index.json" ||
-        name == "planted.json") {
+        name == "planted.json" || name == modelslim::tools::kGeneratedMarker) {
       continue;
     }
     if (entry.is_regular_file()) fs::copy_file(entry.path(), staging / name);
   }
   std::vector<std::pair<std::string, at::Tensor>> ordered(tensors.begin(), tensors.end());
   modelslim::save_safetensors(staging / "model.safetensors", ordered, {{"format", "pt"}});
-  std::ofstream(staging / "planted.json") << planted.dump(2) << "\n";
-  fs::remove_all(output);
-  fs::rename(staging, output);
-  std::cout << "planted outliers into " << planted["linears"].size() << " linears; wrote " << output.string()
-            << "\n";
+  modelslim::write_file_atomic(staging / "planted.json", planted.dump(2) + "\n");
+  output.commit();
+  std::cout << "planted outliers into " << planted["linears"].size() << " linears; wrote "
+            << output.output().string() << "\n";
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::map<std::string, std::string> flags = {
+      {"--factor", "100"},
+      {"--channels", "4"},
+      {"--seed", "7"},
+      {"--norm", "model.layers.1.input_layernorm,model.layers.3.post_attention_layernorm"},
+      {"--down", "model.layers.2"}};
+  for (int i = 1; i < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag != "--model_path" && flag != "--output" && !flags.count(flag)) {
+      std::cerr << "plant_outliers: unknown flag " << flag << "\n";
+      return 2;
+    }
+    if (i + 1 >= argc) {
+      std::cerr << "plant_outliers: " << flag << " needs a value\n";
+      return 2;
+    }
+    flags[flag] = argv[i + 1];
+  }
+  if (!flags.count("--model_path") || !flags.count("--output")) {
+    std::cerr << "plant_outliers: --model_path and --output are required\n";
+    return 2;
+  }
+  try {
+    return plant(flags);
+  } catch (const std::exception& error) {
+    std::cerr << "plant_outliers: " << error.what() << "\n";
+    return 1;
+  }
 }

@@ -27,7 +27,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/byte_level_tokenizer.hpp"
+#include "common/generated_dir.hpp"
 #include "common/sparse_moe_block.hpp"
+#include "modelslim/atomic_file.hpp"
 #include "modelslim/safetensors.hpp"
 
 namespace fs = std::filesystem;
@@ -393,20 +395,16 @@ Trained train(Weights& w, const Options& o, const at::Tensor& data, std::int64_t
 }
 
 void write_model(const Weights& w, const Options& o, std::int64_t vocab, const Trained& t,
-                 std::size_t training_bytes) {
-  const fs::path staging = o.output.string() + ".partial";
-  fs::remove_all(staging);
-  fs::create_directories(staging);
+                 std::size_t training_bytes, modelslim::tools::GeneratedDir& output) {
+  const fs::path& staging = output.staging();
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (const auto& [name, p] : w.named) tensors.emplace_back(name, p.detach().contiguous());
   modelslim::save_safetensors(staging / "model.safetensors", tensors, {{"format", "pt"}});
   const nlohmann::json config = o.moe() ? qwen3_moe_config(o, vocab) : llama_config(o, vocab);
-  std::ofstream(staging / "config.json") << config.dump(2) << "\n";
-  std::ofstream(staging / "generation_config.json")
-      << nlohmann::json(
-             {{"bos_token_id", modelslim::tools::kEndOfText}, {"eos_token_id", modelslim::tools::kEndOfText}})
-             .dump(2)
-      << "\n";
+  modelslim::write_file_atomic(staging / "config.json", config.dump(2) + "\n");
+  const nlohmann::json generation = {{"bos_token_id", modelslim::tools::kEndOfText},
+                                     {"eos_token_id", modelslim::tools::kEndOfText}};
+  modelslim::write_file_atomic(staging / "generation_config.json", generation.dump(2) + "\n");
   modelslim::tools::write_byte_level_tokenizer(staging, vocab);
   nlohmann::json log = {{"steps", o.steps},
                         {"seed", o.seed},
@@ -427,18 +425,20 @@ void write_model(const Weights& w, const Options& o, std::int64_t vocab, const T
     }
     log["last_step_tokens_per_expert"] = counts;
   }
-  std::ofstream(staging / "train_log.json") << log.dump(2) << "\n";
-  fs::remove_all(o.output);
-  fs::rename(staging, o.output);
+  modelslim::write_file_atomic(staging / "train_log.json", log.dump(2) + "\n");
+  output.commit();
   std::cout << "wrote " << o.output.string() << "\n";
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const Options o = parse(argc, argv);
+namespace {
+
+int run(const Options& o) {
   std::size_t held_out = 0;
   const std::string text = training_text(o, held_out);
+  // Checked before training, not after: refuses an --output that is the user's.
+  modelslim::tools::GeneratedDir output(o.output, "train_demo_model", {{"--corpus", o.corpus}});
   std::vector<std::int64_t> bytes(text.begin(), text.end());
   for (auto& byte : bytes) byte &= 0xff;
   const at::Tensor data = at::tensor(bytes, at::kLong);
@@ -449,6 +449,18 @@ int main(int argc, char** argv) {
   at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(o.seed);
   Weights w = initial_weights(o, vocab, generator);
   const Trained trained = train(w, o, data, vocab, generator);
-  write_model(w, o, vocab, trained, text.size());
+  write_model(w, o, vocab, trained, text.size(), output);
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  try {
+    return run(o);
+  } catch (const std::exception& error) {
+    std::cerr << "train_demo_model: " << error.what() << "\n";
+    return 1;
+  }
 }

@@ -11,6 +11,7 @@
 #include "modelslim/error.hpp"
 #include "modelslim/expert_streaming.hpp"
 #include "modelslim/fp8_checkpoint.hpp"
+#include "modelslim/non_block_head.hpp"
 #include "modelslim/parameter_specs.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/tokenizer.hpp"
@@ -18,12 +19,6 @@
 
 namespace modelslim::deepseek {
 namespace {
-
-std::string shape_text(at::IntArrayRef shape) {
-  std::string text = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
 
 bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() &&
@@ -45,8 +40,9 @@ class DeepseekAdapter final : public ModelAdapter,
         config_(parse_deepseek_config(request.hf_config, request.model_dir)),
         tokenizer_(Tokenizer::from_file(request.model_dir / "tokenizer.json")),
         checkpoint_(SafetensorsCheckpoint::open_dir(request.model_dir)),
-        embedding_(load("model.embed_tokens.weight", {config_.vocab_size, config_.hidden_size}, false)),
-        dtype_(embedding_.scalar_type()),
+        head_{config_.vocab_size, config_.hidden_size, config_.tie_word_embeddings,
+              load(kEmbedTokensWeight, {config_.vocab_size, config_.hidden_size}, false)},
+        dtype_(head_.embedding.scalar_type()),
         mtp_layers_(count_mtp_layers()) {}
 
   std::string model_type() const override { return config_.model_type; }
@@ -61,7 +57,7 @@ class DeepseekAdapter final : public ModelAdapter,
                                                 std::to_string(config_.vocab_size));
     }
     const at::Tensor hidden =
-        embedding_.index_select(0, input_ids.reshape({-1})).to(at::kFloat).reshape({1, seq, -1});
+        head_.embedding.index_select(0, input_ids.reshape({-1})).to(at::kFloat).reshape({1, seq, -1});
     auto [cos, sin] = rope_tables(config_, 0, seq);
     return {hidden, std::make_shared<DeepseekContext>(std::move(cos), std::move(sin), causal_mask(seq))};
   }
@@ -132,46 +128,27 @@ class DeepseekAdapter final : public ModelAdapter,
                   "(docs/reference-differences.md, DeepSeek)");
     }
     load_head();
-    if (!head_modified_) {
-      embedding_ = embedding_.to(at::kFloat);  // rotations run in float32
-      lm_head_ = lm_head_.clone();             // never shares storage with the embedding
-      head_modified_ = true;
+    if (!head_.modified) {
+      head_.embedding = head_.embedding.to(at::kFloat);  // rotations run in float32
+      head_.lm_head = head_.lm_head.clone();             // never shares storage with the embedding
+      head_.modified = true;
     }
-    return ModelRotationPoints{embedding_, final_norm_, lm_head_};
+    return ModelRotationPoints{head_.embedding, head_.final_norm, head_.lm_head};
   }
 
   at::Tensor head(const at::Tensor& hidden) override {
     load_head();
-    return at::linear(rms_norm(hidden, final_norm_, config_.rms_norm_eps), lm_head_);
+    return at::linear(rms_norm(hidden, head_.final_norm, config_.rms_norm_eps), head_.lm_head);
   }
 
   std::vector<NamedTensor> non_block_parameters() override {
-    if (head_modified_) {  // the processed tensors, not the checkpoint's
-      return {{"model.embed_tokens.weight", embedding_},
-              {"model.norm.weight", final_norm_},
-              {"lm_head.weight", lm_head_}};
-    }
-    std::vector<NamedTensor> result = {
-        {"model.embed_tokens.weight", embedding_},
-        {"model.norm.weight", load("model.norm.weight", {config_.hidden_size}, false)}};
-    if (!config_.tie_word_embeddings) {
-      result.push_back(
-          {"lm_head.weight", load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, false)});
-    }
-    return result;
+    return non_block_head_parameters(head_,
+                                     checkpoint_tensor_loader(checkpoint_, model_dir_, config_.model_type));
   }
 
   // non_block_parameters() without reading: the same names, dtypes and shapes, from the headers.
   std::vector<TensorSpec> non_block_parameter_specs() const override {
-    if (head_modified_) {
-      return {tensor_spec("model.embed_tokens.weight", embedding_),
-              tensor_spec("model.norm.weight", final_norm_), tensor_spec("lm_head.weight", lm_head_)};
-    }
-    std::vector<TensorSpec> result = {tensor_spec("model.embed_tokens.weight", embedding_),
-                                      stored_spec("model.norm.weight", {config_.hidden_size})};
-    if (!config_.tie_word_embeddings)
-      result.push_back(stored_spec("lm_head.weight", {config_.vocab_size, config_.hidden_size}));
-    return result;
+    return non_block_head_specs(head_, checkpoint_spec_reader(checkpoint_, model_dir_, config_.model_type));
   }
 
   at::ScalarType checkpoint_dtype() const override { return dtype_; }
@@ -179,7 +156,7 @@ class DeepseekAdapter final : public ModelAdapter,
   nlohmann::json hf_config() const override {
     nlohmann::json config = hf_config_;
     config.erase("quantization_config");  // FP8 weights are saved dequantized (or quantized anew)
-    if (head_modified_) config["tie_word_embeddings"] = false;  // lm_head was untied by a rotation
+    if (head_.modified) config["tie_word_embeddings"] = false;  // lm_head was untied by a rotation
     return config;
   }
 
@@ -187,34 +164,12 @@ class DeepseekAdapter final : public ModelAdapter,
   // Reads one tensor, checks its shape against config.json; linear weights go through load_float_weight
   // (FP8 block dequantization).
   at::Tensor load(const std::string& name, const std::vector<std::int64_t>& shape, bool as_float) const {
-    require(name);
+    require_checkpoint_tensor(checkpoint_, name, model_dir_, config_.model_type);
     const at::Tensor tensor = as_float && ends_with(name, ".weight") && shape.size() == 2
                                   ? load_float_weight(checkpoint_, name, config_.fp8)
                                   : checkpoint_.load(name);
-    check_shape(name, tensor.sizes(), shape);
+    check_tensor_shape(name, tensor.sizes(), shape, model_dir_);
     return as_float ? tensor.to(at::kFloat) : tensor;
-  }
-
-  // What load(name, shape, false) returns, from the header.
-  TensorSpec stored_spec(const std::string& name, const std::vector<std::int64_t>& shape) const {
-    require(name);
-    const TensorInfo& info = checkpoint_.info(name);
-    check_shape(name, info.shape, shape);
-    return {name, scalar_type_from_safetensors(info.dtype), shape};
-  }
-
-  void check_shape(const std::string& name, at::IntArrayRef actual, at::IntArrayRef expected) const {
-    if (actual == expected) return;
-    throw Error(ErrorCode::kInvalidModel, model_dir_.string() + ": tensor '" + name + "' has shape " +
-                                              shape_text(actual) + " but config.json implies " +
-                                              shape_text(expected));
-  }
-
-  void require(const std::string& name) const {
-    if (checkpoint_.contains(name)) return;
-    throw Error(
-        ErrorCode::kInvalidModel, model_dir_.string() + ": the checkpoint has no tensor '" + name + "'",
-        "is this a " + config_.model_type + " checkpoint? check config.json and the safetensors files");
   }
 
   Linear linear(const std::string& name, std::int64_t out, std::int64_t in, bool bias) const {
@@ -341,11 +296,11 @@ class DeepseekAdapter final : public ModelAdapter,
   }
 
   void load_head() {
-    if (final_norm_.defined()) return;
-    final_norm_ = load("model.norm.weight", {config_.hidden_size}, true);
-    lm_head_ = config_.tie_word_embeddings
-                   ? embedding_.to(at::kFloat)
-                   : load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, true);
+    if (head_.final_norm.defined()) return;
+    head_.final_norm = load("model.norm.weight", {config_.hidden_size}, true);
+    head_.lm_head = config_.tie_word_embeddings
+                        ? head_.embedding.to(at::kFloat)
+                        : load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, true);
   }
 
   std::filesystem::path model_dir_;
@@ -354,12 +309,11 @@ class DeepseekAdapter final : public ModelAdapter,
   DeepseekConfig config_;
   Tokenizer tokenizer_;
   SafetensorsCheckpoint checkpoint_;
-  at::Tensor embedding_;  // stored dtype (float32 once rotated); rows are converted on lookup
+  // The embedding (stored dtype, float32 once rotated; rows converted on lookup), the float32 final norm and
+  // lm_head (loaded with the head), `modified` once a processor rotated them in place.
+  NonBlockHead head_;
   at::ScalarType dtype_;  // the checkpoint's float dtype
   std::int64_t mtp_layers_ = 0;
-  at::Tensor final_norm_;       // float32, loaded with the head
-  at::Tensor lm_head_;          // float32
-  bool head_modified_ = false;  // a processor rotated the embedding / final norm / lm_head in place
 };
 
 }  // namespace

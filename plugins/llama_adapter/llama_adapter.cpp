@@ -12,6 +12,7 @@
 #include "modelslim/block_prefetch.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/fp8_checkpoint.hpp"
+#include "modelslim/non_block_head.hpp"
 #include "modelslim/parameter_specs.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/stored_dtype_weights.hpp"
@@ -45,7 +46,8 @@ class LlamaAdapter final : public ModelAdapter,
         tokenizer_(Tokenizer::from_file(request.model_dir / "tokenizer.json")),
         reader_(request.model_dir, config_.model_type,
                 fp8_block_size(hf_config_, model_dir_ / "config.json")),
-        embedding_(load("model.embed_tokens.weight", {config_.vocab_size, config_.hidden_size}, false)) {}
+        head_{config_.vocab_size, config_.hidden_size, config_.tie_word_embeddings,
+              load(kEmbedTokensWeight, {config_.vocab_size, config_.hidden_size}, false)} {}
 
   std::string model_type() const override { return config_.model_type; }
   const Tokenizer& tokenizer() const override { return tokenizer_; }
@@ -59,7 +61,7 @@ class LlamaAdapter final : public ModelAdapter,
                                                 std::to_string(config_.vocab_size));
     }
     const at::Tensor hidden =
-        embedding_.index_select(0, input_ids.reshape({-1})).to(at::kFloat).reshape({1, seq, -1});
+        head_.embedding.index_select(0, input_ids.reshape({-1})).to(at::kFloat).reshape({1, seq, -1});
     auto [cos, sin] = rope_tables(config_, seq);
     return {hidden, std::make_shared<LlamaContext>(std::move(cos), std::move(sin),
                                                    causal_mask(config_, 0, seq, 0, seq))};
@@ -113,39 +115,22 @@ class LlamaAdapter final : public ModelAdapter,
 
   at::Tensor head(const at::Tensor& hidden) override {
     load_head();
-    return at::linear(rms_norm(hidden, final_norm_, config_.rms_norm_eps), lm_head_);
+    return at::linear(rms_norm(hidden, head_.final_norm, config_.rms_norm_eps), head_.lm_head);
   }
 
   std::vector<NamedTensor> non_block_parameters() override {
-    if (head_modified_) {  // the processed tensors, not the checkpoint's
-      return {{"model.embed_tokens.weight", embedding_},
-              {"model.norm.weight", final_norm_},
-              {"lm_head.weight", lm_head_}};
-    }
-    std::vector<NamedTensor> result = {
-        {"model.embed_tokens.weight", embedding_},
-        {"model.norm.weight", load("model.norm.weight", {config_.hidden_size}, false)}};
-    if (!config_.tie_word_embeddings) {
-      result.push_back(
-          {"lm_head.weight", load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, false)});
-    }
-    return result;
+    return non_block_head_parameters(head_,
+                                     [this](const std::string& name, const std::vector<std::int64_t>& shape) {
+                                       return load(name, shape, false);
+                                     });
   }
 
   // non_block_parameters() without reading: the same names, dtypes and shapes.
   std::vector<modelslim::TensorSpec> non_block_parameter_specs() const override {
-    const auto spec = [](const std::string& name, const at::Tensor& tensor) {
-      return modelslim::TensorSpec{name, tensor.scalar_type(), tensor.sizes().vec()};
-    };
-    if (head_modified_) {
-      return {spec("model.embed_tokens.weight", embedding_), spec("model.norm.weight", final_norm_),
-              spec("lm_head.weight", lm_head_)};
-    }
-    std::vector<modelslim::TensorSpec> result = {spec("model.embed_tokens.weight", embedding_),
-                                                 stored_spec("model.norm.weight", {config_.hidden_size})};
-    if (!config_.tie_word_embeddings)
-      result.push_back(stored_spec("lm_head.weight", {config_.vocab_size, config_.hidden_size}));
-    return result;
+    return non_block_head_specs(head_,
+                                [this](const std::string& name, const std::vector<std::int64_t>& shape) {
+                                  return stored_spec(name, shape);
+                                });
   }
 
   at::ScalarType checkpoint_dtype() const override { return dtype_; }
@@ -153,7 +138,7 @@ class LlamaAdapter final : public ModelAdapter,
   nlohmann::json hf_config() const override {
     nlohmann::json config = hf_config_;
     config.erase("quantization_config");
-    if (head_modified_) config["tie_word_embeddings"] = false;  // lm_head has its own tensor now
+    if (head_.modified) config["tie_word_embeddings"] = false;  // lm_head has its own tensor now
     return config;
   }
 
@@ -172,13 +157,13 @@ class LlamaAdapter final : public ModelAdapter,
 
   std::optional<ModelRotationPoints> rotation_points() override {
     load_head();
-    if (!head_modified_) {
+    if (!head_.modified) {
       // Rotations run in float32; the embedding and lm_head stop sharing storage.
-      embedding_ = embedding_.to(at::kFloat);
-      lm_head_ = lm_head_.clone();
-      head_modified_ = true;
+      head_.embedding = head_.embedding.to(at::kFloat);
+      head_.lm_head = head_.lm_head.clone();
+      head_.modified = true;
     }
-    return ModelRotationPoints{embedding_, final_norm_, lm_head_};
+    return ModelRotationPoints{head_.embedding, head_.final_norm, head_.lm_head};
   }
 
  private:
@@ -230,11 +215,11 @@ class LlamaAdapter final : public ModelAdapter,
   }
 
   void load_head() {
-    if (final_norm_.defined()) return;
-    final_norm_ = load("model.norm.weight", {config_.hidden_size}, true);
-    lm_head_ = config_.tie_word_embeddings
-                   ? embedding_.to(at::kFloat)
-                   : load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, true);
+    if (head_.final_norm.defined()) return;
+    head_.final_norm = load("model.norm.weight", {config_.hidden_size}, true);
+    head_.lm_head = config_.tie_word_embeddings
+                        ? head_.embedding.to(at::kFloat)
+                        : load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, true);
   }
 
   std::filesystem::path model_dir_;
@@ -243,11 +228,10 @@ class LlamaAdapter final : public ModelAdapter,
   LlamaConfig config_;
   Tokenizer tokenizer_;
   TensorReader reader_;
-  at::Tensor embedding_;  // stored dtype (float32 once rotated); rows are converted on lookup
-  at::ScalarType dtype_ = embedding_.scalar_type();
-  at::Tensor final_norm_;       // float32, loaded with the head
-  at::Tensor lm_head_;          // float32
-  bool head_modified_ = false;  // rotation_points() was called: the non-block tensors are the processed ones
+  // The embedding (stored dtype, float32 once rotated; rows converted on lookup), the float32 final norm and
+  // lm_head (loaded with the head), `modified` once a processor rotated them in place.
+  NonBlockHead head_;
+  at::ScalarType dtype_ = head_.embedding.scalar_type();
   bool keep_stored_dtype_ = false;  // linear weights as stored (bf16/fp16), see StoredDtypeBlocks
 };
 

@@ -8,15 +8,10 @@
 #include "modelslim/env_names.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/fp8_checkpoint.hpp"
+#include "modelslim/non_block_head.hpp"
 
 namespace modelslim::llama {
 namespace {
-
-std::string shape_text(at::IntArrayRef shape) {
-  std::string text = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
 
 // MODELSLIM_PREFETCH_BUDGET_MIB's number: digits only (a typo must not silently mean 0 or a huge budget).
 std::uint64_t budget_mib(const std::string& text) {
@@ -53,10 +48,7 @@ TensorReader::TensorReader(const std::filesystem::path& model_dir, std::string m
 
 void TensorReader::check_shape(const std::string& name, at::IntArrayRef stored,
                                const std::vector<std::int64_t>& shape) const {
-  if (stored == at::IntArrayRef(shape)) return;
-  throw Error(ErrorCode::kInvalidModel, model_dir_.string() + ": tensor '" + name + "' has shape " +
-                                            shape_text(stored) + " but config.json implies " +
-                                            shape_text(shape));
+  check_tensor_shape(name, stored, shape, model_dir_);
 }
 
 std::uint64_t TensorReader::stored_bytes(const std::string& name) const {
@@ -65,9 +57,7 @@ std::uint64_t TensorReader::stored_bytes(const std::string& name) const {
 }
 
 void TensorReader::require(const std::string& name) const {
-  if (checkpoint_.contains(name)) return;
-  throw Error(ErrorCode::kInvalidModel, model_dir_.string() + ": the checkpoint has no tensor '" + name + "'",
-              "is this a " + model_type_ + " checkpoint? check config.json and the safetensors files");
+  require_checkpoint_tensor(checkpoint_, name, model_dir_, model_type_);
 }
 
 at::ScalarType TensorReader::stored_dtype(const std::string& name,

@@ -5,6 +5,7 @@
 #include "modelslim/error.hpp"
 #include "modelslim/expert_streaming.hpp"
 #include "modelslim/fused_module_source.hpp"
+#include "modelslim/non_block_head.hpp"
 #include "modelslim/parameter_specs.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/tokenizer.hpp"
@@ -14,12 +15,6 @@
 
 namespace modelslim::moe {
 namespace {
-
-std::string shape_text(at::IntArrayRef shape) {
-  std::string text = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
 
 // Also a FusedModuleSource (every layer's q/k/v and gate/up pairs, known from config.json alone), an
 // ExpertStreamingModel (sparse layers load their routed experts in groups) and a NonBlockParameterSpecs (the
@@ -36,7 +31,8 @@ class MoeAdapter final : public ModelAdapter,
         config_(parse_moe_config(request.hf_config, request.model_dir)),
         tokenizer_(Tokenizer::from_file(request.model_dir / "tokenizer.json")),
         checkpoint_(SafetensorsCheckpoint::open_dir(request.model_dir)),
-        embedding_(load("model.embed_tokens.weight", {config_.vocab_size, config_.hidden_size}, false)) {}
+        head_{config_.vocab_size, config_.hidden_size, config_.tie_word_embeddings,
+              load(kEmbedTokensWeight, {config_.vocab_size, config_.hidden_size}, false)} {}
 
   std::string model_type() const override { return config_.model_type; }
   const Tokenizer& tokenizer() const override { return tokenizer_; }
@@ -50,7 +46,7 @@ class MoeAdapter final : public ModelAdapter,
                                                 std::to_string(config_.vocab_size));
     }
     const at::Tensor hidden =
-        embedding_.index_select(0, input_ids.reshape({-1})).to(at::kFloat).reshape({1, seq, -1});
+        head_.embedding.index_select(0, input_ids.reshape({-1})).to(at::kFloat).reshape({1, seq, -1});
     return {hidden, make_context(config_, seq)};
   }
 
@@ -92,36 +88,17 @@ class MoeAdapter final : public ModelAdapter,
 
   at::Tensor head(const at::Tensor& hidden) override {
     load_head();
-    return at::linear(rms_norm(hidden, final_norm_, config_.rms_norm_eps), lm_head_);
+    return at::linear(rms_norm(hidden, head_.final_norm, config_.rms_norm_eps), head_.lm_head);
   }
 
   std::vector<NamedTensor> non_block_parameters() override {
-    if (head_modified_) {  // the processed tensors, not the checkpoint's
-      return {{"model.embed_tokens.weight", embedding_},
-              {"model.norm.weight", final_norm_},
-              {"lm_head.weight", lm_head_}};
-    }
-    std::vector<NamedTensor> result = {
-        {"model.embed_tokens.weight", embedding_},
-        {"model.norm.weight", load("model.norm.weight", {config_.hidden_size}, false)}};
-    if (!config_.tie_word_embeddings) {
-      result.push_back(
-          {"lm_head.weight", load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, false)});
-    }
-    return result;
+    return non_block_head_parameters(head_,
+                                     checkpoint_tensor_loader(checkpoint_, model_dir_, config_.model_type));
   }
 
   // non_block_parameters() without reading: the same names, dtypes and shapes, from the headers.
   std::vector<TensorSpec> non_block_parameter_specs() const override {
-    if (head_modified_) {
-      return {tensor_spec("model.embed_tokens.weight", embedding_),
-              tensor_spec("model.norm.weight", final_norm_), tensor_spec("lm_head.weight", lm_head_)};
-    }
-    std::vector<TensorSpec> result = {tensor_spec("model.embed_tokens.weight", embedding_),
-                                      stored_spec("model.norm.weight", {config_.hidden_size})};
-    if (!config_.tie_word_embeddings)
-      result.push_back(stored_spec("lm_head.weight", {config_.vocab_size, config_.hidden_size}));
-    return result;
+    return non_block_head_specs(head_, checkpoint_spec_reader(checkpoint_, model_dir_, config_.model_type));
   }
 
   at::ScalarType checkpoint_dtype() const override { return dtype_; }
@@ -129,7 +106,7 @@ class MoeAdapter final : public ModelAdapter,
   nlohmann::json hf_config() const override {
     nlohmann::json config = hf_config_;
     config.erase("quantization_config");
-    if (head_modified_) config["tie_word_embeddings"] = false;  // lm_head has its own tensor now
+    if (head_.modified) config["tie_word_embeddings"] = false;  // lm_head has its own tensor now
     return config;
   }
 
@@ -153,13 +130,13 @@ class MoeAdapter final : public ModelAdapter,
 
   std::optional<ModelRotationPoints> rotation_points() override {
     load_head();
-    if (!head_modified_) {
+    if (!head_.modified) {
       // Rotations run in float32; the embedding and lm_head stop sharing storage.
-      embedding_ = embedding_.to(at::kFloat);
-      lm_head_ = lm_head_.clone();
-      head_modified_ = true;
+      head_.embedding = head_.embedding.to(at::kFloat);
+      head_.lm_head = head_.lm_head.clone();
+      head_.modified = true;
     }
-    return ModelRotationPoints{embedding_, final_norm_, lm_head_};
+    return ModelRotationPoints{head_.embedding, head_.final_norm, head_.lm_head};
   }
 
  private:
@@ -207,38 +184,16 @@ class MoeAdapter final : public ModelAdapter,
 
   // Reads one tensor, checks its shape against config.json, optionally converts to float32.
   at::Tensor load(const std::string& name, const std::vector<std::int64_t>& shape, bool as_float) const {
-    check_stored(name, shape);
-    at::Tensor tensor = checkpoint_.load(name);
+    at::Tensor tensor = checkpoint_tensor_loader(checkpoint_, model_dir_, config_.model_type)(name, shape);
     return as_float ? tensor.to(at::kFloat) : tensor;
   }
 
-  // What load(name, shape, false) returns, from the header.
-  TensorSpec stored_spec(const std::string& name, const std::vector<std::int64_t>& shape) const {
-    check_stored(name, shape);
-    return {name, scalar_type_from_safetensors(checkpoint_.info(name).dtype), shape};
-  }
-
-  // The checkpoint has tensor `name` of the shape config.json implies.
-  void check_stored(const std::string& name, const std::vector<std::int64_t>& shape) const {
-    if (!checkpoint_.contains(name)) {
-      throw Error(
-          ErrorCode::kInvalidModel, model_dir_.string() + ": the checkpoint has no tensor '" + name + "'",
-          "is this a " + config_.model_type + " checkpoint? check config.json and the safetensors files");
-    }
-    const std::vector<std::int64_t>& stored = checkpoint_.info(name).shape;
-    if (stored != shape) {
-      throw Error(ErrorCode::kInvalidModel, model_dir_.string() + ": tensor '" + name + "' has shape " +
-                                                shape_text(stored) + " but config.json implies " +
-                                                shape_text(shape));
-    }
-  }
-
   void load_head() {
-    if (final_norm_.defined()) return;
-    final_norm_ = load("model.norm.weight", {config_.hidden_size}, true);
-    lm_head_ = config_.tie_word_embeddings
-                   ? embedding_.to(at::kFloat)
-                   : load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, true);
+    if (head_.final_norm.defined()) return;
+    head_.final_norm = load("model.norm.weight", {config_.hidden_size}, true);
+    head_.lm_head = config_.tie_word_embeddings
+                        ? head_.embedding.to(at::kFloat)
+                        : load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, true);
   }
 
   std::filesystem::path model_dir_;
@@ -247,11 +202,10 @@ class MoeAdapter final : public ModelAdapter,
   MoeConfig config_;
   Tokenizer tokenizer_;
   SafetensorsCheckpoint checkpoint_;
-  at::Tensor embedding_;  // stored dtype (float32 once rotated); rows are converted on lookup
-  at::ScalarType dtype_ = embedding_.scalar_type();
-  at::Tensor final_norm_;       // float32, loaded with the head
-  at::Tensor lm_head_;          // float32
-  bool head_modified_ = false;  // rotation_points() was called: the non-block tensors are the processed ones
+  // The embedding (stored dtype, float32 once rotated; rows converted on lookup), the float32 final norm and
+  // lm_head (loaded with the head), `modified` once a processor rotated them in place.
+  NonBlockHead head_;
+  at::ScalarType dtype_ = head_.embedding.scalar_type();
 };
 
 }  // namespace

@@ -8,15 +8,10 @@
 #include "modelslim/finite.hpp"
 #include "modelslim/fp8.hpp"
 #include "modelslim/safetensors.hpp"
+#include "shape_text.hpp"
 
 namespace modelslim {
 namespace {
-
-std::string fp8_shape_text(at::IntArrayRef shape) {
-  std::string text = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
 
 [[noreturn]] void invalid_config(const std::filesystem::path& file, const std::string& field,
                                  const std::string& what) {
@@ -65,7 +60,7 @@ at::Tensor dequantize_fp8_blocks(at::Tensor weight, const at::Tensor& scale_inv,
                                  const std::string& weight_name) {
   if (weight.dim() != 2 || weight.scalar_type() != at::kFloat || !weight.is_contiguous()) {
     throw Error(ErrorCode::kInvalidModel, "FP8 weight '" + weight_name + "' has shape " +
-                                              fp8_shape_text(weight.sizes()) +
+                                              shape_text(weight.sizes()) +
                                               "; a 2-D linear weight was expected");
   }
   const std::int64_t rows = weight.size(0);
@@ -74,10 +69,10 @@ at::Tensor dequantize_fp8_blocks(at::Tensor weight, const at::Tensor& scale_inv,
                                               (cols + block.cols - 1) / block.cols};
   if (scale_inv.sizes() != at::IntArrayRef(expected)) {
     throw Error(ErrorCode::kInvalidModel,
-                "'" + scale_name_of(weight_name) + "' has shape " + fp8_shape_text(scale_inv.sizes()) +
-                    " but FP8 weight '" + weight_name + "' " + fp8_shape_text(weight.sizes()) + " in " +
+                "'" + scale_name_of(weight_name) + "' has shape " + shape_text(scale_inv.sizes()) +
+                    " but FP8 weight '" + weight_name + "' " + shape_text(weight.sizes()) + " in " +
                     std::to_string(block.rows) + "x" + std::to_string(block.cols) + " blocks needs " +
-                    fp8_shape_text(expected),
+                    shape_text(expected),
                 "check quantization_config.weight_block_size in config.json");
   }
   const at::Tensor scales = scale_inv.to(at::kFloat).contiguous();

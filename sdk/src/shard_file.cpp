@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "direct_appender.hpp"
 #include "modelslim/error.hpp"
 #include "safetensors_header.hpp"
 
@@ -70,9 +71,11 @@ ShardFile::ShardFile(fs::path temp, std::uint64_t reserved_header)
     throw Error(ErrorCode::kIo, temp_.string() + ": cannot create: " + std::strerror(errno),
                 "check that the output directory exists and is writable");
   }
+  direct_ = DirectAppender::open(temp_, reserved_);
 }
 
 ShardFile::~ShardFile() {
+  direct_.reset();  // no write in flight once the file is removed
   if (fd_ >= 0) ::close(fd_);
   if (!finished_) {
     std::error_code ignored;
@@ -84,14 +87,25 @@ void ShardFile::add(const std::string& name, const at::Tensor& tensor) {
   detail::PendingTensor pending =
       detail::pending_tensor(temp_, name, tensor, fd_<0, names_.count(name)> 0, data_bytes_);
   names_.insert(name);
-  pwrite_all(fd_, static_cast<const char*>(pending.data.data_ptr()), pending.bytes, reserved_ + data_bytes_,
-             temp_);
+  const auto* bytes = static_cast<const char*>(pending.data.data_ptr());
+  if (direct_) {
+    direct_->append(bytes, pending.bytes);
+  } else {
+    pwrite_all(fd_, bytes, pending.bytes, reserved_ + data_bytes_, temp_);
+  }
   data_bytes_ += pending.bytes;
   entries_.push_back(std::move(pending.info));
 }
 
 bool ShardFile::finish(const fs::path& path, const std::map<std::string, std::string>& metadata) {
   if (fd_ < 0) throw Error(ErrorCode::kUnexpected, temp_.string() + ": finish() after a failed finish()");
+  if (direct_) {
+    direct_->finish();
+    direct_.reset();
+    // The direct writer padded its last block: cut the file back to the data's end.
+    if (::ftruncate(fd_, static_cast<off_t>(reserved_ + data_bytes_)) != 0)
+      io_error(temp_, "truncate failed");
+  }
   const std::string header = safetensors_header_bytes(metadata, entries_);
   const bool moved = header.size() != reserved_;
   if (moved) move_data(fd_, reserved_, header.size(), data_bytes_, temp_);

@@ -1,6 +1,7 @@
 // One safetensors file written in place: tensor data goes straight to its final offset after a reserved
 // header region; finish() writes the header in front (moving the data first if the header's real length
-// differs from the reservation), fsyncs, closes and renames the temp file into place. Internal to the SDK.
+// differs from the reservation), fsyncs, closes and renames the temp file into place. The data goes through
+// direct I/O where the file system allows it (direct_appender.hpp). Internal to the SDK.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -8,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -15,6 +17,8 @@
 #include "modelslim/safetensors.hpp"
 
 namespace modelslim::detail {
+
+class DirectAppender;
 
 class ShardFile {
  public:
@@ -34,6 +38,7 @@ class ShardFile {
   std::filesystem::path temp_;
   std::uint64_t reserved_;
   int fd_ = -1;
+  std::unique_ptr<DirectAppender> direct_;  // the data region's writer; null: pwrite through fd_
   std::vector<TensorInfo> entries_;
   std::unordered_set<std::string> names_;
   std::uint64_t data_bytes_ = 0;

@@ -9,6 +9,7 @@
 
 #include "modelslim/json_file.hpp"
 #include "modelslim/safetensors.hpp"
+#include "support/shared_generated.hpp"
 #include "support/test_support.hpp"
 
 using namespace modelslim;
@@ -18,14 +19,10 @@ namespace {
 
 const char* const kText = "In the beginning God created the heaven and the earth. And the earth was";
 
-fs::path make_float_model(const test::TempDir& dir, const std::string& style, const std::string& extra = "") {
-  const fs::path model = dir / ("model-" + style + (extra.empty() ? "" : "-x"));
-  if (fs::exists(model)) return model;
-  const auto result =
-      test::run_command((test::build_dir() / "bin" / "make_random_deepseek").string() + " --style " + style +
-                        " --weights float32 --seed 5 " + extra + " --output " + model.string());
-  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
-  return model;
+// Made once per process for each style and flags (every case only reads it).
+fs::path make_float_model(const std::string& style, const std::string& extra = "") {
+  return test::shared_generated((test::build_dir() / "bin" / "make_random_deepseek").string() + " --style " +
+                                style + " --weights float32 --seed 5 " + extra);
 }
 
 // Runs `process` (YAML list items) alone and returns the saved model's directory.
@@ -72,7 +69,7 @@ void check_preserved(const std::string& label, const std::string& process,
   for (const std::string style : {"v2-lite", "v3"}) {
     CAPTURE(style);
     const test::TempDir dir("deepseek-" + label + "-" + style);
-    const fs::path model = make_float_model(dir, style, extra);
+    const fs::path model = make_float_model(style, extra);
     const fs::path out = run_processor(dir, model, label, process);
     for (const std::string& name : touched) {
       const bool v3_only =
@@ -124,7 +121,7 @@ TEST_CASE("deepseek processors: quarot rotates the residual stream through MLA a
 
 TEST_CASE("deepseek processors: quarot refuses a checkpoint with an MTP layer, naming it") {
   const test::TempDir dir("deepseek-quarot-mtp");
-  const fs::path model = make_float_model(dir, "v3");
+  const fs::path model = make_float_model("v3");
   test::write_text(dir / "text.jsonl", nlohmann::json({{"inputs_pretokenized", kText}}).dump() + "\n");
   test::write_text(dir / "p.yaml", "apiversion: modelslim_v1\nspec:\n  process:\n    - {type: quarot}\n");
   const auto result = test::run_command(test::modelslim_bin().string() + " quant --model_path " +

@@ -18,6 +18,7 @@
 
 #include "modelslim/json_file.hpp"
 #include "modelslim/safetensors.hpp"
+#include "support/shared_generated.hpp"
 #include "support/test_support.hpp"
 
 using namespace modelslim;
@@ -282,12 +283,10 @@ class Reference {
   double scale_ = 1.0;
 };
 
-fs::path make_model(const test::TempDir& dir, const std::string& style) {
-  const fs::path model = dir / style;
-  const auto result = test::run_command((test::build_dir() / "bin" / "make_random_deepseek").string() +
-                                        " --style " + style + " --seed 7 --output " + model.string());
-  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
-  return model;
+// Made once per process for each style (the cases only read it).
+fs::path make_model(const std::string& style) {
+  return test::shared_generated((test::build_dir() / "bin" / "make_random_deepseek").string() + " --style " +
+                                style + " --seed 7");
 }
 
 // The ppl value of `run` ("float" or "quantized") in `eval --json` output.
@@ -338,13 +337,13 @@ void check_float_forward(const test::TempDir& dir, const fs::path& model, const 
 
 TEST_CASE("deepseek v2-lite style: float logits and perplexity equal an independent float64 forward") {
   const test::TempDir dir("deepseek-v2");
-  check_float_forward(dir, make_model(dir, "v2-lite"), "v2-lite");
+  check_float_forward(dir, make_model("v2-lite"), "v2-lite");
 }
 
 TEST_CASE(
     "deepseek v3 style with FP8 weights: float logits and perplexity equal an independent float64 forward") {
   const test::TempDir dir("deepseek-v3");
-  const fs::path model = make_model(dir, "v3");
+  const fs::path model = make_model("v3");
   CHECK(SafetensorsCheckpoint::open_dir(model).info("model.layers.1.mlp.experts.3.up_proj.weight").dtype ==
         "F8_E4M3");
   check_float_forward(dir, model, "v3");
@@ -380,7 +379,7 @@ spec:
                                               "\n");
   for (const std::string style : {"v2-lite", "v3"}) {
     CAPTURE(style);
-    const fs::path model = make_model(dir, style);
+    const fs::path model = make_model(style);
     const fs::path out = dir / ("quant-" + style);
     auto result = test::run_command(test::modelslim_bin().string() + " quant --model_path " + model.string() +
                                     " --save_path " + out.string() + " --config_path " +

@@ -15,6 +15,7 @@
 #include "modelslim/safetensors.hpp"
 #include "modelslim/tokenizer.hpp"
 #include "support/reference_llama.hpp"
+#include "support/shared_generated.hpp"
 #include "support/test_support.hpp"
 
 using namespace modelslim;
@@ -23,19 +24,21 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using modelslim::test::plugin_dir;
+fs::path plugin_dir() {
+  return test::build_dir() / "lib" / "modelslim" / "plugins";
+}
 
-// A random Llama with the byte tokenizer and no end-of-sequence token (tests that want one set it).
+// A random Llama with the byte tokenizer and no end-of-sequence token (tests that want one set it): a copy,
+// in `dir`, of the one made once per process.
 fs::path generate_make_model(const test::TempDir& dir, const std::string& extra_sets = "") {
-  const fs::path model = dir / "model";
-  const auto result = test::run_command(
+  const fs::path made = test::shared_generated(
       (test::build_dir() / "bin" / "make_random_model").string() + " --config " +
       (test::source_dir() / "data/demo/config.json").string() +
       " --byte-tokenizer --scale 0.08 --set hidden_size=64 --set intermediate_size=128"
       " --set num_hidden_layers=2 --set num_attention_heads=4 --set num_key_value_heads=2 --set head_dim=16"
       " --set max_position_embeddings=128 --set eos_token_id=null " +
-      extra_sets + " --output " + model.string());
-  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+      extra_sets);
+  const fs::path model = test::copy_dir(made, dir / "model");
   fs::remove(model / "tokenizer_config.json");  // its eos_token would also end generation
   return model;
 }

@@ -4,6 +4,7 @@
 // W8A16) with the machinery on and off (MODELSLIM_PREFETCH=0 MODELSLIM_BUFFER_POOL=0).
 #include "support/doctest.hpp"
 
+#include "support/shared_generated.hpp"
 #include "support/test_support.hpp"
 
 using namespace modelslim;
@@ -13,15 +14,14 @@ namespace {
 
 // hidden 1024 / intermediate 2048: every float32 weight is >= 4 MiB, so all of them go through the pool;
 // shards of 3 MiB split the blocks' tensors over many files.
-fs::path layer_wise_prefetch_make_model(const test::TempDir& dir) {
-  const fs::path model = dir / "model";
-  const auto made = test::run_command(
+// Made once per process: each SUBCASE reruns the case body, and every subcase only reads the model.
+fs::path layer_wise_prefetch_make_model() {
+  const fs::path model = test::shared_generated(
       (test::build_dir() / "bin" / "make_random_model").string() + " --config " +
-      (test::source_dir() / "data" / "demo" / "config.json").string() + " --output " + model.string() +
+      (test::source_dir() / "data" / "demo" / "config.json").string() +
       " --byte-tokenizer --dtype bfloat16 --shard-size-mb 3 --seed 11 --set hidden_size=1024"
       " --set intermediate_size=2048 --set num_attention_heads=8 --set num_key_value_heads=4"
       " --set head_dim=128 --set num_hidden_layers=4");
-  REQUIRE_MESSAGE(made.exit_code == 0, made.output);
   std::size_t shards = 0;
   for (const auto& entry : fs::directory_iterator(model))
     shards += entry.path().extension() == ".safetensors";
@@ -30,7 +30,7 @@ fs::path layer_wise_prefetch_make_model(const test::TempDir& dir) {
 }
 
 std::string layer_wise_prefetch_quant(const fs::path& model, const fs::path& config, const fs::path& save,
-                                      const std::string& env) {
+                  const std::string& env) {
   const auto result =
       test::run_command(env + " " + test::modelslim_bin().string() + " quant --model_path " + model.string() +
                         " --save_path " + save.string() + " --config_path " + config.string());
@@ -60,7 +60,7 @@ const char* kOff = "MODELSLIM_PREFETCH=0 MODELSLIM_BUFFER_POOL=0";
 
 TEST_CASE("layer_wise prefetch and buffer reuse write the same bytes as plain loading (several shards)") {
   test::TempDir dir("layer-wise-prefetch");
-  const fs::path model = layer_wise_prefetch_make_model(dir);
+  const fs::path model = layer_wise_prefetch_make_model();
   test::write_text(dir / "calib.jsonl",
                    "{\"inputs_pretokenized\": \"In the beginning God created the heaven and the earth.\"}\n"
                    "{\"inputs_pretokenized\": \"And the earth was without form, and void; and darkness.\"}\n"

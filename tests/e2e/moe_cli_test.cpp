@@ -106,7 +106,7 @@ TEST_CASE("moe CLI: quant W8A8 (ascendv1), eval and analyze on each family") {
   test::write_text(dir / "w8a8.yaml", served_practice(dataset, "ascendv1_saver"));
   for (const std::string family : {"qwen3_moe", "qwen2_moe", "mixtral"}) {
     CAPTURE(family);
-    const fs::path model = test::make_moe_model(dir, family, family);
+    const fs::path model = test::shared_moe_model(family);
     const fs::path save = dir / (family + "-w8a8");
     auto result = moe_cli_quant(model, save, dir / "w8a8.yaml");
     REQUIRE_MESSAGE(result.exit_code == 0, result.output);
@@ -134,7 +134,7 @@ TEST_CASE("moe CLI: quant W8A8 (ascendv1), eval and analyze on each family") {
     REQUIRE_MESSAGE(result.exit_code == 0, result.output);
     MESSAGE(result.output);
   }
-  const fs::path model = dir / "qwen3_moe";
+  const fs::path model = test::shared_moe_model("qwen3_moe");
   const auto result = test::run_command(test::modelslim_bin().string() + " analyze --model_path " +
                                         model.string() + " --calib_dataset " + dataset.string() +
                                         " --output " + (dir / "ranking.json").string());
@@ -147,7 +147,7 @@ TEST_CASE("moe CLI: quant W8A8 (ascendv1), eval and analyze on each family") {
 TEST_CASE("moe CLI: compressed_tensors saves dynamic experts and refuses static ones before any work") {
   test::TempDir dir("moe-ct");
   const fs::path dataset = write_dataset(dir);
-  const fs::path model = test::make_moe_model(dir, "qwen3_moe");
+  const fs::path model = test::shared_moe_model("qwen3_moe");
   test::write_text(dir / "ct.yaml", served_practice(dataset, "compressed_tensors"));
   auto result = moe_cli_quant(model, dir / "out", dir / "ct.yaml");
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
@@ -168,7 +168,8 @@ TEST_CASE("moe CLI: compressed_tensors saves dynamic experts and refuses static 
 TEST_CASE("moe calibration coverage: an expert no token reaches") {
   test::TempDir dir("moe-coverage");
   const fs::path dataset = write_dataset(dir);
-  const fs::path model = test::make_moe_model(dir, "qwen3_moe");
+  // A copy: the router bias below changes it.
+  const fs::path model = test::copy_dir(test::shared_moe_model("qwen3_moe"), dir / "model");
   // Router bias: expert 3 of layer 0 is never among the top 2 (its logit is 1e4 below the others').
   // vllm-ascend would drop a float router's bias, so the saver writes the reference layout for another
   // runtime.
@@ -215,7 +216,7 @@ TEST_CASE("moe calibration coverage: an expert no token reaches") {
 TEST_CASE("moe CLI: tune smoke run (standing_high, builtin evaluator) on a random Mixtral") {
   test::TempDir dir("moe-tune");
   const fs::path dataset = write_dataset(dir);
-  const fs::path model = test::make_moe_model(dir, "mixtral");
+  const fs::path model = test::shared_moe_model("mixtral");
   const fs::path plan = dir / "plan.yaml";
   test::write_text(plan, R"(strategy:
   type: standing_high

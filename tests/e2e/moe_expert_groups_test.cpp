@@ -17,11 +17,12 @@ namespace {
 const char* const kGrouped = "MODELSLIM_EXPERT_MEMORY_MIB=3";
 const char* const kWhole = "MODELSLIM_EXPERT_STREAMING=0";
 
-// 8 experts of 3 · 640 · 128 float32 weights (960 KiB): a 3 MiB budget holds 3 of them.
-fs::path moe_expert_groups_make_model(const test::TempDir& dir, const std::string& family) {
+// 8 experts of 3 · 640 · 128 float32 weights (960 KiB): a 3 MiB budget holds 3 of them. Made once per
+// process (the cases only read it).
+fs::path moe_expert_groups_make_model(const std::string& family) {
   const std::string experts = family == "mixtral" ? "--set num_local_experts=8 --set intermediate_size=640"
                                                   : "--set num_experts=8 --set moe_intermediate_size=640";
-  return test::make_moe_model(dir, family, family, experts);
+  return test::shared_moe_model(family, experts);
 }
 
 fs::path moe_expert_groups_write_dataset(const test::TempDir& dir) {
@@ -33,8 +34,7 @@ fs::path moe_expert_groups_write_dataset(const test::TempDir& dir) {
   return file;
 }
 
-std::string moe_expert_groups_practice(const std::string& process, const std::string& saver,
-                                       const fs::path& dataset) {
+std::string moe_expert_groups_practice(const std::string& process, const std::string& saver, const fs::path& dataset) {
   return "apiversion: modelslim_v1\nspec:\n  process:\n" + process + "  save:\n    - {type: " + saver +
          "}\n  dataset: " + dataset.string() + "\n";
 }
@@ -69,8 +69,8 @@ std::string weight_only() {
          std::string(kFloatRouters) + "\n";
 }
 
-test::CommandResult moe_expert_groups_quant(const fs::path& model, const fs::path& save,
-                                            const fs::path& config, const std::string& env) {
+test::CommandResult moe_expert_groups_quant(const fs::path& model, const fs::path& save, const fs::path& config,
+                          const std::string& env) {
   return test::run_command(env + " " + test::modelslim_bin().string() + " quant --model_path " +
                            model.string() + " --save_path " + save.string() + " --config_path " +
                            config.string());
@@ -115,24 +115,23 @@ TEST_CASE("moe experts in groups: byte-identical to whole blocks, every family a
   const fs::path dataset = moe_expert_groups_write_dataset(dir);
   for (const std::string family : {"qwen3_moe", "qwen2_moe", "mixtral"}) {
     CAPTURE(family);
-    const fs::path model = moe_expert_groups_make_model(dir, family);
+    const fs::path model = moe_expert_groups_make_model(family);
     // Static experts: every token also runs through every expert for statistics (all_experts_calibration).
     // Static experts: vllm-ascend serves none (engine: none writes the reference's layout anyway).
     compare(dir, model, family + "-static",
             moe_expert_groups_practice(static_everything(), "ascendv1_saver, engine: none", dataset));
     compare(dir, model, family + "-served", moe_expert_groups_practice(served(), "ascendv1_saver", dataset));
   }
-  const fs::path model = dir / "qwen3_moe";
+  const fs::path model = moe_expert_groups_make_model("qwen3_moe");
   compare(dir, model, "ct-served", moe_expert_groups_practice(served(), "compressed_tensors", dataset));
   // No processor runs a forward: the runner's own forward over the quantized experts feeds the next block.
-  compare(dir, model, "int4",
-          moe_expert_groups_practice(weight_only(), "ascendv1_saver, engine: none", dataset));
+  compare(dir, model, "int4", moe_expert_groups_practice(weight_only(), "ascendv1_saver, engine: none", dataset));
 }
 
 TEST_CASE("moe experts in groups: a processor that needs the whole block") {
   test::TempDir dir("moe-expert-groups-whole");
   const fs::path dataset = moe_expert_groups_write_dataset(dir);
-  const fs::path model = moe_expert_groups_make_model(dir, "qwen3_moe");
+  const fs::path model = moe_expert_groups_make_model("qwen3_moe");
   const std::string smoothed = "    - type: smooth_quant\n      alpha: 0.5\n" + static_everything();
   const fs::path config = dir / "smooth.yaml";
   test::write_text(config, moe_expert_groups_practice(smoothed, "ascendv1_saver, engine: none", dataset));
@@ -185,8 +184,7 @@ TEST_CASE("deepseek experts in groups: byte-identical to whole blocks (v2-lite b
     test::write_text(config, moe_expert_groups_practice(process, "ascendv1_saver", dataset));
     const auto whole = moe_expert_groups_quant(model, dir / (style + "-whole"), config, kWhole);
     REQUIRE_MESSAGE(whole.exit_code == 0, whole.output);
-    const auto grouped =
-        moe_expert_groups_quant(model, dir / (style + "-grouped"), config, "MODELSLIM_EXPERT_MEMORY_MIB=1");
+    const auto grouped = moe_expert_groups_quant(model, dir / (style + "-grouped"), config, "MODELSLIM_EXPERT_MEMORY_MIB=1");
     REQUIRE_MESSAGE(grouped.exit_code == 0, grouped.output);
     CHECK_MESSAGE(grouped.output.find(expected[i].second) != std::string::npos, grouped.output);
     moe_expert_groups_require_identical_trees(dir / (style + "-whole"), dir / (style + "-grouped"));
@@ -198,12 +196,11 @@ TEST_CASE("deepseek experts in groups: byte-identical to whole blocks (v2-lite b
       "false}\n        weight: {scope: per_channel, dtype: int8}\n      exclude: [\"*mlp.gate\", "
       "\"*kv_b_proj\"]\n";
   const fs::path config = dir / "static.yaml";
-  test::write_text(config,
-                   moe_expert_groups_practice(static_experts, "ascendv1_saver, engine: none", dataset));
+  test::write_text(config, moe_expert_groups_practice(static_experts, "ascendv1_saver, engine: none", dataset));
   const auto whole = moe_expert_groups_quant(dir / "v2-lite", dir / "static-whole", config, kWhole);
   REQUIRE_MESSAGE(whole.exit_code == 0, whole.output);
-  const auto grouped = moe_expert_groups_quant(dir / "v2-lite", dir / "static-grouped", config,
-                                               "MODELSLIM_EXPERT_MEMORY_MIB=1");
+  const auto grouped =
+      moe_expert_groups_quant(dir / "v2-lite", dir / "static-grouped", config, "MODELSLIM_EXPERT_MEMORY_MIB=1");
   REQUIRE_MESSAGE(grouped.exit_code == 0, grouped.output);
   for (const auto* run : {&whole, &grouped}) {
     CHECK_MESSAGE(run->output.find("every token also ran through every expert") != std::string::npos,

@@ -90,11 +90,10 @@ TEST_CASE("model types route exactly: qwen3_moe never reaches the llama adapter 
 }
 
 TEST_CASE("moe adapter float forward equals an independent float64 forward") {
-  test::TempDir dir("moe-float64");
   const std::string text = "THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG AND THE END";
   for (const std::string family : {"qwen3_moe", "qwen2_moe", "mixtral"}) {
     CAPTURE(family);
-    const fs::path model = test::make_moe_model(dir, family, family);
+    const fs::path model = test::shared_moe_model(family);
     const double relative = relative_logit_error(model, text);
     MESSAGE(family << ": relative logit error vs float64 " << relative);
     CHECK(relative < 1e-4);
@@ -102,8 +101,7 @@ TEST_CASE("moe adapter float forward equals an independent float64 forward") {
 }
 
 TEST_CASE("moe blocks: dense/sparse mix, checkpoint names, subgraphs for every processor") {
-  test::TempDir dir("moe-blocks");
-  const fs::path model = test::make_moe_model(dir, "qwen2_moe");
+  const fs::path model = test::shared_moe_model("qwen2_moe");
   core::PluginRegistry registry;
   registry.load_directory(plugin_dir());
   auto adapter = registry.load_model(model, "");

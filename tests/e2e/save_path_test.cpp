@@ -27,7 +27,7 @@ namespace {
 const char* const kSavePathConfig = modelslim::test::kW8A8Practice;
 
 // Every regular file under `dir` with its bytes: "byte-identical" checks compare these maps.
-std::map<std::string, std::string> snapshot(const fs::path& dir) {
+std::map<std::string, std::string> save_path_snapshot(const fs::path& dir) {
   std::map<std::string, std::string> files;
   for (const auto& entry : fs::recursive_directory_iterator(dir)) {
     if (entry.is_regular_file())
@@ -201,7 +201,7 @@ void interrupt_before_commit(const SavePathFixture& f, int signal) {
 TEST_CASE(
     "a save path equal to, containing or inside the model directory is refused; the model is untouched") {
   SavePathFixture f;
-  const auto before = snapshot(f.model);
+  const auto before = save_path_snapshot(f.model);
   const struct {
     fs::path save;
     const char* relation;
@@ -214,7 +214,7 @@ TEST_CASE(
     save_path_expect_refused(f.quant(c.save.string()),
                              {"--save_path", c.relation, f.model.filename().string()});
     save_path_expect_refused(f.tune(c.save.string()), {"--save_path", c.relation});
-    CHECK(snapshot(f.model) == before);
+    CHECK(save_path_snapshot(f.model) == before);
     CHECK(partials_in(f.dir.path()).empty());
     CHECK(partials_in(f.model).empty());
   }
@@ -222,17 +222,17 @@ TEST_CASE(
   // A symlink to the model is the model.
   fs::create_directory_symlink(f.model, f.dir / "link");
   save_path_expect_refused(f.quant((f.dir / "link").string()), {"--save_path", " is --model_path "});
-  CHECK(snapshot(f.model) == before);
+  CHECK(save_path_snapshot(f.model) == before);
 }
 
 TEST_CASE("a non-empty directory modelslim did not create is refused and survives byte-identical") {
   SavePathFixture f;
   test::write_text(f.save / "notes.txt", "the user's notes\n");
   test::write_text(f.save / "sub" / "data.bin", std::string("\0\1\2binary", 9));
-  const auto before = snapshot(f.save);
+  const auto before = save_path_snapshot(f.save);
   save_path_expect_refused(f.quant(f.save.string()), {"--save_path " + f.save.string(), "did not create"});
   save_path_expect_refused(f.tune(f.save.string()), {"--save_path " + f.save.string(), "did not create"});
-  CHECK(snapshot(f.save) == before);
+  CHECK(save_path_snapshot(f.save) == before);
   CHECK(partials_in(f.dir.path()).empty());
   // A file is not a directory either.
   test::write_text(f.dir / "a_file", "x");
@@ -264,7 +264,7 @@ TEST_CASE("a previous output is replaced; a failed or interrupted run leaves it 
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   CHECK_FALSE(fs::exists(f.save / "left_over.txt"));
   CHECK(fs::exists(f.save / "quant_model_description.json"));
-  const auto published = snapshot(f.save);
+  const auto published = save_path_snapshot(f.save);
 
   // A run that fails after starting (a corrupt copy of the model) leaves it as it was.
   const fs::path broken = f.dir / "broken";
@@ -272,11 +272,11 @@ TEST_CASE("a previous output is replaced; a failed or interrupted run leaves it 
   fs::resize_file(broken / "model.safetensors", fs::file_size(broken / "model.safetensors") / 2);
   result = f.quant(f.save.string(), broken);
   CHECK(result.exit_code != 0);
-  CHECK(snapshot(f.save) == published);
+  CHECK(save_path_snapshot(f.save) == published);
 
   // So does one interrupted with everything written but not yet published.
   interrupt_before_commit(f, SIGINT);
-  CHECK(snapshot(f.save) == published);
+  CHECK(save_path_snapshot(f.save) == published);
   CHECK(partials_in(f.dir.path()).empty());
 }
 

@@ -5,6 +5,7 @@
 // float32, the previous behaviour) or =1 (stored dtype even with a calibration forward).
 #include "support/doctest.hpp"
 
+#include "support/shared_generated.hpp"
 #include "support/test_support.hpp"
 
 using namespace modelslim;
@@ -14,15 +15,14 @@ namespace {
 
 constexpr const char* kKeptLine = "linear weights stay in the checkpoint dtype";
 
-fs::path stored_dtype_quant_make_model(const test::TempDir& dir) {
-  const fs::path model = dir / "model";
-  const auto made = test::run_command(
+// Made once per process: each SUBCASE reruns the case body, and every subcase only reads the model.
+fs::path stored_dtype_quant_make_model() {
+  const fs::path model = test::shared_generated(
       (test::build_dir() / "bin" / "make_random_model").string() + " --config " +
-      (test::source_dir() / "data" / "demo" / "config.json").string() + " --output " + model.string() +
+      (test::source_dir() / "data" / "demo" / "config.json").string() +
       " --byte-tokenizer --dtype bfloat16 --shard-size-mb 3 --seed 12 --set hidden_size=512"
       " --set intermediate_size=1024 --set num_attention_heads=4 --set num_key_value_heads=2"
       " --set head_dim=128 --set num_hidden_layers=3");
-  REQUIRE_MESSAGE(made.exit_code == 0, made.output);
   return model;
 }
 
@@ -33,13 +33,12 @@ std::string run(const std::string& env, const std::string& arguments) {
 }
 
 std::string stored_dtype_quant_quant(const fs::path& model, const fs::path& config, const fs::path& save,
-                                     const std::string& env) {
+                  const std::string& env) {
   return run(env, "quant --model_path " + model.string() + " --save_path " + save.string() +
                       " --config_path " + config.string());
 }
 
-void stored_dtype_quant_require_identical_trees(const fs::path& a, const fs::path& b,
-                                                std::size_t at_least = 3) {
+void stored_dtype_quant_require_identical_trees(const fs::path& a, const fs::path& b, std::size_t at_least = 3) {
   std::size_t files = 0;
   for (const auto& entry : fs::recursive_directory_iterator(a)) {
     if (!entry.is_regular_file() || entry.path().filename() == ".modelslim-output") continue;
@@ -61,7 +60,7 @@ const char* kFloat32 = "MODELSLIM_STORED_DTYPE_WEIGHTS=0";
 
 TEST_CASE("bf16 weights kept as stored: data-free quant and eval write the same bytes as float32 loading") {
   test::TempDir dir("stored-dtype");
-  const fs::path model = stored_dtype_quant_make_model(dir);
+  const fs::path model = stored_dtype_quant_make_model();
   SUBCASE("W8A16 per-group (ascendv1), down_proj left in float, read ahead in the stored dtype") {
     test::write_text(dir / "w8a16.yaml", R"(apiversion: modelslim_v1
 spec:
@@ -72,10 +71,8 @@ spec:
         weight: {scope: per_group, dtype: int8, symmetric: false, ext: {group_size: 128}}
   save: [{type: ascendv1_saver, part_file_size: 1, engine: none}]
 )");
-    CHECK(stored_dtype_quant_quant(model, dir / "w8a16.yaml", dir / "kept", "").find(kKeptLine) !=
-          std::string::npos);
-    CHECK(stored_dtype_quant_quant(model, dir / "w8a16.yaml", dir / "float32", kFloat32).find(kKeptLine) ==
-          std::string::npos);
+    CHECK(stored_dtype_quant_quant(model, dir / "w8a16.yaml", dir / "kept", "").find(kKeptLine) != std::string::npos);
+    CHECK(stored_dtype_quant_quant(model, dir / "w8a16.yaml", dir / "float32", kFloat32).find(kKeptLine) == std::string::npos);
     stored_dtype_quant_quant(model, dir / "w8a16.yaml", dir / "ahead", "MODELSLIM_PREFETCH_BUDGET_MIB=block");
     stored_dtype_quant_require_identical_trees(dir / "float32", dir / "kept");
     stored_dtype_quant_require_identical_trees(dir / "float32", dir / "ahead");
@@ -89,8 +86,7 @@ spec:
                              " --metrics ppl --max_tokens 24";
     run("", eval + " --dump_logits " + (dir / "logits-kept").string());
     run(kFloat32, eval + " --dump_logits " + (dir / "logits-float32").string());
-    stored_dtype_quant_require_identical_trees(dir / "logits-float32", dir / "logits-kept",
-                                               2);  // float and quantized
+    stored_dtype_quant_require_identical_trees(dir / "logits-float32", dir / "logits-kept", 2);  // float and quantized
   }
   SUBCASE("W8A8 dynamic (compressed_tensors), o_proj left in float") {
     test::write_text(dir / "dynamic.yaml", R"(apiversion: modelslim_v1
@@ -112,11 +108,10 @@ spec:
                      "{\"inputs_pretokenized\": \"And God said, Let there be light: and there was light.\"}\n"
                      "{\"inputs_pretokenized\": \"And the evening and the morning were the first day.\"}\n");
     test::write_text(dir / "w8a8.yaml", test::with_dataset(test::kW8A8Practice, dir / "calib.jsonl"));
-    CHECK(stored_dtype_quant_quant(model, dir / "w8a8.yaml", dir / "default", "").find(kKeptLine) ==
-          std::string::npos);
+    CHECK(stored_dtype_quant_quant(model, dir / "w8a8.yaml", dir / "default", "").find(kKeptLine) == std::string::npos);
     CHECK(
-        stored_dtype_quant_quant(model, dir / "w8a8.yaml", dir / "forced", "MODELSLIM_STORED_DTYPE_WEIGHTS=1")
-            .find(kKeptLine) != std::string::npos);
+        stored_dtype_quant_quant(model, dir / "w8a8.yaml", dir / "forced", "MODELSLIM_STORED_DTYPE_WEIGHTS=1").find(kKeptLine) !=
+        std::string::npos);
     stored_dtype_quant_require_identical_trees(dir / "default", dir / "forced");
   }
 }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "support/doctest.hpp"
+#include "support/shared_generated.hpp"
 #include "support/test_support.hpp"
 
 namespace modelslim::test {
@@ -29,18 +30,27 @@ inline std::string moe_family_flags(const std::string& family) {
          "--set num_experts_per_tok=2 --set intermediate_size=64 --set sliding_window=5";
 }
 
+// The generator command line for `family` (without --output).
+inline std::string moe_model_generator(const std::string& family, const std::string& extra = "") {
+  const std::filesystem::path fake = shared_dir() / "data" / "fake_llama";
+  return (build_dir() / "bin" / "make_random_model").string() + " --config " + fake.string() +
+         " --tokenizer-from " + fake.string() + " --seed 7 --scale 0.2 " + moe_family_flags(family) + " " +
+         extra;
+}
+
 // Writes the checkpoint to `dir / name` and returns its path.
 inline std::filesystem::path make_moe_model(const TempDir& dir, const std::string& family,
                                             const std::string& name = "model",
                                             const std::string& extra = "") {
-  const std::filesystem::path fake = shared_dir() / "data" / "fake_llama";
   const std::filesystem::path model = dir / name;
-  const auto result =
-      run_command((build_dir() / "bin" / "make_random_model").string() + " --config " + fake.string() +
-                  " --tokenizer-from " + fake.string() + " --output " + model.string() +
-                  " --seed 7 --scale 0.2 " + moe_family_flags(family) + " " + extra);
+  const auto result = run_command(moe_model_generator(family, extra) + " --output " + model.string());
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   return model;
+}
+
+// The same checkpoint, made once per test process (shared_generated): for cases that only read it.
+inline std::filesystem::path shared_moe_model(const std::string& family, const std::string& extra = "") {
+  return shared_generated(moe_model_generator(family, extra));
 }
 
 }  // namespace modelslim::test

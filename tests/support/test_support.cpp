@@ -1,5 +1,7 @@
 #include "support/test_support.hpp"
 
+#include "support/shared_generated.hpp"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -7,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -71,6 +74,27 @@ void write_text(const std::filesystem::path& file, const std::string& text) {
   std::ofstream out(file, std::ios::binary);
   out << text;
   if (!out) throw std::runtime_error("cannot write " + file.string());
+}
+
+std::filesystem::path shared_generated(const std::string& generator) {
+  static const TempDir dir("shared-generated");
+  static std::map<std::string, std::filesystem::path> made;
+  const auto found = made.find(generator);
+  if (found != made.end()) return found->second;
+  const std::filesystem::path output = dir / ("g" + std::to_string(made.size()));
+  const CommandResult result = run_command(generator + " --output " + output.string());
+  if (result.exit_code != 0) {
+    throw std::runtime_error(generator + " --output " + output.string() + " failed (exit " +
+                             std::to_string(result.exit_code) + "):\n" + result.output);
+  }
+  made.emplace(generator, output);
+  return output;
+}
+
+std::filesystem::path copy_dir(const std::filesystem::path& from, const std::filesystem::path& to) {
+  if (std::filesystem::exists(to)) throw std::runtime_error(to.string() + " exists already");
+  std::filesystem::copy(from, to, std::filesystem::copy_options::recursive);
+  return to;
 }
 
 const char* const kW8A8Practice = R"(apiversion: modelslim_v1

@@ -139,6 +139,17 @@ TEST_CASE("linear_quant names the weight tensor, and the linear, block and sampl
     CHECK(contains(message, "block model.layers.2, calibration sample 3 (counting from 1)"));
     CHECK(contains(message, "the input of model.layers.2.mlp.up_proj holds non-finite values"));
   }
+  SUBCASE("an activation that is NaN in the second sample only") {
+    // The observer's one-pass range (aminmax) must carry a NaN into the range, as min() and max() do.
+    test::ToyBlock block("model.layers.2", 8, 16, 3);
+    inputs[1].hidden[0][2][5] = kNaN;
+    linear_quant::LinearQuantProcessor processor(config);
+    BlockRequest request{block.name(), block, inputs, {}, 0};
+    processor.preprocess(request);
+    const std::string message = error_of([&] { processor.process(request); });
+    CHECK(contains(message, "block model.layers.2, calibration sample 2 (counting from 1)"));
+    CHECK(contains(message, "the input of model.layers.2.mlp.up_proj holds non-finite values"));
+  }
 }
 
 TEST_CASE("smoothing's channel observer refuses a non-finite channel, naming the linear and the channel") {

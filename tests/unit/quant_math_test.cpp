@@ -366,7 +366,7 @@ at::Tensor as_tensor(const std::vector<double>& w, std::int64_t rows, std::int64
 }
 
 template <typename T>
-std::vector<T> values_of(const at::Tensor& t) {
+std::vector<T> quant_math_values_of(const at::Tensor& t) {
   const at::Tensor c = t.contiguous();
   return std::vector<T>(c.data_ptr<T>(), c.data_ptr<T>() + c.numel());
 }

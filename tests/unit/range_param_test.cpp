@@ -137,6 +137,28 @@ TEST_CASE("range_parm: max |x| over the running max of per-batch shifted standar
   CHECK(RangeParamAccumulator().value() == 0.0);
 }
 
+// update() avoids a float64 copy of its input (issue 17); the value must stay the plain float64 formula's,
+// bit for bit, on float32 and bfloat16 inputs (the observers see both).
+TEST_CASE("range_parm: bit-identical to the plain float64 formula on float32 and bfloat16 inputs") {
+  at::manual_seed(23);
+  for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    CAPTURE(dtype);
+    const std::vector<at::Tensor> batches = {(at::randn({1, 33, 40}) * 3.0 - 1.0).to(dtype),
+                                             spiky(17, 40).to(dtype), at::randn({2, 5, 40}).to(dtype)};
+    RangeParamAccumulator range;
+    double max = -INFINITY, min = INFINITY, std = 0.0;
+    for (const at::Tensor& batch : batches) {
+      range.update(batch);
+      const at::Tensor x = batch.to(at::kDouble).reshape({-1, batch.size(-1)});
+      const at::Tensor shift = std::get<0>(x.max(0)) + std::get<0>(x.min(0));
+      std = std::max(std, (x - shift).std().item<double>());
+      max = std::max(max, x.max().item<double>());
+      min = std::min(min, x.min().item<double>());
+    }
+    CHECK(range.value() == std::max(std::abs(max), std::abs(min)) / std);
+  }
+}
+
 TEST_CASE("hybrid: histogram at range_parm <= 50, min-max above, judged on the first 5 samples") {
   at::manual_seed(5);
   // Outliers in channels of their own: those channels' shift swells the standard deviation, range_parm

@@ -511,7 +511,8 @@ TEST_CASE(
       };
       const std::string message = std::string(suffix) + ": close failed";
       CHECK_THROWS_WITH_AS(save(), doctest::Contains(message.c_str()), Error);
-      CHECK(g_failed_closes == 1);
+      // The fault fired; the shard's direct-I/O descriptor (where the file system has one) is closed too.
+      CHECK(g_failed_closes >= 1);
     }
     CHECK(fs::is_empty(dir.path()));  // closed shards and the failed one's temp file are gone
   }

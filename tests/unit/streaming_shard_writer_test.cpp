@@ -5,6 +5,9 @@
 #include "support/doctest.hpp"
 
 #include <ATen/ATen.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <iterator>
@@ -192,4 +195,78 @@ TEST_CASE(
   ::unsetenv("MODELSLIM_SHARD_WRITER");
   check_same_files(actual, expected);
   CHECK(moved == 0);  // without a guess the streaming path would have moved shards (first test case)
+}
+
+namespace {
+
+// Tensors of a few MiB and odd sizes, so the direct writer's 8 MiB staging buffers fill, wrap mid-tensor
+// and end on a partial, unaligned block.
+Tensors large_stream() {
+  at::manual_seed(3);
+  return {{"a", at::randint(-128, 127, {3 << 20}).to(at::kChar)},
+          {"b", at::randn({1 << 20, 3})},  // 12 MiB: spans a whole buffer
+          {"c", at::randn({4097}).to(at::kBFloat16)},
+          {"d", at::randint(-1000, 1000, {7}).to(at::kInt)}};
+}
+
+// Pages of `file` in the page cache, and all its pages.
+std::pair<std::size_t, std::size_t> cached_pages(const fs::path& file) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  const auto size = static_cast<std::size_t>(fs::file_size(file));
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  REQUIRE(map != MAP_FAILED);
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> resident((size + page - 1) / page);
+  REQUIRE(::mincore(map, size, resident.data()) == 0);
+  ::munmap(map, size);
+  std::size_t cached = 0;
+  for (const unsigned char flag : resident) cached += flag & 1;
+  return {cached, resident.size()};
+}
+
+bool supports_direct_io(const fs::path& dir) {
+  const fs::path probe = dir / "direct-probe";
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_DIRECT | O_CLOEXEC, 0644);
+  if (fd >= 0) ::close(fd);
+  fs::remove(probe);
+  return fd >= 0;
+}
+
+}  // namespace
+
+TEST_CASE("StreamingShardWriter: direct I/O writes the same bytes and bypasses the page cache") {
+  test::TempDir dir("stream-direct");
+  const Tensors tensors = large_stream();
+  const auto write = [&](const fs::path& out) {
+    fs::create_directory(out);
+    StreamingShardWriter writer(out, "w", 0);
+    writer.expect(specs_of(tensors));  // an exact guess: nothing is moved (rewritten through the cache)
+    for (const auto& [name, tensor] : tensors) writer.add(name, tensor);
+    writer.finish();
+    CHECK(writer.moved_shards() == 0);
+  };
+  write(dir / "direct");
+  // Measured before anything reads the files back: only the header, written through the page cache,
+  // and the pages around it stay cached.
+  const auto [cached, pages] = cached_pages(dir / "direct" / "w.safetensors");
+  ::setenv("MODELSLIM_DIRECT_IO", "0", 1);
+  write(dir / "buffered");
+  ::setenv("MODELSLIM_DIRECT_IO", "yes", 1);
+  CHECK_THROWS_WITH_AS(write(dir / "typo"), doctest::Contains("MODELSLIM_DIRECT_IO=yes is not a switch"),
+                       Error);
+  ::unsetenv("MODELSLIM_DIRECT_IO");
+  const auto [cached_buffered, pages_buffered] = cached_pages(dir / "buffered" / "w.safetensors");
+
+  const auto expected = golden(dir, tensors, 0);
+  check_same_files(files_in(dir / "direct"), expected);
+  check_same_files(files_in(dir / "buffered"), expected);
+  CHECK(pages > 3000);
+  CHECK(cached_buffered > pages_buffered / 2);  // the page-cache check can tell the two paths apart
+  if (!supports_direct_io(dir.path())) {
+    MESSAGE("this file system refuses O_DIRECT: the writer fell back to buffered writes");
+    return;
+  }
+  CHECK(cached <= 4);
 }

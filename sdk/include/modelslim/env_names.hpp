@@ -15,6 +15,8 @@ inline constexpr const char* kPrefetchBudgetMib = "MODELSLIM_PREFETCH_BUDGET_MIB
 inline constexpr const char* kCpuIsa = "MODELSLIM_CPU_ISA";
 // How shards are written: stream (default) or spill.
 inline constexpr const char* kShardWriter = "MODELSLIM_SHARD_WRITER";
+// "0" writes shard data through the page cache; unset: direct I/O where the file system allows it.
+inline constexpr const char* kDirectIo = "MODELSLIM_DIRECT_IO";
 // "0" always loads linear weights in float32; "1" keeps bf16/fp16 weights as stored even in runs with a
 // calibration forward; unset: kept only in runs that never run one (architecture.md, the layer-wise loop).
 inline constexpr const char* kStoredDtypeWeights = "MODELSLIM_STORED_DTYPE_WEIGHTS";
