@@ -24,9 +24,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path plugin_dir() {
-  return test::build_dir() / "lib" / "modelslim" / "plugins";
-}
+using modelslim::test::plugin_dir;
 
 // A random Llama with the byte tokenizer and no end-of-sequence token (tests that want one set it): a copy,
 // in `dir`, of the one made once per process.

@@ -146,7 +146,7 @@ TEST_CASE("linear_quant names the weight tensor, and the linear, block and sampl
     linear_quant::LinearQuantProcessor processor(config);
     BlockRequest request{block.name(), block, inputs, {}, 0};
     processor.preprocess(request);
-    const std::string message = error_of([&] { processor.process(request); });
+    const std::string message = required_error([&] { processor.process(request); });
     CHECK(contains(message, "block model.layers.2, calibration sample 2 (counting from 1)"));
     CHECK(contains(message, "the input of model.layers.2.mlp.up_proj holds non-finite values"));
   }
