@@ -199,9 +199,9 @@ TEST_CASE(
 
 namespace {
 
-// Tensors of a few MiB and odd sizes, so the direct writer's 8 MiB staging buffers fill, wrap mid-tensor
+// StreamingShardWriterTensors of a few MiB and odd sizes, so the direct writer's 8 MiB staging buffers fill, wrap mid-tensor
 // and end on a partial, unaligned block.
-Tensors large_stream() {
+StreamingShardWriterTensors large_stream() {
   at::manual_seed(3);
   return {{"a", at::randint(-128, 127, {3 << 20}).to(at::kChar)},
           {"b", at::randn({1 << 20, 3})},  // 12 MiB: spans a whole buffer
@@ -238,7 +238,7 @@ bool supports_direct_io(const fs::path& dir) {
 
 TEST_CASE("StreamingShardWriter: direct I/O writes the same bytes and bypasses the page cache") {
   test::TempDir dir("stream-direct");
-  const Tensors tensors = large_stream();
+  const StreamingShardWriterTensors tensors = large_stream();
   const auto write = [&](const fs::path& out) {
     fs::create_directory(out);
     StreamingShardWriter writer(out, "w", 0);
@@ -260,8 +260,8 @@ TEST_CASE("StreamingShardWriter: direct I/O writes the same bytes and bypasses t
   const auto [cached_buffered, pages_buffered] = cached_pages(dir / "buffered" / "w.safetensors");
 
   const auto expected = golden(dir, tensors, 0);
-  check_same_files(files_in(dir / "direct"), expected);
-  check_same_files(files_in(dir / "buffered"), expected);
+  check_same_files(streaming_shard_writer_files_in(dir / "direct"), expected);
+  check_same_files(streaming_shard_writer_files_in(dir / "buffered"), expected);
   CHECK(pages > 3000);
   CHECK(cached_buffered > pages_buffered / 2);  // the page-cache check can tell the two paths apart
   if (!supports_direct_io(dir.path())) {
