@@ -13,4 +13,6 @@ function(modelslim_check_headers target include_dir)
   add_library(${target}_header_check OBJECT ${sources})
   target_link_libraries(${target}_header_check PRIVATE ${target})
   target_compile_options(${target}_header_check PRIVATE -O0 -g0)
+  # One header per translation unit, also in a unity build (batching them would hide a missing include).
+  set_target_properties(${target}_header_check PROPERTIES UNITY_BUILD OFF)
 endfunction()

@@ -17,7 +17,7 @@ namespace {
 
 using saver_rules::LinearQuantUse;
 
-constexpr const char* kSaver = "ascendv1_saver";
+constexpr const char* kRulesSaver = "ascendv1_saver";
 constexpr const char* kFusedRule =
     "vllm-ascend (quantization/modelslim_config.py get_linear_quant_type / is_layer_skipped_ascend raise "
     "ValueError when the shards of a packed module differ)";
@@ -26,7 +26,7 @@ constexpr const char* kOptOut =
 
 [[noreturn]] void refuse(const LinearQuantUse& use, const std::string& rule, const std::string& alternative) {
   throw Error(ErrorCode::kUnsupported,
-              std::string(kSaver) + ": " + saver_rules::processor_label(use.config) + " quantizes " +
+              std::string(kRulesSaver) + ": " + saver_rules::processor_label(use.config) + " quantizes " +
                   use.describe() + ", which vllm-ascend cannot serve: " + rule,
               alternative + "; " + kOptOut);
 }
@@ -79,7 +79,7 @@ std::string expert_refusal(const LinearQuantUse& use) {
   return "";
 }
 
-const saver_rules::MoeEngine kMoe{kSaver, "vllm-ascend",
+const saver_rules::MoeEngine kMoe{kRulesSaver, "vllm-ascend",
                                   "quantization/modelslim_config.py takes the FusedMoE type from expert 0's "
                                   "gate/up/down and loads every expert into that scheme's parameters",
                                   expert_refusal, kOptOut};
@@ -145,7 +145,7 @@ void check_kv_b_config(const std::vector<LinearQuantUse>& uses, const nlohmann::
     const LinearQuantUse* use = saver_rules::deciding_use(uses, name);
     if (use == nullptr) continue;
     throw Error(ErrorCode::kUnsupported,
-                std::string(kSaver) + ": " + saver_rules::processor_label(use->config) + " quantizes " +
+                std::string(kRulesSaver) + ": " + saver_rules::processor_label(use->config) + " quantizes " +
                     name + " as " + use->describe() + ", but " + kKvBRule,
                 std::string(kKvBAlternative) + "; " + kOptOut);
   }
@@ -181,7 +181,7 @@ void check_asymmetric_smoothing(const ConfigNode& smoothing, const std::vector<L
           continue;
         throw Error(
             ErrorCode::kUnsupported,
-            std::string(kSaver) + ": " + saver_rules::processor_label(smoothing) +
+            std::string(kRulesSaver) + ": " + saver_rules::processor_label(smoothing) +
                 " with symmetric: false gives " + linear + " a bias, which vllm-ascend drops: its model (" +
                 hf_config.value("model_type", std::string("llama")) + ") has no bias parameter there and " +
                 (use == nullptr ? std::string("the layer stays float")
@@ -209,7 +209,7 @@ std::vector<std::string> check_vllm_ascend_practice(const PracticeView& practice
   saver_rules::check_moe_config(kMoe, uses, practice.hf_config, key);
   for (const ConfigNode& smoothing : saver_rules::asymmetric_smoothing(flat))
     check_asymmetric_smoothing(smoothing, uses, practice.hf_config);
-  saver_rules::check_fused_config(kSaver, kFusedRule, uses, practice.hf_config, key);
+  saver_rules::check_fused_config(kRulesSaver, kFusedRule, uses, practice.hf_config, key);
   return {};
 }
 
@@ -227,15 +227,15 @@ void check_vllm_ascend_block(Block& block, const nlohmann::json& hf_config,
     types.emplace_back(linear->name(), type);
     if (!type.empty() && saver_rules::is_deepseek_config(hf_config) &&
         saver_rules::is_kv_b_proj(linear->name()))
-      throw Error(
-          ErrorCode::kUnsupported,
-          std::string(kSaver) + ": " + linear->name() + " was quantized as " + type + ", but " + kKvBRule,
-          std::string(kKvBAlternative) + "; " + kOptOut);
+      throw Error(ErrorCode::kUnsupported,
+                  std::string(kRulesSaver) + ": " + linear->name() + " was quantized as " + type + ", but " +
+                      kKvBRule,
+                  std::string(kKvBAlternative) + "; " + kOptOut);
     const bool has_bias = quantized ? quantized->bias.has_value() : linear->bias().has_value();
     if (!has_bias || type == "W8A8" || saver_rules::engine_has_bias(hf_config, linear->name())) continue;
     throw Error(
         ErrorCode::kUnsupported,
-        std::string(kSaver) + ": " + linear->name() + ".bias would be dropped by vllm-ascend: its " +
+        std::string(kRulesSaver) + ": " + linear->name() + ".bias would be dropped by vllm-ascend: its " +
             hf_config.value("model_type", std::string("llama")) +
             " model has no bias parameter for this layer and " +
             (type.empty() ? std::string("the layer is float") : type + " does not fold biases"),
@@ -249,7 +249,7 @@ void check_vllm_ascend_block(Block& block, const nlohmann::json& hf_config,
   } else {
     saver_rules::check_moe_block(kMoe, types, hf_config);
   }
-  saver_rules::check_fused_block(kSaver, kFusedRule, types, block_fused_modules(block));
+  saver_rules::check_fused_block(kRulesSaver, kFusedRule, types, block_fused_modules(block));
 }
 
 }  // namespace modelslim::ascendv1

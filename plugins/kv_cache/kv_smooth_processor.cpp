@@ -9,7 +9,7 @@
 namespace modelslim::dynamic_cache {
 namespace {
 
-NameFilter make_filter(const ConfigNode& config) {
+NameFilter make_smooth_filter(const ConfigNode& config) {
   return NameFilter(config.get_string_list("include", {"*"}), config.get_string_list("exclude", {}));
 }
 
@@ -59,7 +59,7 @@ at::Tensor kv_smooth_scales(const at::Tensor& key_abs_max, double factor, bool s
 }
 
 KvSmoothProcessor::KvSmoothProcessor(const ConfigNode& config)
-    : config_path_(config.path()), filter_(make_filter(config)) {
+    : config_path_(config.path()), filter_(make_smooth_filter(config)) {
   config.check_keys({"type", "smooth_factor", "include", "exclude"});
   smooth_factor_ = config.get_double("smooth_factor", 1.0);
   if (!(smooth_factor_ > 0.0)) config["smooth_factor"].fail("expected a number > 0");

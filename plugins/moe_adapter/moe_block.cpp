@@ -4,7 +4,7 @@
 
 namespace modelslim::moe {
 namespace {
-enum AttentionIndex { kQ, kK, kV, kO };
+enum AttentionIndex { kAttnQ, kAttnK, kAttnV, kAttnO };
 }
 
 MoeBlock::MoeBlock(std::string name, const MoeConfig& config, std::int64_t layer, std::vector<Linear> linears,
@@ -46,8 +46,9 @@ std::vector<NamedTensor> MoeBlock::other_parameters() const {
 at::Tensor MoeBlock::forward(const at::Tensor& hidden, const ForwardContext& context) {
   const auto& moe_context = dynamic_cast<const MoeContext&>(context);
   const at::Tensor x = hidden.to(at::kFloat);
-  const AttentionWeights attention_weights{&linears_[kQ], &linears_[kK], &linears_[kV],    &linears_[kO],
-                                           norms_.q_norm, norms_.k_norm, &kv_cache_hook(), &attention_quant_};
+  const AttentionWeights attention_weights{&linears_[kAttnQ], &linears_[kAttnK], &linears_[kAttnV],
+                                           &linears_[kAttnO], norms_.q_norm,     norms_.k_norm,
+                                           &kv_cache_hook(),  &attention_quant_};
   const at::Tensor h =
       x + attention(config_, attention_weights,
                     rms_norm(x, norms_.input_norm, config_.rms_norm_eps, norms_.input_norm_bias),
@@ -83,14 +84,14 @@ std::vector<Linear*> MoeBlock::mlp_writers() {
 std::vector<NormLinearSubgraph> MoeBlock::norm_linear_subgraphs() {
   return {{name_ + ".input_layernorm.weight",
            norms_.input_norm,
-           {&linears_[kQ], &linears_[kK], &linears_[kV]},
+           {&linears_[kAttnQ], &linears_[kAttnK], &linears_[kAttnV]},
            &norms_.input_norm_bias},
           {name_ + ".post_attention_layernorm.weight", norms_.post_attention_norm, mlp_readers(),
            &norms_.post_attention_norm_bias}};
 }
 
 std::vector<LinearPairSubgraph> MoeBlock::linear_pair_subgraphs() {
-  LinearPairSubgraph ov{LinearPairKind::kOV, &linears_[kV], &linears_[kO]};
+  LinearPairSubgraph ov{LinearPairKind::kOV, &linears_[kAttnV], &linears_[kAttnO]};
   ov.num_heads = config_.num_heads;
   ov.num_kv_heads = config_.num_kv_heads;
   ov.head_dim = config_.head_dim;
@@ -109,12 +110,12 @@ std::vector<LinearPairSubgraph> MoeBlock::linear_pair_subgraphs() {
 std::optional<BlockRotationPoints> MoeBlock::rotation_points() {
   BlockRotationPoints points;
   points.norms = norm_linear_subgraphs();
-  points.readers = {&linears_[kQ], &linears_[kK], &linears_[kV]};
+  points.readers = {&linears_[kAttnQ], &linears_[kAttnK], &linears_[kAttnV]};
   for (Linear* reader : mlp_readers()) points.readers.push_back(reader);  // the router is rotated too
-  points.writers = {&linears_[kO]};
+  points.writers = {&linears_[kAttnO]};
   for (Linear* writer : mlp_writers()) points.writers.push_back(writer);
-  points.value = &linears_[kV];
-  points.attention_output = &linears_[kO];
+  points.value = &linears_[kAttnV];
+  points.attention_output = &linears_[kAttnO];
   points.num_heads = config_.num_heads;
   points.num_kv_heads = config_.num_kv_heads;
   points.head_dim = config_.head_dim;

@@ -19,14 +19,15 @@ std::string model_type(const nlohmann::json& hf_config) {
   return hf_config.value("model_type", std::string("llama"));
 }
 
-std::int64_t int_field(const nlohmann::json& hf_config, const char* key, std::int64_t fallback) {
+std::int64_t moe_int_field(const nlohmann::json& hf_config, const char* key, std::int64_t fallback) {
   const auto found = hf_config.find(key);
   return found != hf_config.end() && found->is_number_integer() ? found->get<std::int64_t>() : fallback;
 }
 
 std::int64_t num_experts(const nlohmann::json& hf_config) {
   return std::max<std::int64_t>(
-      0, int_field(hf_config, model_type(hf_config) == "mixtral" ? "num_local_experts" : "num_experts", 0));
+      0,
+      moe_int_field(hf_config, model_type(hf_config) == "mixtral" ? "num_local_experts" : "num_experts", 0));
 }
 
 // transformers' Qwen2MoeDecoderLayer / Qwen3MoeDecoderLayer (and vLLM's): sparse unless in mlp_only_layers,
@@ -41,7 +42,7 @@ bool sparse_layer(const nlohmann::json& hf_config, std::int64_t layer) {
       if (entry.is_number_integer() && entry.get<std::int64_t>() == layer) return false;
     }
   }
-  const std::int64_t step = std::max<std::int64_t>(1, int_field(hf_config, "decoder_sparse_step", 1));
+  const std::int64_t step = std::max<std::int64_t>(1, moe_int_field(hf_config, "decoder_sparse_step", 1));
   return (layer + 1) % step == 0;
 }
 
@@ -162,7 +163,7 @@ std::vector<std::string> layer_linears(const nlohmann::json& hf_config, std::int
       names.push_back(expert + leaf);
   }
   if (model_type(hf_config) == "qwen2_moe" &&
-      int_field(hf_config, "shared_expert_intermediate_size", 0) > 0) {
+      moe_int_field(hf_config, "shared_expert_intermediate_size", 0) > 0) {
     for (const char* leaf : {"gate_proj", "up_proj", "down_proj"})
       names.push_back(block + "shared_expert." + leaf);
     names.push_back(block + "shared_expert_gate");

@@ -39,7 +39,7 @@ class Fd {
   int fd_;
 };
 
-void write_all(int fd, const char* data, std::size_t size, const std::filesystem::path& temp) {
+void write_all_to_temp(int fd, const char* data, std::size_t size, const std::filesystem::path& temp) {
   while (size > 0) {
     const ssize_t written = ::write(fd, data, size);
     if (written < 0 && errno == EINTR) continue;
@@ -87,7 +87,7 @@ void publish(const std::filesystem::path& file, Fill fill) {
 
 void write_file_atomic(const std::filesystem::path& file, std::string_view bytes) {
   publish(file, [&](int fd, const std::filesystem::path& temp) {
-    write_all(fd, bytes.data(), bytes.size(), temp);
+    write_all_to_temp(fd, bytes.data(), bytes.size(), temp);
   });
 }
 
@@ -101,7 +101,7 @@ void copy_file_atomic(const std::filesystem::path& from, const std::filesystem::
       if (got < 0 && errno == EINTR) continue;
       if (got < 0) io_error(from, "read failed", errno);
       if (got == 0) return;
-      write_all(fd, buffer, static_cast<std::size_t>(got), temp);
+      write_all_to_temp(fd, buffer, static_cast<std::size_t>(got), temp);
     }
   });
 }

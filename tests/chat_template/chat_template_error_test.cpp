@@ -4,6 +4,7 @@
 
 #include "modelslim/core/chat_template.hpp"
 #include "modelslim/error.hpp"
+#include "support/test_support.hpp"
 
 using modelslim::Error;
 using modelslim::ErrorCode;
@@ -23,9 +24,7 @@ std::string render_error(const std::string& source,
   return {};
 }
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using modelslim::test::contains;
 
 }  // namespace
 

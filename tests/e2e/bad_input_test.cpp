@@ -62,7 +62,7 @@ const fs::path& pristine_model() {
   return model;
 }
 
-struct Fixture {
+struct BadInputFixture {
   TempDir dir{"bad-input"};
   fs::path model = dir / "model";
   fs::path save = dir / "out";
@@ -70,7 +70,7 @@ struct Fixture {
   fs::path dataset = dir / "calib.jsonl";
   fs::path weights = model / "model.safetensors";
 
-  Fixture() {
+  BadInputFixture() {
     fs::copy(pristine_model(), model, fs::copy_options::recursive);
     test::write_text(dataset,
                      "{\"inputs_pretokenized\": \"In the beginning God created the heaven\"}\n"
@@ -121,7 +121,7 @@ const std::string kOtherNorm = "model.layers.0.post_attention_layernorm.weight";
 }  // namespace
 
 TEST_CASE("the fixture itself quantizes (so every refusal below comes from its one defect)") {
-  Fixture f;
+  BadInputFixture f;
   const auto result = f.quant();
   CHECK_MESSAGE(result.exit_code == 0, result.output);
 }
@@ -129,7 +129,7 @@ TEST_CASE("the fixture itself quantizes (so every refusal below comes from its o
 // ------------------------------------------------------------------------------------------- safetensors
 
 TEST_CASE("safetensors: header cut off in the middle") {
-  Fixture f;
+  BadInputFixture f;
   const Safetensors contents = read_safetensors(f.weights);
   const std::string header = contents.header.dump();
   test::write_text(f.weights, length_prefix(header.size()) + header.substr(0, header.size() / 2));
@@ -137,13 +137,13 @@ TEST_CASE("safetensors: header cut off in the middle") {
 }
 
 TEST_CASE("safetensors: shorter than the 8-byte length prefix") {
-  Fixture f;
+  BadInputFixture f;
   test::write_text(f.weights, "\x10\x00\x00");
   f.expect_refused(f.quant(), f.weights, {"8-byte header length"});
 }
 
 TEST_CASE("safetensors: header length past the end of the file") {
-  Fixture f;
+  BadInputFixture f;
   std::string bytes = test::read_text(f.weights);
   bytes.replace(0, 8, length_prefix(bytes.size()));
   test::write_text(f.weights, bytes);
@@ -151,7 +151,7 @@ TEST_CASE("safetensors: header length past the end of the file") {
 }
 
 TEST_CASE("safetensors: data_offsets past the end of the data section") {
-  Fixture f;
+  BadInputFixture f;
   const Safetensors contents = read_safetensors(f.weights);
   const std::uint64_t size = contents.data.size();
   f.edit_tensor(kNorm, "data_offsets", {size - 4, size + 508});  // still 512 bytes = 128 floats
@@ -159,26 +159,26 @@ TEST_CASE("safetensors: data_offsets past the end of the data section") {
 }
 
 TEST_CASE("safetensors: two tensors share bytes") {
-  Fixture f;
+  BadInputFixture f;
   const Safetensors contents = read_safetensors(f.weights);
   f.edit_tensor(kOtherNorm, "data_offsets", contents.header[kNorm]["data_offsets"]);
   f.expect_refused(f.quant(), f.weights, {"overlap"});
 }
 
 TEST_CASE("safetensors: unknown dtype") {
-  Fixture f;
+  BadInputFixture f;
   f.edit_tensor(kNorm, "dtype", "F8_E5M2");
   f.expect_refused(f.quant(), f.weights, {kNorm, "unsupported dtype 'F8_E5M2'"});
 }
 
 TEST_CASE("safetensors: shape does not match the stored bytes") {
-  Fixture f;
+  BadInputFixture f;
   f.edit_tensor(kNorm, "shape", {64});
   f.expect_refused(f.quant(), f.weights, {kNorm, "hold 512 bytes"});
 }
 
 TEST_CASE("safetensors: header is JSON but not an object") {
-  Fixture f;
+  BadInputFixture f;
   const std::string header = "[1, 2, 3]";
   test::write_text(f.weights, length_prefix(header.size()) + header);
   f.expect_refused(f.quant(), f.weights, {"header must be a JSON object"});
@@ -187,31 +187,31 @@ TEST_CASE("safetensors: header is JSON but not an object") {
 // ------------------------------------------------------------------------------------------- config.json
 
 TEST_CASE("config.json: a required key is missing") {
-  Fixture f;
+  BadInputFixture f;
   f.edit_config("hidden_size", nullptr);
   f.expect_refused(f.quant(), f.model / "config.json", {"hidden_size"});
 }
 
 TEST_CASE("config.json: wrong types") {
-  Fixture f;
+  BadInputFixture f;
   const nlohmann::json text = "128";
   f.edit_config("hidden_size", &text);
   f.expect_refused(f.quant(), f.model / "config.json", {"hidden_size"});
 
-  Fixture g;
+  BadInputFixture g;
   const nlohmann::json list = nlohmann::json::array({1, 2});
   g.edit_config("rms_norm_eps", &list);
   g.expect_refused(g.quant(), g.model / "config.json", {"rms_norm_eps"});
 }
 
 TEST_CASE("config.json: absurd sizes") {
-  Fixture f;
+  BadInputFixture f;
   const nlohmann::json float_size = 1e12;
   f.edit_config("hidden_size", &float_size);
   f.expect_refused(f.quant(), f.model / "config.json", {"hidden_size"});
 
   // An integer size that the tensors do not have: refused when the shapes are compared, before any work.
-  Fixture g;
+  BadInputFixture g;
   const nlohmann::json huge = std::int64_t{1000000000000};
   g.edit_config("hidden_size", &huge);
   g.expect_refused(g.quant(), g.model,
@@ -219,7 +219,7 @@ TEST_CASE("config.json: absurd sizes") {
 }
 
 TEST_CASE("config.json: not JSON") {
-  Fixture f;
+  BadInputFixture f;
   test::write_text(f.model / "config.json", "{\"hidden_size\": 128,");
   f.expect_refused(f.quant(), f.model / "config.json", {"not valid JSON"});
 }
@@ -227,18 +227,18 @@ TEST_CASE("config.json: not JSON") {
 // ------------------------------------------------------------------------------------------- tokenizer.json
 
 TEST_CASE("tokenizer.json: malformed JSON") {
-  Fixture f;
+  BadInputFixture f;
   test::write_text(f.model / "tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {");
   f.expect_refused(f.quant(), f.model / "tokenizer.json", {"not valid JSON"});
 }
 
 TEST_CASE("tokenizer.json: ids that are negative or absurdly large") {
-  Fixture f;
+  BadInputFixture f;
   const char* vocab = R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": -7}, "merges": []}})";
   test::write_text(f.model / "tokenizer.json", vocab);
   f.expect_refused(f.quant(), f.model / "tokenizer.json", {"'b'"});
 
-  Fixture g;
+  BadInputFixture g;
   const char* huge = R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
                          "added_tokens": [{"id": 4611686018427387904, "content": "<huge>"}]})";
   test::write_text(g.model / "tokenizer.json", huge);
@@ -248,13 +248,13 @@ TEST_CASE("tokenizer.json: ids that are negative or absurdly large") {
 // ------------------------------------------------------------------------------------------- datasets
 
 TEST_CASE("dataset: empty") {
-  Fixture f;
+  BadInputFixture f;
   test::write_text(f.dataset, "");
   f.expect_refused(f.quant(), f.dataset, {"no samples"});
 }
 
 TEST_CASE("dataset: binary bytes") {
-  Fixture f;
+  BadInputFixture f;
   std::string bytes;
   for (int i = 0; i < 4096; ++i) bytes += static_cast<char>((i * 131 + 7) % 256);
   test::write_text(f.dataset, bytes);
@@ -262,11 +262,11 @@ TEST_CASE("dataset: binary bytes") {
 }
 
 TEST_CASE("dataset: invalid UTF-8 in one line") {
-  Fixture f;
+  BadInputFixture f;
   test::write_text(f.dataset, "In the beginning\nGod created \xC3\x28 the heaven\n");
   f.expect_refused(f.quant(), f.dataset, {"line 2", "not valid UTF-8"});
 
-  Fixture g;
+  BadInputFixture g;
   g.dataset = g.dir / "calib.json";
   g.write_config(kConfig);
   test::write_text(g.dataset, "[\"fine\", \"bro\xF0\x9F\x98ken\"]");
@@ -274,7 +274,7 @@ TEST_CASE("dataset: invalid UTF-8 in one line") {
 }
 
 TEST_CASE("dataset: a 100 MB line") {
-  Fixture f;
+  BadInputFixture f;
   {
     std::ofstream out(f.dataset, std::ios::binary | std::ios::trunc);
     out << "In the beginning\n";
@@ -301,19 +301,19 @@ std::string billion_laughs(const std::string& key, const std::string& indent = "
 }
 
 TEST_CASE("YAML: billion laughs") {
-  Fixture f;
+  BadInputFixture f;
   f.write_config(std::string(kConfig) + billion_laughs("metadata"));
   f.expect_refused(f.quant(), f.config, {"alias"});
 }
 
 TEST_CASE("YAML: an anchor that contains its own alias") {
-  Fixture f;
+  BadInputFixture f;
   f.write_config(std::string(kConfig) + "metadata: &loop {config_id: x, verified_tags: *loop}\n");
   f.expect_refused(f.quant(), f.config, {"alias"});
 }
 
 TEST_CASE("YAML: billion laughs in a tune plan") {
-  Fixture f;
+  BadInputFixture f;
   const fs::path plan = f.dir / "plan.yaml";
   test::write_text(plan,
                    "strategy: {type: standing_high}\n"
@@ -330,28 +330,28 @@ TEST_CASE("YAML: billion laughs in a tune plan") {
 }
 
 TEST_CASE("YAML: numbers too large for their field") {
-  Fixture f;
+  BadInputFixture f;
   std::string text = kConfig;
   text.replace(text.find("weight: {scope: per_channel, dtype: int8}"), 41,
                "weight: {scope: per_channel, dtype: int8, ext: {step: 4294967346}}");
   f.write_config(text);
   f.expect_refused(f.quant(), f.config, {"step"});
 
-  Fixture g;
+  BadInputFixture g;
   g.write_config(std::string(kConfig) + "metadata: {label: {w_bit: 4294967304}}\n");
   g.expect_refused(g.quant(), g.config, {"w_bit"});
 
-  Fixture h;
+  BadInputFixture h;
   h.write_config(std::string(kConfig) + "metadata: {score: 1e999}\n");
   h.expect_refused(h.quant(), h.config, {"score"});
 }
 
 TEST_CASE("YAML: wrong types") {
-  Fixture f;
+  BadInputFixture f;
   f.write_config("apiversion: modelslim_v1\nspec:\n  process: linear_quant\n  dataset: DATASET\n");
   f.expect_refused(f.quant(), f.config, {"spec.process"});
 
-  Fixture g;
+  BadInputFixture g;
   g.write_config("- apiversion: modelslim_v1\n- spec: {dataset: DATASET}\n");
   g.expect_refused(g.quant(), g.config, {"expected a mapping"});
 }

@@ -29,9 +29,7 @@ const std::vector<Command>& commands() {
   return all;
 }
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using modelslim::test::contains;
 
 }  // namespace
 

@@ -298,11 +298,12 @@ double ppl_of(const nlohmann::json& metrics, const std::string& run) {
   return 0;
 }
 
-const char* const kText = "In the beginning God created the heaven and the earth. And the earth was";
+const char* const kDeepseekText = "In the beginning God created the heaven and the earth. And the earth was";
 
 // eval --dump_logits on the float model: the adapter's logits and token ids; checked against the reference.
 void check_float_forward(const test::TempDir& dir, const fs::path& model, const std::string& label) {
-  test::write_text(dir / "text.jsonl", nlohmann::json({{"inputs_pretokenized", kText}}).dump() + "\n");
+  test::write_text(dir / "text.jsonl",
+                   nlohmann::json({{"inputs_pretokenized", kDeepseekText}}).dump() + "\n");
   const fs::path dump = dir / ("dump-" + label);
   const fs::path json = dir / ("eval-" + label + ".json");
   const auto result = test::run_command(test::modelslim_bin().string() + " eval --model_path " +
@@ -355,7 +356,8 @@ TEST_CASE("deepseek v2-lite and v3 styles: W8A8 quantization (experts dynamic) a
                    "\n"
                    R"({"inputs_pretokenized": "And God saw the light, that it was good."})"
                    "\n");
-  test::write_text(dir / "text.jsonl", nlohmann::json({{"inputs_pretokenized", kText}}).dump() + "\n");
+  test::write_text(dir / "text.jsonl",
+                   nlohmann::json({{"inputs_pretokenized", kDeepseekText}}).dump() + "\n");
   // The reference's DeepSeek W8A8 practice (lab_practice/deepseek_v3/deepseekv3_w4a8c8_per_channel.yaml,
   // its W8A8 configs): attention W8A8 static except kv_b_proj, MLPs W8A8_DYNAMIC except the router.
   test::write_text(dir / "practice.yaml", R"(apiversion: modelslim_v1

@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path make_model(const test::TempDir& dir) {
+fs::path eval_reuse_make_model(const test::TempDir& dir) {
   const fs::path model = dir / "model";
   const auto made = test::run_command(
       (test::build_dir() / "bin" / "make_random_model").string() + " --config " +
@@ -106,7 +106,7 @@ EvaluationRequest request_for(const fs::path& model, const std::optional<fs::pat
 
 TEST_CASE("evaluation reuse: bit-identical metrics, blocks skipped, every key part matters") {
   test::TempDir dir("eval-reuse");
-  const fs::path model = make_model(dir);
+  const fs::path model = eval_reuse_make_model(dir);
   write_samples(test::source_dir() / "data/datasets/kjv_calib.jsonl", dir / "calib.jsonl", 3, 100);
   write_samples(test::source_dir() / "data/datasets/kjv_eval.jsonl", dir / "eval.jsonl", 4, 80);
   const fs::path all = quantize(dir, model, "all", "");

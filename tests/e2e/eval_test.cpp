@@ -38,9 +38,7 @@ class FakeQuantProbe final : public Saver {
   BlockInput state_;
 };
 
-fs::path plugin_dir() {
-  return test::build_dir() / "lib" / "modelslim" / "plugins";
-}
+using modelslim::test::plugin_dir;
 
 struct QuantCase {
   std::string type;     // the ascendv1 type every linear must get

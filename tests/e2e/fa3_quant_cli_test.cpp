@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kText =
+constexpr const char* kFa3Text =
     "The quick brown fox jumps over the lazy dog while the river keeps flowing toward the distant sea.";
 
 struct Run {
@@ -25,7 +25,7 @@ struct Run {
   fs::path model = dir / "model";
 
   void write_practice(const std::string& process, const std::string& save) const {
-    test::write_text(dir / "text.jsonl", nlohmann::json({{"inputs_pretokenized", kText}}).dump() + "\n");
+    test::write_text(dir / "text.jsonl", nlohmann::json({{"inputs_pretokenized", kFa3Text}}).dump() + "\n");
     test::write_text(dir / "practice.yaml", "apiversion: modelslim_v1\nspec:\n  process:\n" + process +
                                                 "  save:\n" + save +
                                                 "  dataset: " + (dir / "text.jsonl").string() + "\n");

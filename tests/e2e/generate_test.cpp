@@ -24,13 +24,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path plugin_dir() {
-  return test::build_dir() / "lib" / "modelslim" / "plugins";
-}
+using modelslim::test::plugin_dir;
 
 // A random Llama with the byte tokenizer and no end-of-sequence token (tests that want one set it): a copy,
 // in `dir`, of the one made once per process.
-fs::path make_model(const test::TempDir& dir, const std::string& extra_sets = "") {
+fs::path generate_make_model(const test::TempDir& dir, const std::string& extra_sets = "") {
   const fs::path made = test::shared_generated(
       (test::build_dir() / "bin" / "make_random_model").string() + " --config " +
       (test::source_dir() / "data/demo/config.json").string() +
@@ -125,7 +123,7 @@ std::string concatenated(const std::vector<std::string>& pieces) {
 
 TEST_CASE("greedy generation equals a float64 greedy argmax loop; the CLI prints the same text") {
   test::TempDir dir("generate-greedy");
-  const fs::path model = make_model(dir);
+  const fs::path model = generate_make_model(dir);
   const auto generator = open_generator(model);
   const std::vector<std::int64_t> prompt = generator->tokenizer().encode("In the beginning");
   SamplingParams params = greedy(20);
@@ -156,7 +154,7 @@ TEST_CASE("greedy generation equals a float64 greedy argmax loop; the CLI prints
 
 TEST_CASE("echo log-probs give modelslim eval's perplexity (float and a saved W8A8 artifact)") {
   test::TempDir dir("generate-echo");
-  const fs::path model = make_model(dir);
+  const fs::path model = generate_make_model(dir);
   const std::string text = read_text_dataset(test::source_dir() / "data/datasets/kjv_eval.jsonl").front();
   test::write_text(dir / "one.jsonl", nlohmann::json({{"inputs_pretokenized", text}}).dump() + "\n");
   test::write_text(dir / "w8a8.yaml", test::with_dataset(test::kW8A8Practice, dir / "one.jsonl"));
@@ -264,7 +262,7 @@ TEST_CASE("sampler: draws follow the distribution, top_k 1 is greedy, a seed rep
 
 TEST_CASE("generator: top_k 1 equals greedy; a seed reproduces a sampled generation") {
   test::TempDir dir("generate-sampling");
-  const fs::path model = make_model(dir);
+  const fs::path model = generate_make_model(dir);
   const auto generator = open_generator(model);
   const std::vector<std::int64_t> prompt = generator->tokenizer().encode("And the earth");
   const core::Generation greedy_run = generator->generate(prompt, greedy(16));
@@ -286,7 +284,7 @@ TEST_CASE("generator: top_k 1 equals greedy; a seed reproduces a sampled generat
 
 TEST_CASE("stop string across two tokens is cut; streamed pieces concatenate to the text") {
   test::TempDir dir("generate-stop");
-  const fs::path model = make_model(dir);
+  const fs::path model = generate_make_model(dir);
   const auto generator = open_generator(model);
   const Tokenizer& tokenizer = generator->tokenizer();
   const std::vector<std::int64_t> prompt = tokenizer.encode("In the beginning");
@@ -342,7 +340,7 @@ TEST_CASE("stop string across two tokens is cut; streamed pieces concatenate to 
 
 TEST_CASE("end-of-sequence ends generation with kStop, excluded from the output") {
   test::TempDir dir("generate-eos");
-  const fs::path model = make_model(dir);
+  const fs::path model = generate_make_model(dir);
   std::vector<std::int64_t> prompt;
   core::Generation full;
   {
@@ -368,7 +366,7 @@ TEST_CASE("end-of-sequence ends generation with kStop, excluded from the output"
 
 TEST_CASE("requests past the context and empty prompts are refused, naming the limit") {
   test::TempDir dir("generate-limits");
-  const auto generator = open_generator(make_model(dir));
+  const auto generator = open_generator(generate_make_model(dir));
   CHECK(generator->context_length() == 128);
   CHECK_THROWS_WITH_AS(generator->generate(std::vector<std::int64_t>(100, 65), greedy(29)),
                        doctest::Contains("exceeds the model's context of 128"), Error);

@@ -54,7 +54,7 @@ at::Tensor int8_round_trip(const at::Tensor& x, const at::Tensor& scale, const a
   return (at::clamp(at::round(x / s + o), -128.0, 127.0) - o) * s;
 }
 
-double rms(const at::Tensor& a, const at::Tensor& b) {
+double kv_cache_rms(const at::Tensor& a, const at::Tensor& b) {
   return std::sqrt((a.to(at::kDouble) - b.to(at::kDouble)).pow(2).mean().item<double>());
 }
 
@@ -184,15 +184,15 @@ TEST_CASE(
         v = int8_round_trip(v, saved_tensor(a + "v_proj.kv_cache_scale"),
                             saved_tensor(a + "v_proj.kv_cache_offset"));
       });
-  const double deployed_vs_reference = rms(deployed, c8_reference);
-  const double kv_error = rms(c8_reference, float_reference);
+  const double deployed_vs_reference = kv_cache_rms(deployed, c8_reference);
+  const double kv_error = kv_cache_rms(c8_reference, float_reference);
   MESSAGE("rms logit difference deployed-vs-float64 C8 " << deployed_vs_reference << ", C8-vs-float "
                                                          << kv_error);
   CHECK(kv_error > 1e-5);  // the int8 cache visibly changes the logits
   CHECK(deployed_vs_reference < 1e-2 * kv_error);
   // The float model's logits (dump) are the reference's float ones: the difference is the cache's.
   const at::Tensor float_dumped = SafetensorsFile::open(dump / "float.safetensors")->load("one.0.logits");
-  CHECK(rms(float_dumped, float_reference) < 1e-2 * kv_error);
+  CHECK(kv_cache_rms(float_dumped, float_reference) < 1e-2 * kv_error);
 }
 
 TEST_CASE("dynamic_cache and kv_smooth on a Qwen3-MoE model: C8 tensors saved, eval runs the int8 cache") {
@@ -234,7 +234,7 @@ TEST_CASE("dynamic_cache and kv_smooth on a Qwen3-MoE model: C8 tensors saved, e
   // kv_smooth preserves the function, so what separates the saved model from the float one is the cache.
   const at::Tensor quantized = SafetensorsFile::open(dump / "quantized.safetensors")->load("one.0.logits");
   const at::Tensor float_logits = SafetensorsFile::open(dump / "float.safetensors")->load("one.0.logits");
-  const double difference = rms(quantized, float_logits);
+  const double difference = kv_cache_rms(quantized, float_logits);
   MESSAGE("MoE: rms logit difference C8 vs float " << difference);
   CHECK(difference > 1e-5);
   CHECK(difference < 0.05 * std::sqrt(float_logits.to(at::kDouble).pow(2).mean().item<double>()));

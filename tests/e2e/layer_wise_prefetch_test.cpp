@@ -15,7 +15,7 @@ namespace {
 // hidden 1024 / intermediate 2048: every float32 weight is >= 4 MiB, so all of them go through the pool;
 // shards of 3 MiB split the blocks' tensors over many files.
 // Made once per process: each SUBCASE reruns the case body, and every subcase only reads the model.
-fs::path make_model() {
+fs::path layer_wise_prefetch_make_model() {
   const fs::path model = test::shared_generated(
       (test::build_dir() / "bin" / "make_random_model").string() + " --config " +
       (test::source_dir() / "data" / "demo" / "config.json").string() +
@@ -29,7 +29,7 @@ fs::path make_model() {
   return model;
 }
 
-std::string quant(const fs::path& model, const fs::path& config, const fs::path& save,
+std::string layer_wise_prefetch_quant(const fs::path& model, const fs::path& config, const fs::path& save,
                   const std::string& env) {
   const auto result =
       test::run_command(env + " " + test::modelslim_bin().string() + " quant --model_path " + model.string() +
@@ -38,7 +38,7 @@ std::string quant(const fs::path& model, const fs::path& config, const fs::path&
   return result.output;
 }
 
-void require_identical_trees(const fs::path& a, const fs::path& b) {
+void layer_wise_prefetch_require_identical_trees(const fs::path& a, const fs::path& b) {
   std::size_t files = 0;
   for (const auto& entry : fs::recursive_directory_iterator(a)) {
     if (!entry.is_regular_file() || entry.path().filename() == ".modelslim-output") continue;
@@ -60,19 +60,19 @@ const char* kOff = "MODELSLIM_PREFETCH=0 MODELSLIM_BUFFER_POOL=0";
 
 TEST_CASE("layer_wise prefetch and buffer reuse write the same bytes as plain loading (several shards)") {
   test::TempDir dir("layer-wise-prefetch");
-  const fs::path model = make_model();
+  const fs::path model = layer_wise_prefetch_make_model();
   test::write_text(dir / "calib.jsonl",
                    "{\"inputs_pretokenized\": \"In the beginning God created the heaven and the earth.\"}\n"
                    "{\"inputs_pretokenized\": \"And the earth was without form, and void; and darkness.\"}\n"
                    "{\"inputs_pretokenized\": \"And God said, Let there be light: and there was light.\"}\n");
   SUBCASE("W8A8 static, min/max") {
     test::write_text(dir / "w8a8.yaml", test::with_dataset(test::kW8A8Practice, dir / "calib.jsonl"));
-    quant(model, dir / "w8a8.yaml", dir / "off", kOff);
-    quant(model, dir / "w8a8.yaml", dir / "on", "");
+    layer_wise_prefetch_quant(model, dir / "w8a8.yaml", dir / "off", kOff);
+    layer_wise_prefetch_quant(model, dir / "w8a8.yaml", dir / "on", "");
     // One block's bf16 bytes converted to float32 ahead: the other prefetch path.
-    quant(model, dir / "w8a8.yaml", dir / "ahead", "MODELSLIM_PREFETCH_BUDGET_MIB=block");
-    require_identical_trees(dir / "off", dir / "on");
-    require_identical_trees(dir / "off", dir / "ahead");
+    layer_wise_prefetch_quant(model, dir / "w8a8.yaml", dir / "ahead", "MODELSLIM_PREFETCH_BUDGET_MIB=block");
+    layer_wise_prefetch_require_identical_trees(dir / "off", dir / "on");
+    layer_wise_prefetch_require_identical_trees(dir / "off", dir / "ahead");
   }
   SUBCASE("W8A16 asymmetric per-group weights (engine: none), no calibration data") {
     test::write_text(dir / "w8a16.yaml", R"(apiversion: modelslim_v1
@@ -83,8 +83,8 @@ spec:
         weight: {scope: per_group, dtype: int8, symmetric: false, ext: {group_size: 128}}
   save: [{type: ascendv1_saver, part_file_size: 1, engine: none}]
 )");
-    quant(model, dir / "w8a16.yaml", dir / "off", kOff);
-    quant(model, dir / "w8a16.yaml", dir / "on", "");
-    require_identical_trees(dir / "off", dir / "on");
+    layer_wise_prefetch_quant(model, dir / "w8a16.yaml", dir / "off", kOff);
+    layer_wise_prefetch_quant(model, dir / "w8a16.yaml", dir / "on", "");
+    layer_wise_prefetch_require_identical_trees(dir / "off", dir / "on");
   }
 }

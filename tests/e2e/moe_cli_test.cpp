@@ -61,7 +61,8 @@ std::string served_practice(const fs::path& dataset, const std::string& saver) {
   return text;
 }
 
-std::string practice(const fs::path& dataset, const std::string& saver, const std::string& extra = "") {
+std::string moe_cli_practice(const fs::path& dataset, const std::string& saver,
+                             const std::string& extra = "") {
   std::string text = test::with_dataset(kMoePractice, dataset);
   text.replace(text.find("SAVER"), 5, saver);
   text.replace(text.find("EXTRA"), 5, extra);
@@ -77,7 +78,7 @@ fs::path write_dataset(const test::TempDir& dir) {
   return file;
 }
 
-test::CommandResult quant(const fs::path& model, const fs::path& save, const fs::path& config) {
+test::CommandResult moe_cli_quant(const fs::path& model, const fs::path& save, const fs::path& config) {
   return test::run_command(test::modelslim_bin().string() + " quant --model_path " + model.string() +
                            " --save_path " + save.string() + " --config_path " + config.string());
 }
@@ -107,7 +108,7 @@ TEST_CASE("moe CLI: quant W8A8 (ascendv1), eval and analyze on each family") {
     CAPTURE(family);
     const fs::path model = test::shared_moe_model(family);
     const fs::path save = dir / (family + "-w8a8");
-    auto result = quant(model, save, dir / "w8a8.yaml");
+    auto result = moe_cli_quant(model, save, dir / "w8a8.yaml");
     REQUIRE_MESSAGE(result.exit_code == 0, result.output);
     const nlohmann::json description = read_json_file(save / "quant_model_description.json");
     // qwen2_moe: only layer 1 is sparse (decoder_sparse_step 2).
@@ -148,7 +149,7 @@ TEST_CASE("moe CLI: compressed_tensors saves dynamic experts and refuses static 
   const fs::path dataset = write_dataset(dir);
   const fs::path model = test::shared_moe_model("qwen3_moe");
   test::write_text(dir / "ct.yaml", served_practice(dataset, "compressed_tensors"));
-  auto result = quant(model, dir / "out", dir / "ct.yaml");
+  auto result = moe_cli_quant(model, dir / "out", dir / "ct.yaml");
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   const nlohmann::json config = read_json_file(dir / "out" / "config.json");
   REQUIRE(config.contains("quantization_config"));
@@ -157,8 +158,8 @@ TEST_CASE("moe CLI: compressed_tensors saves dynamic experts and refuses static 
   CHECK((saved.load("model.layers.0.mlp.experts.3.up_proj.weight").scalar_type() == at::kChar));
 
   // vLLM has no int8 MoE method with static activation scales: refused, nothing written.
-  test::write_text(dir / "static.yaml", practice(dataset, "compressed_tensors"));
-  result = quant(model, dir / "static-out", dir / "static.yaml");
+  test::write_text(dir / "static.yaml", moe_cli_practice(dataset, "compressed_tensors"));
+  result = moe_cli_quant(model, dir / "static-out", dir / "static.yaml");
   CHECK_MESSAGE(result.exit_code == 1, result.output);
   CHECK_MESSAGE(result.output.find("vLLM cannot serve on MoE layers") != std::string::npos, result.output);
   CHECK_FALSE(fs::exists(dir / "static-out"));
@@ -176,8 +177,8 @@ TEST_CASE("moe calibration coverage: an expert no token reaches") {
   const std::string expert = "model.layers.0.mlp.experts.3.";
 
   SUBCASE("all_experts_calibration (the default for static scales): real statistics") {
-    test::write_text(dir / "on.yaml", practice(dataset, "ascendv1_saver, engine: none"));
-    const auto result = quant(model, dir / "on", dir / "on.yaml");
+    test::write_text(dir / "on.yaml", moe_cli_practice(dataset, "ascendv1_saver, engine: none"));
+    const auto result = moe_cli_quant(model, dir / "on", dir / "on.yaml");
     REQUIRE_MESSAGE(result.exit_code == 0, result.output);
     CHECK_MESSAGE(result.output.find("model.layers.0: calibration tokens per expert: [") != std::string::npos,
                   result.output);
@@ -194,9 +195,9 @@ TEST_CASE("moe calibration coverage: an expert no token reaches") {
           saved.load("model.layers.0.mlp.experts.0.up_proj.input_scale").item<double>());
   }
   SUBCASE("all_experts_calibration: false: a warning names the expert, which falls back to dynamic") {
-    test::write_text(dir / "off.yaml", practice(dataset, "ascendv1_saver, engine: none",
-                                                "\n      all_experts_calibration: false"));
-    const auto result = quant(model, dir / "off", dir / "off.yaml");
+    test::write_text(dir / "off.yaml", moe_cli_practice(dataset, "ascendv1_saver, engine: none",
+                                                        "\n      all_experts_calibration: false"));
+    const auto result = moe_cli_quant(model, dir / "off", dir / "off.yaml");
     REQUIRE_MESSAGE(result.exit_code == 0, result.output);
     CHECK_MESSAGE(result.output.find("no calibration token reached expert model.layers.0.mlp.experts.3 ") !=
                       std::string::npos,

@@ -23,9 +23,7 @@ using namespace modelslim;
 
 namespace {
 
-fs::path plugin_dir() {
-  return test::build_dir() / "lib" / "modelslim" / "plugins";
-}
+using modelslim::test::plugin_dir;
 
 std::string thrown_message(const std::function<void()>& call) {
   try {

@@ -25,14 +25,14 @@ namespace test = modelslim::test;
 
 namespace {
 
-const char* const kConfig = modelslim::test::kW8A8Practice;
+const char* const kNumericsConfig = modelslim::test::kW8A8Practice;
 
 fs::path calib_dataset() {
   return test::shared_dir() / "data" / "msmodelslim_lab_calib" / "mix_calib.jsonl";
 }
 
 // A random fake_llama checkpoint made with `model_flags`, once per process per flags: fixtures copy it.
-const fs::path& pristine_model(const std::string& model_flags) {
+const fs::path& numerics_pristine_model(const std::string& model_flags) {
   static const TempDir dir{"numerics-models"};
   static std::map<std::string, fs::path> made_models;
   const auto found = made_models.find(model_flags);
@@ -46,17 +46,17 @@ const fs::path& pristine_model(const std::string& model_flags) {
   return made_models.emplace(model_flags, model).first->second;
 }
 
-struct Fixture {
+struct NumericsFixture {
   TempDir dir{"numerics"};
   fs::path model = dir / "model";
   fs::path config = dir / "config.yaml";
 
-  explicit Fixture(const std::string& model_flags) {
-    fs::copy(pristine_model(model_flags), model, fs::copy_options::recursive);
+  explicit NumericsFixture(const std::string& model_flags) {
+    fs::copy(numerics_pristine_model(model_flags), model, fs::copy_options::recursive);
     write_config(calib_dataset());
   }
   void write_config(const fs::path& dataset) const {
-    test::write_text(config, test::with_dataset(kConfig, dataset));
+    test::write_text(config, test::with_dataset(kNumericsConfig, dataset));
   }
   // Two short samples, for the cases that stop at the first bad number (calibration size is not their point).
   void use_short_dataset() const {
@@ -108,7 +108,7 @@ std::string file_bytes(const fs::path& file) {
 }  // namespace
 
 TEST_CASE("a NaN in a checkpoint weight is refused naming the tensor; nothing is written") {
-  Fixture f("--byte-tokenizer --set vocab_size=260");
+  NumericsFixture f("--byte-tokenizer --set vocab_size=260");
   f.use_short_dataset();
   f.rewrite_tensor("model.layers.1.mlp.down_proj.weight",
                    [](at::Tensor& t) { t.view({-1})[37] = std::numeric_limits<float>::quiet_NaN(); });
@@ -117,7 +117,7 @@ TEST_CASE("a NaN in a checkpoint weight is refused naming the tensor; nothing is
 }
 
 TEST_CASE("an activation that overflows to inf is refused naming the linear, the sample and the block") {
-  Fixture f("--byte-tokenizer --set vocab_size=260");
+  NumericsFixture f("--byte-tokenizer --set vocab_size=260");
   f.use_short_dataset();
   // gate and up of block 0 scaled by 1e25 each: their product (down_proj's input) is ~1e48 > float max.
   for (const char* name : {"model.layers.0.mlp.gate_proj.weight", "model.layers.0.mlp.up_proj.weight"}) {
@@ -131,7 +131,8 @@ TEST_CASE("an activation that overflows to inf is refused naming the linear, the
 
 TEST_CASE("calibration samples are cut to max_position_embeddings, as if the text had been cut") {
   constexpr int kLimit = 24;
-  Fixture f("--byte-tokenizer --set vocab_size=260 --set max_position_embeddings=" + std::to_string(kLimit));
+  NumericsFixture f("--byte-tokenizer --set vocab_size=260 --set max_position_embeddings=" +
+                    std::to_string(kLimit));
   const auto tokenizer = modelslim::Tokenizer::from_file(f.model / "tokenizer.json");
   const std::vector<std::string> texts = modelslim::read_text_dataset(calib_dataset());
   std::size_t longer = 0;
@@ -171,7 +172,7 @@ TEST_CASE("calibration samples are cut to max_position_embeddings, as if the tex
 }
 
 TEST_CASE("--max_calib_tokens cuts below the model's limit; a bad value is a usage error") {
-  Fixture f("--byte-tokenizer --set vocab_size=260");
+  NumericsFixture f("--byte-tokenizer --set vocab_size=260");
   const fs::path save = f.dir / "out";
   const CommandResult run = f.quant(save, "--max_calib_tokens 16");
   REQUIRE_MESSAGE(run.exit_code == 0, run.output);

@@ -24,9 +24,9 @@ namespace {
 // Data-free; embeds the probe sequences after the earlier processors' pre_run (QuaRot rotates the
 // embedding there) and forwards them through each block after the earlier processors are done with it.
 // Also records how far the linear weights moved from the checkpoint, so a no-op cannot pass.
-class Probe final : public Processor {
+class OutlierRotationProbe final : public Processor {
  public:
-  Probe(std::vector<at::Tensor> ids, const fs::path& model_dir)
+  OutlierRotationProbe(std::vector<at::Tensor> ids, const fs::path& model_dir)
       : ids_(std::move(ids)), original_(SafetensorsCheckpoint::open_dir(model_dir)) {}
   bool is_data_free() const override { return true; }
   void pre_run(RunContext& context) override {
@@ -98,8 +98,8 @@ Comparison process_and_compare(const fs::path& model_dir, const std::string& pro
   const auto config = parse_yaml_string("process: " + processors_yaml, "test.yaml");
   for (const ConfigNode& node : config["process"].items())
     pipeline.processors.push_back(registry().create_processor(node));
-  auto probe = std::make_unique<Probe>(ids, model_dir);
-  Probe& probe_ref = *probe;
+  auto probe = std::make_unique<OutlierRotationProbe>(ids, model_dir);
+  OutlierRotationProbe& probe_ref = *probe;
   pipeline.processors.push_back(std::move(probe));
   core::run_pipeline(*model, pipeline, token_ids(*model, calibration), core::RunnerKind::kLayerWise,
                      SaveContext{"/unused", model_dir, *model}, nullptr);

@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string practice(const std::string& activation_key) {
+std::string pdmix_practice(const std::string& activation_key) {
   return "apiversion: modelslim_v0\nmetadata:\n  config_id: qwen3-14b-dense-w8a8\nspec:\n  calib_cfg:\n"
          "    w_bit: 8\n    a_bit: 8\n    mm_tensor: False\n    " +
          activation_key + ": True\n  calib_dataset: tiny_calib.jsonl\n";
@@ -30,9 +30,9 @@ void write_calibration(const test::TempDir& dir) {
   test::write_text(dir / "tiny_calib.jsonl", all.substr(0, end));
 }
 
-fs::path quantize(const test::TempDir& dir, const fs::path& model, const std::string& activation_key) {
+fs::path pdmix_quantize(const test::TempDir& dir, const fs::path& model, const std::string& activation_key) {
   const fs::path file = dir / (activation_key + ".yaml");
-  test::write_text(file, practice(activation_key));
+  test::write_text(file, pdmix_practice(activation_key));
   const fs::path out = dir / activation_key;
   const auto result = test::run_command("MODELSLIM_DATASET_PATH=" + dir.path().string() + " " +
                                         test::modelslim_bin().string() + " quant --model_path " +
@@ -42,7 +42,7 @@ fs::path quantize(const test::TempDir& dir, const fs::path& model, const std::st
   return out;
 }
 
-double quantized_ppl(const test::TempDir& dir, const fs::path& model, const fs::path& saved) {
+double pdmix_quantized_ppl(const test::TempDir& dir, const fs::path& model, const fs::path& saved) {
   const fs::path json = saved.string() + "-eval.json";
   const auto result =
       test::run_command(test::modelslim_bin().string() + " eval --model_path " + model.string() +
@@ -71,7 +71,7 @@ TEST_CASE("v0 pdmix saves W8A8_MIX as the reference lays it out and evaluates as
   REQUIRE_MESSAGE(made.exit_code == 0, made.output);
   write_calibration(dir);
 
-  const fs::path mix = quantize(dir, model, "pdmix");
+  const fs::path mix = pdmix_quantize(dir, model, "pdmix");
   const auto description = read_json_file(mix / "quant_model_description.json");
   CHECK(description["model_quant_type"] == "W8A8_MIX");
   const std::string q = "model.layers.1.self_attn.q_proj";
@@ -90,8 +90,9 @@ TEST_CASE("v0 pdmix saves W8A8_MIX as the reference lays it out and evaluates as
   CHECK(saved.load(q + ".input_scale").numel() == 1);
   CHECK(saved.load(q + ".input_scale").item<double>() > 0.0);
 
-  const fs::path dynamic = quantize(dir, model, "is_dynamic");
+  const fs::path dynamic = pdmix_quantize(dir, model, "is_dynamic");
   CHECK(read_json_file(dynamic / "quant_model_description.json")["model_quant_type"] == "W8A8_DYNAMIC");
   CHECK(saved.load(q + ".weight").equal(SafetensorsCheckpoint::open_dir(dynamic).load(q + ".weight")));
-  CHECK(quantized_ppl(dir, model, mix) == doctest::Approx(quantized_ppl(dir, model, dynamic)).epsilon(1e-9));
+  CHECK(pdmix_quantized_ppl(dir, model, mix) ==
+        doctest::Approx(pdmix_quantized_ppl(dir, model, dynamic)).epsilon(1e-9));
 }

@@ -18,9 +18,7 @@ namespace {
 fs::path test_plugin_dir(const std::string& name) {
   return test::build_dir() / "test-plugins" / name;
 }
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using modelslim::test::contains;
 }  // namespace
 
 TEST_CASE("a foreign lib*.so in a plugin directory is skipped with a warning naming it") {

@@ -44,7 +44,7 @@ fs::path mix_calib() {
 }
 
 // A random-weight copy of fake_llama in HF format.
-fs::path make_fake_llama(const test::TempDir& dir, const std::string& extra = "") {
+fs::path quant_cli_make_fake_llama(const test::TempDir& dir, const std::string& extra = "") {
   const fs::path fake = test::shared_dir() / "data" / "fake_llama";
   const fs::path model = dir / "model";
   const auto result = test::run_command((test::build_dir() / "bin" / "make_random_model").string() +
@@ -54,7 +54,7 @@ fs::path make_fake_llama(const test::TempDir& dir, const std::string& extra = ""
   return model;
 }
 
-test::CommandResult quant(const fs::path& model, const fs::path& save, const std::string& flags) {
+test::CommandResult quant_cli_quant(const fs::path& model, const fs::path& save, const std::string& flags) {
   return test::run_command(test::modelslim_bin().string() + " quant --model_path " + model.string() +
                            " --save_path " + save.string() + " " + flags);
 }
@@ -86,10 +86,10 @@ class SavedW8A8Linear final : public LinearCompute {
 
 TEST_CASE("W8A8 static on fake_llama: layout, int8 weights vs float64, logits vs float") {
   test::TempDir dir("quant-e2e");
-  const fs::path model = make_fake_llama(dir);
+  const fs::path model = quant_cli_make_fake_llama(dir);
   test::write_text(dir / "w8a8.yaml", replace_all(kW8A8Config, "DATASET", mix_calib().string()));
   const fs::path save = dir / "out";
-  const auto result = quant(model, save, "--config_path " + (dir / "w8a8.yaml").string());
+  const auto result = quant_cli_quant(model, save, "--config_path " + (dir / "w8a8.yaml").string());
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   CHECK(result.output.find("block 3/3") != std::string::npos);  // progress
   CHECK(result.output.find("48 calibration samples") != std::string::npos);
@@ -111,10 +111,10 @@ TEST_CASE("W8A8 static on fake_llama: layout, int8 weights vs float64, logits vs
 
 TEST_CASE("int8 weights equal an independent float64 quantization and logits stay close to float") {
   test::TempDir dir("quant-e2e-math");
-  const fs::path model = make_fake_llama(dir);
+  const fs::path model = quant_cli_make_fake_llama(dir);
   test::write_text(dir / "w8a8.yaml", replace_all(kW8A8Config, "DATASET", mix_calib().string()));
   const fs::path save = dir / "out";
-  const auto result = quant(model, save, "--config_path " + (dir / "w8a8.yaml").string());
+  const auto result = quant_cli_quant(model, save, "--config_path " + (dir / "w8a8.yaml").string());
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
 
   const auto original = SafetensorsCheckpoint::open_dir(model);
@@ -163,8 +163,8 @@ TEST_CASE("int8 weights equal an independent float64 quantization and logits sta
 
 TEST_CASE("--quant_type w8a16 uses the shipped practice; W8A8_DYNAMIC with sharded output") {
   test::TempDir dir("quant-e2e-types");
-  const fs::path model = make_fake_llama(dir);
-  auto result = quant(model, dir / "w8a16", "--quant_type w8a16 --model_type Llama-2-7b");
+  const fs::path model = quant_cli_make_fake_llama(dir);
+  auto result = quant_cli_quant(model, dir / "w8a16", "--quant_type w8a16 --model_type Llama-2-7b");
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   auto description = read_json_file(dir / "w8a16" / "quant_model_description.json");
   CHECK(description["model_quant_type"] == "W8A16");
@@ -182,7 +182,7 @@ spec:
       exclude: ["*down_proj"]
   save: [{type: ascendv1_saver, part_file_size: 0.0002}]
 )");
-  result = quant(model, dir / "dynamic", "--config_path " + (dir / "dynamic.yaml").string());
+  result = quant_cli_quant(model, dir / "dynamic", "--config_path " + (dir / "dynamic.yaml").string());
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   CHECK(result.output.find("0 calibration samples") != std::string::npos);  // data-free: no calibration
   description = read_json_file(dir / "dynamic" / "quant_model_description.json");
@@ -200,7 +200,7 @@ spec:
 
 TEST_CASE("group: static W8A8 attention and dynamic MLP in one shared calibration forward") {
   test::TempDir dir("quant-e2e-group");
-  const fs::path model = make_fake_llama(dir);
+  const fs::path model = quant_cli_make_fake_llama(dir);
   test::write_text(dir / "group.yaml", replace_all(R"(apiversion: modelslim_v1
 spec:
   process:
@@ -219,7 +219,7 @@ spec:
   dataset: DATASET
 )",
                                                    "DATASET", mix_calib().string()));
-  const auto result = quant(model, dir / "out", "--config_path " + (dir / "group.yaml").string());
+  const auto result = quant_cli_quant(model, dir / "out", "--config_path " + (dir / "group.yaml").string());
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   CHECK(result.output.find("48 calibration samples, 144 block forwards") !=
         std::string::npos);  // 3 blocks × 48

@@ -20,10 +20,10 @@ namespace test = modelslim::test;
 
 namespace {
 
-const char* const kConfig = modelslim::test::kW8A8Practice;
+const char* const kQuantErrorsConfig = modelslim::test::kW8A8Practice;
 
 // A random fake_llama checkpoint made with `model_flags`, once per process per flags: fixtures copy it.
-const fs::path& pristine_model(const std::string& model_flags) {
+const fs::path& quant_errors_pristine_model(const std::string& model_flags) {
   static const TempDir dir{"quant-errors-models"};
   static std::map<std::string, fs::path> made_models;
   const auto found = made_models.find(model_flags);
@@ -37,22 +37,22 @@ const fs::path& pristine_model(const std::string& model_flags) {
   return made_models.emplace(model_flags, model).first->second;
 }
 
-struct Fixture {
+struct QuantErrorsFixture {
   TempDir dir{"quant-errors"};
   fs::path model = dir / "model";
   fs::path save = dir / "out";
   fs::path config = dir / "config.yaml";
 
   // Calibration is two short samples: every case is about refusing input, none about the statistics.
-  explicit Fixture(const std::string& model_flags = "") {
-    fs::copy(pristine_model(model_flags), model, fs::copy_options::recursive);
+  explicit QuantErrorsFixture(const std::string& model_flags = "") {
+    fs::copy(quant_errors_pristine_model(model_flags), model, fs::copy_options::recursive);
     test::write_text(dir / "calib.jsonl",
                      "{\"inputs_pretokenized\": \"In the beginning God created the heaven\"}\n"
                      "And the earth was without form, and void.\n");
     write_config(dir / "calib.jsonl");
   }
   void write_config(const fs::path& dataset) {
-    test::write_text(config, test::with_dataset(kConfig, dataset));
+    test::write_text(config, test::with_dataset(kQuantErrorsConfig, dataset));
   }
   CommandResult quant(const std::string& extra = "") const {
     return test::run_command(test::modelslim_bin().string() + " quant --model_path " + model.string() +
@@ -77,33 +77,34 @@ void truncate_file(const fs::path& file, std::uintmax_t size) {
 }  // namespace
 
 TEST_CASE("the fixture itself quantizes (so every failure below is caused by its one defect)") {
-  Fixture f;
+  QuantErrorsFixture f;
   const auto result = f.quant();
   CHECK_MESSAGE(result.exit_code == 0, result.output);
   CHECK(fs::exists(f.save / "quant_model_description.json"));
 }
 
 TEST_CASE("malformed YAML") {
-  Fixture f;
+  QuantErrorsFixture f;
   test::write_text(f.config, "apiversion: modelslim_v1\nspec:\n  process: [ {type: linear_quant\n");
   f.expect_failure(f.quant(), {f.config.string() + ":", "malformed YAML"});
 }
 
 TEST_CASE("unknown key") {
-  Fixture f;
+  QuantErrorsFixture f;
   test::write_text(f.config, "apiversion: modelslim_v1\nspec:\n  runer: auto\n");
   f.expect_failure(f.quant(), {f.config.string() + ":3:3", "spec.runer", "unknown key"});
 }
 
 TEST_CASE("wrong type") {
-  Fixture f;
-  test::write_text(f.config, std::string(kConfig).replace(std::string(kConfig).find("symmetric: false"), 16,
-                                                          "symmetric: sometimes"));
+  QuantErrorsFixture f;
+  test::write_text(f.config, std::string(kQuantErrorsConfig)
+                                 .replace(std::string(kQuantErrorsConfig).find("symmetric: false"), 16,
+                                          "symmetric: sometimes"));
   f.expect_failure(f.quant(), {"spec.process.0.qconfig.act.symmetric", "expected true or false"});
 }
 
 TEST_CASE("unknown processor type lists the known types") {
-  Fixture f;
+  QuantErrorsFixture f;
   test::write_text(f.config,
                    "apiversion: modelslim_v1\nspec:\n  process:\n    - {type: smooth_everything}\n");
   f.expect_failure(f.quant(),
@@ -111,14 +112,14 @@ TEST_CASE("unknown processor type lists the known types") {
 }
 
 TEST_CASE("truncated safetensors") {
-  Fixture f;
+  QuantErrorsFixture f;
   const fs::path weights = f.model / "model.safetensors";
   truncate_file(weights, fs::file_size(weights) / 2);
   f.expect_failure(f.quant(), {"model.safetensors"});
 }
 
 TEST_CASE("header offsets beyond the file") {
-  Fixture f;
+  QuantErrorsFixture f;
   const fs::path weights = f.model / "model.safetensors";
   std::string bytes = test::read_text(weights);
   // Rewrite the first data_offsets end with a huge value of the same width, keeping the header length.
@@ -132,26 +133,26 @@ TEST_CASE("header offsets beyond the file") {
 }
 
 TEST_CASE("missing tokenizer.json") {
-  Fixture f;
+  QuantErrorsFixture f;
   fs::remove(f.model / "tokenizer.json");
   f.expect_failure(f.quant(), {"tokenizer.json"});
 }
 
 TEST_CASE("missing dataset") {
-  Fixture f;
+  QuantErrorsFixture f;
   f.write_config(f.dir / "no_such_calib.jsonl");
   f.expect_failure(f.quant(), {"no_such_calib.jsonl"});
 }
 
 TEST_CASE("empty dataset") {
-  Fixture f;
+  QuantErrorsFixture f;
   test::write_text(f.dir / "empty.jsonl", "\n\n");
   f.write_config(f.dir / "empty.jsonl");
   f.expect_failure(f.quant(), {"empty.jsonl"});
 }
 
 TEST_CASE("save_path not writable") {
-  Fixture f;
+  QuantErrorsFixture f;
   test::write_text(f.dir / "a_file", "x");
   const auto result = test::run_command(
       test::modelslim_bin().string() + " quant --model_path " + f.model.string() + " --save_path " +
@@ -162,7 +163,7 @@ TEST_CASE("save_path not writable") {
 }
 
 TEST_CASE("bad flags exit 2 naming the flag") {
-  Fixture f;
+  QuantErrorsFixture f;
   auto result = f.quant("--trust_remote_code maybe");
   CHECK(result.exit_code == 2);
   CHECK(result.output.find("--trust_remote_code") != std::string::npos);
@@ -175,7 +176,7 @@ TEST_CASE("bad flags exit 2 naming the flag") {
 }
 
 TEST_CASE("a model type no adapter handles is refused, listing the supported ones") {
-  Fixture f;
+  QuantErrorsFixture f;
   // --model_type names no adapter: config.json (llama) decides, exactly (the name may be a practice's).
   nlohmann::json config = modelslim::read_json_file(f.model / "config.json");
   config["model_type"] = "gpt2";
@@ -189,7 +190,7 @@ TEST_CASE("a model type no adapter handles is refused, listing the supported one
 }
 
 TEST_CASE("a failure midway (a corrupt shard holding only a later block) removes the partial output") {
-  Fixture f("--shard-size-mb 1");
+  QuantErrorsFixture f("--shard-size-mb 1");
   // A shard with block tensors only, none of block 0: the savers read the embedding, final norm and lm_head
   // before block 1 starts, so a shard holding one of those would fail the run before any block.
   const nlohmann::json weight_map =

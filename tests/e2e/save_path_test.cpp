@@ -24,10 +24,10 @@ namespace test = modelslim::test;
 
 namespace {
 
-const char* const kConfig = modelslim::test::kW8A8Practice;
+const char* const kSavePathConfig = modelslim::test::kW8A8Practice;
 
 // Every regular file under `dir` with its bytes: "byte-identical" checks compare these maps.
-std::map<std::string, std::string> snapshot(const fs::path& dir) {
+std::map<std::string, std::string> save_path_snapshot(const fs::path& dir) {
   std::map<std::string, std::string> files;
   for (const auto& entry : fs::recursive_directory_iterator(dir)) {
     if (entry.is_regular_file())
@@ -66,7 +66,7 @@ pid_t dead_pid() {
 }
 
 // The random checkpoint every case starts from, made once per process: each fixture gets its own copy.
-const fs::path& pristine_model() {
+const fs::path& save_path_pristine_model() {
   static const TempDir dir{"save-path-model"};
   static const fs::path model = [] {
     const fs::path fake = test::shared_dir() / "data" / "fake_llama";
@@ -80,19 +80,19 @@ const fs::path& pristine_model() {
   return model;
 }
 
-struct Fixture {
+struct SavePathFixture {
   TempDir dir{"save-path"};
   fs::path model = dir / "model";
   fs::path save = dir / "out";
   fs::path config = dir / "config.yaml";
 
   // Two short calibration samples: these cases are about the files around the output, not its numbers.
-  Fixture() {
-    fs::copy(pristine_model(), model, fs::copy_options::recursive);
+  SavePathFixture() {
+    fs::copy(save_path_pristine_model(), model, fs::copy_options::recursive);
     test::write_text(dir / "calib.jsonl",
                      "{\"inputs_pretokenized\": \"In the beginning God created the heaven\"}\n"
                      "And the earth was without form, and void.\n");
-    test::write_text(config, test::with_dataset(kConfig, dir / "calib.jsonl"));
+    test::write_text(config, test::with_dataset(kSavePathConfig, dir / "calib.jsonl"));
   }
   std::vector<std::string> quant_args(const fs::path& save_path, const fs::path& model_path) const {
     return {test::modelslim_bin().string(),
@@ -116,7 +116,7 @@ struct Fixture {
   }
 };
 
-void expect_refused(const CommandResult& result, const std::vector<std::string>& parts) {
+void save_path_expect_refused(const CommandResult& result, const std::vector<std::string>& parts) {
   CAPTURE(result.output);
   CHECK(result.exit_code != 0);
   for (const auto& part : parts) CHECK_MESSAGE(result.output.find(part) != std::string::npos, part);
@@ -182,7 +182,7 @@ class Child {
 };
 
 // Runs quant paused before its commit, sends `signal`, and checks the run died of it leaving no stage.
-void interrupt_before_commit(const Fixture& f, int signal) {
+void interrupt_before_commit(const SavePathFixture& f, int signal) {
   Child child(f.quant_args(f.save, f.model), {{"MODELSLIM_TEST_PAUSE_BEFORE_COMMIT", "1"}});
   const bool paused = child.wait_for("MODELSLIM_TEST_PAUSE_BEFORE_COMMIT");
   REQUIRE_MESSAGE(paused, child.output());
@@ -200,8 +200,8 @@ void interrupt_before_commit(const Fixture& f, int signal) {
 
 TEST_CASE(
     "a save path equal to, containing or inside the model directory is refused; the model is untouched") {
-  Fixture f;
-  const auto before = snapshot(f.model);
+  SavePathFixture f;
+  const auto before = save_path_snapshot(f.model);
   const struct {
     fs::path save;
     const char* relation;
@@ -211,36 +211,37 @@ TEST_CASE(
                {f.model / ".." / "model" / "", " is --model_path "}};
   for (const auto& c : cases) {
     CAPTURE(c.save);
-    expect_refused(f.quant(c.save.string()), {"--save_path", c.relation, f.model.filename().string()});
-    expect_refused(f.tune(c.save.string()), {"--save_path", c.relation});
-    CHECK(snapshot(f.model) == before);
+    save_path_expect_refused(f.quant(c.save.string()),
+                             {"--save_path", c.relation, f.model.filename().string()});
+    save_path_expect_refused(f.tune(c.save.string()), {"--save_path", c.relation});
+    CHECK(save_path_snapshot(f.model) == before);
     CHECK(partials_in(f.dir.path()).empty());
     CHECK(partials_in(f.model).empty());
   }
   CHECK_FALSE(fs::exists(f.model / "out"));
   // A symlink to the model is the model.
   fs::create_directory_symlink(f.model, f.dir / "link");
-  expect_refused(f.quant((f.dir / "link").string()), {"--save_path", " is --model_path "});
-  CHECK(snapshot(f.model) == before);
+  save_path_expect_refused(f.quant((f.dir / "link").string()), {"--save_path", " is --model_path "});
+  CHECK(save_path_snapshot(f.model) == before);
 }
 
 TEST_CASE("a non-empty directory modelslim did not create is refused and survives byte-identical") {
-  Fixture f;
+  SavePathFixture f;
   test::write_text(f.save / "notes.txt", "the user's notes\n");
   test::write_text(f.save / "sub" / "data.bin", std::string("\0\1\2binary", 9));
-  const auto before = snapshot(f.save);
-  expect_refused(f.quant(f.save.string()), {"--save_path " + f.save.string(), "did not create"});
-  expect_refused(f.tune(f.save.string()), {"--save_path " + f.save.string(), "did not create"});
-  CHECK(snapshot(f.save) == before);
+  const auto before = save_path_snapshot(f.save);
+  save_path_expect_refused(f.quant(f.save.string()), {"--save_path " + f.save.string(), "did not create"});
+  save_path_expect_refused(f.tune(f.save.string()), {"--save_path " + f.save.string(), "did not create"});
+  CHECK(save_path_snapshot(f.save) == before);
   CHECK(partials_in(f.dir.path()).empty());
   // A file is not a directory either.
   test::write_text(f.dir / "a_file", "x");
-  expect_refused(f.quant((f.dir / "a_file").string()), {"is not a directory"});
+  save_path_expect_refused(f.quant((f.dir / "a_file").string()), {"is not a directory"});
   CHECK(test::read_text(f.dir / "a_file") == "x");
 }
 
 TEST_CASE("--save_path out/ (trailing slash) writes out, with the output marker") {
-  Fixture f;
+  SavePathFixture f;
   const auto result = f.quant(f.save.string() + "/");
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   CHECK(fs::exists(f.save / "quant_model_description.json"));
@@ -251,7 +252,7 @@ TEST_CASE("--save_path out/ (trailing slash) writes out, with the output marker"
 }
 
 TEST_CASE("a previous output is replaced; a failed or interrupted run leaves it intact") {
-  Fixture f;
+  SavePathFixture f;
   REQUIRE(f.quant(f.save.string()).exit_code == 0);
   const std::string marker = test::read_text(f.save / ".modelslim-output");
   CHECK(marker.find("\"tool\": \"modelslim\"") != std::string::npos);
@@ -263,7 +264,7 @@ TEST_CASE("a previous output is replaced; a failed or interrupted run leaves it 
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   CHECK_FALSE(fs::exists(f.save / "left_over.txt"));
   CHECK(fs::exists(f.save / "quant_model_description.json"));
-  const auto published = snapshot(f.save);
+  const auto published = save_path_snapshot(f.save);
 
   // A run that fails after starting (a corrupt copy of the model) leaves it as it was.
   const fs::path broken = f.dir / "broken";
@@ -271,22 +272,22 @@ TEST_CASE("a previous output is replaced; a failed or interrupted run leaves it 
   fs::resize_file(broken / "model.safetensors", fs::file_size(broken / "model.safetensors") / 2);
   result = f.quant(f.save.string(), broken);
   CHECK(result.exit_code != 0);
-  CHECK(snapshot(f.save) == published);
+  CHECK(save_path_snapshot(f.save) == published);
 
   // So does one interrupted with everything written but not yet published.
   interrupt_before_commit(f, SIGINT);
-  CHECK(snapshot(f.save) == published);
+  CHECK(save_path_snapshot(f.save) == published);
   CHECK(partials_in(f.dir.path()).empty());
 }
 
 TEST_CASE("SIGTERM mid-run removes the staging directory and exits non-zero") {
-  Fixture f;
+  SavePathFixture f;
   interrupt_before_commit(f, SIGTERM);
   CHECK_FALSE(fs::exists(f.save));
 }
 
 TEST_CASE("stale stages of dead processes are removed, those of live ones are not") {
-  Fixture f;
+  SavePathFixture f;
   const std::string marker = "{\"tool\": \"modelslim\", \"host\": \"" + host_name() + "\"}\n";
   const fs::path dead = f.dir / (".out.partial-" + std::to_string(dead_pid()));
   const fs::path live = f.dir / (".out.partial-" + std::to_string(::getpid()));
@@ -304,7 +305,7 @@ TEST_CASE("stale stages of dead processes are removed, those of live ones are no
 }
 
 TEST_CASE("tune removes only dead runs' stages from its history") {
-  Fixture f;
+  SavePathFixture f;
   const std::string marker = "{\"tool\": \"modelslim\", \"host\": \"" + host_name() + "\"}\n";
   const fs::path history = f.save / "history";
   const fs::path dead = history / (".work.partial-" + std::to_string(dead_pid()));
@@ -321,7 +322,7 @@ TEST_CASE("tune removes only dead runs' stages from its history") {
 }
 
 TEST_CASE("a second run on the same save path is refused, naming the holder's pid") {
-  Fixture f;
+  SavePathFixture f;
   // This test process is "the first run": it holds the lock the way modelslim does.
   const fs::path lock = lock_file(f.save);
   const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT, 0644);
@@ -329,8 +330,10 @@ TEST_CASE("a second run on the same save path is refused, naming the holder's pi
   REQUIRE(::flock(fd, LOCK_EX | LOCK_NB) == 0);
   const std::string pid = std::to_string(::getpid());
   REQUIRE(::write(fd, pid.data(), pid.size()) == static_cast<ssize_t>(pid.size()));
-  expect_refused(f.quant(f.save.string()), {"--save_path " + f.save.string(), "in use by process " + pid});
-  expect_refused(f.tune(f.save.string()), {"--save_path " + f.save.string(), "in use by process " + pid});
+  save_path_expect_refused(f.quant(f.save.string()),
+                           {"--save_path " + f.save.string(), "in use by process " + pid});
+  save_path_expect_refused(f.tune(f.save.string()),
+                           {"--save_path " + f.save.string(), "in use by process " + pid});
   CHECK_FALSE(fs::exists(f.save));
   CHECK(partials_in(f.dir.path()).empty());
   ::close(fd);
@@ -341,7 +344,7 @@ TEST_CASE("a second run on the same save path is refused, naming the holder's pi
 }
 
 TEST_CASE("a disk too small for the output is refused up front, with the numbers") {
-  Fixture f;
+  SavePathFixture f;
   // A sparse shard makes the checkpoint look huge without using the disk.
   struct statvfs stats {};
   REQUIRE(::statvfs(f.dir.path().c_str(), &stats) == 0);
@@ -354,7 +357,7 @@ TEST_CASE("a disk too small for the output is refused up front, with the numbers
     MESSAGE("skipped: this file system cannot hold a sparse file of " << free_bytes * 8 << " bytes");
     return;
   }
-  expect_refused(f.quant(f.save.string()), {"--save_path " + f.save.string(), "GiB", "free"});
+  save_path_expect_refused(f.quant(f.save.string()), {"--save_path " + f.save.string(), "GiB", "free"});
   CHECK_FALSE(fs::exists(f.save));
   CHECK(partials_in(f.dir.path()).empty());
 }

@@ -23,13 +23,13 @@ const char* kStatic =
     "{act: {scope: per_tensor, dtype: int8, symmetric: false}, weight: {scope: per_channel}}";
 const char* kDynamic = "{act: {scope: per_token, dtype: int8}, weight: {scope: per_channel}}";
 
-struct Fixture {
+struct SaverRulesFixture {
   test::TempDir dir{"saver-rules"};
   fs::path model = dir / "model";
   fs::path save = dir / "out";
   fs::path config = dir / "config.yaml";
 
-  explicit Fixture(const std::string& model_flags = "") {
+  explicit SaverRulesFixture(const std::string& model_flags = "") {
     const fs::path fake = test::shared_dir() / "data" / "fake_llama";
     const auto made = test::run_command((test::build_dir() / "bin" / "make_random_model").string() +
                                         " --config " + fake.string() + " --tokenizer-from " + fake.string() +
@@ -63,7 +63,7 @@ std::string lq(const std::string& qconfig, const std::string& extra = "") {
 }  // namespace
 
 TEST_CASE("compressed_tensors refuses asymmetric smoothing: vLLM and HF drop the norm bias") {
-  Fixture f;
+  SaverRulesFixture f;
   f.expect_refusal(f.quant("[{type: iter_smooth, alpha: 0.5, symmetric: false}, " + lq(kStatic) + "]",
                            "[{type: compressed_tensors}]"),
                    {"compressed_tensors saver", "spec.process.0 (iter_smooth)", "RMSNorm has no bias",
@@ -71,7 +71,7 @@ TEST_CASE("compressed_tensors refuses asymmetric smoothing: vLLM and HF drop the
 }
 
 TEST_CASE("ascendv1 refuses asymmetric smoothing with schemes that drop the new linear biases") {
-  Fixture f;
+  SaverRulesFixture f;
   f.expect_refusal(
       f.quant("[{type: iter_smooth, alpha: 0.5, symmetric: false}, " + lq(kDynamic) + "]",
               "[{type: ascendv1_saver}]"),
@@ -79,7 +79,7 @@ TEST_CASE("ascendv1 refuses asymmetric smoothing with schemes that drop the new 
 }
 
 TEST_CASE("ascendv1 with asymmetric smoothing and W8A8 saves the norm biases vllm-ascend adds") {
-  Fixture f;
+  SaverRulesFixture f;
   const auto result = f.quant("[{type: iter_smooth, alpha: 0.5, symmetric: false}, " + lq(kStatic) + "]",
                               "[{type: ascendv1_saver}]");
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
@@ -90,7 +90,7 @@ TEST_CASE("ascendv1 with asymmetric smoothing and W8A8 saves the norm biases vll
 }
 
 TEST_CASE("ascendv1 refuses forms vllm-ascend does not load, unless engine: none") {
-  Fixture f;
+  SaverRulesFixture f;
   const std::string w4a16 =
       "[" + lq("{weight: {scope: per_group, dtype: int4, ext: {group_size: 32}}}") + "]";
   f.expect_refusal(f.quant(w4a16, "[]"),  // the default saver is ascendv1_saver
@@ -101,7 +101,7 @@ TEST_CASE("ascendv1 refuses forms vllm-ascend does not load, unless engine: none
 }
 
 TEST_CASE("compressed_tensors refuses a fused module whose parts are given different schemes") {
-  Fixture f;
+  SaverRulesFixture f;
   f.expect_refusal(
       f.quant("[" + lq(kDynamic) + ", " + lq(kStatic, ", include: ['*layers.1.self_attn.k_proj']") + "]",
               "[{type: compressed_tensors}]"),
@@ -136,7 +136,7 @@ std::set<std::string> fused_parts_ignored(const nlohmann::json& ignore, int laye
 }  // namespace
 
 TEST_CASE("excluding one part of q/k/v or gate/up keeps the whole fused module in float, for both engines") {
-  Fixture f;
+  SaverRulesFixture f;
   const std::string process =
       "[" + lq(kDynamic, ", exclude: ['*layers.1.self_attn.k_proj', 'model.layers.0.mlp.up_proj']") + "]";
   const std::set<std::string> floats = {"model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.k_proj",
@@ -170,20 +170,20 @@ TEST_CASE("excluding one part of q/k/v or gate/up keeps the whole fused module i
 }
 
 TEST_CASE("compressed_tensors refuses weight-only group sizes vLLM's kernel does not take") {
-  Fixture f;
+  SaverRulesFixture f;
   f.expect_refusal(f.quant("[" + lq("{weight: {scope: per_group, dtype: int4, ext: {group_size: 16}}}") + "]",
                            "[{type: compressed_tensors}]"),
                    {"compressed_tensors saver", "spec.process.0 (linear_quant)", "Marlin", "32, 64 or 128"});
 }
 
 TEST_CASE("two savers in one run are refused before any work") {
-  Fixture f;
+  SaverRulesFixture f;
   f.expect_refusal(f.quant("[" + lq(kDynamic) + "]", "[{type: ascendv1_saver}, {type: compressed_tensors}]"),
                    {"spec.save.1", "only one saver per run"});
 }
 
 TEST_CASE("tied embeddings: ascendv1 lists lm_head.weight, compressed_tensors ignores lm_head") {
-  Fixture f("--set tie_word_embeddings=true");
+  SaverRulesFixture f("--set tie_word_embeddings=true");
   REQUIRE_FALSE(modelslim::SafetensorsCheckpoint::open_dir(f.model).contains("lm_head.weight"));
   const auto ascend = f.quant("[" + lq(kDynamic) + "]", "[{type: ascendv1_saver}]");
   REQUIRE_MESSAGE(ascend.exit_code == 0, ascend.output);

@@ -28,7 +28,7 @@ namespace {
 // The KJV demo model (4 layers, hidden 192, byte tokenizer) with a chat template added. A trained model, so
 // greedy text is readable UTF-8: a random model's bytes are often invalid UTF-8, which JSON answers carry as
 // U+FFFD (as vLLM does) while `generate` prints the raw bytes.
-fs::path make_model(const test::TempDir& dir) {
+fs::path serve_make_model(const test::TempDir& dir) {
   const fs::path model = dir / "model";
   fs::copy(test::source_dir() / "data/demo-model", model, fs::copy_options::recursive);
   json config = fs::exists(model / "tokenizer_config.json") ? read_json_file(model / "tokenizer_config.json")
@@ -141,7 +141,7 @@ const char* const kConcurrentClients = R"(
 
 TEST_CASE("serve: greedy completions equal generate, for 16 concurrent node clients, whole and streamed") {
   test::TempDir dir("serve-e2e");
-  const fs::path model = make_model(dir);
+  const fs::path model = serve_make_model(dir);
   const std::string prompt = "And God said";
   const std::string expected = generate_continuation(model, prompt, 24);
   ServerProcess server("--model_path " + model.string(), dir / "serve.log");
@@ -222,8 +222,8 @@ TEST_CASE("serve: SIGTERM during a generation exits 0 within 2 s") {
 namespace {
 
 // `modelslim eval`'s ppl of the one-text dataset `dataset` (float, or the saved artifact `quant`).
-double eval_ppl(const fs::path& model, const std::string& quant_flag, const fs::path& dataset,
-                const fs::path& report) {
+double serve_eval_ppl(const fs::path& model, const std::string& quant_flag, const fs::path& dataset,
+                      const fs::path& report) {
   const auto result = test::run_command(test::modelslim_bin().string() + " eval --model_path " +
                                         model.string() + " " + quant_flag + " --dataset " + dataset.string() +
                                         " --metrics ppl --max_tokens 512 --json " + report.string());
@@ -252,7 +252,7 @@ double served_ppl(const ServerProcess& server, const std::string& text, const te
 
 TEST_CASE("serve: perplexity through echo + logprobs equals modelslim eval's (float and W8A8)") {
   test::TempDir dir("serve-ppl");
-  const fs::path model = make_model(dir);
+  const fs::path model = serve_make_model(dir);
   const std::string text = "In the beginning God created the heaven and the earth.";
   test::write_text(dir / "one.jsonl", json({{"inputs_pretokenized", text}}).dump() + "\n");
   test::write_text(dir / "w8a8.yaml", test::with_dataset(test::kW8A8Practice, dir / "one.jsonl"));
@@ -265,7 +265,7 @@ TEST_CASE("serve: perplexity through echo + logprobs equals modelslim eval's (fl
     CAPTURE(quant_flag);
     ServerProcess server("--model_path " + model.string() + " " + quant_flag, dir / "serve.log");
     served.push_back(served_ppl(server, text, dir));
-    const double eval = eval_ppl(model, quant_flag, dir / "one.jsonl", dir / "eval.json");
+    const double eval = serve_eval_ppl(model, quant_flag, dir / "one.jsonl", dir / "eval.json");
     MESSAGE("served ppl " << served.back() << ", eval ppl " << eval << ", relative difference "
                           << std::abs(served.back() - eval) / eval);
     CHECK(std::abs(served.back() - eval) / eval < 1e-6);

@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path make_fake_llama(const test::TempDir& dir) {  // 3 layers
+fs::path shard_stream_make_fake_llama(const test::TempDir& dir) {  // 3 layers
   const fs::path fake = test::shared_dir() / "data" / "fake_llama";
   const fs::path model = dir / "model";
   const auto result = test::run_command((test::build_dir() / "bin" / "make_random_model").string() +
@@ -36,8 +36,8 @@ std::map<std::string, std::string> files_in(const fs::path& dir) {
   return files;
 }
 
-test::CommandResult quant(const std::string& env, const fs::path& model, const fs::path& out,
-                          const fs::path& config) {
+test::CommandResult shard_stream_quant(const std::string& env, const fs::path& model, const fs::path& out,
+                                       const fs::path& config) {
   return test::run_command(env + test::modelslim_bin().string() + " quant --log-level debug --model_path " +
                            model.string() + " --save_path " + out.string() + " --config_path " +
                            config.string());
@@ -45,7 +45,7 @@ test::CommandResult quant(const std::string& env, const fs::path& model, const f
 
 // Runs W8A8 dynamic with `saver` (one saver a run) on the spill path and the streaming path; compares.
 void check_same_as_spill(const test::TempDir& dir, const std::string& saver, const std::string& stem) {
-  const fs::path model = make_fake_llama(dir);
+  const fs::path model = shard_stream_make_fake_llama(dir);
   test::write_text(dir / "c.yaml",
                    "apiversion: modelslim_v1\nspec:\n  process:\n    - type: linear_quant\n      qconfig: "
                    "{act: {scope: per_token, dtype: int8, symmetric: true}, weight: {scope: per_channel, "
@@ -53,9 +53,9 @@ void check_same_as_spill(const test::TempDir& dir, const std::string& saver, con
                        saver + ", part_file_size: 0.0001}]\n");
   const fs::path spilled = dir / "spill";
   const fs::path streamed = dir / "stream";
-  const auto old_run = quant("MODELSLIM_SHARD_WRITER=spill ", model, spilled, dir / "c.yaml");
+  const auto old_run = shard_stream_quant("MODELSLIM_SHARD_WRITER=spill ", model, spilled, dir / "c.yaml");
   REQUIRE_MESSAGE(old_run.exit_code == 0, old_run.output);
-  const auto new_run = quant("", model, streamed, dir / "c.yaml");
+  const auto new_run = shard_stream_quant("", model, streamed, dir / "c.yaml");
   REQUIRE_MESSAGE(new_run.exit_code == 0, new_run.output);
   // The saver's guess was exact for every shard (uniform blocks): nothing was moved.
   CHECK_MESSAGE(new_run.output.find("layout guess was off") == std::string::npos, new_run.output);

@@ -16,7 +16,7 @@ namespace {
 constexpr const char* kKeptLine = "linear weights stay in the checkpoint dtype";
 
 // Made once per process: each SUBCASE reruns the case body, and every subcase only reads the model.
-fs::path make_model() {
+fs::path stored_dtype_quant_make_model() {
   const fs::path model = test::shared_generated(
       (test::build_dir() / "bin" / "make_random_model").string() + " --config " +
       (test::source_dir() / "data" / "demo" / "config.json").string() +
@@ -32,13 +32,13 @@ std::string run(const std::string& env, const std::string& arguments) {
   return result.output;
 }
 
-std::string quant(const fs::path& model, const fs::path& config, const fs::path& save,
+std::string stored_dtype_quant_quant(const fs::path& model, const fs::path& config, const fs::path& save,
                   const std::string& env) {
   return run(env, "quant --model_path " + model.string() + " --save_path " + save.string() +
                       " --config_path " + config.string());
 }
 
-void require_identical_trees(const fs::path& a, const fs::path& b, std::size_t at_least = 3) {
+void stored_dtype_quant_require_identical_trees(const fs::path& a, const fs::path& b, std::size_t at_least = 3) {
   std::size_t files = 0;
   for (const auto& entry : fs::recursive_directory_iterator(a)) {
     if (!entry.is_regular_file() || entry.path().filename() == ".modelslim-output") continue;
@@ -60,7 +60,7 @@ const char* kFloat32 = "MODELSLIM_STORED_DTYPE_WEIGHTS=0";
 
 TEST_CASE("bf16 weights kept as stored: data-free quant and eval write the same bytes as float32 loading") {
   test::TempDir dir("stored-dtype");
-  const fs::path model = make_model();
+  const fs::path model = stored_dtype_quant_make_model();
   SUBCASE("W8A16 per-group (ascendv1), down_proj left in float, read ahead in the stored dtype") {
     test::write_text(dir / "w8a16.yaml", R"(apiversion: modelslim_v1
 spec:
@@ -71,11 +71,11 @@ spec:
         weight: {scope: per_group, dtype: int8, symmetric: false, ext: {group_size: 128}}
   save: [{type: ascendv1_saver, part_file_size: 1, engine: none}]
 )");
-    CHECK(quant(model, dir / "w8a16.yaml", dir / "kept", "").find(kKeptLine) != std::string::npos);
-    CHECK(quant(model, dir / "w8a16.yaml", dir / "float32", kFloat32).find(kKeptLine) == std::string::npos);
-    quant(model, dir / "w8a16.yaml", dir / "ahead", "MODELSLIM_PREFETCH_BUDGET_MIB=block");
-    require_identical_trees(dir / "float32", dir / "kept");
-    require_identical_trees(dir / "float32", dir / "ahead");
+    CHECK(stored_dtype_quant_quant(model, dir / "w8a16.yaml", dir / "kept", "").find(kKeptLine) != std::string::npos);
+    CHECK(stored_dtype_quant_quant(model, dir / "w8a16.yaml", dir / "float32", kFloat32).find(kKeptLine) == std::string::npos);
+    stored_dtype_quant_quant(model, dir / "w8a16.yaml", dir / "ahead", "MODELSLIM_PREFETCH_BUDGET_MIB=block");
+    stored_dtype_quant_require_identical_trees(dir / "float32", dir / "kept");
+    stored_dtype_quant_require_identical_trees(dir / "float32", dir / "ahead");
 
     // The evaluator: deployed linears keep their float weights as stored, down_proj is widened once.
     test::write_text(
@@ -86,7 +86,7 @@ spec:
                              " --metrics ppl --max_tokens 24";
     run("", eval + " --dump_logits " + (dir / "logits-kept").string());
     run(kFloat32, eval + " --dump_logits " + (dir / "logits-float32").string());
-    require_identical_trees(dir / "logits-float32", dir / "logits-kept", 2);  // float and quantized
+    stored_dtype_quant_require_identical_trees(dir / "logits-float32", dir / "logits-kept", 2);  // float and quantized
   }
   SUBCASE("W8A8 dynamic (compressed_tensors), o_proj left in float") {
     test::write_text(dir / "dynamic.yaml", R"(apiversion: modelslim_v1
@@ -99,19 +99,19 @@ spec:
         weight: {scope: per_channel, dtype: int8, symmetric: true}
   save: [{type: compressed_tensors, part_file_size: 1}]
 )");
-    quant(model, dir / "dynamic.yaml", dir / "kept", "");
-    quant(model, dir / "dynamic.yaml", dir / "float32", kFloat32);
-    require_identical_trees(dir / "float32", dir / "kept");
+    stored_dtype_quant_quant(model, dir / "dynamic.yaml", dir / "kept", "");
+    stored_dtype_quant_quant(model, dir / "dynamic.yaml", dir / "float32", kFloat32);
+    stored_dtype_quant_require_identical_trees(dir / "float32", dir / "kept");
   }
   SUBCASE("W8A8 static: float32 by default (a calibration forward), the same bytes when forced") {
     test::write_text(dir / "calib.jsonl",
                      "{\"inputs_pretokenized\": \"And God said, Let there be light: and there was light.\"}\n"
                      "{\"inputs_pretokenized\": \"And the evening and the morning were the first day.\"}\n");
     test::write_text(dir / "w8a8.yaml", test::with_dataset(test::kW8A8Practice, dir / "calib.jsonl"));
-    CHECK(quant(model, dir / "w8a8.yaml", dir / "default", "").find(kKeptLine) == std::string::npos);
+    CHECK(stored_dtype_quant_quant(model, dir / "w8a8.yaml", dir / "default", "").find(kKeptLine) == std::string::npos);
     CHECK(
-        quant(model, dir / "w8a8.yaml", dir / "forced", "MODELSLIM_STORED_DTYPE_WEIGHTS=1").find(kKeptLine) !=
+        stored_dtype_quant_quant(model, dir / "w8a8.yaml", dir / "forced", "MODELSLIM_STORED_DTYPE_WEIGHTS=1").find(kKeptLine) !=
         std::string::npos);
-    require_identical_trees(dir / "default", dir / "forced");
+    stored_dtype_quant_require_identical_trees(dir / "default", dir / "forced");
   }
 }

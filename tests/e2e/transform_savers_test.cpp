@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 namespace {
 // The first 16 samples of the default calibration set, in `dir`: for the prior-stage cases, whose point is
 // the equality of two runs over the same data or an error, not the statistics.
-fs::path calibration_subset(const fs::path& dir) {
+fs::path savers_calibration_subset(const fs::path& dir) {
   std::istringstream lines(test::read_text(test::source_dir() / "data" / "datasets" / "kjv_calib.jsonl"));
   std::string subset;
   std::string line;
@@ -26,7 +26,8 @@ fs::path calibration_subset(const fs::path& dir) {
   return dir / "kjv_calib16.jsonl";
 }
 
-test::CommandResult quant(const fs::path& model, const fs::path& out, const fs::path& config) {
+test::CommandResult transform_savers_quant(const fs::path& model, const fs::path& out,
+                                           const fs::path& config) {
   return test::run_command(test::modelslim_bin().string() + " quant --model_path " + model.string() +
                            " --save_path " + out.string() + " --config_path " + config.string());
 }
@@ -42,7 +43,7 @@ TEST_CASE("quarot + asymmetric iter_smooth + W8A8 saved with ascendv1 evaluates 
                    "        act: {scope: per_tensor, dtype: int8, symmetric: false}\n"
                    "        weight: {scope: per_channel, dtype: int8, symmetric: true}\n"
                    "  save: [{type: ascendv1_saver, part_file_size: 0}]\n");
-  auto result = quant(model, dir / "out", dir / "c.yaml");
+  auto result = transform_savers_quant(model, dir / "out", dir / "c.yaml");
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
 
   const auto description = read_json_file(dir / "out" / "quant_model_description.json");
@@ -82,7 +83,7 @@ TEST_CASE("compressed_tensors saver: W4A16 per-group with a float lm_head, as vL
                                       " --config " + fake.string() + " --tokenizer-from " + fake.string() +
                                       " --output " + (dir / "model").string());
   REQUIRE_MESSAGE(made.exit_code == 0, made.output);
-  const auto result = quant(dir / "model", dir / "out", dir / "c.yaml");
+  const auto result = transform_savers_quant(dir / "model", dir / "out", dir / "c.yaml");
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   const auto config = read_json_file(dir / "out" / "config.json");
   REQUIRE(config.contains("quantization_config"));
@@ -118,16 +119,16 @@ TEST_CASE("prior stage: quarot as a whole-model pass before W8A8 gives the same 
       "        weight: {scope: per_channel, dtype: int8, symmetric: true}\n"
       "  save: [{type: ascendv1_saver, part_file_size: 0}]\n"
       "  dataset: " +
-      calibration_subset(dir.path()).string() + "\n";
+      savers_calibration_subset(dir.path()).string() + "\n";
   test::write_text(dir / "prior.yaml",
                    "apiversion: modelslim_v1\nspec:\n  prior:\n    - process: [{type: quarot}]\n"
                    "  process:\n" +
                        w8a8);
   test::write_text(dir / "single.yaml",
                    "apiversion: modelslim_v1\nspec:\n  process:\n    - {type: quarot}\n" + w8a8);
-  auto result = quant(model, dir / "prior-out", dir / "prior.yaml");
+  auto result = transform_savers_quant(model, dir / "prior-out", dir / "prior.yaml");
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
-  result = quant(model, dir / "single-out", dir / "single.yaml");
+  result = transform_savers_quant(model, dir / "single-out", dir / "single.yaml");
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   // The rotation from the prior stage reaches the final saver.
   CHECK(fs::exists(dir / "prior-out" / "optional" / "quarot.safetensors"));
@@ -150,7 +151,7 @@ TEST_CASE("prior stage: quarot as a whole-model pass before W8A8 gives the same 
 TEST_CASE("prior stage errors name the stage") {
   test::TempDir dir("prior-errors");
   const fs::path model = test::source_dir() / "data" / "demo-model-hard";
-  const std::string dataset = "  dataset: " + calibration_subset(dir.path()).string() + "\n";
+  const std::string dataset = "  dataset: " + savers_calibration_subset(dir.path()).string() + "\n";
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"  prior:\n    - {dataset: kjv_calib.jsonl}\n", "spec.prior.0"},
       {"  prior:\n    - {process: [{type: quarot, block_size: 3}]}\n", "spec.prior.0.process.0.block_size"},
@@ -162,7 +163,7 @@ TEST_CASE("prior stage errors name the stage") {
     CAPTURE(i);
     test::write_text(dir / "c.yaml", "apiversion: modelslim_v1\nspec:\n" + cases[i].first +
                                          "  process: [{type: quarot}]\n" + dataset);
-    const auto result = quant(model, dir / "out", dir / "c.yaml");
+    const auto result = transform_savers_quant(model, dir / "out", dir / "c.yaml");
     CHECK(result.exit_code != 0);
     CHECK_MESSAGE(result.output.find(cases[i].second) != std::string::npos, result.output);
     CHECK(!fs::exists(dir / "out"));
@@ -179,7 +180,7 @@ TEST_CASE("W4A8_DYNAMIC saved by ascendv1 evaluates from the packed files; SSZ w
                      "        weight: {scope: per_channel, dtype: int4, symmetric: true, method: " +
                          method +
                          "}\n  save: [{type: ascendv1_saver, engine: none}]\n");  // not vllm-ascend's
-    auto result = quant(model, dir / label, dir / (label + ".yaml"));
+    auto result = transform_savers_quant(model, dir / label, dir / (label + ".yaml"));
     REQUIRE_MESSAGE(result.exit_code == 0, result.output);
     CHECK(read_json_file(dir / label / "quant_model_description.json")["model_quant_type"] == "W4A8_DYNAMIC");
     result = test::run_command(test::modelslim_bin().string() + " eval --model_path " + model.string() +
@@ -210,7 +211,7 @@ TEST_CASE("W4A16 saved by ascendv1 (per-channel and per-group) evaluates from th
                          scope +
                          ", dtype: int4, symmetric: false, ext: {group_size: 32}}\n"
                          "  save: [{type: ascendv1_saver, engine: none}]\n");  // not vllm-ascend's
-    auto result = quant(model, dir / scope, dir / (scope + ".yaml"));
+    auto result = transform_savers_quant(model, dir / scope, dir / (scope + ".yaml"));
     REQUIRE_MESSAGE(result.exit_code == 0, result.output);
     CHECK(read_json_file(dir / scope / "quant_model_description.json")["model_quant_type"] == "W4A16");
     result = test::run_command(test::modelslim_bin().string() + " eval --model_path " + model.string() +

@@ -254,7 +254,7 @@ std::vector<Sparse> sparse_practices() {
 // ---- running them ----
 
 // Tiny random checkpoints of the two architectures, with as many layers as the practices' lists name.
-fs::path make_model(const test::TempDir& dir, const std::string& family, int layers) {
+fs::path v0_practice_families_make_model(const test::TempDir& dir, const std::string& family, int layers) {
   const fs::path fake = test::shared_dir() / "data" / "fake_llama";
   const fs::path model = dir / family;
   const bool qwen3 = family == "qwen3";
@@ -289,8 +289,8 @@ fs::path calibration_dir(const test::TempDir& dir) {
 struct Workspace {
   test::TempDir dir{"v0-families"};
   fs::path data = calibration_dir(dir);
-  fs::path qwen2 = make_model(dir, "qwen2", 80);
-  fs::path qwen2_small = make_model(dir, "qwen2-small", 4);
+  fs::path qwen2 = v0_practice_families_make_model(dir, "qwen2", 80);
+  fs::path qwen2_small = v0_practice_families_make_model(dir, "qwen2-small", 4);
 };
 
 const Workspace& workspace() {
@@ -298,8 +298,8 @@ const Workspace& workspace() {
   return shared;
 }
 
-test::CommandResult quant(const fs::path& model, const fs::path& save, const fs::path& practice,
-                          const std::string& model_type) {
+test::CommandResult v0_practice_families_quant(const fs::path& model, const fs::path& save,
+                                               const fs::path& practice, const std::string& model_type) {
   return test::run_command("MODELSLIM_DATASET_PATH=" + workspace().data.string() + " " +
                            test::modelslim_bin().string() + " quant --model_path " + model.string() +
                            " --save_path " + save.string() + " --config_path " + practice.string() +
@@ -340,11 +340,12 @@ std::set<std::string> down_projs(int layers) {
 }
 
 // Runs one practice on `model`; returns the saved description.
-nlohmann::json run(const test::TempDir& dir, const fs::path& model, const Practice& practice) {
+nlohmann::json v0_practice_families_run(const test::TempDir& dir, const fs::path& model,
+                                        const Practice& practice) {
   const std::string stem = fs::path(practice.file).stem().string();
   const fs::path file = dir / (stem + ".yaml");
   test::write_text(file, expand(practice.text));
-  const auto result = quant(model, dir / stem, file, practice.model_type);
+  const auto result = v0_practice_families_quant(model, dir / stem, file, practice.model_type);
   REQUIRE_MESSAGE(result.exit_code == 0, practice.file << "\n" << result.output);
   const auto description = read_json_file(dir / stem / "quant_model_description.json");
   CHECK(description.value("lm_head.weight", "FLOAT") == "FLOAT");
@@ -368,7 +369,7 @@ TEST_CASE("Qwen2, Qwen2.5 and Qwen1.5 dense v0 practices run on a random qwen2 c
         "qwen2/qwen2-72b-w8a8.yaml", "qwen1_5/qwen1.5-110b-w8a16.yaml", "qwen2_5/qwen2.5-32b-w8a8.yaml"};
     if (same_as_another.count(practice.file)) continue;  // checked below, without a run each
     CAPTURE(practice.file);
-    const auto description = run(ws.dir, ws.qwen2, practice);
+    const auto description = v0_practice_families_run(ws.dir, ws.qwen2, practice);
     const bool w8a16 = practice.file.find("w8a16") != std::string::npos;
     CHECK(description["model_quant_type"] == (w8a16 ? "W8A16" : "W8A8"));
     CHECK(description["model.layers.40.self_attn.q_proj.weight"] == (w8a16 ? "W8A16" : "W8A8"));
@@ -418,7 +419,8 @@ TEST_CASE("DeepSeek-R1-Distill-Qwen W8A8: m4 smooths norm-linear, ov and up-down
   // The 7B practice differs only in its metadata.
   CHECK(v1_process(distill_w8a8("7b")) == v1_process(distill_w8a8("1.5b")));
 
-  const auto description = run(ws.dir, ws.qwen2,
+  const auto description =
+      v0_practice_families_run(ws.dir, ws.qwen2,
                                {"deepseek-r1-distill/deepseek-r1-distill-qwen-1.5b-w8a8.yaml",
                                 "DeepSeek-R1-Distill-Qwen-1.5B", distill_w8a8("1.5b")});
   CHECK(description["model_quant_type"] == "W8A8");
@@ -434,8 +436,8 @@ TEST_CASE("Qwen2.5 W8A8C8 pdmix: m6 on its own dataset, o_proj kept out of smoot
   CHECK(printed.find("o_proj") == std::string::npos);
 
   // On 4 layers: histogram calibration is costly; the names of layers 4-79 are warnings here.
-  const auto description = run(ws.dir, ws.qwen2_small,
-                               {"qwen2_5/qwen2.5-w8a8c8-pdmix.yaml", "Qwen2.5-72B-Instruct", kQwen25Pdmix});
+  const auto description = v0_practice_families_run(
+      ws.dir, ws.qwen2_small, {"qwen2_5/qwen2.5-w8a8c8-pdmix.yaml", "Qwen2.5-72B-Instruct", kQwen25Pdmix});
   CHECK(description["model_quant_type"] == "W8A8_MIX");
   CHECK(description["model.layers.3.mlp.up_proj.weight"] == "W8A8_MIX");
   CHECK(float_linears(description) == down_projs(3));
@@ -445,16 +447,18 @@ TEST_CASE("Qwen2.5 W8A8C8 pdmix: m6 on its own dataset, o_proj kept out of smoot
 
 TEST_CASE("Qwen3 dense v0 practices (m4, pdmix, disable_level / disable_names) run on a random qwen3 model") {
   const Workspace& ws = workspace();
-  const fs::path model = make_model(ws.dir, "qwen3", 64);
+  const fs::path model = v0_practice_families_make_model(ws.dir, "qwen3", 64);
 
-  const auto ranked = run(ws.dir, model, {"qwen3/qwen3-14b-dense-w8a8.yaml", "Qwen3-14B", kQwen3_14B});
+  const auto ranked =
+      v0_practice_families_run(ws.dir, model, {"qwen3/qwen3-14b-dense-w8a8.yaml", "Qwen3-14B", kQwen3_14B});
   CHECK(ranked["model_quant_type"] == "W8A8_MIX");
   // Ten linears by range_parm, plus the fused siblings (q/k/v, gate/up) an engine loads with them.
   const std::size_t rolled_back = float_linears(ranked).size();
   CHECK(rolled_back >= 10);
   CHECK(rolled_back <= 30);
 
-  const auto listed = run(ws.dir, model, {"qwen3/qwen3-32b-dense-w8a8.yaml", "Qwen3-32B", qwen3_32b()});
+  const auto listed =
+      v0_practice_families_run(ws.dir, model, {"qwen3/qwen3-32b-dense-w8a8.yaml", "Qwen3-32B", qwen3_32b()});
   CHECK(listed["model_quant_type"] == "W8A8_MIX");
   std::set<std::string> expected(kQwen3_32BFloat.begin(), kQwen3_32BFloat.end());
   expected.insert("model.layers.2.mlp.up_proj");  // gate_proj's fused sibling
@@ -463,7 +467,8 @@ TEST_CASE("Qwen3 dense v0 practices (m4, pdmix, disable_level / disable_names) r
 
 TEST_CASE("QwQ-32B's shipped dense practice (modelslim_v1: quarot, iter_smooth) runs on a qwen2 model") {
   const Workspace& ws = workspace();
-  const auto description = run(ws.dir, ws.qwen2_small, {"qwq/qwq-32b-w8a8.yaml", "QwQ-32B", kQwqW8A8});
+  const auto description =
+      v0_practice_families_run(ws.dir, ws.qwen2_small, {"qwq/qwq-32b-w8a8.yaml", "QwQ-32B", kQwqW8A8});
   CHECK(description["model_quant_type"] == "W8A8");
   CHECK(float_linears(description) == down_projs(4));
 }
@@ -494,7 +499,8 @@ TEST_CASE("sparse v0 practices of these families are refused naming the key, bef
   const test::TempDir dir("v0-families-sparse");
   const Sparse qwq = sparse_practices()[1];
   test::write_text(dir / "qwq-32b-sparse.yaml", expand(qwq.text));
-  const auto result = quant(ws.qwen2, dir / "out", dir / "qwq-32b-sparse.yaml", "QwQ-32B");
+  const auto result =
+      v0_practice_families_quant(ws.qwen2, dir / "out", dir / "qwq-32b-sparse.yaml", "QwQ-32B");
   CHECK(result.exit_code != 0);
   CHECK_MESSAGE(result.output.find("qwq-32b-sparse.yaml:17") != std::string::npos, result.output);
   CHECK_MESSAGE(result.output.find("is_lowbit") != std::string::npos, result.output);

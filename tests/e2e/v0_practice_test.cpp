@@ -68,7 +68,7 @@ spec:
     part_file_size: 4
 )";
 
-fs::path make_model(const test::TempDir& dir, const std::string& flags) {
+fs::path v0_practice_make_model(const test::TempDir& dir, const std::string& flags) {
   const fs::path fake = test::shared_dir() / "data" / "fake_llama";
   const fs::path model = dir / "model";
   const auto made = test::run_command((test::build_dir() / "bin" / "make_random_model").string() +
@@ -78,8 +78,8 @@ fs::path make_model(const test::TempDir& dir, const std::string& flags) {
   return model;
 }
 
-test::CommandResult quant(const fs::path& model, const fs::path& save, const fs::path& practice,
-                          const std::string& model_type) {
+test::CommandResult v0_practice_quant(const fs::path& model, const fs::path& save, const fs::path& practice,
+                                      const std::string& model_type) {
   const fs::path calib = test::shared_dir() / "data" / "msmodelslim_lab_calib";
   return test::run_command("MODELSLIM_DATASET_PATH=" + calib.string() + " " + test::modelslim_bin().string() +
                            " quant --model_path " + model.string() + " --save_path " + save.string() +
@@ -87,7 +87,7 @@ test::CommandResult quant(const fs::path& model, const fs::path& save, const fs:
                            " --max_calib_tokens 32");
 }
 
-std::set<std::string> float_linears(const nlohmann::json& description) {
+std::set<std::string> v0_practice_float_linears(const nlohmann::json& description) {
   std::set<std::string> names;
   for (const auto& [key, type] : description.items()) {
     const bool linear = key.find("_proj.weight") != std::string::npos;
@@ -100,17 +100,17 @@ std::set<std::string> float_linears(const nlohmann::json& description) {
 
 TEST_CASE("a v0 qwen2 W8A8 practice runs unchanged: static W8A8, disable_names in float") {
   test::TempDir dir("v0-qwen2");
-  const fs::path model = make_model(dir, "--set model_type=qwen2 --set num_key_value_heads=1");
+  const fs::path model = v0_practice_make_model(dir, "--set model_type=qwen2 --set num_key_value_heads=1");
   test::write_text(dir / "qwen2-7b-w8a8.yaml", kQwen2W8A8);
-  const auto result = quant(model, dir / "out", dir / "qwen2-7b-w8a8.yaml", "Qwen2-7B");
+  const auto result = v0_practice_quant(model, dir / "out", dir / "qwen2-7b-w8a8.yaml", "Qwen2-7B");
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   CHECK(result.output.find("boolq.jsonl") != std::string::npos);
   const auto description = read_json_file(dir / "out" / "quant_model_description.json");
   CHECK(description["model_quant_type"] == "W8A8");
   CHECK(description["model.layers.1.self_attn.q_proj.weight"] == "W8A8");
-  CHECK(float_linears(description) == std::set<std::string>{"model.layers.0.mlp.down_proj",
-                                                            "model.layers.1.mlp.down_proj",
-                                                            "model.layers.2.mlp.down_proj"});
+  CHECK(v0_practice_float_linears(description) == std::set<std::string>{"model.layers.0.mlp.down_proj",
+                                                                        "model.layers.1.mlp.down_proj",
+                                                                        "model.layers.2.mlp.down_proj"});
 }
 
 TEST_CASE("a v0 qwen3 practice with m4, act_method 3 and disable_level L2 runs; --print_v1 shows it") {
@@ -126,14 +126,14 @@ TEST_CASE("a v0 qwen3 practice with m4, act_method 3 and disable_level L2 runs; 
   }
 
   const fs::path model =
-      make_model(dir, "--set model_type=qwen3 --set num_key_value_heads=1 --set head_dim=48");
-  const auto result = quant(model, dir / "out", practice, "Qwen3-14B");
+      v0_practice_make_model(dir, "--set model_type=qwen3 --set num_key_value_heads=1 --set head_dim=48");
+  const auto result = v0_practice_quant(model, dir / "out", practice, "Qwen3-14B");
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   CHECK(result.output.find("range_parm:") != std::string::npos);  // logged per activation quantizer
   CHECK(result.output.find("automatically disabled layer names") != std::string::npos);
   const auto description = read_json_file(dir / "out" / "quant_model_description.json");
   // Two linears by range_parm, plus the fused siblings (q/k/v, gate/up) an engine loads with them.
-  const std::set<std::string> floats = float_linears(description);
+  const std::set<std::string> floats = v0_practice_float_linears(description);
   CHECK(floats.size() >= 2);
   CHECK(floats.size() <= 6);
   CHECK(description["model_quant_type"] == "W8A8");

@@ -11,6 +11,10 @@ std::filesystem::path source_dir();
 std::filesystem::path build_dir();
 std::filesystem::path shared_dir();  // ../shared beside the checkout
 std::filesystem::path modelslim_bin();
+// The build tree's plugin directory (lib/modelslim/plugins).
+inline std::filesystem::path plugin_dir() {
+  return build_dir() / "lib" / "modelslim" / "plugins";
+}
 
 // A fresh directory under the build tree, removed when the object dies.
 class TempDir {
@@ -40,5 +44,10 @@ extern const char* const kW8A8Practice;
 // `practice` with its DATASET placeholder replaced by `dataset`.
 std::string with_dataset(std::string practice, const std::filesystem::path& dataset);
 void write_text(const std::filesystem::path& file, const std::string& text);
+// Whether `text` contains `part` (error-message checks). Shared so that test files compiled in one unity
+// batch do not each define their own.
+inline bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 }  // namespace modelslim::test

@@ -28,7 +28,7 @@ namespace f64 = modelslim::test::f64;
 
 namespace {
 
-constexpr int kGrid = 20;
+constexpr int kMoeGrid = 20;
 const std::string kLayer = "model.layers.0.";
 
 at::Tensor to_tensor(const f64::Matrix& m) {
@@ -40,7 +40,7 @@ at::Tensor to_tensor(const f64::Matrix& m) {
 }
 
 // clamp(mean^r, 1e-4) / sqrt(max · min)
-std::vector<double> candidate64(const std::vector<double>& act_mean, double ratio) {
+std::vector<double> moe_candidate64(const std::vector<double>& act_mean, double ratio) {
   std::vector<double> s;
   for (double a : act_mean) s.push_back(std::max(std::pow(a, ratio), 1e-4));
   const double norm =
@@ -70,19 +70,19 @@ Weights candidate_weights(Weights weights, const std::vector<double>& s) {
   return weights;
 }
 
-struct Best {
+struct MoeBest {
   double ratio = 0.0;
   double loss = std::numeric_limits<double>::infinity();
   double runner_up = std::numeric_limits<double>::infinity();
 };
 
-Best search64(const nlohmann::json& config, const Weights& weights, const at::Tensor& y) {
+MoeBest search64(const nlohmann::json& config, const Weights& weights, const at::Tensor& y) {
   const at::Tensor golden = moe64(config, weights, y);
   const std::vector<double> act_mean = f64::column_absmean(f64::from_tensor(y));
-  Best best;
-  for (int g = 0; g < kGrid; ++g) {
-    const double ratio = static_cast<double>(g) / kGrid;
-    const at::Tensor out = moe64(config, candidate_weights(weights, candidate64(act_mean, ratio)), y);
+  MoeBest best;
+  for (int g = 0; g < kMoeGrid; ++g) {
+    const double ratio = static_cast<double>(g) / kMoeGrid;
+    const at::Tensor out = moe64(config, candidate_weights(weights, moe_candidate64(act_mean, ratio)), y);
     const double loss = (out - golden).pow(2).mean().item<double>();
     if (loss < best.loss) {
       best.runner_up = std::min(best.runner_up, best.loss);
@@ -126,7 +126,7 @@ TEST_CASE("awq on a MoE block judges router + experts by the MoE output, as a fl
     if (linear->name().rfind(kLayer + "mlp.", 0) == 0)
       weights[linear->name()] = linear->weight().to(at::kDouble);
   }
-  const Best expected = search64(config, weights, y);
+  const MoeBest expected = search64(config, weights, y);
   REQUIRE(expected.runner_up > expected.loss * (1 + 1e-3));
 
   const at::Tensor before = block_outputs(*block, inputs);

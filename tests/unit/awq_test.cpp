@@ -46,7 +46,7 @@ struct Best {
 };
 
 template <typename LossOf>
-Best search64(const std::vector<double>& act_mean, LossOf loss_of) {
+Best awq_search64(const std::vector<double>& act_mean, LossOf loss_of) {
   Best best;
   for (int g = 0; g < kGrid; ++g) {
     const double ratio = static_cast<double>(g) / kGrid;
@@ -89,7 +89,7 @@ double max_relative(const at::Tensor& actual, const f64::Matrix& expected) {
   return diff / peak;
 }
 
-at::Tensor block_outputs(test::MlpBlock& block, const std::vector<BlockInput>& inputs) {
+at::Tensor awq_block_outputs(test::MlpBlock& block, const std::vector<BlockInput>& inputs) {
   std::vector<at::Tensor> outs;
   for (const auto& input : inputs) outs.push_back(block.forward(input.hidden, *input.context));
   return at::cat(outs, 1);
@@ -125,7 +125,7 @@ TEST_CASE(
     "float function kept") {
   test::MlpBlock block(16, 24, 11);
   const auto inputs = test::MlpBlock::inputs(16, 24, 2, 20.0, 11);
-  const at::Tensor before = block_outputs(block, inputs);
+  const at::Tensor before = awq_block_outputs(block, inputs);
   const f64::Matrix x = f64::from_tensor(at::cat({inputs[0].hidden, inputs[1].hidden}, 1));
   const auto gamma = f64::from_vector(block.gamma());
   const f64::Matrix gate = f64::from_tensor(block.gate().weight());
@@ -148,7 +148,7 @@ TEST_CASE(
     for (std::size_t j = 0; j < down_in[i].size(); ++j)
       down_in[i][j] = down_in[i][j] / (1.0 + std::exp(-down_in[i][j])) * up_out[i][j];
   const f64::Matrix down_golden = f64::matmul_t(down_in, down);
-  const Best ud = search64(f64::column_absmean(down_in), [&](const std::vector<double>& s) {
+  const Best ud = awq_search64(f64::column_absmean(down_in), [&](const std::vector<double>& s) {
     return f64::mean_square_diff(f64::matmul_t(down_in, awq_weight(down, s)), down_golden);
   });
   REQUIRE(ud.runner_up > ud.loss * (1 + 1e-4));
@@ -160,7 +160,7 @@ TEST_CASE(
 
   // norm-linear: gate and up scaled together, judged by the MLP's output (down_proj's).
   const f64::Matrix mlp_golden = mlp64(normed, gate, up, down);
-  const Best nl = search64(f64::column_absmean(normed), [&](const std::vector<double>& s) {
+  const Best nl = awq_search64(f64::column_absmean(normed), [&](const std::vector<double>& s) {
     return f64::mean_square_diff(mlp64(normed, awq_weight(gate, s), awq_weight(up, s), down), mlp_golden);
   });
   REQUIRE(nl.runner_up > nl.loss * (1 + 1e-4));
@@ -175,7 +175,7 @@ TEST_CASE(
   CHECK(max_relative(block.gate().weight(), f64::scale_columns(gate, nl.scales)) < 1e-4);
   CHECK(max_relative(block.up().weight(), f64::scale_columns(up, nl.scales)) < 1e-4);
   CHECK(max_relative(block.down().weight(), down) < 1e-4);
-  const at::Tensor after = block_outputs(block, inputs);
+  const at::Tensor after = awq_block_outputs(block, inputs);
   CHECK(((after - before).abs().max() / before.abs().max()).item<double>() < 1e-5);
 }
 

@@ -61,12 +61,12 @@ at::Tensor mask64(const at::Tensor& min_in, const at::Tensor& max_in, double alp
   return min_value != 0.0 ? at::maximum(mask_pos, mask_neg) : mask_pos;
 }
 
-double max_relative(const at::Tensor& actual, const at::Tensor& expected) {
+double cbq_max_relative(const at::Tensor& actual, const at::Tensor& expected) {
   return (actual.to(at::kDouble) - expected.to(at::kDouble)).abs().max().item<double>() /
          expected.to(at::kDouble).abs().max().item<double>();
 }
 
-at::Tensor block_outputs(test::MlpBlock& block, const std::vector<BlockInput>& inputs) {
+at::Tensor cbq_block_outputs(test::MlpBlock& block, const std::vector<BlockInput>& inputs) {
   std::vector<at::Tensor> outs;
   for (const auto& input : inputs) outs.push_back(block.forward(input.hidden, *input.context));
   return at::cat(outs, 1);
@@ -137,10 +137,10 @@ TEST_CASE("cbq outlier scales match a float64 re-implementation of cbq.py on ran
     for (int k = 0; k < 3; ++k) mn[static_cast<std::int64_t>(seed * 3 + k * 11) % channels] = -3.0 - 15.0 * k;
     const at::Tensor expected = mask64(mn, mx, 1.5, 0.7);
     const at::Tensor actual = cbq::outlier_scales(mn, mx, 1.5, 0.7);
-    CHECK(max_relative(actual, expected) < 1e-6);
+    CHECK(cbq_max_relative(actual, expected) < 1e-6);
     CHECK(cbq::scaled_channels(actual) >= 2);  // the planted outliers really are scaled
     // Other strengths.
-    CHECK(max_relative(cbq::outlier_scales(mn, mx, 0.5, 1.0), mask64(mn, mx, 0.5, 1.0)) < 1e-6);
+    CHECK(cbq_max_relative(cbq::outlier_scales(mn, mx, 0.5, 1.0), mask64(mn, mx, 0.5, 1.0)) < 1e-6);
   }
 }
 
@@ -148,7 +148,7 @@ TEST_CASE("cbq on a gated MLP block: fused weights as float64 recomputes them, f
   test::MlpBlock block(16, 24, 5);
   auto inputs = test::MlpBlock::inputs(16, 20, 2, 30.0, 5);
   for (auto& input : inputs) input.hidden.select(2, 6).sub_(12.0);  // a negative outlier channel too
-  const at::Tensor before = block_outputs(block, inputs);
+  const at::Tensor before = cbq_block_outputs(block, inputs);
   const at::Tensor x = at::cat({inputs[0].hidden, inputs[1].hidden}, 1).squeeze(0).to(at::kDouble);
   const at::Tensor gamma = block.gamma().to(at::kDouble);
   const at::Tensor gate = block.gate().weight().to(at::kDouble);
@@ -167,11 +167,11 @@ TEST_CASE("cbq on a gated MLP block: fused weights as float64 recomputes them, f
   CHECK(processor.decisions()[0].norm == "blk.post_attention_layernorm");
   CHECK(processor.decisions()[0].scaled_channels == s.ne(1.0).sum().item<std::int64_t>());
   CHECK(processor.decisions()[0].scaled_channels >= 1);
-  CHECK(max_relative(block.gamma(), gamma / s) < 1e-5);
-  CHECK(max_relative(block.gate().weight(), gate * s) < 1e-5);
-  CHECK(max_relative(block.up().weight(), up * s) < 1e-5);
-  CHECK(max_relative(block.down().weight(), down) == 0.0);
-  CHECK(max_relative(block_outputs(block, inputs), before) < 1e-5);
+  CHECK(cbq_max_relative(block.gamma(), gamma / s) < 1e-5);
+  CHECK(cbq_max_relative(block.gate().weight(), gate * s) < 1e-5);
+  CHECK(cbq_max_relative(block.up().weight(), up * s) < 1e-5);
+  CHECK(cbq_max_relative(block.down().weight(), down) == 0.0);
+  CHECK(cbq_max_relative(cbq_block_outputs(block, inputs), before) < 1e-5);
 }
 
 TEST_CASE("cbq leaves norm-linear subgraphs that feed MoE experts alone, as the reference") {

@@ -8,6 +8,7 @@
 
 #include "command_evaluator.hpp"
 #include "modelslim/error.hpp"
+#include "support/test_support.hpp"
 
 using namespace modelslim;
 using eval::CommandEvaluator;
@@ -20,9 +21,7 @@ EvaluationResult run(const std::string& command, double timeout = 10) {
   return evaluator.evaluate(
       EvaluationRequest{"/models/float dir", std::filesystem::path("/models/quant"), "llama"});
 }
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using modelslim::test::contains;
 }  // namespace
 
 TEST_CASE("metrics come from the JSON file, placeholders are filled and quoted") {

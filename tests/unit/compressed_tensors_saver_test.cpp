@@ -22,7 +22,7 @@
 using namespace modelslim;
 
 namespace {
-void quantize_block(test::ToyBlock& block, const std::string& qconfig) {
+void ct_quantize_block(test::ToyBlock& block, const std::string& qconfig) {
   const std::string yaml = "process:\n  - type: linear_quant\n    qconfig: " + qconfig + "\n";
   linear_quant::LinearQuantProcessor processor(parse_yaml_string(yaml, "t.yaml")["process"].at(0));
   at::manual_seed(5);
@@ -34,7 +34,8 @@ void quantize_block(test::ToyBlock& block, const std::string& qconfig) {
   processor.postprocess(request);
 }
 
-at::Tensor find(const std::vector<std::pair<std::string, at::Tensor>>& tensors, const std::string& key) {
+at::Tensor compressed_tensors_saver_find(const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                                         const std::string& key) {
   for (const auto& [name, tensor] : tensors) {
     if (name == key) return tensor;
   }
@@ -70,11 +71,12 @@ TEST_CASE("pack_to_int32 matches a hand-packed word") {
 
 TEST_CASE("W4A16 per-group: packed weights decode to the quantized integers") {
   test::ToyBlock block("model.layers.0", 16, 24, 3);
-  quantize_block(block, "{weight: {scope: per_group, dtype: int4, symmetric: true, ext: {group_size: 8}}}");
+  ct_quantize_block(block,
+                    "{weight: {scope: per_group, dtype: int4, symmetric: true, ext: {group_size: 8}}}");
   const QuantizedLinear& q = *block.down().quantized();
   const std::string p = "model.layers.0.mlp.down_proj";
   const auto tensors = compressed_tensors::quantized_tensors(q, p, at::kBFloat16);
-  const at::Tensor packed = find(tensors, p + ".weight_packed");
+  const at::Tensor packed = compressed_tensors_saver_find(tensors, p + ".weight_packed");
   CHECK(packed.sizes() == at::IntArrayRef({16, 3}));  // 24 int4 per row → 3 words
   for (std::int64_t row = 0; row < 16; ++row) {
     const auto values = unpack_row(packed[row], 4);
@@ -83,8 +85,8 @@ TEST_CASE("W4A16 per-group: packed weights decode to the quantized integers") {
   }
   CHECK(q.qweight.min().item<std::int64_t>() >= -8);
   CHECK(q.qweight.max().item<std::int64_t>() <= 7);
-  CHECK(find(tensors, p + ".weight_scale").sizes() == at::IntArrayRef({16, 3}));
-  CHECK(at::equal(find(tensors, p + ".weight_shape"),
+  CHECK(compressed_tensors_saver_find(tensors, p + ".weight_scale").sizes() == at::IntArrayRef({16, 3}));
+  CHECK(at::equal(compressed_tensors_saver_find(tensors, p + ".weight_shape"),
                   at::tensor({16, 24}, at::TensorOptions().dtype(at::kLong))));
   const auto scheme = compressed_tensors::scheme_of(q, p);
   CHECK(scheme.format == "pack-quantized");
@@ -96,35 +98,35 @@ TEST_CASE("W4A16 per-group: packed weights decode to the quantized integers") {
 
 TEST_CASE("W8A16 per-channel packs 4 values per word") {
   test::ToyBlock block("model.layers.0", 16, 24, 4);
-  quantize_block(block, "{weight: {scope: per_channel, dtype: int8, symmetric: true}}");
+  ct_quantize_block(block, "{weight: {scope: per_channel, dtype: int8, symmetric: true}}");
   const QuantizedLinear& q = *block.up().quantized();
   const std::string p = "model.layers.0.mlp.up_proj";
   const auto tensors = compressed_tensors::quantized_tensors(q, p, at::kFloat);
-  const at::Tensor packed = find(tensors, p + ".weight_packed");
+  const at::Tensor packed = compressed_tensors_saver_find(tensors, p + ".weight_packed");
   CHECK(packed.sizes() == at::IntArrayRef({24, 4}));
   for (std::int64_t row = 0; row < 24; ++row) {
     const auto values = unpack_row(packed[row], 8);
     for (std::int64_t col = 0; col < 16; ++col)
       CHECK(values[col] == q.qweight[row][col].item<std::int64_t>());
   }
-  CHECK(find(tensors, p + ".weight_scale").sizes() == at::IntArrayRef({24, 1}));
-  CHECK(find(tensors, p + ".bias").sizes() == at::IntArrayRef({24}));
+  CHECK(compressed_tensors_saver_find(tensors, p + ".weight_scale").sizes() == at::IntArrayRef({24, 1}));
+  CHECK(compressed_tensors_saver_find(tensors, p + ".bias").sizes() == at::IntArrayRef({24}));
   CHECK(compressed_tensors::scheme_of(q, p).weights["strategy"] == "channel");
 }
 
 TEST_CASE("W8A8 static asymmetric: int8 weight, input scale and zero point reproduce the fake quantizer") {
   test::ToyBlock block("model.layers.0", 16, 24, 5);
-  quantize_block(block,
-                 "{act: {scope: per_tensor, dtype: int8, symmetric: false}, "
-                 "weight: {scope: per_channel, dtype: int8, symmetric: true}}");
+  ct_quantize_block(block,
+                    "{act: {scope: per_tensor, dtype: int8, symmetric: false}, "
+                    "weight: {scope: per_channel, dtype: int8, symmetric: true}}");
   const QuantizedLinear& q = *block.up().quantized();
   const std::string p = "model.layers.0.mlp.up_proj";
   const auto tensors = compressed_tensors::quantized_tensors(q, p, at::kFloat);
-  CHECK(at::equal(find(tensors, p + ".weight"), q.qweight.to(at::kChar)));
-  const at::Tensor zero_point = find(tensors, p + ".input_zero_point");
+  CHECK(at::equal(compressed_tensors_saver_find(tensors, p + ".weight"), q.qweight.to(at::kChar)));
+  const at::Tensor zero_point = compressed_tensors_saver_find(tensors, p + ".input_zero_point");
   CHECK((zero_point.scalar_type() == at::kChar));
   // Dequantize one value the compressed-tensors way, (q − zp)·scale, and compare with our convention.
-  const double scale = find(tensors, p + ".input_scale").item<double>();
+  const double scale = compressed_tensors_saver_find(tensors, p + ".input_scale").item<double>();
   const double zp = zero_point.item<double>();
   const double x = 0.37;
   const double code = std::min(127.0, std::max(-128.0, std::nearbyint(x / scale) + zp));
@@ -140,9 +142,9 @@ TEST_CASE("W8A8 static asymmetric: int8 weight, input scale and zero point repro
 
 TEST_CASE("W8A8 dynamic: per-token dynamic activations, nothing stored for them") {
   test::ToyBlock block("model.layers.0", 16, 24, 6);
-  quantize_block(block,
-                 "{act: {scope: per_token, dtype: int8, symmetric: true}, "
-                 "weight: {scope: per_channel, dtype: int8, symmetric: true}}");
+  ct_quantize_block(block,
+                    "{act: {scope: per_token, dtype: int8, symmetric: true}, "
+                    "weight: {scope: per_channel, dtype: int8, symmetric: true}}");
   const QuantizedLinear& q = *block.down().quantized();
   const auto tensors = compressed_tensors::quantized_tensors(q, "d", at::kFloat);
   CHECK(tensors.size() == 2);  // weight, weight_scale
@@ -153,7 +155,7 @@ TEST_CASE("W8A8 dynamic: per-token dynamic activations, nothing stored for them"
 
 TEST_CASE("forms without a layout are refused naming the module") {
   test::ToyBlock block("model.layers.0", 16, 24, 7);
-  quantize_block(block, "{weight: {scope: per_channel, dtype: int8, symmetric: false}}");
+  ct_quantize_block(block, "{weight: {scope: per_channel, dtype: int8, symmetric: false}}");
   CHECK_THROWS_WITH_AS(compressed_tensors::scheme_of(*block.up().quantized(), "model.layers.0.mlp.up_proj"),
                        doctest::Contains("model.layers.0.mlp.up_proj: asymmetric"), Error);
 }
@@ -300,7 +302,7 @@ TEST_CASE("saver: each supported form round-trips through the files to the Quant
     test::TempDir dir("ct-saver");
     const fs::path model = make_model_dir(dir);
     test::ToyBlock block("model.layers.0", 16, 24, 21);
-    quantize_block(block, form.qconfig);
+    ct_quantize_block(block, form.qconfig);
     const at::Tensor up_float = block.up().weight().clone();
     run_saver("{type: compressed_tensors, part_file_size: 0}", block, model, dir / "out");
 
@@ -388,7 +390,7 @@ TEST_CASE("saver: float linears go to ignore; two schemes make a mixed-precision
   const fs::path model = make_model_dir(dir);
   SUBCASE("one float linear") {
     test::ToyBlock block("model.layers.0", 16, 24, 22);
-    quantize_block(block, kW8A16);
+    ct_quantize_block(block, kW8A16);
     block.down().set_quantized(nullptr);
     run_saver("{type: compressed_tensors, part_file_size: 0}", block, model, dir / "out", at::kFloat);
     const auto qc = read_json_file(dir / "out" / "config.json")["quantization_config"];
@@ -400,8 +402,8 @@ TEST_CASE("saver: float linears go to ignore; two schemes make a mixed-precision
   SUBCASE("W8A8 dynamic and W4A16 in one block") {
     test::ToyBlock block("model.layers.0", 16, 24, 23);
     test::ToyBlock other("model.layers.0", 16, 24, 23);
-    quantize_block(block, kDynamic);
-    quantize_block(other, kW4A16);
+    ct_quantize_block(block, kDynamic);
+    ct_quantize_block(other, kW4A16);
     block.down().set_quantized(other.down().quantized());
     run_saver("{type: compressed_tensors, part_file_size: 0}", block, model, dir / "out");
     const auto qc = read_json_file(dir / "out" / "config.json")["quantization_config"];
@@ -423,7 +425,7 @@ TEST_CASE("saver: part_file_size shards like Hugging Face, with an index coverin
   test::TempDir dir("ct-shards");
   const fs::path model = make_model_dir(dir);
   test::ToyBlock block("model.layers.0", 16, 24, 24);
-  quantize_block(block, kDynamic);
+  ct_quantize_block(block, kDynamic);
   // 1 KiB shards: the 29x16 bf16 embedding alone is 928 bytes.
   run_saver("{type: compressed_tensors, part_file_size: 0.000001}", block, model, dir / "out");
   const auto index = read_json_file(dir / "out" / "model.safetensors.index.json");
@@ -463,7 +465,7 @@ TEST_CASE("saver: a form without a layout fails naming the module and leaves no 
     test::TempDir dir("ct-unsupported");
     const fs::path model = make_model_dir(dir);
     test::ToyBlock block("model.layers.0", 16, 24, 25);
-    quantize_block(block, kDynamic);
+    ct_quantize_block(block, kDynamic);
     auto edited = std::make_shared<QuantizedLinear>(*block.down().quantized());
     cases[i].first(*edited);
     block.down().set_quantized(edited);
@@ -513,7 +515,7 @@ TEST_CASE("saver: a tied lm_head (no tensor of its own) is still in ignore") {
   test::TempDir dir("ct-tied");
   const fs::path model = make_model_dir(dir);
   test::ToyBlock block("model.layers.0", 16, 24, 26);
-  quantize_block(block, kDynamic);
+  ct_quantize_block(block, kDynamic);
   fs::create_directories(dir / "out");
   SaverAdapter adapter(at::kBFloat16, kHfConfig);
   compressed_tensors::CompressedTensorsSaver saver(parse_yaml_string("{type: compressed_tensors}", "s.yaml"));
@@ -528,7 +530,7 @@ TEST_CASE("saver: a tied lm_head (no tensor of its own) is still in ignore") {
 
 TEST_CASE("an input zero point outside int8 is an error naming the tensor, never a wrap") {
   test::ToyBlock block("model.layers.0", 16, 24, 27);
-  quantize_block(block, kStaticAsym);
+  ct_quantize_block(block, kStaticAsym);
   auto edited = std::make_shared<QuantizedLinear>(*block.up().quantized());
   edited->input_offset = at::tensor({300.0F});  // int8 would wrap it to 44
   CHECK_THROWS_WITH_AS(compressed_tensors::quantized_tensors(*edited, "m.up_proj", at::kFloat),
@@ -603,7 +605,7 @@ TEST_CASE("vLLM rules at save time: dropped norm or linear biases and split fuse
   {
     test::LlamaNamedBlock block;
     test::ToyBlock toy("model.layers.0", 8, 8, 28);
-    quantize_block(toy, kDynamic);
+    ct_quantize_block(toy, kDynamic);
     block.linear("mlp.gate_proj").set_quantized(toy.down().quantized());
     CHECK_THROWS_WITH_AS(run(block, test::llama_config()),
                          doctest::Contains("gate_up_proj is one fused module"), Error);

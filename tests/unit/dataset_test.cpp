@@ -23,9 +23,7 @@ std::string dataset_error(const fs::path& file) {
   return {};
 }
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using modelslim::test::contains;
 
 }  // namespace
 

@@ -39,10 +39,10 @@ nlohmann::json v3_config(nlohmann::json extra = nlohmann::json::object()) {
 
 const char* kStatic =
     "{act: {scope: per_tensor, dtype: int8, symmetric: false}, weight: {scope: per_channel, dtype: int8}}";
-const char* kDynamic =
+const char* kDeepseekDynamic =
     "{act: {scope: per_token, dtype: int8, symmetric: true}, weight: {scope: per_channel, dtype: int8}}";
 
-std::string lq(const std::string& qconfig, const std::string& selection) {
+std::string deepseek_lq(const std::string& qconfig, const std::string& selection) {
   return "{type: linear_quant, qconfig: " + qconfig + ", " + selection + "}";
 }
 
@@ -59,8 +59,8 @@ std::string ascend(const std::string& process, const nlohmann::json& hf) {
 
 // The reference's DeepSeek W8A8 practice: attention static except kv_b_proj, MLPs dynamic except the router.
 std::string reference_practice() {
-  return "[" + lq(kStatic, "include: ['*self_attn*'], exclude: ['*kv_b_proj']") + ", " +
-         lq(kDynamic, "include: ['*mlp*'], exclude: ['*gate']") + "]";
+  return "[" + deepseek_lq(kStatic, "include: ['*self_attn*'], exclude: ['*kv_b_proj']") + ", " +
+         deepseek_lq(kDeepseekDynamic, "include: ['*mlp*'], exclude: ['*gate']") + "]";
 }
 
 }  // namespace
@@ -106,9 +106,10 @@ TEST_CASE("deepseek ascendv1 (vllm-ascend): the reference's W8A8 practice is acc
 }
 
 TEST_CASE("deepseek ascendv1 (vllm-ascend): a quantized kv_b_proj is refused before any work") {
-  const std::string refusal = ascend("[" + lq(kStatic, "include: ['*self_attn*']") + ", " +
-                                         lq(kDynamic, "include: ['*mlp*'], exclude: ['*gate']") + "]",
-                                     v3_config());
+  const std::string refusal =
+      ascend("[" + deepseek_lq(kStatic, "include: ['*self_attn*']") + ", " +
+                 deepseek_lq(kDeepseekDynamic, "include: ['*mlp*'], exclude: ['*gate']") + "]",
+             v3_config());
   CHECK_MESSAGE(refusal.find("model.layers.0.self_attn.kv_b_proj") != std::string::npos, refusal);
   CHECK(refusal.find("mla_v1.py") != std::string::npos);
   CHECK(refusal.find("exclude: ['*kv_b_proj']") != std::string::npos);
@@ -116,21 +117,22 @@ TEST_CASE("deepseek ascendv1 (vllm-ascend): a quantized kv_b_proj is refused bef
 
 TEST_CASE("deepseek ascendv1 (vllm-ascend): the router and fused_qkv_a_proj follow vLLM's modules") {
   // mlp.gate quantized: vLLM builds it without a quant config.
-  std::string refusal = ascend("[" + lq(kStatic, "include: ['*self_attn*'], exclude: ['*kv_b_proj']") + ", " +
-                                   lq(kDynamic, "include: ['*mlp*']") + "]",
-                               v3_config());
+  std::string refusal =
+      ascend("[" + deepseek_lq(kStatic, "include: ['*self_attn*'], exclude: ['*kv_b_proj']") + ", " +
+                 deepseek_lq(kDeepseekDynamic, "include: ['*mlp*']") + "]",
+             v3_config());
   CHECK_MESSAGE(refusal.find("model.layers.1.mlp.gate is quantized") != std::string::npos, refusal);
   CHECK(refusal.find("models/deepseek_v2.py") != std::string::npos);
   // q_a_proj static, kv_a_proj_with_mqa dynamic: one fused module with two schemes.
-  const std::string split = "[" + lq(kStatic, "include: ['*q_a_proj', '*q_b_proj', '*o_proj']") + ", " +
-                            lq(kDynamic, "include: ['*kv_a_proj_with_mqa']") + "]";
+  const std::string split = "[" + deepseek_lq(kStatic, "include: ['*q_a_proj', '*q_b_proj', '*o_proj']") +
+                            ", " + deepseek_lq(kDeepseekDynamic, "include: ['*kv_a_proj_with_mqa']") + "]";
   refusal = ascend(split, v3_config());
   CHECK_MESSAGE(refusal.find("model.layers.0.self_attn.fused_qkv_a_proj") != std::string::npos, refusal);
   // Without q_lora_rank there is no fused_qkv_a_proj: q_proj and kv_a_proj_with_mqa are separate modules.
-  CHECK(ascend("[" + lq(kStatic, "include: ['*q_proj', '*o_proj']") + ", " +
-                   lq(kDynamic, "include: ['*kv_a_proj_with_mqa']") + "]",
+  CHECK(ascend("[" + deepseek_lq(kStatic, "include: ['*q_proj', '*o_proj']") + ", " +
+                   deepseek_lq(kDeepseekDynamic, "include: ['*kv_a_proj_with_mqa']") + "]",
                v3_config({{"model_type", "deepseek_v2"}, {"q_lora_rank", nullptr}})) == "");
   // Routed experts with static activations: no vllm-ascend MoE scheme (as for Qwen MoE).
-  refusal = ascend("[" + lq(kStatic, "include: ['*mlp.experts.*']") + "]", v3_config());
+  refusal = ascend("[" + deepseek_lq(kStatic, "include: ['*mlp.experts.*']") + "]", v3_config());
   CHECK_MESSAGE(refusal.find("model.layers.1.mlp.experts") != std::string::npos, refusal);
 }

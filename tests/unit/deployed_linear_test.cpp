@@ -19,8 +19,8 @@ namespace {
 using Tensors = std::vector<std::pair<std::string, at::Tensor>>;
 
 // Saves `tensors` as one checkpoint and runs `tokens` ([T, in] floats) through module "m" of type `type`.
-at::Tensor run(const Tensors& tensors, const std::string& type,
-               const std::vector<std::vector<float>>& tokens) {
+at::Tensor deployed_linear_run(const Tensors& tensors, const std::string& type,
+                               const std::vector<std::vector<float>>& tokens) {
   test::TempDir dir("deployed-linear");
   save_safetensors(dir / "quant_model_weights.safetensors", tensors);
   const auto saved = SafetensorsCheckpoint::open_dir(dir.path());
@@ -73,13 +73,13 @@ TEST_CASE("W8A8: activation quantization with offset and clamp, integer product,
                      {"m.quant_bias", at::tensor({3, -2}, at::kInt)}};
   SUBCASE("bf16 models: deq_scale as float32") {
     tensors.emplace_back("m.deq_scale", floats({0.25f, 0.125f}, {2}));
-    check_outputs(run(tensors, "W8A8", x), expected, 1e-12);
+    check_outputs(deployed_linear_run(tensors, "W8A8", x), expected, 1e-12);
   }
   SUBCASE("fp16/fp32 models: deq_scale as the float32 bit pattern in int64") {
     // IEEE-754 single: 0.25 = 2^-2 → exponent 125 → 0x3E800000; 0.125 = 2^-3 → exponent 124 → 0x3E000000.
     tensors.emplace_back("m.deq_scale",
                          at::tensor({std::int64_t{0x3E800000}, std::int64_t{0x3E000000}}, at::kLong));
-    check_outputs(run(tensors, "W8A8", x), expected, 1e-12);
+    check_outputs(deployed_linear_run(tensors, "W8A8", x), expected, 1e-12);
   }
 }
 
@@ -94,7 +94,8 @@ TEST_CASE("W8A8_DYNAMIC: per-token activation scale, per-channel weight scale, f
                            {"m.weight_offset", floats({0.0f, 0.0f}, {2, 1})},
                            {"m.bias", floats({0.5f, -1.0f}, {2})}};
   // s is max|x| / 127 in float32 (1.27f / 127 ≠ 0.01 exactly): relative 1e-6.
-  check_outputs(run(tensors, "W8A8_DYNAMIC", {{1.27f, -0.6f, 0.254f}}), {{2.11, 0.2075}}, 1e-6);
+  check_outputs(deployed_linear_run(tensors, "W8A8_DYNAMIC", {{1.27f, -0.6f, 0.254f}}), {{2.11, 0.2075}},
+                1e-6);
 }
 
 // W4A8_DYNAMIC packs output rows 2m (low nibble) and 2m+1 (high nibble), signed. Wq = [[1, -2, 3, -8],
@@ -108,7 +109,8 @@ TEST_CASE("W4A8_DYNAMIC: row-pair int4 unpacking, then the per-token arithmetic"
                            {"m.weight_scale", floats({0.5f, 0.25f}, {2, 1})},
                            {"m.weight_offset", floats({0.0f, 0.0f}, {2, 1})},
                            {"m.scale_bias", floats({0.0f, 0.0f}, {2, 1})}};
-  check_outputs(run(tensors, "W4A8_DYNAMIC", {{1.27f, 0.5f, -0.3f, 0.0f}}), {{-0.315, 2.2975}}, 1e-6);
+  check_outputs(deployed_linear_run(tensors, "W4A8_DYNAMIC", {{1.27f, 0.5f, -0.3f, 0.0f}}),
+                {{-0.315, 2.2975}}, 1e-6);
 }
 
 // W8A16: W = (Wq - weight_offset) · weight_scale, y = x·Wᵀ (float activations).
@@ -120,7 +122,7 @@ TEST_CASE("W8A16: per-channel and per-group dequantization with offsets") {
     const Tensors tensors = {{"m.weight", wq},
                              {"m.weight_scale", floats({0.5f, 0.25f}, {2, 1})},
                              {"m.weight_offset", floats({0.0f, 1.0f}, {2, 1})}};
-    check_outputs(run(tensors, "W8A16", {{1, 2, 3, 4}}), {{11.0, -3.5}}, 1e-12);
+    check_outputs(deployed_linear_run(tensors, "W8A16", {{1, 2, 3, 4}}), {{11.0, -3.5}}, 1e-12);
   }
   SUBCASE("groups of 2: scale [[0.5, 0.25], [1, 2]], offset [[1, 0], [0, -2]]") {
     // row 0: [(1-1)·0.5, (-2-1)·0.5, 3·0.25, 4·0.25] = [0, -1.5, 0.75, 1] → 0 - 3 + 2.25 + 4 = 3.25
@@ -128,7 +130,7 @@ TEST_CASE("W8A16: per-channel and per-group dequantization with offsets") {
     const Tensors tensors = {{"m.weight", wq},
                              {"m.weight_scale", floats({0.5f, 0.25f, 1.0f, 2.0f}, {2, 2})},
                              {"m.weight_offset", floats({1.0f, 0.0f, 0.0f, -2.0f}, {2, 2})}};
-    check_outputs(run(tensors, "W8A16", {{1, 2, 3, 4}}), {{3.25, 13.0}}, 1e-12);
+    check_outputs(deployed_linear_run(tensors, "W8A16", {{1, 2, 3, 4}}), {{3.25, 13.0}}, 1e-12);
   }
 }
 
@@ -142,7 +144,7 @@ TEST_CASE("W4A16: column-pair (per channel) and row-pair (per group) int4 layout
     const Tensors tensors = {{"m.weight", int8s({-31, -125, 7, 95}, {2, 2})},
                              {"m.weight_scale", floats({0.5f, 0.25f}, {2, 1})},
                              {"m.weight_offset", floats({0.0f, 0.0f}, {2, 1})}};
-    check_outputs(run(tensors, "W4A16", {{1, 2, 3, 4}}), {{-13.0, 6.0}}, 1e-12);
+    check_outputs(deployed_linear_run(tensors, "W4A16", {{1, 2, 3, 4}}), {{-13.0, 6.0}}, 1e-12);
   }
   SUBCASE("groups of 2: output rows paired, [out/2, in], asymmetric") {
     // bytes as in the W4A8_DYNAMIC case: [113, 14, -13, 88]
@@ -152,7 +154,7 @@ TEST_CASE("W4A16: column-pair (per channel) and row-pair (per group) int4 layout
     const Tensors tensors = {{"m.weight", int8s({113, 14, -13, 88}, {1, 4})},
                              {"m.weight_scale", floats({0.5f, 0.25f, 1.0f, 2.0f}, {2, 2})},
                              {"m.weight_offset", floats({1.0f, 0.0f, 0.0f, -2.0f}, {2, 2})}};
-    check_outputs(run(tensors, "W4A16", {{1, 2, 3, 4}}), {{-8.75, 69.0}}, 1e-12);
+    check_outputs(deployed_linear_run(tensors, "W4A16", {{1, 2, 3, 4}}), {{-8.75, 69.0}}, 1e-12);
   }
 }
 

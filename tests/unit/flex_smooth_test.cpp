@@ -90,7 +90,7 @@ std::pair<at::Tensor, at::Tensor> hand_case(std::uint64_t seed) {
   return {x, w};
 }
 
-double max_relative(const at::Tensor& actual, const at::Tensor& expected) {
+double flex_smooth_max_relative(const at::Tensor& actual, const at::Tensor& expected) {
   return (actual.to(at::kDouble) - expected.to(at::kDouble)).abs().max().item<double>() /
          expected.to(at::kDouble).abs().max().item<double>();
 }
@@ -99,7 +99,7 @@ ConfigNode node(const std::string& yaml) {
   return parse_yaml_string(yaml, "p.yaml");
 }
 
-at::Tensor block_outputs(test::MlpBlock& block, const std::vector<BlockInput>& inputs) {
+at::Tensor flex_smooth_block_outputs(test::MlpBlock& block, const std::vector<BlockInput>& inputs) {
   std::vector<at::Tensor> outs;
   for (const auto& input : inputs) outs.push_back(block.forward(input.hidden, *input.context));
   return at::cat(outs, 1);
@@ -159,7 +159,7 @@ TEST_CASE(
     "recomputes them, float function kept") {
   test::MlpBlock block(12, 16, 7);
   const auto inputs = test::MlpBlock::inputs(12, 20, 2, 30.0, 7);
-  const at::Tensor before = block_outputs(block, inputs);
+  const at::Tensor before = flex_smooth_block_outputs(block, inputs);
   // float64 copies of everything before the processor runs.
   at::Tensor x = at::cat({inputs[0].hidden, inputs[1].hidden}, 1).squeeze(0).to(at::kDouble);
   const at::Tensor gamma = block.gamma().to(at::kDouble);
@@ -193,11 +193,11 @@ TEST_CASE(
   const at::Tensor s2 =
       (at::pow(normed.abs().amax(0), nl.alpha) / at::pow(readers.abs().amax(0).clamp_min(1e-5), nl.beta))
           .clamp_min(1e-5);
-  CHECK(max_relative(block.gamma(), gamma / s2) < 1e-4);
-  CHECK(max_relative(block.gate().weight(), gate * s2) < 1e-4);
-  CHECK(max_relative(block.up().weight(), up * s2) < 1e-4);
-  CHECK(max_relative(block.down().weight(), down) < 1e-4);
-  CHECK(max_relative(block_outputs(block, inputs), before) < 1e-5);
+  CHECK(flex_smooth_max_relative(block.gamma(), gamma / s2) < 1e-4);
+  CHECK(flex_smooth_max_relative(block.gate().weight(), gate * s2) < 1e-4);
+  CHECK(flex_smooth_max_relative(block.up().weight(), up * s2) < 1e-4);
+  CHECK(flex_smooth_max_relative(block.down().weight(), down) < 1e-4);
+  CHECK(flex_smooth_max_relative(flex_smooth_block_outputs(block, inputs), before) < 1e-5);
 }
 
 TEST_CASE("flex_smooth_quant with alpha and beta given applies them without searching") {
@@ -210,7 +210,7 @@ TEST_CASE("flex_smooth_quant with alpha and beta given applies them without sear
       node("{type: flex_smooth_quant, alpha: 0.3, beta: 0.6, enable_subgraph_type: [norm-linear]}"));
   run_processor(*processor, block, inputs);
   const at::Tensor s = at::pow(normed.abs().amax(0), 0.3) / at::pow(readers.abs().amax(0), 0.6);
-  CHECK(max_relative(block.gamma(), gamma / s) < 1e-5);
+  CHECK(flex_smooth_max_relative(block.gamma(), gamma / s) < 1e-5);
 }
 
 TEST_CASE(
@@ -218,7 +218,7 @@ TEST_CASE(
     "kept") {
   test::MlpBlock block(12, 16, 9);
   const auto inputs = test::MlpBlock::inputs(12, 20, 2, 30.0, 9);
-  const at::Tensor before = block_outputs(block, inputs);
+  const at::Tensor before = flex_smooth_block_outputs(block, inputs);
   const at::Tensor x = at::cat({inputs[0].hidden, inputs[1].hidden}, 1).squeeze(0).to(at::kDouble);
   const at::Tensor gamma = block.gamma().to(at::kDouble);
   const at::Tensor normed = x * gamma;
@@ -236,8 +236,8 @@ TEST_CASE(
   CHECK(decisions[0].choice.alpha == doctest::Approx(expected.alpha));
   // s = mean|x|^α (the reference: max decides α, the mean scales).
   const at::Tensor s = at::pow(normed.abs().mean(0), expected.alpha).clamp_min(1e-5);
-  CHECK(max_relative(block.gamma(), gamma / s) < 1e-4);
-  CHECK(max_relative(block_outputs(block, inputs), before) < 1e-5);
+  CHECK(flex_smooth_max_relative(block.gamma(), gamma / s) < 1e-4);
+  CHECK(flex_smooth_max_relative(flex_smooth_block_outputs(block, inputs), before) < 1e-5);
 }
 
 TEST_CASE("flex_smooth_quant and flex_awq_ssz config errors name the field") {

@@ -26,7 +26,7 @@ namespace {
 
 // The message of the modelslim::Error that `parse` throws; fails the test for any other outcome.
 template <typename Parse>
-std::string refusal(Parse&& parse) {
+std::string hostile_input_refusal(Parse&& parse) {
   try {
     parse();
   } catch (const Error& error) {
@@ -38,9 +38,7 @@ std::string refusal(Parse&& parse) {
   return {};
 }
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using modelslim::test::contains;
 
 std::string nested_json_arrays(std::size_t depth) {
   return std::string(depth, '[') + std::string(depth, ']');
@@ -57,21 +55,25 @@ TEST_CASE("YAML: a list used as a mapping key is a config error (fuzz: tune_plan
   const std::string text =
       "strategy: {type: x}\nevaluation:\n  demand:\n    expectations:\n"
       "      - {dataset: e, [[]], target: 1}\n";
-  const std::string message = refusal([&] { core::parse_tune_plan(parse_yaml_string(text, "plan.yaml")); });
+  const std::string message =
+      hostile_input_refusal([&] { core::parse_tune_plan(parse_yaml_string(text, "plan.yaml")); });
   CHECK(contains(message, "plan.yaml:5:"));
   CHECK(contains(message, "a mapping key must be a plain name, got a list"));
-  CHECK(contains(refusal([&] { parse_yaml_string("{[a]: 1}", "k.yaml").keys(); }), "k.yaml"));
+  CHECK(contains(hostile_input_refusal([&] { parse_yaml_string("{[a]: 1}", "k.yaml").keys(); }), "k.yaml"));
 }
 
 TEST_CASE("YAML: a missing field read as a value says 'got nothing' (fuzz: practice_yaml_fuzz)") {
   const ConfigNode root = parse_yaml_string("a: 1\nlist: [x]\n", "p.yaml");
-  CHECK(contains(refusal([&] { root["b"].as_string(); }), "b: expected a string, got nothing"));
-  CHECK(contains(refusal([&] { root["b"]["c"].as_int(); }), "b.c: expected an integer, got nothing"));
-  CHECK(contains(refusal([&] { root["list"].at(5).as_bool(); }), "list.5: expected true or false"));
+  CHECK(contains(hostile_input_refusal([&] { root["b"].as_string(); }), "b: expected a string, got nothing"));
+  CHECK(contains(hostile_input_refusal([&] { root["b"]["c"].as_int(); }),
+                 "b.c: expected an integer, got nothing"));
+  CHECK(contains(hostile_input_refusal([&] { root["list"].at(5).as_bool(); }),
+                 "list.5: expected true or false"));
 }
 
 TEST_CASE("YAML: an alias inside its own anchor is refused when the file is read") {
-  const std::string message = refusal([] { parse_yaml_string("a: &loop [1, *loop]\n", "loop.yaml"); });
+  const std::string message =
+      hostile_input_refusal([] { parse_yaml_string("a: &loop [1, *loop]\n", "loop.yaml"); });
   CHECK(contains(message, "loop.yaml:1:"));
   CHECK(contains(message, "an alias refers to its own anchor"));
 }
@@ -84,7 +86,7 @@ TEST_CASE("YAML: nested aliases that expand to a billion nodes are refused") {
     for (int i = 0; i < 10; ++i) text += (i ? ", " : "") + prev;
     text += "]\n";
   }
-  CHECK(contains(refusal([&] { parse_yaml_string(text, "laughs.yaml"); }), "billion laughs"));
+  CHECK(contains(hostile_input_refusal([&] { parse_yaml_string(text, "laughs.yaml"); }), "billion laughs"));
   // The same aliases a few times over stay legal (the practice_config tests use anchors too).
   CHECK_NOTHROW(parse_yaml_string("a: &q {x: 1}\nb: [*q, *q, *q]\n", "ok.yaml"));
 }
@@ -92,7 +94,7 @@ TEST_CASE("YAML: nested aliases that expand to a billion nodes are refused") {
 TEST_CASE("YAML: a label bit width beyond int is refused, not wrapped") {
   const std::string text = "apiversion: modelslim_v1\nmetadata: {label: {w_bit: 4294967304}}\n";
   const std::string message =
-      refusal([&] { core::parse_practice_config(parse_yaml_string(text, "practice.yaml")); });
+      hostile_input_refusal([&] { core::parse_practice_config(parse_yaml_string(text, "practice.yaml")); });
   CHECK(contains(message, "metadata.label.w_bit: expected a bit width in 0..64"));
 }
 
@@ -100,14 +102,16 @@ TEST_CASE("YAML: a label bit width beyond int is refused, not wrapped") {
 
 TEST_CASE("tokenizer.json: negative, huge and non-integer ids are refused") {
   const auto load = [](const std::string& text) { return Tokenizer::from_json_text(text, "tok.json"); };
-  CHECK(contains(refusal([&] { load(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": -7}}})"); }),
-                 "model.vocab: token 'b' has id -7"));
-  CHECK(contains(refusal([&] {
+  CHECK(contains(
+      hostile_input_refusal([&] { load(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": -7}}})"); }),
+      "model.vocab: token 'b' has id -7"));
+  CHECK(contains(hostile_input_refusal([&] {
                    load(std::string("{") + kMinimalVocab +
                         R"(, "added_tokens": [{"id": 4611686018427387904, "content": "<huge>"}]})");
                  }),
                  "added_tokens: token '<huge>' has id 4611686018427387904"));
-  CHECK(contains(refusal([&] { load(R"({"model": {"type": "BPE", "vocab": {"a": 1.5}}})"); }), "tok.json"));
+  CHECK(contains(hostile_input_refusal([&] { load(R"({"model": {"type": "BPE", "vocab": {"a": 1.5}}})"); }),
+                 "tok.json"));
 }
 
 TEST_CASE("tokenizer.json: a component without its required key is refused, not read past the end") {
@@ -117,13 +121,14 @@ TEST_CASE("tokenizer.json: a component without its required key is refused, not 
         R"("post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>"}}]})"}) {
     CAPTURE(component);
     const std::string text = std::string("{") + kMinimalVocab + ", " + component + "}";
-    CHECK(contains(refusal([&] { Tokenizer::from_json_text(text, "tok.json"); }), "tok.json"));
+    CHECK(contains(hostile_input_refusal([&] { Tokenizer::from_json_text(text, "tok.json"); }), "tok.json"));
   }
   const std::string out_of_vocab =
       std::string("{") + kMinimalVocab +
       R"(, "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>"}}],
           "special_tokens": {"<s>": {"ids": [99]}}}})";
-  CHECK(contains(refusal([&] { Tokenizer::from_json_text(out_of_vocab, "tok.json"); }), "id 99"));
+  CHECK(
+      contains(hostile_input_refusal([&] { Tokenizer::from_json_text(out_of_vocab, "tok.json"); }), "id 99"));
 }
 
 TEST_CASE("tokenizer: decoding a '<0xZZ>' token that is not a hex byte keeps the text") {
@@ -135,29 +140,32 @@ TEST_CASE("tokenizer: decoding a '<0xZZ>' token that is not a hex byte keeps the
 
 TEST_CASE("JSON nested a million levels deep is refused by every reader, not recursed into") {
   const std::string deep = nested_json_arrays(1000000);
-  CHECK(contains(refusal([&] { Tokenizer::from_json_text(deep, "tok.json"); }), "nested deeper than 128"));
+  CHECK(contains(hostile_input_refusal([&] { Tokenizer::from_json_text(deep, "tok.json"); }),
+                 "nested deeper than 128"));
 
   test::TempDir dir("hostile-json");
   const std::string header = R"({"t": {"dtype": "F32", "shape": )" + deep + R"(, "data_offsets": [0, 0]}})";
   std::string prefix(8, '\0');
   for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
   test::write_text(dir / "deep.safetensors", prefix + header);
-  const std::string message = refusal([&] { SafetensorsFile::open(dir / "deep.safetensors"); });
+  const std::string message = hostile_input_refusal([&] { SafetensorsFile::open(dir / "deep.safetensors"); });
   CHECK(contains(message, "deep.safetensors"));
   CHECK(contains(message, "nested deeper than 128"));
 
   test::write_text(dir / "quant_model_description.json", deep);
-  CHECK(contains(refusal([&] { eval::read_quant_description(dir / "quant_model_description.json"); }),
-                 "nested deeper than 128"));
+  CHECK(contains(
+      hostile_input_refusal([&] { eval::read_quant_description(dir / "quant_model_description.json"); }),
+      "nested deeper than 128"));
 }
 
 TEST_CASE("quant_model_description.json: not an object, or a tensor entry that is not a type string") {
   test::TempDir dir("hostile-description");
   const fs::path file = dir / "quant_model_description.json";
   test::write_text(file, "[\"W8A8\"]");
-  CHECK(contains(refusal([&] { eval::read_quant_description(file); }), "expected a JSON object"));
+  CHECK(
+      contains(hostile_input_refusal([&] { eval::read_quant_description(file); }), "expected a JSON object"));
   test::write_text(file, R"({"version": "1.0.0", "group_size": 0, "model.layers.0.mlp.up_proj.weight": 8})");
-  const std::string message = refusal([&] { eval::read_quant_description(file); });
+  const std::string message = hostile_input_refusal([&] { eval::read_quant_description(file); });
   CHECK(contains(message, file.string()));
   CHECK(contains(message, "entry 'model.layers.0.mlp.up_proj.weight' must be a type string"));
   test::write_text(file, R"({"version": "1.0.0", "group_size": 0, "metadata": {}, "a.weight": "W8A8"})");
@@ -168,7 +176,8 @@ TEST_CASE("tune history: a stored result that is not the expected JSON is an Err
   for (const std::string text : {"[1]", "{\"ok\": 3}", "{\"metrics\": [5]}",
                                  "{\"metrics\": [{\"value\": \"x\", \"metric\": 1}]}", "not json"}) {
     CAPTURE(text);
-    CHECK(contains(refusal([&] { core::result_from_json(text); }), "unreadable evaluation result"));
+    CHECK(contains(hostile_input_refusal([&] { core::result_from_json(text); }),
+                   "unreadable evaluation result"));
   }
   // A null value is how older histories stored a non-finite metric: it reads back as NaN (docs/tuning.md).
   CHECK(std::isnan(
@@ -187,7 +196,7 @@ TEST_CASE("dataset: invalid UTF-8 is refused naming the line") {
                                         "\xFF"};
   for (const std::string& bytes : bad) {
     test::write_text(dir / "d.jsonl", "fine\nthen " + bytes + " here\n");
-    const std::string message = refusal([&] { read_text_dataset(dir / "d.jsonl"); });
+    const std::string message = hostile_input_refusal([&] { read_text_dataset(dir / "d.jsonl"); });
     CHECK(contains(message, "line 2 is not valid UTF-8 (byte 5)"));
   }
   test::write_text(dir / "ok.jsonl", "caf\xC3\xA9 \xE2\x96\x81 \xF0\x9F\x98\x80 \xEF\xBB\xBF\n");
@@ -200,7 +209,8 @@ TEST_CASE("dataset: one sample above 8 MiB is refused naming the line") {
     std::ofstream out(dir / "big.jsonl", std::ios::binary);
     out << "short\n" << std::string((std::size_t{8} << 20) + 1, 'a') << "\n";
   }
-  CHECK(contains(refusal([&] { read_text_dataset(dir / "big.jsonl"); }), "line 2 is 8388609 bytes"));
+  CHECK(contains(hostile_input_refusal([&] { read_text_dataset(dir / "big.jsonl"); }),
+                 "line 2 is 8388609 bytes"));
 }
 
 TEST_CASE(
@@ -208,7 +218,7 @@ TEST_CASE(
   test::TempDir dir("hostile-number");
   test::write_text(dir / "quant_model_description.json", R"({"a.weight": 55555555.5e99999999999900})");
   const std::string message =
-      refusal([&] { eval::read_quant_description(dir / "quant_model_description.json"); });
+      hostile_input_refusal([&] { eval::read_quant_description(dir / "quant_model_description.json"); });
   CHECK(contains(message, "quant_model_description.json: not valid JSON"));
   CHECK(contains(message, "number overflow"));
 
@@ -216,11 +226,12 @@ TEST_CASE(
   std::string prefix(8, '\0');
   for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
   test::write_text(dir / "big.safetensors", prefix + header + "0000");
-  CHECK(
-      contains(refusal([&] { SafetensorsFile::open(dir / "big.safetensors"); }), "header is not valid JSON"));
+  CHECK(contains(hostile_input_refusal([&] { SafetensorsFile::open(dir / "big.safetensors"); }),
+                 "header is not valid JSON"));
 
-  CHECK(contains(refusal([&] { Tokenizer::from_json_text(R"({"model": 1e99999})", "tok.json"); }),
-                 "tok.json: not valid JSON"));
+  CHECK(
+      contains(hostile_input_refusal([&] { Tokenizer::from_json_text(R"({"model": 1e99999})", "tok.json"); }),
+               "tok.json: not valid JSON"));
   // In JSONL such a line is not a JSON object, so it is a plain-text sample, as every other such line.
   test::write_text(dir / "d.jsonl", "{\"inputs_pretokenized\": \"x\", \"n\": 1e99999}\n");
   CHECK(read_text_dataset(dir / "d.jsonl") ==

@@ -24,16 +24,24 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::int64_t kHidden = 32, kHeads = 4, kKvHeads = 2, kDim = 8, kInter = 48, kVocab = 32;
+constexpr std::int64_t kKvCacheQuantHidden = 32, kHeads = 4, kKvHeads = 2, kDim = 8, kInter = 48, kVocab = 32;
 
 // qwen3: q/k norms; qwen2: q/k/v biases.
-std::map<std::string, at::Tensor> write_model(const fs::path& dir, const std::string& model_type) {
+std::map<std::string, at::Tensor> kv_cache_quant_write_model(const fs::path& dir,
+                                                             const std::string& model_type) {
   fs::create_directories(dir);
-  const nlohmann::json config = {
-      {"model_type", model_type}, {"hidden_size", kHidden},        {"intermediate_size", kInter},
-      {"num_hidden_layers", 1},   {"num_attention_heads", kHeads}, {"num_key_value_heads", kKvHeads},
-      {"head_dim", kDim},         {"vocab_size", kVocab},          {"rms_norm_eps", 1e-6},
-      {"rope_theta", 10000.0},    {"tie_word_embeddings", true},   {"hidden_act", "silu"}};
+  const nlohmann::json config = {{"model_type", model_type},
+                                 {"hidden_size", kKvCacheQuantHidden},
+                                 {"intermediate_size", kInter},
+                                 {"num_hidden_layers", 1},
+                                 {"num_attention_heads", kHeads},
+                                 {"num_key_value_heads", kKvHeads},
+                                 {"head_dim", kDim},
+                                 {"vocab_size", kVocab},
+                                 {"rms_norm_eps", 1e-6},
+                                 {"rope_theta", 10000.0},
+                                 {"tie_word_embeddings", true},
+                                 {"hidden_act", "silu"}};
   test::write_text(dir / "config.json", config.dump(2));
   fs::copy_file(test::shared_dir() / "data" / "fake_llama" / "tokenizer.json", dir / "tokenizer.json");
   at::manual_seed(77);
@@ -41,13 +49,13 @@ std::map<std::string, at::Tensor> write_model(const fs::path& dir, const std::st
   const auto add = [&](const std::string& name, std::vector<std::int64_t> shape, double scale,
                        double center) { tensors.emplace_back(name, at::randn(shape) * scale + center); };
   const std::string p = "model.layers.0.";
-  add("model.embed_tokens.weight", {kVocab, kHidden}, 1.0, 0.0);
-  add(p + "input_layernorm.weight", {kHidden}, 0.1, 1.0);
-  add(p + "post_attention_layernorm.weight", {kHidden}, 0.1, 1.0);
-  add(p + "self_attn.q_proj.weight", {kHeads * kDim, kHidden}, 0.2, 0.0);
-  add(p + "self_attn.k_proj.weight", {kKvHeads * kDim, kHidden}, 0.2, 0.0);
-  add(p + "self_attn.v_proj.weight", {kKvHeads * kDim, kHidden}, 0.2, 0.0);
-  add(p + "self_attn.o_proj.weight", {kHidden, kHeads * kDim}, 0.2, 0.0);
+  add("model.embed_tokens.weight", {kVocab, kKvCacheQuantHidden}, 1.0, 0.0);
+  add(p + "input_layernorm.weight", {kKvCacheQuantHidden}, 0.1, 1.0);
+  add(p + "post_attention_layernorm.weight", {kKvCacheQuantHidden}, 0.1, 1.0);
+  add(p + "self_attn.q_proj.weight", {kHeads * kDim, kKvCacheQuantHidden}, 0.2, 0.0);
+  add(p + "self_attn.k_proj.weight", {kKvHeads * kDim, kKvCacheQuantHidden}, 0.2, 0.0);
+  add(p + "self_attn.v_proj.weight", {kKvHeads * kDim, kKvCacheQuantHidden}, 0.2, 0.0);
+  add(p + "self_attn.o_proj.weight", {kKvCacheQuantHidden, kHeads * kDim}, 0.2, 0.0);
   if (model_type == "qwen3") {
     add(p + "self_attn.q_norm.weight", {kDim}, 0.3, 1.0);
     add(p + "self_attn.k_norm.weight", {kDim}, 0.3, 1.0);
@@ -56,10 +64,10 @@ std::map<std::string, at::Tensor> write_model(const fs::path& dir, const std::st
     add(p + "self_attn.k_proj.bias", {kKvHeads * kDim}, 0.3, 0.0);
     add(p + "self_attn.v_proj.bias", {kKvHeads * kDim}, 0.3, 0.0);
   }
-  add(p + "mlp.gate_proj.weight", {kInter, kHidden}, 0.2, 0.0);
-  add(p + "mlp.up_proj.weight", {kInter, kHidden}, 0.2, 0.0);
-  add(p + "mlp.down_proj.weight", {kHidden, kInter}, 0.2, 0.0);
-  add("model.norm.weight", {kHidden}, 0.1, 1.0);
+  add(p + "mlp.gate_proj.weight", {kInter, kKvCacheQuantHidden}, 0.2, 0.0);
+  add(p + "mlp.up_proj.weight", {kInter, kKvCacheQuantHidden}, 0.2, 0.0);
+  add(p + "mlp.down_proj.weight", {kKvCacheQuantHidden, kInter}, 0.2, 0.0);
+  add("model.norm.weight", {kKvCacheQuantHidden}, 0.1, 1.0);
   save_safetensors(dir / "model.safetensors", tensors);
   std::map<std::string, at::Tensor> result;
   for (const auto& [name, tensor] : tensors) result[name] = tensor.to(at::kDouble);
@@ -67,10 +75,10 @@ std::map<std::string, at::Tensor> write_model(const fs::path& dir, const std::st
 }
 
 std::map<std::string, at::Tensor> write_qwen3(const fs::path& dir) {
-  return write_model(dir, "qwen3");
+  return kv_cache_quant_write_model(dir, "qwen3");
 }
 
-std::unique_ptr<ModelAdapter> open_adapter(const fs::path& dir) {
+std::unique_ptr<ModelAdapter> open_kv_adapter(const fs::path& dir) {
   const auto config = read_json_file(dir / "config.json");
   return llama::create_llama_adapter(
       ModelLoadRequest{dir, config, config["model_type"].get<std::string>(), at::kCPU, false, {}});
@@ -81,7 +89,7 @@ at::Tensor rms(const at::Tensor& x, const at::Tensor& w) {
   return w * x / at::sqrt(x.pow(2).mean(-1, true) + 1e-6);
 }
 
-at::Tensor rope(const at::Tensor& x) {  // [heads, T, dim], rotate_half, theta 10000
+at::Tensor kv_cache_quant_rope(const at::Tensor& x) {  // [heads, T, dim], rotate_half, theta 10000
   const std::int64_t T = x.size(1);
   const at::Tensor pos = at::arange(T, at::kDouble).unsqueeze(1);
   const at::Tensor inv = at::pow(10000.0, -at::arange(0, kDim, 2, at::kDouble) / double(kDim)).unsqueeze(0);
@@ -103,8 +111,8 @@ Attention project(const std::map<std::string, at::Tensor>& w, const at::Tensor& 
         .reshape({T, n, kDim})
         .permute({1, 0, 2});
   };
-  return {rope(rms(heads("q_proj", kHeads), w.at(p + "self_attn.q_norm.weight"))),
-          rope(rms(heads("k_proj", kKvHeads), w.at(p + "self_attn.k_norm.weight"))),
+  return {kv_cache_quant_rope(rms(heads("q_proj", kHeads), w.at(p + "self_attn.q_norm.weight"))),
+          kv_cache_quant_rope(rms(heads("k_proj", kKvHeads), w.at(p + "self_attn.k_norm.weight"))),
           heads("v_proj", kKvHeads)};
 }
 
@@ -178,7 +186,7 @@ TEST_CASE(
     "dynamic_cache parameters equal a float64 per-channel min/max of K after k_norm and RoPE, and of V") {
   test::TempDir dir("kv-qwen3");
   const auto w = write_qwen3(dir.path());
-  const auto adapter = open_adapter(dir.path());
+  const auto adapter = open_kv_adapter(dir.path());
   const auto inputs = samples(*adapter);
   for (const bool symmetric : {true, false}) {
     CAPTURE(symmetric);
@@ -220,7 +228,7 @@ TEST_CASE(
     "a block with int8 KV parameters attends to the round trip of its keys and values (float64 reference)") {
   test::TempDir dir("kv-qwen3-forward");
   const auto w = write_qwen3(dir.path());
-  const auto adapter = open_adapter(dir.path());
+  const auto adapter = open_kv_adapter(dir.path());
   const BlockInput input = samples(*adapter).back();
   const auto block = adapter->load_block(0);
   auto& access = dynamic_cast<KvCacheAccess&>(*block);
@@ -265,7 +273,7 @@ TEST_CASE(
 TEST_CASE("dynamic_cache: excluded attentions stay float; bad qconfig is refused by field") {
   test::TempDir dir("kv-qwen3-exclude");
   write_qwen3(dir.path());
-  const auto adapter = open_adapter(dir.path());
+  const auto adapter = open_kv_adapter(dir.path());
   const auto inputs = samples(*adapter);
   const auto block = adapter->load_block(0);
   const auto processor = make_processor(true, "['model.layers.0.self_attn']");
@@ -296,8 +304,8 @@ TEST_CASE("kv_smooth keeps the logits (1e-4) and flattens the keys by the float6
   for (const std::string model_type : {"qwen3", "qwen2"}) {
     CAPTURE(model_type);
     test::TempDir dir("kv-smooth-" + model_type);
-    write_model(dir.path(), model_type);
-    const auto adapter = open_adapter(dir.path());
+    kv_cache_quant_write_model(dir.path(), model_type);
+    const auto adapter = open_kv_adapter(dir.path());
     const auto inputs = samples(*adapter);
     const auto block = adapter->load_block(0);
     auto& access = dynamic_cast<KvCacheAccess&>(*block);

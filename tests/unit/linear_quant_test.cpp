@@ -12,6 +12,7 @@
 #include "modelslim/fused_module_source.hpp"
 #include "modelslim/quant_math.hpp"
 #include "support/saver_rules_support.hpp"
+#include "support/test_support.hpp"
 #include "support/toy_block.hpp"
 
 using namespace modelslim;
@@ -40,9 +41,7 @@ const char* kW8A8 = R"(process:
       weight: {scope: per_channel, dtype: int8, symmetric: true, method: minmax}
 )";
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using modelslim::test::contains;
 }  // namespace
 
 TEST_CASE("schemes and data-freeness follow the (act, weight) pair") {

@@ -61,8 +61,8 @@ nlohmann::json config_json(const Variant& v) {
 }
 
 // Writes a random checkpoint; returns the tensors (float64) for the reference.
-std::map<std::string, at::Tensor> write_model(const fs::path& dir, const Variant& v,
-                                              at::ScalarType dtype = at::kFloat) {
+std::map<std::string, at::Tensor> write_llama_model(const fs::path& dir, const Variant& v,
+                                                    at::ScalarType dtype = at::kFloat) {
   fs::create_directories(dir);
   test::write_text(dir / "config.json", config_json(v).dump(2));
   fs::copy_file(test::shared_dir() / "data" / "fake_llama" / "tokenizer.json", dir / "tokenizer.json");
@@ -103,7 +103,7 @@ std::map<std::string, at::Tensor> write_model(const fs::path& dir, const Variant
 }
 
 // ---- the independent float64 reference ----
-at::Tensor ref_rms(const at::Tensor& x, const at::Tensor& w) {
+at::Tensor llama_adapter_ref_rms(const at::Tensor& x, const at::Tensor& w) {
   return w * x / at::sqrt((x * x).mean(-1, true) + 1e-6);
 }
 
@@ -129,7 +129,7 @@ std::vector<double> ref_inv_freq(const Variant& v) {
 }
 
 // x: [seq, dim] for one head; rotates the pairs (i, i + dim/2) by position·freq_i.
-at::Tensor ref_rope(const at::Tensor& x, const std::vector<double>& freqs) {
+at::Tensor llama_adapter_ref_rope(const at::Tensor& x, const std::vector<double>& freqs) {
   at::Tensor out = x.clone();
   const std::int64_t half = x.size(1) / 2;
   for (std::int64_t s = 0; s < x.size(0); ++s) {
@@ -160,7 +160,7 @@ at::Tensor ref_logits(const std::map<std::string, at::Tensor>& w, const Variant&
   const std::int64_t group = v.heads / v.kv_heads;
   for (std::int64_t l = 0; l < v.layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
-    const at::Tensor n = ref_rms(x, w.at(p + "input_layernorm.weight"));
+    const at::Tensor n = llama_adapter_ref_rms(x, w.at(p + "input_layernorm.weight"));
     const at::Tensor q = ref_linear(w, p + "self_attn.q_proj", n);
     const at::Tensor k = ref_linear(w, p + "self_attn.k_proj", n);
     const at::Tensor vv = ref_linear(w, p + "self_attn.v_proj", n);
@@ -171,11 +171,11 @@ at::Tensor ref_logits(const std::map<std::string, at::Tensor>& w, const Variant&
       at::Tensor kh = k.narrow(1, kvh * v.head_dim, v.head_dim);
       const at::Tensor vh = vv.narrow(1, kvh * v.head_dim, v.head_dim);
       if (v.qk_norm()) {
-        qh = ref_rms(qh, w.at(p + "self_attn.q_norm.weight"));
-        kh = ref_rms(kh, w.at(p + "self_attn.k_norm.weight"));
+        qh = llama_adapter_ref_rms(qh, w.at(p + "self_attn.q_norm.weight"));
+        kh = llama_adapter_ref_rms(kh, w.at(p + "self_attn.k_norm.weight"));
       }
-      qh = ref_rope(qh, freqs);
-      kh = ref_rope(kh, freqs);
+      qh = llama_adapter_ref_rope(qh, freqs);
+      kh = llama_adapter_ref_rope(kh, freqs);
       at::Tensor out = at::zeros({seq, v.head_dim}, at::kDouble);
       for (std::int64_t s = 0; s < seq; ++s) {
         // Position s sees keys first..s: all earlier ones, or the last `sliding_window` (itself included),
@@ -191,16 +191,16 @@ at::Tensor ref_logits(const std::map<std::string, at::Tensor>& w, const Variant&
       head_outputs.push_back(out);
     }
     x = x + ref_linear(w, p + "self_attn.o_proj", at::cat(head_outputs, 1));
-    const at::Tensor n2 = ref_rms(x, w.at(p + "post_attention_layernorm.weight"));
+    const at::Tensor n2 = llama_adapter_ref_rms(x, w.at(p + "post_attention_layernorm.weight"));
     const at::Tensor gate = ref_linear(w, p + "mlp.gate_proj", n2);
     x = x + ref_linear(w, p + "mlp.down_proj",
                        gate / (1.0 + at::exp(-gate)) * ref_linear(w, p + "mlp.up_proj", n2));
   }
   const at::Tensor head = v.tied ? w.at("model.embed_tokens.weight") : w.at("lm_head.weight");
-  return at::matmul(ref_rms(x, w.at("model.norm.weight")), head.t());
+  return at::matmul(llama_adapter_ref_rms(x, w.at("model.norm.weight")), head.t());
 }
 
-std::unique_ptr<ModelAdapter> open_adapter(const fs::path& dir) {
+std::unique_ptr<ModelAdapter> open_llama_adapter(const fs::path& dir) {
   const auto config = read_json_file(dir / "config.json");
   return llama::create_llama_adapter(
       ModelLoadRequest{dir, config, config["model_type"], at::kCPU, false, {}});
@@ -211,8 +211,8 @@ const std::vector<std::int64_t> kIds = {1, 5, 9, 3, 28, 17, 2, 11, 11, 30, 0, 7}
 // Returns the float64 reference logits.
 at::Tensor check_variant(const Variant& v, const std::string& label) {
   test::TempDir dir("llama-" + label);
-  const auto weights = write_model(dir.path(), v);
-  const auto adapter = open_adapter(dir.path());
+  const auto weights = write_llama_model(dir.path(), v);
+  const auto adapter = open_llama_adapter(dir.path());
   const at::Tensor ours = forward_logits(*adapter, at::tensor(kIds, at::kLong).reshape({1, -1})).squeeze(0);
   const at::Tensor reference = ref_logits(weights, v, kIds);
   const double error =
@@ -258,7 +258,7 @@ TEST_CASE("Mistral with a sliding window shorter than the sequence matches the w
   Variant full = v;
   full.sliding_window = 0;
   test::TempDir dir("llama-mistral-full");
-  const at::Tensor unwindowed = ref_logits(write_model(dir.path(), full), full, kIds);
+  const at::Tensor unwindowed = ref_logits(write_llama_model(dir.path(), full), full, kIds);
   const double change =
       (windowed - unwindowed).abs().max().item<double>() / windowed.abs().max().item<double>();
   MESSAGE("mistral: the window changes the logits by " << change << " of max |logit|");
@@ -277,12 +277,12 @@ TEST_CASE("Qwen2 sliding window follows use_sliding_window and max_window_layers
   reference.sliding_window = 0;
   const auto run = [&](const Variant& variant, const Variant& expected, const std::string& label) {
     test::TempDir dir("llama-" + label);
-    write_model(dir.path(), variant);
-    const auto adapter = open_adapter(dir.path());
+    write_llama_model(dir.path(), variant);
+    const auto adapter = open_llama_adapter(dir.path());
     const at::Tensor ours =
         forward_logits(*adapter, at::tensor(kIds, at::kLong).reshape({1, -1})).squeeze(0).to(at::kDouble);
     test::TempDir ref_dir("llama-ref-" + label);
-    const at::Tensor ref = ref_logits(write_model(ref_dir.path(), expected), expected, kIds);
+    const at::Tensor ref = ref_logits(write_llama_model(ref_dir.path(), expected), expected, kIds);
     const double error = (ours - ref).abs().max().item<double>() / ref.abs().max().item<double>();
     MESSAGE(label << ": " << error);
     CHECK(error < 1e-4);
@@ -297,14 +297,15 @@ TEST_CASE("Qwen2 sliding window follows use_sliding_window and max_window_layers
   // Layer 0 full, layer 1 sliding: refused, naming the field.
   v.extra = {{"use_sliding_window", true}, {"max_window_layers", 1}};
   test::TempDir dir("llama-qwen2-split");
-  write_model(dir.path(), v);
-  CHECK_THROWS_WITH_AS(open_adapter(dir.path()), doctest::Contains("field 'max_window_layers' (1)"), Error);
+  write_llama_model(dir.path(), v);
+  CHECK_THROWS_WITH_AS(open_llama_adapter(dir.path()), doctest::Contains("field 'max_window_layers' (1)"),
+                       Error);
 }
 
 TEST_CASE("bf16 checkpoints load upcast; non-block parameters keep the stored dtype") {
   test::TempDir dir("llama-bf16");
-  write_model(dir.path(), Variant{}, at::kBFloat16);
-  const auto adapter = open_adapter(dir.path());
+  write_llama_model(dir.path(), Variant{}, at::kBFloat16);
+  const auto adapter = open_llama_adapter(dir.path());
   CHECK((adapter->checkpoint_dtype() == at::kBFloat16));
   const auto block = adapter->load_block(1);
   CHECK((block->linears()[0]->weight().scalar_type() == at::kFloat));
@@ -330,12 +331,12 @@ TEST_CASE("non-block parameter specs match the tensors: bf16 untied, float32 tie
     return specs.size();
   };
   test::TempDir dir("llama-specs");
-  write_model(dir / "untied", Variant{}, at::kBFloat16);
-  CHECK(check(*open_adapter(dir / "untied")) == 3);
+  write_llama_model(dir / "untied", Variant{}, at::kBFloat16);
+  CHECK(check(*open_llama_adapter(dir / "untied")) == 3);
   Variant tied;
   tied.tied = true;
-  write_model(dir / "tied", tied);
-  const auto adapter = open_adapter(dir / "tied");
+  write_llama_model(dir / "tied", tied);
+  const auto adapter = open_llama_adapter(dir / "tied");
   CHECK(check(*adapter) == 2);
   adapter->rotation_points();  // the processed (float32, untied) tensors from now on
   CHECK(check(*adapter) == 3);
@@ -343,8 +344,8 @@ TEST_CASE("non-block parameter specs match the tensors: bf16 untied, float32 tie
 
 TEST_CASE("Linear::forward is what the block calls: observers see every projection's input") {
   test::TempDir dir("llama-observe");
-  write_model(dir.path(), Variant{});
-  const auto adapter = open_adapter(dir.path());
+  write_llama_model(dir.path(), Variant{});
+  const auto adapter = open_llama_adapter(dir.path());
   const auto block = adapter->load_block(0);
   std::map<std::string, std::vector<std::int64_t>> seen;
   for (Linear* linear : block->linears()) {
@@ -361,7 +362,7 @@ TEST_CASE("Linear::forward is what the block calls: observers see every projecti
 TEST_CASE("bad checkpoints: wrong shape, missing tensor, missing tokenizer, bad config field") {
   test::TempDir dir("llama-bad");
   const Variant v;
-  write_model(dir.path(), v);
+  write_llama_model(dir.path(), v);
   {
     auto tensors = std::vector<std::pair<std::string, at::Tensor>>{};
     const auto original = SafetensorsCheckpoint::open_dir(dir.path());
@@ -372,13 +373,13 @@ TEST_CASE("bad checkpoints: wrong shape, missing tensor, missing tokenizer, bad 
     }
     save_safetensors(dir / "model.safetensors", tensors);
   }
-  const auto adapter = open_adapter(dir.path());
+  const auto adapter = open_llama_adapter(dir.path());
   CHECK_THROWS_WITH_AS(adapter->load_block(1),
                        doctest::Contains("no tensor 'model.layers.1.self_attn.k_proj.weight'"), Error);
   CHECK_NOTHROW(adapter->load_block(0));
 
   test::TempDir dir2("llama-bad-shape");
-  write_model(dir2.path(), v);
+  write_llama_model(dir2.path(), v);
   {
     const auto original = SafetensorsCheckpoint::open_dir(dir2.path());
     std::vector<std::pair<std::string, at::Tensor>> tensors;
@@ -389,25 +390,25 @@ TEST_CASE("bad checkpoints: wrong shape, missing tensor, missing tokenizer, bad 
     save_safetensors(dir2 / "model.safetensors", tensors);
   }
   CHECK_THROWS_WITH_AS(
-      open_adapter(dir2.path())->load_block(1),
+      open_llama_adapter(dir2.path())->load_block(1),
       doctest::Contains(
           "'model.layers.1.mlp.up_proj.weight' has shape [95, 64] but config.json implies [96, 64]"),
       Error);
 
   fs::remove(dir2 / "tokenizer.json");
-  CHECK_THROWS_WITH_AS(open_adapter(dir2.path()), doctest::Contains("tokenizer.json"), Error);
+  CHECK_THROWS_WITH_AS(open_llama_adapter(dir2.path()), doctest::Contains("tokenizer.json"), Error);
 
   auto config = config_json(v);
   config.erase("hidden_size");
   test::write_text(dir / "config.json", config.dump());
-  CHECK_THROWS_WITH_AS(open_adapter(dir.path()),
+  CHECK_THROWS_WITH_AS(open_llama_adapter(dir.path()),
                        doctest::Contains("config.json: field 'hidden_size' is missing"), Error);
 }
 
 TEST_CASE("the adapter and its blocks describe q/k/v and gate/up as fused modules, by their real names") {
   test::TempDir dir("llama-fused");
-  write_model(dir.path(), Variant{});
-  const auto adapter = open_adapter(dir.path());
+  write_llama_model(dir.path(), Variant{});
+  const auto adapter = open_llama_adapter(dir.path());
   const auto expected_block = [](const std::string& p) {
     return std::vector<std::pair<std::string, std::vector<std::string>>>{
         {p + "self_attn.qkv_proj", {p + "self_attn.q_proj", p + "self_attn.k_proj", p + "self_attn.v_proj"}},
@@ -441,8 +442,8 @@ namespace {
 // shorter); returns max |ours - reference| / max |reference logit| over every position.
 double decoding_error(const Variant& v, const std::string& label, std::size_t prompt, std::size_t step) {
   test::TempDir dir("llama-decode-" + label);
-  const auto weights = write_model(dir.path(), v);
-  const auto adapter = open_adapter(dir.path());
+  const auto weights = write_llama_model(dir.path(), v);
+  const auto adapter = open_llama_adapter(dir.path());
   auto* decoding = dynamic_cast<IncrementalDecoding*>(adapter.get());
   REQUIRE(decoding != nullptr);
   std::vector<std::unique_ptr<Block>> blocks;
@@ -502,8 +503,8 @@ TEST_CASE("incremental decoding: a prefill equals the full forward bit for bit")
   Variant v;
   v.model_type = "qwen3";
   test::TempDir dir("llama-decode-prefill");
-  write_model(dir.path(), v);
-  const auto adapter = open_adapter(dir.path());
+  write_llama_model(dir.path(), v);
+  const auto adapter = open_llama_adapter(dir.path());
   std::vector<std::unique_ptr<Block>> blocks;
   std::vector<Block*> pointers;
   for (std::size_t i = 0; i < adapter->num_blocks(); ++i) {
@@ -521,8 +522,8 @@ TEST_CASE("incremental decoding refuses blocks of another model and positions pa
   test::TempDir dir("llama-decode-refuse");
   Variant v;
   v.extra = {{"max_position_embeddings", 8}};
-  write_model(dir.path(), v);
-  const auto adapter = open_adapter(dir.path());
+  write_llama_model(dir.path(), v);
+  const auto adapter = open_llama_adapter(dir.path());
   auto& decoding = dynamic_cast<IncrementalDecoding&>(*adapter);
   CHECK_THROWS_WITH_AS(decoding.start_decoding({}), doctest::Contains("got 0 blocks, the model has 2"),
                        Error);

@@ -32,16 +32,16 @@ nlohmann::json moe_config(const std::string& type, nlohmann::json extra = nlohma
   return config;
 }
 
-const char* kStatic =
+const char* kMoeSaverRulesStatic =
     "{act: {scope: per_tensor, dtype: int8, symmetric: false}, weight: {scope: per_channel, dtype: int8}}";
-const char* kDynamic =
+const char* kMoeSaverRulesDynamic =
     "{act: {scope: per_token, dtype: int8, symmetric: true}, weight: {scope: per_channel, dtype: int8}}";
 const char* kW4A8 =
     "{act: {scope: per_token, dtype: int8, symmetric: true}, weight: {scope: per_channel, dtype: int4}}";
-const char* kW8A16 = "{weight: {scope: per_channel, dtype: int8}}";
+const char* kMoeSaverRulesW8A16 = "{weight: {scope: per_channel, dtype: int8}}";
 const char* kW4A16Group128 = "{weight: {scope: per_group, dtype: int4, ext: {group_size: 128}}}";
 
-std::string lq(const std::string& qconfig, const std::string& extra = "") {
+std::string moe_saver_rules_lq(const std::string& qconfig, const std::string& extra = "") {
   return "{type: linear_quant, qconfig: " + qconfig + extra + "}";
 }
 
@@ -56,7 +56,7 @@ std::string refusal_of(const std::string& saver_yaml, const std::string& process
   return "";
 }
 
-std::string ascend(const std::string& process, const nlohmann::json& hf) {
+std::string moe_saver_rules_ascend(const std::string& process, const nlohmann::json& hf) {
   return refusal_of<ascendv1::AscendV1Saver>("{type: ascendv1_saver}", process, hf);
 }
 std::string vllm(const std::string& process, const nlohmann::json& hf) {
@@ -175,88 +175,115 @@ TEST_CASE("vllm-ascend MoE rules at config time: expert schemes, one scheme per 
   const auto hf = moe_config("qwen3_moe");
   const std::string no_router = ", exclude: ['*mlp.gate']";
   // The reference's qwen3-30b-a3b practice: W8A8 static attention, W8A8_DYNAMIC MLP, router float.
-  CHECK(ascend("[" + lq(kStatic, ", include: ['*self_attn*']") + ", " +
-                   lq(kDynamic, ", include: ['*mlp*']" + no_router) + "]",
-               hf)
+  CHECK(moe_saver_rules_ascend(
+            "[" + moe_saver_rules_lq(kMoeSaverRulesStatic, ", include: ['*self_attn*']") + ", " +
+                moe_saver_rules_lq(kMoeSaverRulesDynamic, ", include: ['*mlp*']" + no_router) + "]",
+            hf)
             .empty());
   // W4A8_DYNAMIC on experts only (qwen3-30b-w4a8 practice): its MoE scheme loads this layout.
-  CHECK(ascend("[" + lq(kDynamic, ", include: ['*self_attn*']") + ", " +
-                   lq(kW4A8, ", include: ['*experts*']") + "]",
-               hf)
+  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, ", include: ['*self_attn*']") +
+                                   ", " + moe_saver_rules_lq(kW4A8, ", include: ['*experts*']") + "]",
+                               hf)
             .empty());
   // ... while W4A8 on dense linears stays refused.
-  CHECK(ascend("[" + lq(kW4A8, no_router) + "]", hf).find("dense W4A8_DYNAMIC") != std::string::npos);
+  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kW4A8, no_router) + "]", hf)
+            .find("dense W4A8_DYNAMIC") != std::string::npos);
   // W8A8 static on experts: no "moe" scheme registered.
-  const std::string stat = ascend("[" + lq(kStatic, no_router) + "]", hf);
+  const std::string stat =
+      moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesStatic, no_router) + "]", hf);
   CHECK(stat.find("ascendv1_saver: spec.process.0 (linear_quant) quantizes the routed experts of "
                   "model.layers.0.mlp.experts") != std::string::npos);
   CHECK(stat.find("NotImplementedError for layer_type moe") != std::string::npos);
   CHECK(stat.find("engine: none") != std::string::npos);
-  CHECK(ascend("[" + lq(kW8A16, no_router) + "]", hf).find("W8A16 for \"linear\" only") != std::string::npos);
+  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesW8A16, no_router) + "]", hf)
+            .find("W8A16 for \"linear\" only") != std::string::npos);
   // One expert left float: the FusedMoE of layer 1 would be split.
-  const std::string split =
-      ascend("[" + lq(kDynamic, ", exclude: ['*mlp.gate', '*layers.1.mlp.experts.2.*']") + "]", hf);
+  const std::string split = moe_saver_rules_ascend(
+      "[" +
+          moe_saver_rules_lq(kMoeSaverRulesDynamic, ", exclude: ['*mlp.gate', '*layers.1.mlp.experts.2.*']") +
+          "]",
+      hf);
   CHECK(split.find("model.layers.1.mlp.experts is one FusedMoE module in vllm-ascend") != std::string::npos);
   CHECK(split.find("model.layers.1.mlp.experts.2.gate_proj: float") != std::string::npos);
   CHECK(split.find("exclude: ['model.layers.1.mlp.experts.*']") != std::string::npos);
   // Every expert of a layer excluded is fine; two configs giving experts of one layer different types are
   // not.
-  CHECK(ascend("[" + lq(kDynamic, ", exclude: ['*mlp.gate', '*layers.1.mlp.experts.*']") + "]", hf).empty());
-  CHECK(ascend("[" + lq(kDynamic, no_router) + ", " + lq(kW4A8, ", include: ['*experts.1.*']") + "]", hf)
+  CHECK(moe_saver_rules_ascend("[" +
+                                   moe_saver_rules_lq(kMoeSaverRulesDynamic,
+                                                      ", exclude: ['*mlp.gate', '*layers.1.mlp.experts.*']") +
+                                   "]",
+                               hf)
+            .empty());
+  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, no_router) + ", " +
+                                   moe_saver_rules_lq(kW4A8, ", include: ['*experts.1.*']") + "]",
+                               hf)
             .find("is one FusedMoE module") != std::string::npos);
   // Routers: Qwen3-MoE's gate is built with the quant config (loads); Qwen2-MoE's and Mixtral's are not.
-  CHECK(ascend("[" + lq(kDynamic) + "]", hf).empty());
-  const std::string qwen2_router = ascend("[" + lq(kDynamic) + "]", moe_config("qwen2_moe"));
+  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic) + "]", hf).empty());
+  const std::string qwen2_router =
+      moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic) + "]", moe_config("qwen2_moe"));
   CHECK(qwen2_router.find("model.layers.0.mlp.gate is quantized") != std::string::npos);
   CHECK(qwen2_router.find("keep the routers in float") != std::string::npos);
-  CHECK(ascend("[" + lq(kDynamic, ", exclude: ['*mlp.gate']") + "]", moe_config("qwen2_moe")).empty());
-  CHECK(ascend("[" + lq(kDynamic) + "]", moe_config("mixtral")).find("block_sparse_moe.gate is quantized") !=
-        std::string::npos);
+  CHECK(moe_saver_rules_ascend(
+            "[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, ", exclude: ['*mlp.gate']") + "]",
+            moe_config("qwen2_moe"))
+            .empty());
+  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic) + "]", moe_config("mixtral"))
+            .find("block_sparse_moe.gate is quantized") != std::string::npos);
   const auto shared = moe_config("qwen2_moe", {{"shared_expert_intermediate_size", 16}});
-  CHECK(ascend("[" + lq(kDynamic, no_router) + "]", shared).find("mlp.shared_expert_gate is quantized") !=
-        std::string::npos);
-  CHECK(ascend("[" + lq(kDynamic, ", exclude: ['*mlp.gate', '*shared_expert_gate']") + "]", shared).empty());
+  CHECK(moe_saver_rules_ascend("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, no_router) + "]", shared)
+            .find("mlp.shared_expert_gate is quantized") != std::string::npos);
+  CHECK(moe_saver_rules_ascend(
+            "[" +
+                moe_saver_rules_lq(kMoeSaverRulesDynamic, ", exclude: ['*mlp.gate', '*shared_expert_gate']") +
+                "]",
+            shared)
+            .empty());
   // The shared expert is an ordinary MLP: its gate/up are one fused module.
-  CHECK(ascend("[" + lq(kDynamic, ", exclude: ['*mlp.gate', '*shared_expert_gate']") + ", " +
-                   lq(kStatic, ", include: ['*shared_expert.up_proj']") + "]",
-               shared)
-            .find("shared_expert.gate_up_proj is one fused module") != std::string::npos);
+  CHECK(
+      moe_saver_rules_ascend(
+          "[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, ", exclude: ['*mlp.gate', '*shared_expert_gate']") +
+              ", " + moe_saver_rules_lq(kMoeSaverRulesStatic, ", include: ['*shared_expert.up_proj']") + "]",
+          shared)
+          .find("shared_expert.gate_up_proj is one fused module") != std::string::npos);
   // Asymmetric smoothing of post_attention_layernorm gives experts biases that FusedMoE does not have.
-  const std::string asym =
-      ascend("[{type: iter_smooth, symmetric: false, include: ['*post_attention_layernorm']}, " +
-                 lq(kDynamic, no_router) + "]",
-             hf);
+  const std::string asym = moe_saver_rules_ascend(
+      "[{type: iter_smooth, symmetric: false, include: ['*post_attention_layernorm']}, " +
+          moe_saver_rules_lq(kMoeSaverRulesDynamic, no_router) + "]",
+      hf);
   CHECK(asym.find("model.layers.0.mlp.gate") != std::string::npos);
   // The opt-out writes the reference's layout anyway.
-  CHECK(
-      refusal_of<ascendv1::AscendV1Saver>("{type: ascendv1_saver, engine: none}", "[" + lq(kStatic) + "]", hf)
-          .empty());
+  CHECK(refusal_of<ascendv1::AscendV1Saver>("{type: ascendv1_saver, engine: none}",
+                                            "[" + moe_saver_rules_lq(kMoeSaverRulesStatic) + "]", hf)
+            .empty());
 }
 
 TEST_CASE("vLLM compressed-tensors MoE rules at config time: what get_moe_method loads") {
   const auto hf = moe_config("qwen3_moe");
   const std::string no_router = ", exclude: ['*mlp.gate']";
-  CHECK(vllm("[" + lq(kDynamic, no_router) + "]", hf).empty());
-  CHECK(vllm("[" + lq(kW8A16, no_router) + "]", hf).empty());
-  CHECK(vllm("[" + lq(kW4A16Group128, no_router) + "]", hf).empty());
+  CHECK(vllm("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, no_router) + "]", hf).empty());
+  CHECK(vllm("[" + moe_saver_rules_lq(kMoeSaverRulesW8A16, no_router) + "]", hf).empty());
+  CHECK(vllm("[" + moe_saver_rules_lq(kW4A16Group128, no_router) + "]", hf).empty());
   // Static int8 experts: no MoE method.
-  const std::string stat = vllm("[" + lq(kStatic, no_router) + "]", hf);
+  const std::string stat = vllm("[" + moe_saver_rules_lq(kMoeSaverRulesStatic, no_router) + "]", hf);
   CHECK(stat.find("compressed_tensors saver: spec.process.0 (linear_quant) quantizes the routed experts") !=
         std::string::npos);
   CHECK(stat.find("Unsupported FusedMoe scheme") != std::string::npos);
   // Static attention with dynamic experts is fine (one config group per scheme).
-  CHECK(vllm("[" + lq(kStatic, ", include: ['*self_attn*']") + ", " +
-                 lq(kDynamic, ", include: ['*experts*']") + "]",
+  CHECK(vllm("[" + moe_saver_rules_lq(kMoeSaverRulesStatic, ", include: ['*self_attn*']") + ", " +
+                 moe_saver_rules_lq(kMoeSaverRulesDynamic, ", include: ['*experts*']") + "]",
              hf)
             .empty());
-  const std::string split =
-      vllm("[" + lq(kDynamic, ", exclude: ['*mlp.gate', '*experts.0.down_proj']") + "]", hf);
+  const std::string split = vllm(
+      "[" + moe_saver_rules_lq(kMoeSaverRulesDynamic, ", exclude: ['*mlp.gate', '*experts.0.down_proj']") +
+          "]",
+      hf);
   CHECK(split.find("model.layers.0.mlp.experts is one FusedMoE module in vLLM") != std::string::npos);
   CHECK(split.find("All MoE projections need to have same quantization scheme") != std::string::npos);
-  CHECK(vllm("[" + lq(kDynamic) + "]", moe_config("mixtral")).find("block_sparse_moe.gate is quantized") !=
-        std::string::npos);
+  CHECK(vllm("[" + moe_saver_rules_lq(kMoeSaverRulesDynamic) + "]", moe_config("mixtral"))
+            .find("block_sparse_moe.gate is quantized") != std::string::npos);
   // A Llama config is untouched by the MoE rules.
-  CHECK(vllm("[" + lq(kStatic) + "]", test::llama_config()).empty());
+  CHECK(vllm("[" + moe_saver_rules_lq(kMoeSaverRulesStatic) + "]", test::llama_config()).empty());
 }
 
 TEST_CASE("MoE save time: experts of one block saved differently fail in both savers") {

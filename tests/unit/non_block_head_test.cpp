@@ -19,8 +19,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::int64_t kVocab = 5;
-constexpr std::int64_t kHidden = 4;
+constexpr std::int64_t kNonBlockHeadVocab = 5;
+constexpr std::int64_t kNonBlockHeadHidden = 4;
 
 struct RawTensor {
   std::string name;
@@ -51,13 +51,13 @@ std::vector<float> counting(std::int64_t count, float start) {
 }
 
 RawTensor embedding() {
-  return {kEmbedTokensWeight, {kVocab, kHidden}, counting(kVocab * kHidden, 1.0f)};
+  return {kEmbedTokensWeight, {kNonBlockHeadVocab, kNonBlockHeadHidden}, counting(kNonBlockHeadVocab * kNonBlockHeadHidden, 1.0f)};
 }
 RawTensor final_norm() {
-  return {kFinalNormWeight, {kHidden}, counting(kHidden, -2.0f)};
+  return {kFinalNormWeight, {kNonBlockHeadHidden}, counting(kNonBlockHeadHidden, -2.0f)};
 }
 RawTensor lm_head() {
-  return {kLmHeadWeight, {kVocab, kHidden}, counting(kVocab * kHidden, 100.0f)};
+  return {kLmHeadWeight, {kNonBlockHeadVocab, kNonBlockHeadHidden}, counting(kNonBlockHeadVocab * kNonBlockHeadHidden, 100.0f)};
 }
 
 // The tensor's values as doubles, to compare with what was written.
@@ -72,8 +72,8 @@ std::vector<double> as_doubles(const std::vector<float>& values) {
 
 NonBlockHead head_of(const SafetensorsCheckpoint& checkpoint, bool tied) {
   NonBlockHead head;
-  head.vocab_size = kVocab;
-  head.hidden_size = kHidden;
+  head.vocab_size = kNonBlockHeadVocab;
+  head.hidden_size = kNonBlockHeadHidden;
   head.tie_word_embeddings = tied;
   head.embedding = checkpoint.load(kEmbedTokensWeight);
   return head;
@@ -115,7 +115,7 @@ TEST_CASE("untied lm_head: embedding, final norm and lm_head with the written va
     CHECK((specs[i].dtype == at::kFloat));
     CHECK(specs[i].shape == parameters[i].tensor.sizes().vec());
   }
-  CHECK(specs[2].shape == std::vector<std::int64_t>{kVocab, kHidden});
+  CHECK(specs[2].shape == std::vector<std::int64_t>{kNonBlockHeadVocab, kNonBlockHeadHidden});
 }
 
 TEST_CASE("tied lm_head: no lm_head entry and none read") {
@@ -133,7 +133,7 @@ TEST_CASE("tied lm_head: no lm_head entry and none read") {
   CHECK(values_of(parameters[1].tensor) == as_doubles(final_norm().values));
   const auto specs = non_block_head_specs(head, checkpoint_spec_reader(checkpoint, dir.path(), "llama"));
   REQUIRE(specs.size() == 2);
-  CHECK(specs[1].shape == std::vector<std::int64_t>{kHidden});
+  CHECK(specs[1].shape == std::vector<std::int64_t>{kNonBlockHeadHidden});
 }
 
 TEST_CASE("a modified head reports its own tensors, lm_head untied, without reading the checkpoint") {
@@ -142,8 +142,8 @@ TEST_CASE("a modified head reports its own tensors, lm_head untied, without read
   const auto checkpoint = SafetensorsCheckpoint::open_dir(dir.path());
   NonBlockHead head = head_of(checkpoint, true);
   head.modified = true;
-  head.final_norm = at::full({kHidden}, 3.0, at::kFloat);
-  head.lm_head = at::full({kVocab, kHidden}, 7.0, at::kDouble);
+  head.final_norm = at::full({kNonBlockHeadHidden}, 3.0, at::kFloat);
+  head.lm_head = at::full({kNonBlockHeadVocab, kNonBlockHeadHidden}, 7.0, at::kDouble);
   const auto never = [](const std::string& name, const std::vector<std::int64_t>&) -> at::Tensor {
     throw std::runtime_error("read " + name);
   };
@@ -177,6 +177,6 @@ TEST_CASE("a missing or misshapen tensor is an error naming it and the model dir
   CHECK(message.find(dir.path().string() + ": the checkpoint has no tensor 'lm_head.weight'") !=
         std::string::npos);
   CHECK(message.find("is this a qwen3_moe checkpoint?") != std::string::npos);
-  message = error_of([&] { load(kLmHeadWeight, {kVocab, 3}); });
+  message = error_of([&] { load(kLmHeadWeight, {kNonBlockHeadVocab, 3}); });
   CHECK(message.find("no tensor 'lm_head.weight'") != std::string::npos);
 }

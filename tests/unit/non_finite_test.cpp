@@ -24,7 +24,7 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-std::string error_of(const std::function<void()>& action) {
+std::string required_error(const std::function<void()>& action) {
   try {
     action();
   } catch (const Error& error) {
@@ -34,9 +34,7 @@ std::string error_of(const std::function<void()>& action) {
   return {};
 }
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using modelslim::test::contains;
 
 }  // namespace
 
@@ -85,19 +83,19 @@ TEST_CASE("a checkpoint tensor holding NaN or Inf is refused when read, naming t
   save_safetensors(file, {{"fine", at::ones({3})}, {"layer.weight", bad}, {"big", large}});
   const auto opened = SafetensorsFile::open(file);
   CHECK(at::equal(opened->load("fine"), at::ones({3})));
-  const std::string message = error_of([&] { opened->load("layer.weight"); });
+  const std::string message = required_error([&] { opened->load("layer.weight"); });
   CHECK(contains(message, file.string()));
   CHECK(contains(message, "'layer.weight' holds inf at [2, 5]"));
-  CHECK(contains(error_of([&] { opened->load("big"); }), "'big' holds nan at [290000]"));
+  CHECK(contains(required_error([&] { opened->load("big"); }), "'big' holds nan at [290000]"));
 }
 
 TEST_CASE("weight quantization refuses NaN and Inf before any integer cast") {
   for (const double value : {kNaN, kInf, -kInf}) {
     at::Tensor weight = at::randn({8, 16});
     weight[5][9] = value;
-    CHECK(contains(error_of([&] { quantize_weight_minmax(weight, 8, true, 0); }), "at [5, 9]"));
-    CHECK(contains(error_of([&] { quantize_weight_minmax(weight, 4, false, 8); }), "at [5, 9]"));
-    CHECK(contains(error_of([&] { quantize_weight_ssz(weight, 8, true, 3); }), "at [5, 9]"));
+    CHECK(contains(required_error([&] { quantize_weight_minmax(weight, 8, true, 0); }), "at [5, 9]"));
+    CHECK(contains(required_error([&] { quantize_weight_minmax(weight, 4, false, 8); }), "at [5, 9]"));
+    CHECK(contains(required_error([&] { quantize_weight_ssz(weight, 8, true, 3); }), "at [5, 9]"));
   }
 }
 
@@ -127,7 +125,7 @@ TEST_CASE("linear_quant names the weight tensor, and the linear, block and sampl
     BlockRequest request{block.name(), block, inputs, {}, 0};
     processor.preprocess(request);
     processor.process(request);
-    const std::string message = error_of([&] { processor.postprocess(request); });
+    const std::string message = required_error([&] { processor.postprocess(request); });
     CHECK(contains(message, "model.layers.2.mlp.down_proj.weight"));
     CHECK(contains(message, "nan at [1, 4]"));
   }
@@ -137,7 +135,7 @@ TEST_CASE("linear_quant names the weight tensor, and the linear, block and sampl
     linear_quant::LinearQuantProcessor processor(config);
     BlockRequest request{block.name(), block, inputs, {}, 0};
     processor.preprocess(request);
-    const std::string message = error_of([&] { processor.process(request); });
+    const std::string message = required_error([&] { processor.process(request); });
     CHECK(contains(message, "block model.layers.2, calibration sample 3 (counting from 1)"));
     CHECK(contains(message, "the input of model.layers.2.mlp.up_proj holds non-finite values"));
   }
@@ -148,7 +146,7 @@ TEST_CASE("linear_quant names the weight tensor, and the linear, block and sampl
     linear_quant::LinearQuantProcessor processor(config);
     BlockRequest request{block.name(), block, inputs, {}, 0};
     processor.preprocess(request);
-    const std::string message = error_of([&] { processor.process(request); });
+    const std::string message = required_error([&] { processor.process(request); });
     CHECK(contains(message, "block model.layers.2, calibration sample 2 (counting from 1)"));
     CHECK(contains(message, "the input of model.layers.2.mlp.up_proj holds non-finite values"));
   }
@@ -161,7 +159,7 @@ TEST_CASE("smoothing's channel observer refuses a non-finite channel, naming the
   CHECK(observer.seen());
   at::Tensor bad = at::randn({1, 4, 8});
   bad[0][2][6] = kNaN;
-  const std::string message = error_of([&] { block.up().forward(bad); });
+  const std::string message = required_error([&] { block.up().forward(bad); });
   CHECK(contains(message, "the input of model.layers.0.mlp.up_proj holds non-finite values in channel 6"));
 }
 
@@ -173,7 +171,7 @@ TEST_CASE("a block output that overflows is refused even when no observer looks 
   const auto context = std::make_shared<test::ToyContext>();
   const std::vector<BlockInput> inputs = {{at::randn({1, 4, 8}), context}};
   BlockRequest request{block.name(), block, inputs, {}, 0};
-  const std::string message = error_of([&] { run_block_forward(request); });
+  const std::string message = required_error([&] { run_block_forward(request); });
   CHECK(contains(message,
                  "block model.layers.1, calibration sample 1 (counting from 1): the block output holds"));
   CHECK(contains(message, "inf at [0, "));

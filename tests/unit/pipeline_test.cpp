@@ -83,7 +83,7 @@ class RecordingSaver final : public Saver {
   std::vector<std::string>& log_;
 };
 
-std::vector<at::Tensor> samples() {
+std::vector<at::Tensor> pipeline_samples() {
   return {at::arange(5).reshape({1, 5}), at::arange(3, 10).reshape({1, 7})};
 }
 
@@ -97,7 +97,8 @@ TEST_CASE("hooks run per processor in list order, savers after, in block order")
   pipeline.processors.push_back(std::make_unique<RecordingProcessor>("b", true, log));
   pipeline.savers.push_back(std::make_unique<RecordingSaver>(log));
   const SaveContext save{"/nonexistent", "/nonexistent", adapter};
-  const RunStats stats = run_pipeline(adapter, pipeline, samples(), RunnerKind::kLayerWise, save, nullptr);
+  const RunStats stats =
+      run_pipeline(adapter, pipeline, pipeline_samples(), RunnerKind::kLayerWise, save, nullptr);
   CHECK(stats.blocks == 3);
   CHECK(stats.block_forwards == 3 * 2);  // only `a` needs data: one forward per sample per block
   const std::vector<std::string> first_block = {"a:pre_run",
@@ -122,7 +123,7 @@ TEST_CASE("layer_wise keeps one block resident; model_wise all; both carry the s
     Pipeline pipeline;
     pipeline.processors.push_back(std::make_unique<RecordingProcessor>("a", false, log));
     const SaveContext save{"/nonexistent", "/nonexistent", adapter};
-    run_pipeline(adapter, pipeline, samples(), runner, save, nullptr);
+    run_pipeline(adapter, pipeline, pipeline_samples(), runner, save, nullptr);
     CHECK(g_max_alive_blocks == (runner == RunnerKind::kLayerWise ? 1 : 3));
     CHECK(g_alive_blocks == 0);
   }
@@ -144,9 +145,9 @@ TEST_CASE("block k receives block k-1's output even when every processor is data
   Pipeline pipeline;
   pipeline.processors.push_back(std::make_unique<CheckInputs>(seen));
   const SaveContext save{"/nonexistent", "/nonexistent", adapter};
-  run_pipeline(adapter, pipeline, samples(), RunnerKind::kLayerWise, save, nullptr);
+  run_pipeline(adapter, pipeline, pipeline_samples(), RunnerKind::kLayerWise, save, nullptr);
   REQUIRE(seen.size() == 3);
-  const BlockInput first = adapter.embed(samples()[0]);
+  const BlockInput first = adapter.embed(pipeline_samples()[0]);
   at::Tensor expected = first.hidden;
   for (std::size_t i = 0; i < 3; ++i) {
     CHECK(at::allclose(seen[i], expected));

@@ -39,9 +39,7 @@ std::string load_error(PluginRegistry& registry, const std::filesystem::path& di
   return {};
 }
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using modelslim::test::contains;
 
 bool has_type(const PluginRegistry& registry, PluginKind kind, const std::string& type) {
   const auto types = registry.types(kind);

@@ -21,9 +21,7 @@ std::string parse_error(const std::string& yaml) {
   FAIL("expected an error for:\n" << yaml);
   return {};
 }
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using modelslim::test::contains;
 }  // namespace
 
 TEST_CASE("anchors, aliases and top-level extras") {

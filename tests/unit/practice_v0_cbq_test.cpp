@@ -7,15 +7,14 @@
 #include "modelslim/core/practice_v0.hpp"
 #include "modelslim/error.hpp"
 #include "qconfig.hpp"
+#include "support/test_support.hpp"
 
 using namespace modelslim;
 using namespace modelslim::core;
 
 namespace {
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using modelslim::test::contains;
 
 // As the guide's m5 step on a qwen2.5 dense W8A8 practice.
 const char* const kCbqW8A8 = R"(apiversion: modelslim_v0

@@ -5,6 +5,7 @@
 #include "modelslim/core/practice_config.hpp"
 #include "modelslim/core/practice_v0.hpp"
 #include "modelslim/error.hpp"
+#include "support/test_support.hpp"
 
 using namespace modelslim;
 using namespace modelslim::core;
@@ -15,7 +16,7 @@ PracticeConfig parse(const std::string& yaml) {
   return parse_practice_config(parse_yaml_string(yaml, "v0.yaml"));
 }
 
-Error error_of(const std::string& yaml) {
+Error practice_v0_error_of(const std::string& yaml) {
   try {
     parse(yaml);
   } catch (const Error& error) {
@@ -25,9 +26,7 @@ Error error_of(const std::string& yaml) {
   return Error(ErrorCode::kUnexpected, "");
 }
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using modelslim::test::contains;
 
 std::vector<std::string> strings(const ConfigNode& node) {
   return node.as_string_list();
@@ -160,7 +159,7 @@ TEST_CASE("v0 act_method 1/2/3 and W8A16 / W4A16 / dynamic schemes") {
   CHECK(act_method(2) == "histogram");
   CHECK(act_method(3) == "hybrid");
   CHECK(contains(
-      error_of("apiversion: modelslim_v0\nspec:\n  calib_cfg: {mm_tensor: False, act_method: 4}\n").what(),
+      practice_v0_error_of("apiversion: modelslim_v0\nspec:\n  calib_cfg: {mm_tensor: False, act_method: 4}\n").what(),
       "spec.calib_cfg.act_method"));
 
   const PracticeConfig w8a16 =
@@ -271,7 +270,7 @@ TEST_CASE("disable_anti_names: each linear becomes the source of the subgraph th
                                                         "model.layers.2.post_attention_layernorm"});
   // m1 and m5 ignore the list in the reference.
   CHECK(excludes("m1", all).empty());
-  const Error odd = error_of(
+  const Error odd = practice_v0_error_of(
       "apiversion: modelslim_v0\nspec:\n  anti_cfg:\n    anti_method: m4\n    disable_anti_names:\n"
       "      - model.layers.0.self_attn.q_proj\n      - lm_head\n  calib_cfg: {mm_tensor: False}\n");
   CHECK(odd.code() == ErrorCode::kUnsupported);
@@ -320,18 +319,18 @@ TEST_CASE("v0 keys modelslim does not build are refused by name and line") {
        "w4a8_dynamic", "v0.yaml:4"},
   };
   for (const Case& c : cases) {
-    const Error error = error_of(c.yaml);
+    const Error error = practice_v0_error_of(c.yaml);
     CAPTURE(c.yaml);
     CHECK(error.code() == ErrorCode::kUnsupported);
     CHECK_MESSAGE(contains(error.what(), c.key), error.what());
     CHECK_MESSAGE(contains(error.what(), c.line), error.what());
   }
   // Keys the reference does not know are schema errors naming them.
-  const Error unknown = error_of(head + "  calib_cfg: {mm_tensor: False, a_bits: 8}\n");
+  const Error unknown = practice_v0_error_of(head + "  calib_cfg: {mm_tensor: False, a_bits: 8}\n");
   CHECK(unknown.code() == ErrorCode::kSchemaValidate);
   CHECK(contains(unknown.what(), "a_bits"));
   CHECK(contains(
-      error_of(head + "  calib_cfg: {mm_tensor: False}\n  calib_params: {disable_level: 10}\n").what(),
+      practice_v0_error_of(head + "  calib_cfg: {mm_tensor: False}\n  calib_params: {disable_level: 10}\n").what(),
       "disable_level"));
 }
 

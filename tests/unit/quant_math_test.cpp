@@ -366,15 +366,15 @@ at::Tensor as_tensor(const std::vector<double>& w, std::int64_t rows, std::int64
 }
 
 template <typename T>
-std::vector<T> values_of(const at::Tensor& t) {
+std::vector<T> quant_math_values_of(const at::Tensor& t) {
   const at::Tensor c = t.contiguous();
   return std::vector<T>(c.data_ptr<T>(), c.data_ptr<T>() + c.numel());
 }
 
 void check_against_reference(const QuantizedWeight& got, const RefWeight& want) {
-  CHECK(values_of<std::int8_t>(got.qweight) == want.q);
-  CHECK(values_of<float>(got.scale.reshape({-1})) == want.scale);
-  CHECK(values_of<float>(got.offset.reshape({-1})) == want.offset);
+  CHECK(quant_math_values_of<std::int8_t>(got.qweight) == want.q);
+  CHECK(quant_math_values_of<float>(got.scale.reshape({-1})) == want.scale);
+  CHECK(quant_math_values_of<float>(got.offset.reshape({-1})) == want.offset);
 }
 
 }  // namespace
@@ -434,7 +434,7 @@ TEST_CASE("weight quantizer: float64, float16 and bfloat16 weights equal the ref
       }
       const at::Tensor weight = as_tensor(w, rows, cols, dtype);
       const RefWeight want =
-          ref_weight(values_of<double>(weight.to(at::kDouble)), rows, cols, 8, symmetric, 32);
+          ref_weight(quant_math_values_of<double>(weight.to(at::kDouble)), rows, cols, 8, symmetric, 32);
       for (const CpuIsa isa : available_levels()) {
         const ScopedEnv level("MODELSLIM_CPU_ISA", cpu_isa_name(isa));
         check_against_reference(quantize_weight_minmax(weight, 8, symmetric, 32), want);
@@ -448,7 +448,7 @@ TEST_CASE("weight quantizer: a matrix of many row chunks is the same on every le
   const std::int64_t rows = 300, cols = 2000;
   at::manual_seed(5);
   const at::Tensor weight = at::randn({rows, cols}) * at::exp(at::randn({rows, 1}));
-  const std::vector<double> w = values_of<double>(weight.to(at::kDouble));
+  const std::vector<double> w = quant_math_values_of<double>(weight.to(at::kDouble));
   for (const bool symmetric : {true, false}) {
     const RefWeight want = ref_weight(w, rows, cols, 8, symmetric, 0);
     for (const CpuIsa isa : available_levels()) {
@@ -475,7 +475,7 @@ TEST_CASE(
   at::manual_seed(6);
   for (const at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
     const at::Tensor weight = (at::randn({rows, cols}) * at::exp(at::randn({rows, 1}))).to(dtype);
-    const std::vector<double> w = values_of<double>(weight.to(at::kDouble));
+    const std::vector<double> w = quant_math_values_of<double>(weight.to(at::kDouble));
     for (const int threads : {1, 2}) {
       CAPTURE(dtype);
       CAPTURE(threads);

@@ -221,9 +221,9 @@ class ToyModel final : public ModelAdapter {
 };
 
 // Records which linears a saver sees quantized.
-class RecordingSaver final : public Saver {
+class RangeRecordingSaver final : public Saver {
  public:
-  explicit RecordingSaver(std::map<std::string, bool>& quantized) : quantized_(quantized) {}
+  explicit RangeRecordingSaver(std::map<std::string, bool>& quantized) : quantized_(quantized) {}
   void begin(const SaveContext&) override {}
   void save_block(Block& block) override {
     for (const Linear* linear : block.linears()) quantized_[linear->name()] = linear->quantized() != nullptr;
@@ -282,7 +282,7 @@ TEST_CASE("disable_level Lx keeps exactly the x linears with the largest range_p
                                                                  "p.yaml")["process"]
                                                    .at(0)));
     std::map<std::string, bool> quantized;
-    pipeline.savers.push_back(std::make_unique<RecordingSaver>(quantized));
+    pipeline.savers.push_back(std::make_unique<RangeRecordingSaver>(quantized));
     core::run_pipeline(model, pipeline, token_ids, core::RunnerKind::kLayerWise, SaveContext{{}, {}, model},
                        {});
     std::set<std::string> expected_float;

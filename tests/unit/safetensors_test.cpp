@@ -101,9 +101,7 @@ std::string refused(const test::TempDir& dir, const std::string& file, const std
   return open_error(dir / file);
 }
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using modelslim::test::contains;
 
 // Resident file-backed pages of this process (kB), from /proc/self/status.
 long rss_file_kb() {

@@ -65,7 +65,7 @@ double scalar_quantile_score(const std::vector<std::vector<double>>& tensors) {
   return 2.0 * max_abs / 254.0 / (sample[3 * (n / 4)] - sample[n / 4] + 1e-10);
 }
 
-std::vector<double> to_vector(const at::Tensor& t) {
+std::vector<double> sensitivity_to_vector(const at::Tensor& t) {
   const at::Tensor c = t.to(at::kDouble).contiguous();
   return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
 }
@@ -99,7 +99,7 @@ TEST_CASE("quantile matches a scalar std::sort computation on heavy-tailed float
     at::Tensor x = (at::randn({n}) * at::exp(at::randn({n}))).to(at::kFloat);
     if (n > 100) x.narrow(0, n / 3, 1).fill_(500.0);
     q.update(x.reshape({1, -1}));
-    tensors.push_back(to_vector(x));
+    tensors.push_back(sensitivity_to_vector(x));
   }
   // 30 + 1 + 0 + 123 + 8 samples (a 50-value tensor has no index 50)
   CHECK(q.sample_size() == 162);
@@ -119,7 +119,7 @@ TEST_CASE("quantile memory stays bounded: decimation doubles the stride and keep
     capped.update(x);
     full.update(x);
     max_abs = std::max(max_abs, x.abs().max().item<double>());
-    tensors.push_back(to_vector(x));
+    tensors.push_back(sensitivity_to_vector(x));
   }
   CHECK(full.sample_size() == 400);
   CHECK(capped.sample_size() <= 64);

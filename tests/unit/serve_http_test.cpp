@@ -160,7 +160,7 @@ class TestServer {
   int port_ = 0;
 };
 
-json parse(const test::HttpReply& reply) {
+json serve_http_parse(const test::HttpReply& reply) {
   INFO(reply.body);
   return json::parse(reply.body);
 }
@@ -184,7 +184,7 @@ void check_still_serving(const TestServer& server, const test::TempDir& dir) {
   core::SamplingParams params;
   params.max_tokens = 3;
   const auto expected = server.generator.script(server.generator.tokenizer().encode("ab"), params);
-  CHECK(parse(reply)["choices"][0]["text"] == expected.text);
+  CHECK(serve_http_parse(reply)["choices"][0]["text"] == expected.text);
 }
 
 // A raw connection for what no well-behaved client does.
@@ -225,7 +225,7 @@ TEST_CASE("completions: prompt forms, echo, logprobs, stop, usage") {
   auto reply = test::curl_post_json(server.url("/v1/completions"),
                                     R"({"model": "scripted", "prompt": ["abc", "d"], "max_tokens": 5})", dir);
   REQUIRE(reply.status == 200);
-  json body = parse(reply);
+  json body = serve_http_parse(reply);
   CHECK(body["object"] == "text_completion");
   CHECK(body["model"] == "scripted");
   REQUIRE(body["choices"].size() == 2);
@@ -244,7 +244,7 @@ TEST_CASE("completions: prompt forms, echo, logprobs, stop, usage") {
   reply = test::curl_post_json(server.url("/v1/completions"),
                                R"({"prompt": [5, 6, 7], "max_tokens": 2, "echo": true, "logprobs": 0})", dir);
   REQUIRE(reply.status == 200);
-  body = parse(reply)["choices"][0];
+  body = serve_http_parse(reply)["choices"][0];
   params.max_tokens = 2;
   const auto ids = server.generator.script({5, 6, 7}, params);
   CHECK(body["text"] == tokenizer.decode({5, 6, 7}) + ids.text);
@@ -261,13 +261,13 @@ TEST_CASE("completions: prompt forms, echo, logprobs, stop, usage") {
   const std::string stop = full.text.substr(4, 2);
   reply = test::curl_post_json(server.url("/v1/completions"),
                                json({{"prompt", "abc"}, {"max_tokens", 10}, {"stop", stop}}).dump(), dir);
-  body = parse(reply)["choices"][0];
+  body = serve_http_parse(reply)["choices"][0];
   CHECK(body["finish_reason"] == "stop");
   CHECK(body["text"] == full.text.substr(0, full.text.find(stop)));
 
   reply = test::curl(server.url("/v1/models"));
   REQUIRE(reply.status == 200);
-  CHECK(parse(reply)["data"][0]["id"] == "scripted");
+  CHECK(serve_http_parse(reply)["data"][0]["id"] == "scripted");
   CHECK(test::curl(server.url("/health")).status == 200);
 }
 
@@ -324,7 +324,7 @@ TEST_CASE("chat: messages rendered with the model's template, whole and streamed
 
   auto reply = test::curl_post_json(url, "{" + messages + R"(, "max_tokens": 6, "logprobs": true})", dir);
   REQUIRE(reply.status == 200);
-  json body = parse(reply);
+  json body = serve_http_parse(reply);
   CHECK(body["object"] == "chat.completion");
   CHECK(body["choices"][0]["message"]["role"] == "assistant");
   CHECK(body["choices"][0]["message"]["content"] == expected.text);
@@ -360,7 +360,8 @@ TEST_CASE("a chat_template outside the supported subset: completions served, cha
   const auto reply = test::curl_post_json(server.url("/v1/chat/completions"),
                                           R"({"messages": [{"role": "user", "content": "hi"}]})", dir);
   check_error(reply, 400, "messages");
-  CHECK(parse(reply)["error"]["message"].get<std::string>().find("chat_template") != std::string::npos);
+  CHECK(serve_http_parse(reply)["error"]["message"].get<std::string>().find("chat_template") !=
+        std::string::npos);
   check_still_serving(server, dir);
 }
 
@@ -384,7 +385,7 @@ TEST_CASE("bad requests: an OpenAI error naming the field, and the server keeps 
   auto reply =
       test::curl_post_json(completions, R"({"prompt": "a", "max_tokens": 9223372036854775807})", dir);
   check_error(reply, 400, "max_tokens");
-  CHECK(parse(reply)["error"]["code"] == "context_length_exceeded");
+  CHECK(serve_http_parse(reply)["error"]["code"] == "context_length_exceeded");
   check_error(test::curl_post_json(completions, R"({"prompt": "a", "max_tokens": 64})", dir), 400,
               "max_tokens");
   check_error(test::curl_post_json(completions, R"({"prompt": "a", "temperature": -1})", dir), 400,
@@ -469,7 +470,7 @@ TEST_CASE("queue: one generation at a time, 503 beyond --max_queue, shutdown can
   std::thread second_client(
       [&] { second = test::curl_post_json(url, R"({"prompt": "b", "max_tokens": 2})", dir); });
   // The second waits in the queue (the health answer says so); a third finds it full.
-  while (parse(test::curl(server.url("/health")))["waiting"] != 1) {
+  while (serve_http_parse(test::curl(server.url("/health")))["waiting"] != 1) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   check_error(test::curl_post_json(url, R"({"prompt": "c", "max_tokens": 2})", dir), 503);

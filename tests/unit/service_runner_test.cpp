@@ -33,9 +33,7 @@ class PathFinder final : public DatasetFinder {
   std::string find(const std::string& name) const override { return name; }
 };
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using modelslim::test::contains;
 
 // A port nothing listens on right now (the kernel's choice for port 0).
 int free_port() {
@@ -118,7 +116,7 @@ double metric(const EvaluationResult& result, const std::string& dataset) {
   return 0;
 }
 
-std::string error_of(const std::function<void()>& action) {
+std::string error_with_tip(const std::function<void()>& action) {
   try {
     action();
   } catch (const Error& error) {
@@ -196,7 +194,8 @@ TEST_CASE("service_oriented: engine args map to flags as the reference maps them
 
 TEST_CASE("service_oriented: schema errors name the field") {
   const auto refused = [](const std::string& yaml) {
-    return error_of([&] { ServiceOrientedEvaluator(parse_yaml_string(yaml, "plan.yaml"), PathFinder()); });
+    return error_with_tip(
+        [&] { ServiceOrientedEvaluator(parse_yaml_string(yaml, "plan.yaml"), PathFinder()); });
   };
   const std::string native = "evaluation: {type: native, datasets: {d: {path: x.jsonl, task: custom}}}";
   CHECK(contains(
@@ -234,7 +233,7 @@ TEST_CASE("service_oriented: aisbench without ais_bench on PATH is refused, poin
   const char* path = std::getenv("PATH");
   const std::string saved = path != nullptr ? path : "";
   ::setenv("PATH", "/nonexistent", 1);
-  const std::string message = error_of([] {
+  const std::string message = error_with_tip([] {
     ServiceOrientedEvaluator(
         parse_yaml_string("{type: service_oriented, inference_engine: {type: vllm}, evaluation: "
                           "{type: aisbench, datasets: {gsm8k: {config_name: gsm8k_gen}}}}",
@@ -407,13 +406,13 @@ TEST_CASE("service_oriented: engine failures are the machinery's, and stopping e
     REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
     REQUIRE(::listen(fd, 1) == 0);
     const std::string message =
-        error_of([&] { evaluate(plan(answers, port, datasets), scratch.dir / "out"); });
+        error_with_tip([&] { evaluate(plan(answers, port, datasets), scratch.dir / "out"); });
     ::close(fd);
     CHECK(contains(message, "is in use"));
     CHECK(contains(message, std::to_string(port)));
   }
   SUBCASE("the engine exits before it is ready") {
-    const std::string message = error_of([&] {
+    const std::string message = error_with_tip([&] {
       evaluate(plan(answers, free_port(), datasets, ", --startup-delay-ms, '100000', --exit-after-ms, '10'"),
                scratch.dir / "out");
     });
@@ -423,14 +422,14 @@ TEST_CASE("service_oriented: engine failures are the machinery's, and stopping e
   SUBCASE("a program that cannot start") {
     std::string yaml = plan(answers, free_port(), datasets);
     yaml.replace(yaml.find("[node,"), 6, "[/nonexistent/engine,");
-    const std::string message = error_of([&] { evaluate(yaml, scratch.dir / "out"); });
+    const std::string message = error_with_tip([&] { evaluate(yaml, scratch.dir / "out"); });
     CHECK(contains(message, "exit code 127"));
     CHECK(contains(message, "No such file"));
   }
   SUBCASE("not ready within startup_timeout") {
     std::string yaml = plan(answers, free_port(), datasets, ", --startup-delay-ms, '100000'");
     yaml.replace(yaml.find("startup_timeout: 60"), 19, "startup_timeout: 1");
-    const std::string message = error_of([&] { evaluate(yaml, scratch.dir / "out"); });
+    const std::string message = error_with_tip([&] { evaluate(yaml, scratch.dir / "out"); });
     CHECK(contains(message, "startup_timeout"));
   }
   SUBCASE("a process of the engine's group that ignores SIGTERM is gone after the evaluation") {

@@ -81,9 +81,9 @@ class ReadingSaver final : public Saver, public StoredDtypeWeightReader {
   bool reads_;
 };
 
-class ScopedEnv {
+class StoredDtypeScopedEnv {
  public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
+  StoredDtypeScopedEnv(const char* name, const char* value) : name_(name) {
     if (const char* old = std::getenv(name)) old_ = old;
     if (value != nullptr) {
       ::setenv(name, value, 1);
@@ -91,15 +91,15 @@ class ScopedEnv {
       ::unsetenv(name);
     }
   }
-  ~ScopedEnv() {
+  ~StoredDtypeScopedEnv() {
     if (old_) {
       ::setenv(name_, old_->c_str(), 1);
     } else {
       ::unsetenv(name_);
     }
   }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
+  StoredDtypeScopedEnv(const StoredDtypeScopedEnv&) = delete;
+  StoredDtypeScopedEnv& operator=(const StoredDtypeScopedEnv&) = delete;
 
  private:
   const char* name_;
@@ -142,7 +142,7 @@ const std::vector<bool> kFloat = {false, false};
 }  // namespace
 
 TEST_CASE("stored-dtype weights: only when every processor and saver reads them and no forward runs") {
-  const ScopedEnv unset("MODELSLIM_STORED_DTYPE_WEIGHTS", nullptr);
+  const StoredDtypeScopedEnv unset("MODELSLIM_STORED_DTYPE_WEIGHTS", nullptr);
   CHECK(loads_kept({}) == kKept);
   CHECK(loads_kept({true, false, true, false, RunnerKind::kModelWise}) == kKept);
   CHECK(loads_kept({false}) == kFloat);                    // a processor that says no
@@ -153,15 +153,15 @@ TEST_CASE("stored-dtype weights: only when every processor and saver reads them 
 
 TEST_CASE("MODELSLIM_STORED_DTYPE_WEIGHTS: 0 never, 1 also with a forward, anything else refused") {
   {
-    const ScopedEnv off("MODELSLIM_STORED_DTYPE_WEIGHTS", "0");
+    const StoredDtypeScopedEnv off("MODELSLIM_STORED_DTYPE_WEIGHTS", "0");
     CHECK(loads_kept({}) == kFloat);
   }
   {
-    const ScopedEnv force("MODELSLIM_STORED_DTYPE_WEIGHTS", "1");
+    const StoredDtypeScopedEnv force("MODELSLIM_STORED_DTYPE_WEIGHTS", "1");
     CHECK(loads_kept({true, false, true, true}) == kKept);
     CHECK(loads_kept({true, true}) == kFloat);  // still only when everyone agrees
   }
-  const ScopedEnv typo("MODELSLIM_STORED_DTYPE_WEIGHTS", "yes");
+  const StoredDtypeScopedEnv typo("MODELSLIM_STORED_DTYPE_WEIGHTS", "yes");
   CHECK_THROWS_WITH_AS(stored_dtype_weights_setting(),
                        doctest::Contains("MODELSLIM_STORED_DTYPE_WEIGHTS='yes'"), Error);
 }

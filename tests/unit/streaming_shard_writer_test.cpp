@@ -25,13 +25,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using Tensors = std::vector<std::pair<std::string, at::Tensor>>;
+using StreamingShardWriterTensors = std::vector<std::pair<std::string, at::Tensor>>;
 
 // Mixed dtypes and shapes like a saver's stream: int8 weights, float scales, int32 biases, bf16 norms,
 // one tensor larger than a shard, names whose lengths vary with the layer index.
-Tensors random_stream(int layers) {
+StreamingShardWriterTensors random_stream(int layers) {
   at::manual_seed(11);
-  Tensors tensors;
+  StreamingShardWriterTensors tensors;
   for (int layer = 0; layer < layers; ++layer) {
     const std::string p = "model.layers." + std::to_string(layer) + ".";
     tensors.emplace_back(p + "q.weight", at::randint(-128, 127, {24, 16}).to(at::kChar));
@@ -45,13 +45,13 @@ Tensors random_stream(int layers) {
   return tensors;
 }
 
-std::vector<TensorSpec> specs_of(const Tensors& tensors) {
+std::vector<TensorSpec> specs_of(const StreamingShardWriterTensors& tensors) {
   std::vector<TensorSpec> specs;
   for (const auto& [name, tensor] : tensors) specs.push_back(tensor_spec(name, tensor));
   return specs;
 }
 
-std::map<std::string, std::string> files_in(const fs::path& dir) {
+std::map<std::string, std::string> streaming_shard_writer_files_in(const fs::path& dir) {
   std::map<std::string, std::string> files;
   for (const auto& entry : fs::directory_iterator(dir)) {
     std::ifstream in(entry.path(), std::ios::binary);
@@ -60,21 +60,21 @@ std::map<std::string, std::string> files_in(const fs::path& dir) {
   return files;
 }
 
-std::map<std::string, std::string> golden(const test::TempDir& dir, const Tensors& tensors,
+std::map<std::string, std::string> golden(const test::TempDir& dir,
+                                          const StreamingShardWriterTensors& tensors,
                                           std::uint64_t part_bytes) {
   const fs::path out = dir / "golden";
   fs::create_directory(out);
   ShardedWriter writer(out, "w", part_bytes);
   for (const auto& [name, tensor] : tensors) writer.add(name, tensor);
   writer.finish();
-  return files_in(out);
+  return streaming_shard_writer_files_in(out);
 }
 
 // How the streaming writer is told what comes: before each tensor, `guess(i)` (nullopt: no expect() call).
 template <typename Guess>
-std::pair<std::map<std::string, std::string>, std::size_t> streamed(const fs::path& out,
-                                                                    const Tensors& tensors,
-                                                                    std::uint64_t part_bytes, Guess guess) {
+std::pair<std::map<std::string, std::string>, std::size_t> streamed(
+    const fs::path& out, const StreamingShardWriterTensors& tensors, std::uint64_t part_bytes, Guess guess) {
   fs::create_directory(out);
   StreamingShardWriter writer(out, "w", part_bytes);
   for (std::size_t i = 0; i < tensors.size(); ++i) {
@@ -82,7 +82,7 @@ std::pair<std::map<std::string, std::string>, std::size_t> streamed(const fs::pa
     writer.add(tensors[i].first, tensors[i].second);
   }
   writer.finish();
-  return {files_in(out), writer.moved_shards()};
+  return {streaming_shard_writer_files_in(out), writer.moved_shards()};
 }
 
 void check_same_files(const std::map<std::string, std::string>& actual,
@@ -98,7 +98,7 @@ void check_same_files(const std::map<std::string, std::string>& actual,
 
 TEST_CASE("StreamingShardWriter: byte-identical to ShardedWriter with an exact, no or a wrong layout guess") {
   test::TempDir dir("stream-golden");
-  const Tensors tensors = random_stream(12);
+  const StreamingShardWriterTensors tensors = random_stream(12);
   const std::vector<TensorSpec> all = specs_of(tensors);
   // 608 bytes: exactly one layer, so a shard fills to the limit (then takes the 0-byte tensor).
   for (const std::uint64_t part_bytes :
@@ -152,7 +152,7 @@ TEST_CASE("StreamingShardWriter: an empty save matches ShardedWriter's empty fil
 
 TEST_CASE("StreamingShardWriter: the files read back as the tensors written") {
   test::TempDir dir("stream-read");
-  const Tensors tensors = random_stream(3);
+  const StreamingShardWriterTensors tensors = random_stream(3);
   StreamingShardWriter writer(dir.path(), "w", 500);
   for (const auto& [name, tensor] : tensors) writer.add(name, tensor);  // no guess: every shard moved
   const auto names = writer.finish();
@@ -184,7 +184,7 @@ TEST_CASE("StreamingShardWriter: a failed or abandoned save leaves no file") {
 TEST_CASE(
     "StreamingShardWriter: MODELSLIM_SHARD_WRITER=spill takes the spill-then-copy path; typos are refused") {
   test::TempDir dir("stream-spill");
-  const Tensors tensors = random_stream(4);
+  const StreamingShardWriterTensors tensors = random_stream(4);
   const auto expected = golden(dir, tensors, 700);
   ::setenv("MODELSLIM_SHARD_WRITER", "spill", 1);
   const auto [actual, moved] =
@@ -199,9 +199,9 @@ TEST_CASE(
 
 namespace {
 
-// Tensors of a few MiB and odd sizes, so the direct writer's 8 MiB staging buffers fill, wrap mid-tensor
+// StreamingShardWriterTensors of a few MiB and odd sizes, so the direct writer's 8 MiB staging buffers fill, wrap mid-tensor
 // and end on a partial, unaligned block.
-Tensors large_stream() {
+StreamingShardWriterTensors large_stream() {
   at::manual_seed(3);
   return {{"a", at::randint(-128, 127, {3 << 20}).to(at::kChar)},
           {"b", at::randn({1 << 20, 3})},  // 12 MiB: spans a whole buffer
@@ -238,7 +238,7 @@ bool supports_direct_io(const fs::path& dir) {
 
 TEST_CASE("StreamingShardWriter: direct I/O writes the same bytes and bypasses the page cache") {
   test::TempDir dir("stream-direct");
-  const Tensors tensors = large_stream();
+  const StreamingShardWriterTensors tensors = large_stream();
   const auto write = [&](const fs::path& out) {
     fs::create_directory(out);
     StreamingShardWriter writer(out, "w", 0);
@@ -260,8 +260,8 @@ TEST_CASE("StreamingShardWriter: direct I/O writes the same bytes and bypasses t
   const auto [cached_buffered, pages_buffered] = cached_pages(dir / "buffered" / "w.safetensors");
 
   const auto expected = golden(dir, tensors, 0);
-  check_same_files(files_in(dir / "direct"), expected);
-  check_same_files(files_in(dir / "buffered"), expected);
+  check_same_files(streaming_shard_writer_files_in(dir / "direct"), expected);
+  check_same_files(streaming_shard_writer_files_in(dir / "buffered"), expected);
   CHECK(pages > 3000);
   CHECK(cached_buffered > pages_buffered / 2);  // the page-cache check can tell the two paths apart
   if (!supports_direct_io(dir.path())) {

@@ -25,7 +25,7 @@ fs::path strings_file() {
 }
 
 // Compares every string's ids with the npm reference; reports the first few mismatches.
-void check_against_reference(const std::string& name) {
+void tokenizer_check_against_reference(const std::string& name) {
   const fs::path package = package_dir(name);
   REQUIRE_MESSAGE(fs::exists(package / "models" / "tokenizer.json"),
                   "missing npm fixture " << package << ": run scripts/fetch-test-fixtures.sh");
@@ -58,13 +58,13 @@ void check_against_reference(const std::string& name) {
 }  // namespace
 
 TEST_CASE("llama2 (SentencePiece-style BPE, byte fallback) matches the reference") {
-  check_against_reference("llama2");
+  tokenizer_check_against_reference("llama2");
 }
 TEST_CASE("qwen3 (byte-level BPE, regex split) matches the reference") {
-  check_against_reference("qwen3");
+  tokenizer_check_against_reference("qwen3");
 }
 TEST_CASE("llama3 (byte-level BPE, ignore_merges) matches the reference") {
-  check_against_reference("llama3");
+  tokenizer_check_against_reference("llama3");
 }
 
 TEST_CASE("fake_llama: hand-derived ids (A-Z vocabulary, no merges, unknown characters fused into <unk>)") {

@@ -28,7 +28,7 @@ void patch_file(const fs::path& file, std::size_t offset, const std::string& byt
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
-std::string error_of(const std::function<void()>& run) {
+std::string error_or_none(const std::function<void()>& run) {
   try {
     run();
   } catch (const Error& error) {
@@ -37,9 +37,7 @@ std::string error_of(const std::function<void()>& run) {
   return "no error";
 }
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using modelslim::test::contains;
 
 }  // namespace
 
@@ -140,7 +138,7 @@ TEST_CASE("fallback and rollback names must name modules of the model") {
 
   const ConfigNode strategy = parse_yaml_string(
       "type: binary_fallback\nrollback_candidates: [model.layers.1, model.layers.7]\n", "plan.yaml");
-  const std::string error = error_of([&] { check_rollback_candidates(strategy, modules); });
+  const std::string error = error_or_none([&] { check_rollback_candidates(strategy, modules); });
   CHECK_MESSAGE(contains(error, "plan.yaml:2"), error);
   CHECK_MESSAGE(contains(error, "model.layers.7"), error);
   CHECK_MESSAGE(contains(error, "rollback_candidates.1"), error);  // the second entry, not the first
@@ -148,7 +146,7 @@ TEST_CASE("fallback and rollback names must name modules of the model") {
 
 TEST_CASE("the builtin evaluator needs an ascendv1_saver output; a missing dataset lists the search path") {
   const auto savers_error = [](const std::string& yaml, const std::string& evaluator) {
-    return error_of([&] { check_strategy_savers(parse_yaml_string(yaml, "plan.yaml"), evaluator); });
+    return error_or_none([&] { check_strategy_savers(parse_yaml_string(yaml, "plan.yaml"), evaluator); });
   };
   const std::string compressed = "template:\n  save: [{type: compressed_tensors}]\n";
   const std::string error = savers_error(compressed, "builtin");
@@ -163,15 +161,15 @@ TEST_CASE("the builtin evaluator needs an ascendv1_saver output; a missing datas
   CHECK(contains(savers_error("template:\n  spec:\n    save: [{type: compressed_tensors}]\n", "builtin"),
                  "ascendv1_saver"));
   YAML::Node practice = YAML::Load("{spec: {save: [{type: compressed_tensors}]}}");
-  CHECK(contains(error_of([&] { check_practice_savers(practice, "c_3", "builtin"); }), "candidate c_3"));
+  CHECK(contains(error_or_none([&] { check_practice_savers(practice, "c_3", "builtin"); }), "candidate c_3"));
 
   const ConfigNode strategy =
       parse_yaml_string("template:\n  dataset: no_such_calibration_set.jsonl\n", "plan.yaml");
-  const std::string missing = error_of([&] { check_strategy_datasets(strategy); });
+  const std::string missing = error_or_none([&] { check_strategy_datasets(strategy); });
   CHECK_MESSAGE(contains(missing, "plan.yaml:2"), missing);
   CHECK_MESSAGE(contains(missing, "no_such_calibration_set.jsonl"), missing);
   CHECK_MESSAGE(contains(missing, (test::source_dir() / "data" / "datasets").string()), missing);
-  CHECK(error_of([&] {
+  CHECK(error_or_none([&] {
           check_strategy_datasets(parse_yaml_string("template: {dataset: kjv_calib.jsonl}\n", "plan.yaml"));
         }) == "no error");
 }

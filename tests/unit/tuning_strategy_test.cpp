@@ -110,7 +110,7 @@ std::string trace(const std::vector<Candidate>& asked) {
 
 // The message a strategy parser throws for `text` ("no error" when it accepts it).
 template <class Parse>
-std::string error_of(Parse parse, const std::string& text) {
+std::string parse_error_of(Parse parse, const std::string& text) {
   try {
     parse(parse_yaml_string(text, "plan.yaml"), registry());
   } catch (const Error& e) {
@@ -213,7 +213,9 @@ TEST_CASE(
 }
 
 TEST_CASE("standing_high plan errors name the field") {
-  const auto error_of = [](const std::string& text) { return ::error_of(tuning::parse_standing_high, text); };
+  const auto error_of = [](const std::string& text) {
+    return ::parse_error_of(tuning::parse_standing_high, text);
+  };
   CHECK(error_of(std::string("type: standing_high\nanti_outlier_strategies: []\n") + kTemplate)
             .find("anti_outlier_strategies") != std::string::npos);
   const std::string no_linear_quant =
@@ -298,7 +300,7 @@ TEST_CASE("binary_fallback: without candidates it ranks all blocks on the analys
 
 TEST_CASE("binary_fallback plan errors: non-v1 template, rollback_path to a non-list or out of range") {
   const auto error_of = [](const std::string& extra, const std::string& tmpl) {
-    return ::error_of(tuning::parse_binary_fallback, "type: binary_fallback\n" + extra + tmpl);
+    return ::parse_error_of(tuning::parse_binary_fallback, "type: binary_fallback\n" + extra + tmpl);
   };
   std::string v0 = kFallbackTemplate;
   v0.replace(v0.find("modelslim_v1"), 12, "modelslim_v0");
@@ -337,7 +339,7 @@ metadata: {config_id: exp}
   CHECK(excludes(*final, 2) == std::vector<std::string>{"*layers.3.self_attn*"});
 
   const auto error_of = [](const std::string& t) {
-    return ::error_of(tuning::parse_standing_high_with_experience, t);
+    return ::parse_error_of(tuning::parse_standing_high_with_experience, t);
   };
   CHECK(error_of("type: standing_high_with_experience\nquant_type: w2a2\nstructure_configs: [{type: FFN}]\n")
             .find("w8a8") != std::string::npos);

@@ -8,7 +8,7 @@ namespace modelslim::core::serve {
 namespace {
 
 constexpr std::size_t kMaxPrompts = 256;
-constexpr std::int64_t kMaxLogprobs = 20;
+constexpr std::int64_t kMaxCompletionLogprobs = 20;
 constexpr std::int64_t kDefaultMaxTokens = 16;  // OpenAI's default for completions
 
 bool is_token_id_list(const nlohmann::json& value) {
@@ -77,7 +77,7 @@ GenerationRequest parse_completion_request(const nlohmann::json& body, const Mod
     invalid_field("max_tokens", "a non-negative integer", body["max_tokens"]);
   request.params.echo = optional_bool(body, "echo").value_or(false);
   if (const auto logprobs = optional_int(body, "logprobs")) {
-    if (*logprobs < 0 || *logprobs > kMaxLogprobs)
+    if (*logprobs < 0 || *logprobs > kMaxCompletionLogprobs)
       invalid_field("logprobs", "an integer in [0, 20]", body["logprobs"]);
     request.params.logprobs = *logprobs;
   }

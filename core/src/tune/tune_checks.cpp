@@ -27,7 +27,7 @@ void walk(const ConfigNode& node, const Visit& visit) {
   }
 }
 
-std::string joined(const std::vector<std::string>& names) {
+std::string joined_names(const std::vector<std::string>& names) {
   std::string text;
   for (const auto& name : names) text += (text.empty() ? "" : ", ") + name;
   return text;
@@ -52,8 +52,8 @@ std::string unreadable(const std::vector<std::string>& types, const std::string&
   for (const auto& type : types) {
     if (std::find(readable.begin(), readable.end(), type) != readable.end()) return {};
   }
-  return "the '" + evaluator_type + "' evaluator reads only the output of " + joined(readable) +
-         ", and this practice saves with " + joined(types);
+  return "the '" + evaluator_type + "' evaluator reads only the output of " + joined_names(readable) +
+         ", and this practice saves with " + joined_names(types);
 }
 
 const char* kSaverTip =
