@@ -35,19 +35,17 @@ bool direct_io_requested() {
                   " to write shards with direct I/O where the file system allows it");
 }
 
-void write_block(int fd, const char* data, std::uint64_t size, std::uint64_t offset, const fs::path& file) {
+// 0, or the errno of the write that failed.
+int write_all(int fd, const char* data, std::uint64_t size, std::uint64_t offset) {
   while (size > 0) {
     const ssize_t written = ::pwrite(fd, data, size, static_cast<off_t>(offset));
     if (written < 0 && errno == EINTR) continue;
-    if (written <= 0) {
-      throw Error(
-          ErrorCode::kIo, file.string() + ": direct write failed: " + std::strerror(errno),
-          std::string("free disk space, or set ") + env::kDirectIo + "=0 to write through the page cache");
-    }
+    if (written <= 0) return written < 0 ? errno : EIO;
     data += written;
     offset += static_cast<std::uint64_t>(written);
     size -= static_cast<std::uint64_t>(written);
   }
+  return 0;
 }
 
 }  // namespace
@@ -100,6 +98,30 @@ void DirectAppender::append(const char* data, std::uint64_t size) {
 
 void DirectAppender::finish() {
   flush(true);
+  const int fd = std::exchange(fd_, -1);
+  if (::close(fd) != 0) {
+    throw Error(ErrorCode::kIo, file_.string() + ": close failed: " + std::strerror(errno),
+                "check the file system holding the output; nothing was published");
+  }
+}
+
+void DirectAppender::write_out(const char* data, std::uint64_t size, std::uint64_t offset) {
+  int error = write_all(fd_, data, size, offset);
+  if (error == EINVAL && !buffered_) {
+    // The file system took O_DIRECT at open but refuses the writes (an alignment above 4 KiB, some FUSE
+    // file systems): this block and the rest go through the page cache, to the same offsets.
+    const int fd = ::open(file_.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ::close(std::exchange(fd_, fd));
+      buffered_ = true;
+      error = write_all(fd_, data, size, offset);
+    }
+  }
+  if (error != 0) {
+    throw Error(
+        ErrorCode::kIo, file_.string() + ": write failed: " + std::strerror(error),
+        std::string("free disk space, or set ") + env::kDirectIo + "=0 to write through the page cache");
+  }
 }
 
 void DirectAppender::flush(bool last) {
@@ -109,9 +131,8 @@ void DirectAppender::flush(bool last) {
     std::memset(filling_->data + filling_->used, 0, padded - filling_->used);
     std::swap(filling_, spare_);
     const char* data = spare_->data;
-    in_flight_ = std::async(std::launch::async, [this, data, padded, offset = file_offset_] {
-      write_block(fd_, data, padded, offset, file_);
-    });
+    in_flight_ = std::async(std::launch::async,
+                            [this, data, padded, offset = file_offset_] { write_out(data, padded, offset); });
     file_offset_ += padded;  // only the last block is padded, so later blocks stay contiguous
     filling_->used = 0;
   }

@@ -24,17 +24,21 @@ class DirectAppender {
 
   // Copies `size` bytes into the staging buffer; writes full buffers. Errors name the file.
   void append(const char* data, std::uint64_t size);
-  // Writes the rest, waits and closes the direct descriptor (a failed close is an error). The last block is padded to the alignment: the caller truncates the file to
-  // its real length (it also writes the header in front, which the first block left zero).
+  // Writes the rest, waits and closes the direct descriptor (a failed close is an error). The last block is
+  // padded to the alignment: the caller truncates the file to its real length (it also writes the header in
+  // front, which the first block left zero).
   void finish();
 
  private:
   struct Buffer;
   DirectAppender(std::filesystem::path file, int fd, std::uint64_t start);
   void flush(bool last);
+  // On the background thread, one block at a time (the only user of fd_ and buffered_ while it runs).
+  void write_out(const char* data, std::uint64_t size, std::uint64_t offset);
 
   std::filesystem::path file_;
   int fd_ = -1;
+  bool buffered_ = false;  // the file system refused a direct write: fd_ is an ordinary descriptor now
   std::unique_ptr<Buffer> filling_;  // the buffer append() copies into
   std::unique_ptr<Buffer> spare_;    // the other one: written by the background thread, or free
   std::future<void> in_flight_;      // the write of `spare_`, if one runs

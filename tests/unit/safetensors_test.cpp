@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -64,6 +65,24 @@ extern "C" int close(int fd) {
     return -1;
   }
   return real(fd);
+}
+
+// While armed, a pwrite through a descriptor opened with O_DIRECT fails with EINVAL, as on a file system
+// that accepts O_DIRECT at open() but not the writes; every other pwrite goes through unchanged.
+namespace {
+std::atomic<bool> g_refuse_direct_writes{false};
+std::atomic<int> g_refused_direct_writes{0};
+}  // namespace
+
+extern "C" ssize_t pwrite(int fd, const void* data, size_t size, off_t offset) {
+  using Pwrite = ssize_t (*)(int, const void*, size_t, off_t);
+  static const auto real = reinterpret_cast<Pwrite>(::dlsym(RTLD_NEXT, "pwrite"));
+  if (g_refuse_direct_writes.load() && (::fcntl(fd, F_GETFL) & O_DIRECT) != 0) {
+    ++g_refused_direct_writes;
+    errno = EINVAL;
+    return -1;
+  }
+  return real(fd, data, size, offset);
 }
 
 namespace {
@@ -532,4 +551,28 @@ TEST_CASE("dtype names") {
   CHECK(safetensors_dtype_name(at::kChar) == "I8");
   CHECK_THROWS_WITH_AS(scalar_type_from_safetensors("F8_E4M3"), doctest::Contains("'F8_E4M3'"), Error);
   CHECK_THROWS_AS(safetensors_dtype_name(at::kComplexDouble), Error);
+}
+
+TEST_CASE("StreamingShardWriter: direct writes the file system refuses fall back to the page cache") {
+  test::TempDir dir("st-direct-refused");
+  at::manual_seed(9);
+  // Over one 8 MiB staging buffer, so a refused write happens mid-file as well as at the end.
+  const std::vector<std::pair<std::string, at::Tensor>> tensors = {
+      {"a", at::randn({3 << 20})}, {"b", at::randint(-128, 127, {5000}).to(at::kChar)}};
+  g_refused_direct_writes = 0;
+  g_refuse_direct_writes = true;
+  {
+    StreamingShardWriter writer(dir.path(), "w", 0);
+    for (const auto& [name, tensor] : tensors) writer.add(name, tensor);
+    writer.finish();
+  }
+  g_refuse_direct_writes = false;
+  const SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint::open_dir(dir.path());
+  for (const auto& [name, tensor] : tensors) CHECK_MESSAGE(at::equal(checkpoint.load(name), tensor), name);
+  // Refused once: the first refusal switches the rest of the file to buffered writes. Zero where the file
+  // system has no O_DIRECT at all (the writer never opened a direct descriptor).
+  const fs::path probe = dir / "probe";
+  const int probe_fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_DIRECT | O_CLOEXEC, 0644);
+  if (probe_fd >= 0) ::close(probe_fd);
+  CHECK(g_refused_direct_writes == (probe_fd >= 0 ? 1 : 0));
 }
