@@ -30,7 +30,7 @@ fs::path layer_wise_prefetch_make_model() {
 }
 
 std::string layer_wise_prefetch_quant(const fs::path& model, const fs::path& config, const fs::path& save,
-                  const std::string& env) {
+                                      const std::string& env) {
   const auto result =
       test::run_command(env + " " + test::modelslim_bin().string() + " quant --model_path " + model.string() +
                         " --save_path " + save.string() + " --config_path " + config.string());

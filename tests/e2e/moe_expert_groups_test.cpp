@@ -34,7 +34,8 @@ fs::path moe_expert_groups_write_dataset(const test::TempDir& dir) {
   return file;
 }
 
-std::string moe_expert_groups_practice(const std::string& process, const std::string& saver, const fs::path& dataset) {
+std::string moe_expert_groups_practice(const std::string& process, const std::string& saver,
+                                       const fs::path& dataset) {
   return "apiversion: modelslim_v1\nspec:\n  process:\n" + process + "  save:\n    - {type: " + saver +
          "}\n  dataset: " + dataset.string() + "\n";
 }
@@ -69,8 +70,8 @@ std::string weight_only() {
          std::string(kFloatRouters) + "\n";
 }
 
-test::CommandResult moe_expert_groups_quant(const fs::path& model, const fs::path& save, const fs::path& config,
-                          const std::string& env) {
+test::CommandResult moe_expert_groups_quant(const fs::path& model, const fs::path& save,
+                                            const fs::path& config, const std::string& env) {
   return test::run_command(env + " " + test::modelslim_bin().string() + " quant --model_path " +
                            model.string() + " --save_path " + save.string() + " --config_path " +
                            config.string());
@@ -125,7 +126,8 @@ TEST_CASE("moe experts in groups: byte-identical to whole blocks, every family a
   const fs::path model = moe_expert_groups_make_model("qwen3_moe");
   compare(dir, model, "ct-served", moe_expert_groups_practice(served(), "compressed_tensors", dataset));
   // No processor runs a forward: the runner's own forward over the quantized experts feeds the next block.
-  compare(dir, model, "int4", moe_expert_groups_practice(weight_only(), "ascendv1_saver, engine: none", dataset));
+  compare(dir, model, "int4",
+          moe_expert_groups_practice(weight_only(), "ascendv1_saver, engine: none", dataset));
 }
 
 TEST_CASE("moe experts in groups: a processor that needs the whole block") {
@@ -184,7 +186,8 @@ TEST_CASE("deepseek experts in groups: byte-identical to whole blocks (v2-lite b
     test::write_text(config, moe_expert_groups_practice(process, "ascendv1_saver", dataset));
     const auto whole = moe_expert_groups_quant(model, dir / (style + "-whole"), config, kWhole);
     REQUIRE_MESSAGE(whole.exit_code == 0, whole.output);
-    const auto grouped = moe_expert_groups_quant(model, dir / (style + "-grouped"), config, "MODELSLIM_EXPERT_MEMORY_MIB=1");
+    const auto grouped =
+        moe_expert_groups_quant(model, dir / (style + "-grouped"), config, "MODELSLIM_EXPERT_MEMORY_MIB=1");
     REQUIRE_MESSAGE(grouped.exit_code == 0, grouped.output);
     CHECK_MESSAGE(grouped.output.find(expected[i].second) != std::string::npos, grouped.output);
     moe_expert_groups_require_identical_trees(dir / (style + "-whole"), dir / (style + "-grouped"));
@@ -196,11 +199,12 @@ TEST_CASE("deepseek experts in groups: byte-identical to whole blocks (v2-lite b
       "false}\n        weight: {scope: per_channel, dtype: int8}\n      exclude: [\"*mlp.gate\", "
       "\"*kv_b_proj\"]\n";
   const fs::path config = dir / "static.yaml";
-  test::write_text(config, moe_expert_groups_practice(static_experts, "ascendv1_saver, engine: none", dataset));
+  test::write_text(config,
+                   moe_expert_groups_practice(static_experts, "ascendv1_saver, engine: none", dataset));
   const auto whole = moe_expert_groups_quant(dir / "v2-lite", dir / "static-whole", config, kWhole);
   REQUIRE_MESSAGE(whole.exit_code == 0, whole.output);
-  const auto grouped =
-      moe_expert_groups_quant(dir / "v2-lite", dir / "static-grouped", config, "MODELSLIM_EXPERT_MEMORY_MIB=1");
+  const auto grouped = moe_expert_groups_quant(dir / "v2-lite", dir / "static-grouped", config,
+                                               "MODELSLIM_EXPERT_MEMORY_MIB=1");
   REQUIRE_MESSAGE(grouped.exit_code == 0, grouped.output);
   for (const auto* run : {&whole, &grouped}) {
     CHECK_MESSAGE(run->output.find("every token also ran through every expert") != std::string::npos,

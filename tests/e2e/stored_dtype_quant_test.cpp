@@ -33,12 +33,13 @@ std::string run(const std::string& env, const std::string& arguments) {
 }
 
 std::string stored_dtype_quant_quant(const fs::path& model, const fs::path& config, const fs::path& save,
-                  const std::string& env) {
+                                     const std::string& env) {
   return run(env, "quant --model_path " + model.string() + " --save_path " + save.string() +
                       " --config_path " + config.string());
 }
 
-void stored_dtype_quant_require_identical_trees(const fs::path& a, const fs::path& b, std::size_t at_least = 3) {
+void stored_dtype_quant_require_identical_trees(const fs::path& a, const fs::path& b,
+                                                std::size_t at_least = 3) {
   std::size_t files = 0;
   for (const auto& entry : fs::recursive_directory_iterator(a)) {
     if (!entry.is_regular_file() || entry.path().filename() == ".modelslim-output") continue;
@@ -71,8 +72,10 @@ spec:
         weight: {scope: per_group, dtype: int8, symmetric: false, ext: {group_size: 128}}
   save: [{type: ascendv1_saver, part_file_size: 1, engine: none}]
 )");
-    CHECK(stored_dtype_quant_quant(model, dir / "w8a16.yaml", dir / "kept", "").find(kKeptLine) != std::string::npos);
-    CHECK(stored_dtype_quant_quant(model, dir / "w8a16.yaml", dir / "float32", kFloat32).find(kKeptLine) == std::string::npos);
+    CHECK(stored_dtype_quant_quant(model, dir / "w8a16.yaml", dir / "kept", "").find(kKeptLine) !=
+          std::string::npos);
+    CHECK(stored_dtype_quant_quant(model, dir / "w8a16.yaml", dir / "float32", kFloat32).find(kKeptLine) ==
+          std::string::npos);
     stored_dtype_quant_quant(model, dir / "w8a16.yaml", dir / "ahead", "MODELSLIM_PREFETCH_BUDGET_MIB=block");
     stored_dtype_quant_require_identical_trees(dir / "float32", dir / "kept");
     stored_dtype_quant_require_identical_trees(dir / "float32", dir / "ahead");
@@ -86,7 +89,8 @@ spec:
                              " --metrics ppl --max_tokens 24";
     run("", eval + " --dump_logits " + (dir / "logits-kept").string());
     run(kFloat32, eval + " --dump_logits " + (dir / "logits-float32").string());
-    stored_dtype_quant_require_identical_trees(dir / "logits-float32", dir / "logits-kept", 2);  // float and quantized
+    stored_dtype_quant_require_identical_trees(dir / "logits-float32", dir / "logits-kept",
+                                               2);  // float and quantized
   }
   SUBCASE("W8A8 dynamic (compressed_tensors), o_proj left in float") {
     test::write_text(dir / "dynamic.yaml", R"(apiversion: modelslim_v1
@@ -108,10 +112,11 @@ spec:
                      "{\"inputs_pretokenized\": \"And God said, Let there be light: and there was light.\"}\n"
                      "{\"inputs_pretokenized\": \"And the evening and the morning were the first day.\"}\n");
     test::write_text(dir / "w8a8.yaml", test::with_dataset(test::kW8A8Practice, dir / "calib.jsonl"));
-    CHECK(stored_dtype_quant_quant(model, dir / "w8a8.yaml", dir / "default", "").find(kKeptLine) == std::string::npos);
+    CHECK(stored_dtype_quant_quant(model, dir / "w8a8.yaml", dir / "default", "").find(kKeptLine) ==
+          std::string::npos);
     CHECK(
-        stored_dtype_quant_quant(model, dir / "w8a8.yaml", dir / "forced", "MODELSLIM_STORED_DTYPE_WEIGHTS=1").find(kKeptLine) !=
-        std::string::npos);
+        stored_dtype_quant_quant(model, dir / "w8a8.yaml", dir / "forced", "MODELSLIM_STORED_DTYPE_WEIGHTS=1")
+            .find(kKeptLine) != std::string::npos);
     stored_dtype_quant_require_identical_trees(dir / "default", dir / "forced");
   }
 }

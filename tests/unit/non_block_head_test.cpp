@@ -51,13 +51,17 @@ std::vector<float> counting(std::int64_t count, float start) {
 }
 
 RawTensor embedding() {
-  return {kEmbedTokensWeight, {kNonBlockHeadVocab, kNonBlockHeadHidden}, counting(kNonBlockHeadVocab * kNonBlockHeadHidden, 1.0f)};
+  return {kEmbedTokensWeight,
+          {kNonBlockHeadVocab, kNonBlockHeadHidden},
+          counting(kNonBlockHeadVocab * kNonBlockHeadHidden, 1.0f)};
 }
 RawTensor final_norm() {
   return {kFinalNormWeight, {kNonBlockHeadHidden}, counting(kNonBlockHeadHidden, -2.0f)};
 }
 RawTensor lm_head() {
-  return {kLmHeadWeight, {kNonBlockHeadVocab, kNonBlockHeadHidden}, counting(kNonBlockHeadVocab * kNonBlockHeadHidden, 100.0f)};
+  return {kLmHeadWeight,
+          {kNonBlockHeadVocab, kNonBlockHeadHidden},
+          counting(kNonBlockHeadVocab * kNonBlockHeadHidden, 100.0f)};
 }
 
 // The tensor's values as doubles, to compare with what was written.

@@ -158,9 +158,10 @@ TEST_CASE("v0 act_method 1/2/3 and W8A16 / W4A16 / dynamic schemes") {
   CHECK(act_method(1) == "minmax");
   CHECK(act_method(2) == "histogram");
   CHECK(act_method(3) == "hybrid");
-  CHECK(contains(
-      practice_v0_error_of("apiversion: modelslim_v0\nspec:\n  calib_cfg: {mm_tensor: False, act_method: 4}\n").what(),
-      "spec.calib_cfg.act_method"));
+  CHECK(contains(practice_v0_error_of(
+                     "apiversion: modelslim_v0\nspec:\n  calib_cfg: {mm_tensor: False, act_method: 4}\n")
+                     .what(),
+                 "spec.calib_cfg.act_method"));
 
   const PracticeConfig w8a16 =
       parse("apiversion: modelslim_v0\nspec:\n  calib_cfg: {w_bit: 8, a_bit: 16, mm_tensor: False}\n");
@@ -330,7 +331,8 @@ TEST_CASE("v0 keys modelslim does not build are refused by name and line") {
   CHECK(unknown.code() == ErrorCode::kSchemaValidate);
   CHECK(contains(unknown.what(), "a_bits"));
   CHECK(contains(
-      practice_v0_error_of(head + "  calib_cfg: {mm_tensor: False}\n  calib_params: {disable_level: 10}\n").what(),
+      practice_v0_error_of(head + "  calib_cfg: {mm_tensor: False}\n  calib_params: {disable_level: 10}\n")
+          .what(),
       "disable_level"));
 }
 

@@ -199,8 +199,8 @@ TEST_CASE(
 
 namespace {
 
-// StreamingShardWriterTensors of a few MiB and odd sizes, so the direct writer's 8 MiB staging buffers fill, wrap mid-tensor
-// and end on a partial, unaligned block.
+// StreamingShardWriterTensors of a few MiB and odd sizes, so the direct writer's 8 MiB staging buffers fill,
+// wrap mid-tensor and end on a partial, unaligned block.
 StreamingShardWriterTensors large_stream() {
   at::manual_seed(3);
   return {{"a", at::randint(-128, 127, {3 << 20}).to(at::kChar)},
