@@ -11,6 +11,7 @@
 
 #include "modelslim/core/analyze_service.hpp"
 #include "modelslim/json_file.hpp"
+#include "support/calibration_subset.hpp"
 #include "support/test_support.hpp"
 
 using namespace modelslim;
@@ -22,22 +23,13 @@ struct Analysis {
   std::string output;  // the printed ranking and exclude snippet
 };
 
-// The first 16 samples of the default calibration set: the planted outliers rank the same as with all 46
-// (measured: every score below keeps its order and margin), at a third of the forward work.
-fs::path calibration_subset(const fs::path& dir) {
-  std::istringstream lines(test::read_text(test::source_dir() / "data" / "datasets" / "kjv_calib.jsonl"));
-  std::string subset;
-  std::string line;
-  for (int i = 0; i < 16 && std::getline(lines, line); ++i) subset += line + "\n";
-  test::write_text(dir / "kjv_calib16.jsonl", subset);
-  return dir / "kjv_calib16.jsonl";
-}
-
 // `modelslim analyze <flags>` on the hard demo model, run once per process per flags: several cases read
 // the same ranking (the CLI is deterministic; each case checks a different property of its result).
 const Analysis& analyze(const std::string& flags) {
   static const test::TempDir dir("analyze");
-  static const fs::path calibration = calibration_subset(dir.path());
+  // The first 16 samples of the default calibration set: the planted outliers rank the same as with all 46
+  // (measured: every score below keeps its order and margin), at a third of the forward work.
+  static const fs::path calibration = test::kjv_calibration_subset(dir.path(), 16);
   static std::map<std::string, Analysis> runs;
   const auto found = runs.find(flags);
   if (found != runs.end()) return found->second;

@@ -5,6 +5,7 @@
 
 #include "modelslim/json_file.hpp"
 #include "modelslim/safetensors.hpp"
+#include "support/calibration_subset.hpp"
 #include "support/test_support.hpp"
 
 #include <sstream>
@@ -15,17 +16,8 @@ using namespace modelslim;
 namespace fs = std::filesystem;
 
 namespace {
-// The first 16 samples of the default calibration set, in `dir`: for the prior-stage cases, whose point is
-// the equality of two runs over the same data or an error, not the statistics.
-fs::path savers_calibration_subset(const fs::path& dir) {
-  std::istringstream lines(test::read_text(test::source_dir() / "data" / "datasets" / "kjv_calib.jsonl"));
-  std::string subset;
-  std::string line;
-  for (int i = 0; i < 16 && std::getline(lines, line); ++i) subset += line + "\n";
-  test::write_text(dir / "kjv_calib16.jsonl", subset);
-  return dir / "kjv_calib16.jsonl";
-}
-
+// Prior-stage cases use the first 16 calibration samples (test::kjv_calibration_subset): their point is the
+// equality of two runs over the same data or an error, not the statistics.
 test::CommandResult transform_savers_quant(const fs::path& model, const fs::path& out,
                                            const fs::path& config) {
   return test::run_command(test::modelslim_bin().string() + " quant --model_path " + model.string() +
@@ -119,7 +111,7 @@ TEST_CASE("prior stage: quarot as a whole-model pass before W8A8 gives the same 
       "        weight: {scope: per_channel, dtype: int8, symmetric: true}\n"
       "  save: [{type: ascendv1_saver, part_file_size: 0}]\n"
       "  dataset: " +
-      savers_calibration_subset(dir.path()).string() + "\n";
+      test::kjv_calibration_subset(dir.path(), 16).string() + "\n";
   test::write_text(dir / "prior.yaml",
                    "apiversion: modelslim_v1\nspec:\n  prior:\n    - process: [{type: quarot}]\n"
                    "  process:\n" +
@@ -151,7 +143,7 @@ TEST_CASE("prior stage: quarot as a whole-model pass before W8A8 gives the same 
 TEST_CASE("prior stage errors name the stage") {
   test::TempDir dir("prior-errors");
   const fs::path model = test::source_dir() / "data" / "demo-model-hard";
-  const std::string dataset = "  dataset: " + savers_calibration_subset(dir.path()).string() + "\n";
+  const std::string dataset = "  dataset: " + test::kjv_calibration_subset(dir.path(), 16).string() + "\n";
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"  prior:\n    - {dataset: kjv_calib.jsonl}\n", "spec.prior.0"},
       {"  prior:\n    - {process: [{type: quarot, block_size: 3}]}\n", "spec.prior.0.process.0.block_size"},
