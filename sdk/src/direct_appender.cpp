@@ -13,6 +13,7 @@
 
 #include "modelslim/env_names.hpp"
 #include "modelslim/error.hpp"
+#include "pwrite_fully.hpp"
 
 namespace modelslim::detail {
 namespace {
@@ -33,19 +34,6 @@ bool direct_io_requested() {
               std::string(env::kDirectIo) + "=" + value + " is not a switch; expected 0 or 1",
               std::string("unset ") + env::kDirectIo +
                   " to write shards with direct I/O where the file system allows it");
-}
-
-// 0, or the errno of the write that failed.
-int write_all(int fd, const char* data, std::uint64_t size, std::uint64_t offset) {
-  while (size > 0) {
-    const ssize_t written = ::pwrite(fd, data, size, static_cast<off_t>(offset));
-    if (written < 0 && errno == EINTR) continue;
-    if (written <= 0) return written < 0 ? errno : EIO;
-    data += written;
-    offset += static_cast<std::uint64_t>(written);
-    size -= static_cast<std::uint64_t>(written);
-  }
-  return 0;
 }
 
 }  // namespace
@@ -106,7 +94,7 @@ void DirectAppender::finish() {
 }
 
 void DirectAppender::write_out(const char* data, std::uint64_t size, std::uint64_t offset) {
-  int error = write_all(fd_, data, size, offset);
+  int error = pwrite_fully(fd_, data, size, offset);
   if (error == EINVAL && !buffered_) {
     // The file system took O_DIRECT at open but refuses the writes (an alignment above 4 KiB, some FUSE
     // file systems): this block and the rest go through the page cache, to the same offsets.
@@ -114,7 +102,7 @@ void DirectAppender::write_out(const char* data, std::uint64_t size, std::uint64
     if (fd >= 0) {
       ::close(std::exchange(fd_, fd));
       buffered_ = true;
-      error = write_all(fd_, data, size, offset);
+      error = pwrite_fully(fd_, data, size, offset);
     }
   }
   if (error != 0) {

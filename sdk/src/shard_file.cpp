@@ -9,6 +9,7 @@
 
 #include "direct_appender.hpp"
 #include "modelslim/error.hpp"
+#include "pwrite_fully.hpp"
 #include "safetensors_header.hpp"
 
 namespace modelslim::detail {
@@ -21,13 +22,9 @@ namespace fs = std::filesystem;
 }
 
 void pwrite_all(int fd, const char* data, std::uint64_t size, std::uint64_t offset, const fs::path& file) {
-  while (size > 0) {
-    const ssize_t written = ::pwrite(fd, data, size, static_cast<off_t>(offset));
-    if (written < 0 && errno == EINTR) continue;
-    if (written <= 0) io_error(file, "write failed");
-    data += written;
-    offset += static_cast<std::uint64_t>(written);
-    size -= static_cast<std::uint64_t>(written);
+  if (const int error = pwrite_fully(fd, data, size, offset)) {
+    errno = error;
+    io_error(file, "write failed");
   }
 }
 
