@@ -5,8 +5,15 @@
 
 #include <ATen/ATen.h>
 
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
+#include <vector>
 
 #include "linear_quant_processor.hpp"
 #include "modelslim/error.hpp"
@@ -70,6 +77,51 @@ TEST_CASE("find_non_finite: every float dtype, the first bad index, none among e
   const at::Tensor row = at::zeros({5});
   row[3] = -kInf;
   CHECK(describe_non_finite(row, 3) == "-inf at [3]");
+}
+
+TEST_CASE("find_non_finite agrees with std::isfinite on every bf16 and fp16 bit pattern and float32 edges") {
+  // Each 16-bit pattern alone (index 0 when non-finite) and all of them in one tensor (the first bad index),
+  // classified independently by widening to float and asking std::isfinite.
+  for (const at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
+    CAPTURE(dtype);
+    std::vector<std::uint16_t> patterns(1 << 16);
+    std::int64_t first_bad = -1;
+    int disagreements = 0;
+    for (std::uint32_t bits = 0; bits < patterns.size(); ++bits) {
+      const auto pattern = static_cast<std::uint16_t>(bits);
+      patterns[bits] = pattern;
+      const float value = dtype == at::kBFloat16
+                              ? static_cast<float>(c10::BFloat16(pattern, c10::BFloat16::from_bits()))
+                              : static_cast<float>(c10::Half(pattern, c10::Half::from_bits()));
+      const bool reported = find_non_finite(&pattern, 1, dtype).has_value();
+      disagreements += reported == std::isfinite(value) ? 1 : 0;
+      if (first_bad < 0 && !std::isfinite(value)) first_bad = bits;
+    }
+    CHECK(disagreements == 0);
+    const auto found = find_non_finite(patterns.data(), static_cast<std::int64_t>(patterns.size()), dtype);
+    REQUIRE(found.has_value());
+    CHECK(*found == first_bad);
+  }
+  // float32: the patterns around the exponent boundary, both signs, and a block of 4096 ending in a NaN.
+  std::vector<float> edges;
+  for (const std::uint32_t magnitude : {0x7F7FFFFFU, 0x7F800000U, 0x7F800001U, 0x7FC00000U, 0x7FFFFFFFU,
+                                        0x00000001U, 0x3F800000U, 0x7F000000U}) {
+    for (const std::uint32_t sign : {0U, 0x80000000U}) {
+      const std::uint32_t bits = magnitude | sign;
+      float value = 0;
+      std::memcpy(&value, &bits, sizeof value);
+      edges.push_back(value);
+    }
+  }
+  for (const float value : edges) {
+    CAPTURE(value);
+    CHECK(find_non_finite(&value, 1, at::kFloat).has_value() == !std::isfinite(value));
+  }
+  std::vector<float> block(4096, 1.0F);
+  block.back() = std::numeric_limits<float>::quiet_NaN();
+  const auto last = find_non_finite(block.data(), static_cast<std::int64_t>(block.size()), at::kFloat);
+  REQUIRE(last.has_value());
+  CHECK(*last == 4095);
 }
 
 TEST_CASE("a checkpoint tensor holding NaN or Inf is refused when read, naming the file and the tensor") {
