@@ -58,3 +58,13 @@ TEST_CASE("a missing required flag is a usage error naming it") {
     }
   }
 }
+
+TEST_CASE("a MODELSLIM_SPIN_YIELD that is not a switch is refused before any command runs") {
+  const std::string bin = test::modelslim_bin().string();
+  const auto refused = test::run_command("MODELSLIM_SPIN_YIELD=fast " + bin + " --version");
+  CHECK(refused.exit_code == 2);
+  CHECK_MESSAGE(contains(refused.output, "MODELSLIM_SPIN_YIELD=fast is not a switch"), refused.output);
+  CHECK_FALSE(contains(refused.output, "SDK ABI"));
+  const auto off = test::run_command("MODELSLIM_SPIN_YIELD=0 " + bin + " --version");
+  CHECK_MESSAGE(off.exit_code == 0, off.output);
+}

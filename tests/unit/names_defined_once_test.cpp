@@ -24,11 +24,11 @@ bool is_source(const fs::path& file) {
   return ext == ".cpp" || ext == ".hpp" || ext == ".h";
 }
 
-// "file:line: text" for every line of the product's sources (sdk, core, plugins, cli, tools) matching
+// "file:line: text" for every line of the product's sources (sdk, core, plugins, apps, tools) matching
 // `pattern`, outside the files in `allowed`.
 std::vector<std::string> offending_lines(const std::regex& pattern, const std::vector<std::string>& allowed) {
   std::vector<std::string> found;
-  for (const char* dir : {"sdk", "core", "plugins", "cli", "tools"}) {
+  for (const char* dir : {"sdk", "core", "plugins", "apps", "tools"}) {
     const fs::path root = test::source_dir() / dir;
     if (!fs::is_directory(root)) continue;
     for (const auto& entry : fs::recursive_directory_iterator(root)) {

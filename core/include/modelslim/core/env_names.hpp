@@ -24,6 +24,10 @@ inline constexpr const char* kTestPauseBeforeCommit = "MODELSLIM_TEST_PAUSE_BEFO
 inline constexpr const char* kExpertStreaming = "MODELSLIM_EXPERT_STREAMING";
 inline constexpr const char* kExpertMemoryMib = "MODELSLIM_EXPERT_MEMORY_MIB";
 
+// "0" leaves every sched_yield to the kernel; unset or "1": the executable's brief user-space spin
+// (apps/modelslim/spin_yield.hpp).
+inline constexpr const char* kSpinYield = "MODELSLIM_SPIN_YIELD";
+
 // torchrun's rendezvous variables, read by a dp_layer_wise rank started by a launcher.
 inline constexpr const char* kRank = "RANK";
 inline constexpr const char* kWorldSize = "WORLD_SIZE";
