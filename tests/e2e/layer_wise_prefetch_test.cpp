@@ -1,7 +1,8 @@
 // Issue 17: the layer-wise runner's prefetch (block k+1 read, optionally partly converted, on a background
 // thread) and buffer reuse (pooled float32 weights and integers, glibc keeping activations resident) change
 // no byte of the output. A random bf16 model in several shards is quantized (W8A8 static, and data-free
-// W8A16) with the machinery on and off (MODELSLIM_PREFETCH=0 MODELSLIM_BUFFER_POOL=0).
+// W8A16) with the machinery on and off (MODELSLIM_PREFETCH=0 MODELSLIM_BUFFER_POOL=0, and the CLI's own
+// sched_yield off too: MODELSLIM_SPIN_YIELD=0, so OpenBLAS's threads wait in the kernel as before).
 #include "support/doctest.hpp"
 
 #include "support/shared_generated.hpp"
@@ -54,7 +55,7 @@ void layer_wise_prefetch_require_identical_trees(const fs::path& a, const fs::pa
   CHECK(files > 3);
 }
 
-const char* kOff = "MODELSLIM_PREFETCH=0 MODELSLIM_BUFFER_POOL=0";
+const char* kOff = "MODELSLIM_PREFETCH=0 MODELSLIM_BUFFER_POOL=0 MODELSLIM_SPIN_YIELD=0";
 
 }  // namespace
 
