@@ -76,7 +76,7 @@ std::optional<std::int64_t> find_non_finite(const at::Tensor& tensor) {
 }
 
 std::string describe_non_finite(const at::Tensor& tensor, std::int64_t flat_index) {
-  const double value = tensor.reshape({-1})[flat_index].item<double>();
+  const auto value = tensor.reshape({-1})[flat_index].item<double>();
   std::ostringstream text;
   text << (std::isnan(value) ? "nan" : value > 0 ? "inf" : "-inf") << " at [";
   std::int64_t rest = flat_index;
