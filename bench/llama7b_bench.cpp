@@ -47,7 +47,8 @@ std::vector<std::int64_t> sample_lengths(const fs::path& calib, const fs::path& 
 }
 
 // How the roofline holds the linears' weights: [in, out] for at::matmul (the faster product here), or the
-// checkpoint's [out, in] for at::linear, the call a model's forward makes (same bits, ~12 % slower here).
+// checkpoint's [out, in] for at::linear, the call a model's forward makes (same bits, slower here: the
+// weight is repacked for every sample; docs/performance.md has the measured share).
 enum class WeightLayout { kMatmul, kLinear };
 
 // One block's calibration forward as matmuls at the LibTorch roofline: per sample the 7 linears
