@@ -127,17 +127,11 @@ class DeepseekAdapter final : public ModelAdapter,
                   "quantize without quarot, or use a checkpoint without the MTP layer tensors "
                   "(docs/reference-differences.md, DeepSeek)");
     }
-    load_head();
-    if (!head_.modified) {
-      head_.embedding = head_.embedding.to(at::kFloat);  // rotations run in float32
-      head_.lm_head = head_.lm_head.clone();             // never shares storage with the embedding
-      head_.modified = true;
-    }
-    return ModelRotationPoints{head_.embedding, head_.final_norm, head_.lm_head};
+    return non_block_rotation_points(head_, float_loader());
   }
 
   at::Tensor head(const at::Tensor& hidden) override {
-    load_head();
+    load_non_block_head(head_, float_loader());
     return at::linear(rms_norm(hidden, head_.final_norm, config_.rms_norm_eps), head_.lm_head);
   }
 
@@ -153,12 +147,7 @@ class DeepseekAdapter final : public ModelAdapter,
 
   at::ScalarType checkpoint_dtype() const override { return dtype_; }
 
-  nlohmann::json hf_config() const override {
-    nlohmann::json config = hf_config_;
-    config.erase("quantization_config");  // FP8 weights are saved dequantized (or quantized anew)
-    if (head_.modified) config["tie_word_embeddings"] = false;  // lm_head was untied by a rotation
-    return config;
-  }
+  nlohmann::json hf_config() const override { return saved_hf_config(head_, hf_config_); }
 
  private:
   // Reads one tensor, checks its shape against config.json; linear weights go through load_float_weight
@@ -170,6 +159,13 @@ class DeepseekAdapter final : public ModelAdapter,
                                   : checkpoint_.load(name);
     check_tensor_shape(name, tensor.sizes(), shape, model_dir_);
     return as_float ? tensor.to(at::kFloat) : tensor;
+  }
+
+  // The head's tensors through load (an FP8 lm_head would be dequantized with its scale), as float32.
+  StoredTensorLoader float_loader() const {
+    return [this](const std::string& name, const std::vector<std::int64_t>& shape) {
+      return load(name, shape, true);
+    };
   }
 
   Linear linear(const std::string& name, std::int64_t out, std::int64_t in, bool bias) const {
@@ -293,14 +289,6 @@ class DeepseekAdapter final : public ModelAdapter,
       ++present;
     }
     return present;
-  }
-
-  void load_head() {
-    if (head_.final_norm.defined()) return;
-    head_.final_norm = load("model.norm.weight", {config_.hidden_size}, true);
-    head_.lm_head = config_.tie_word_embeddings
-                        ? head_.embedding.to(at::kFloat)
-                        : load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, true);
   }
 
   std::filesystem::path model_dir_;

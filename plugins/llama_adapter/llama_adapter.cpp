@@ -114,7 +114,7 @@ class LlamaAdapter final : public ModelAdapter,
   }
 
   at::Tensor head(const at::Tensor& hidden) override {
-    load_head();
+    load_non_block_head(head_, float_loader());
     return at::linear(rms_norm(hidden, head_.final_norm, config_.rms_norm_eps), head_.lm_head);
   }
 
@@ -135,12 +135,7 @@ class LlamaAdapter final : public ModelAdapter,
 
   at::ScalarType checkpoint_dtype() const override { return dtype_; }
 
-  nlohmann::json hf_config() const override {
-    nlohmann::json config = hf_config_;
-    config.erase("quantization_config");
-    if (head_.modified) config["tie_word_embeddings"] = false;  // lm_head has its own tensor now
-    return config;
-  }
+  nlohmann::json hf_config() const override { return saved_hf_config(head_, hf_config_); }
 
   std::vector<FusedModule> fused_modules() const override {
     std::vector<FusedModule> modules;
@@ -156,14 +151,7 @@ class LlamaAdapter final : public ModelAdapter,
   }
 
   std::optional<ModelRotationPoints> rotation_points() override {
-    load_head();
-    if (!head_.modified) {
-      // Rotations run in float32; the embedding and lm_head stop sharing storage.
-      head_.embedding = head_.embedding.to(at::kFloat);
-      head_.lm_head = head_.lm_head.clone();
-      head_.modified = true;
-    }
-    return ModelRotationPoints{head_.embedding, head_.final_norm, head_.lm_head};
+    return non_block_rotation_points(head_, float_loader());
   }
 
  private:
@@ -214,12 +202,11 @@ class LlamaAdapter final : public ModelAdapter,
     return specs;
   }
 
-  void load_head() {
-    if (head_.final_norm.defined()) return;
-    head_.final_norm = load("model.norm.weight", {config_.hidden_size}, true);
-    head_.lm_head = config_.tie_word_embeddings
-                        ? head_.embedding.to(at::kFloat)
-                        : load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, true);
+  // The head's tensors straight into float32 (no stored-dtype copy of lm_head).
+  StoredTensorLoader float_loader() {
+    return [this](const std::string& name, const std::vector<std::int64_t>& shape) {
+      return load(name, shape, true);
+    };
   }
 
   std::filesystem::path model_dir_;

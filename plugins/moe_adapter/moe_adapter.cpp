@@ -87,7 +87,7 @@ class MoeAdapter final : public ModelAdapter,
   }
 
   at::Tensor head(const at::Tensor& hidden) override {
-    load_head();
+    load_non_block_head(head_, checkpoint_tensor_loader(checkpoint_, model_dir_, config_.model_type));
     return at::linear(rms_norm(hidden, head_.final_norm, config_.rms_norm_eps), head_.lm_head);
   }
 
@@ -103,12 +103,7 @@ class MoeAdapter final : public ModelAdapter,
 
   at::ScalarType checkpoint_dtype() const override { return dtype_; }
 
-  nlohmann::json hf_config() const override {
-    nlohmann::json config = hf_config_;
-    config.erase("quantization_config");
-    if (head_.modified) config["tie_word_embeddings"] = false;  // lm_head has its own tensor now
-    return config;
-  }
+  nlohmann::json hf_config() const override { return saved_hf_config(head_, hf_config_); }
 
   std::vector<FusedModule> fused_modules() const override {
     std::vector<FusedModule> modules;
@@ -129,14 +124,8 @@ class MoeAdapter final : public ModelAdapter,
   }
 
   std::optional<ModelRotationPoints> rotation_points() override {
-    load_head();
-    if (!head_.modified) {
-      // Rotations run in float32; the embedding and lm_head stop sharing storage.
-      head_.embedding = head_.embedding.to(at::kFloat);
-      head_.lm_head = head_.lm_head.clone();
-      head_.modified = true;
-    }
-    return ModelRotationPoints{head_.embedding, head_.final_norm, head_.lm_head};
+    return non_block_rotation_points(head_,
+                                     checkpoint_tensor_loader(checkpoint_, model_dir_, config_.model_type));
   }
 
  private:
@@ -186,14 +175,6 @@ class MoeAdapter final : public ModelAdapter,
   at::Tensor load(const std::string& name, const std::vector<std::int64_t>& shape, bool as_float) const {
     at::Tensor tensor = checkpoint_tensor_loader(checkpoint_, model_dir_, config_.model_type)(name, shape);
     return as_float ? tensor.to(at::kFloat) : tensor;
-  }
-
-  void load_head() {
-    if (head_.final_norm.defined()) return;
-    head_.final_norm = load("model.norm.weight", {config_.hidden_size}, true);
-    head_.lm_head = config_.tie_word_embeddings
-                        ? head_.embedding.to(at::kFloat)
-                        : load("lm_head.weight", {config_.vocab_size, config_.hidden_size}, true);
   }
 
   std::filesystem::path model_dir_;

@@ -1,5 +1,8 @@
 #include "modelslim/non_block_head.hpp"
 
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
 #include "modelslim/error.hpp"
 #include "modelslim/safetensors.hpp"
 #include "shape_text.hpp"
@@ -86,6 +89,31 @@ std::vector<TensorSpec> non_block_head_specs(const NonBlockHead& head, const Sto
                                     spec(kFinalNormWeight, norm_shape(head))};
   if (!head.tie_word_embeddings) result.push_back(spec(kLmHeadWeight, lm_head_shape(head)));
   return result;
+}
+
+void load_non_block_head(NonBlockHead& head, const StoredTensorLoader& load) {
+  if (head.final_norm.defined()) return;
+  head.final_norm = load(kFinalNormWeight, norm_shape(head)).to(at::kFloat);
+  head.lm_head = head.tie_word_embeddings ? head.embedding.to(at::kFloat)
+                                          : load(kLmHeadWeight, lm_head_shape(head)).to(at::kFloat);
+}
+
+ModelRotationPoints non_block_rotation_points(NonBlockHead& head, const StoredTensorLoader& load) {
+  load_non_block_head(head, load);
+  if (!head.modified) {
+    // Rotations run in float32; a tied lm_head (the widened embedding, or the embedding itself when it was
+    // float32 already) stops sharing storage with it.
+    head.embedding = head.embedding.to(at::kFloat);
+    head.lm_head = head.lm_head.clone();
+    head.modified = true;
+  }
+  return ModelRotationPoints{head.embedding, head.final_norm, head.lm_head};
+}
+
+nlohmann::json saved_hf_config(const NonBlockHead& head, nlohmann::json config) {
+  config.erase("quantization_config");
+  if (head.modified) config["tie_word_embeddings"] = false;
+  return config;
 }
 
 }  // namespace modelslim

@@ -184,3 +184,65 @@ TEST_CASE("a missing or misshapen tensor is an error naming it and the model dir
   message = error_of([&] { load(kLmHeadWeight, {kNonBlockHeadVocab, 3}); });
   CHECK(message.find("no tensor 'lm_head.weight'") != std::string::npos);
 }
+
+TEST_CASE("load_non_block_head: float32 final norm and lm_head with the written values, read once") {
+  test::TempDir dir("nbh-load");
+  write_safetensors(dir / "model.safetensors", {embedding(), final_norm(), lm_head()});
+  const auto checkpoint = SafetensorsCheckpoint::open_dir(dir.path());
+  for (const bool tied : {false, true}) {
+    CAPTURE(tied);
+    NonBlockHead head = head_of(checkpoint, tied);
+    head.embedding = head.embedding.to(at::kBFloat16);  // as a bf16 checkpoint's embedding is held
+    std::vector<std::string> read;
+    const StoredTensorLoader load = [&](const std::string& name, const std::vector<std::int64_t>& shape) {
+      read.push_back(name);
+      return checkpoint_tensor_loader(checkpoint, dir.path(), "llama")(name, shape).to(at::kHalf);
+    };
+    load_non_block_head(head, load);
+    load_non_block_head(head, load);  // the second call reads nothing
+    CHECK(read == (tied ? std::vector<std::string>{"model.norm.weight"}
+                        : std::vector<std::string>{"model.norm.weight", "lm_head.weight"}));
+    CHECK((head.final_norm.scalar_type() == at::kFloat));
+    CHECK((head.lm_head.scalar_type() == at::kFloat));
+    CHECK(values_of(head.final_norm) == as_doubles(final_norm().values));  // exact in float16
+    // Tied: the embedding widened (its values survive bf16: halves of small integers).
+    CHECK(values_of(head.lm_head) == as_doubles(tied ? embedding().values : lm_head().values));
+    CHECK_FALSE(head.modified);
+  }
+}
+
+TEST_CASE("non_block_rotation_points: float32 points, lm_head untied from the embedding, once") {
+  test::TempDir dir("nbh-rotation");
+  write_safetensors(dir / "model.safetensors", {embedding(), final_norm()});
+  const auto checkpoint = SafetensorsCheckpoint::open_dir(dir.path());
+  NonBlockHead head =
+      head_of(checkpoint, true);  // float32 embedding: the tied lm_head would be the same tensor
+  const StoredTensorLoader load = checkpoint_tensor_loader(checkpoint, dir.path(), "llama");
+  const ModelRotationPoints points = non_block_rotation_points(head, load);
+  CHECK(head.modified);
+  CHECK((points.embedding.scalar_type() == at::kFloat));
+  CHECK(points.embedding.is_same(head.embedding));
+  CHECK(points.lm_head.is_same(head.lm_head));
+  CHECK(points.final_norm.is_same(head.final_norm));
+  CHECK_FALSE(points.lm_head.data_ptr() == points.embedding.data_ptr());
+  CHECK(values_of(points.lm_head) == as_doubles(embedding().values));
+  // A rotation writes in place; a second call hands back the same, rotated tensors.
+  points.embedding.mul_(2);
+  const ModelRotationPoints again = non_block_rotation_points(head, load);
+  CHECK(again.embedding.is_same(points.embedding));
+  CHECK(values_of(again.lm_head) == as_doubles(embedding().values));
+}
+
+TEST_CASE("saved_hf_config: quantization_config dropped, the tie cleared only once the head was modified") {
+  NonBlockHead head;
+  const nlohmann::json config = {{"model_type", "llama"},
+                                 {"tie_word_embeddings", true},
+                                 {"quantization_config", {{"quant_method", "fp8"}}}};
+  const nlohmann::json plain = saved_hf_config(head, config);
+  CHECK_FALSE(plain.contains("quantization_config"));
+  CHECK(plain.at("tie_word_embeddings") == true);
+  CHECK(plain.at("model_type") == "llama");
+  head.modified = true;
+  CHECK(saved_hf_config(head, config).at("tie_word_embeddings") == false);
+  CHECK(config.contains("quantization_config"));  // the caller's config is untouched
+}

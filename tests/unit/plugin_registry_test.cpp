@@ -302,9 +302,9 @@ TEST_CASE("the example plugin built against earlier minor releases' headers load
     directory = "sdk40_example";
     abi = "4.0";
   }
-  SUBCASE("4.4, the previous minor release") {
-    directory = "sdk44_example";
-    abi = "4.4";
+  SUBCASE("4.5, the previous minor release") {
+    directory = "sdk45_example";
+    abi = "4.5";
   }
   CAPTURE(abi);
   PluginRegistry registry;

@@ -1,7 +1,8 @@
 // The non-block parameters of a Hugging Face decoder-only model (since SDK 4.5): the token embedding, the
 // final norm and the lm_head (absent from the checkpoint when tie_word_embeddings). Every adapter answers
-// ModelAdapter::non_block_parameters() and NonBlockParameterSpecs the same way; these helpers are that
-// answer, so the saved tail (and the savers' layout guess from it) cannot drift between model families.
+// ModelAdapter::non_block_parameters() and NonBlockParameterSpecs the same way, and loads, unties and
+// describes its head the same way (since 4.6); these helpers are that answer, so the saved tail (and the
+// savers' layout guess from it) cannot drift between model families.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -14,6 +15,7 @@
 
 #include "modelslim/block.hpp"
 #include "modelslim/export.hpp"
+#include "modelslim/model_adapter.hpp"
 #include "modelslim/streaming_shard_writer.hpp"
 
 namespace modelslim {
@@ -62,6 +64,18 @@ MODELSLIM_SDK_API void require_checkpoint_tensor(const SafetensorsCheckpoint& ch
 // Throws Error(kInvalidModel) unless `actual` equals `expected`, the shape config.json implies.
 MODELSLIM_SDK_API void check_tensor_shape(const std::string& name, at::IntArrayRef actual,
                                           at::IntArrayRef expected, const std::filesystem::path& model_dir);
+
+// Since SDK 4.6, the rest of what every adapter did alike with its head:
+// Reads final_norm and lm_head once (later calls do nothing), as float32: `load` may return any floating
+// dtype (a float32 reader avoids a stored-dtype copy). A tied lm_head is the embedding widened.
+MODELSLIM_SDK_API void load_non_block_head(NonBlockHead& head, const StoredTensorLoader& load);
+// ModelAdapter::rotation_points(): the head loaded, then (once) the embedding widened to float32 and lm_head
+// given storage of its own, `modified` set; a rotation then changes the three held tensors in place.
+MODELSLIM_SDK_API ModelRotationPoints non_block_rotation_points(NonBlockHead& head,
+                                                                const StoredTensorLoader& load);
+// ModelAdapter::hf_config(): config.json as read, without quantization_config (the saver writes its own),
+// and with tie_word_embeddings false once the head was modified (lm_head is saved as its own tensor).
+MODELSLIM_SDK_API nlohmann::json saved_hf_config(const NonBlockHead& head, nlohmann::json config);
 
 // ModelAdapter::non_block_parameters(): embedding, final norm, lm_head (absent when tied and unmodified);
 // the held tensors once `head.modified`, else the held embedding and the others read with `load`.
