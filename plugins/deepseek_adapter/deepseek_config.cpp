@@ -3,59 +3,12 @@
 #include <cmath>
 
 #include "modelslim/error.hpp"
+#include "modelslim/hf_config_fields.hpp"
 
 namespace modelslim::deepseek {
 namespace {
 
-class FieldReader {
- public:
-  FieldReader(const nlohmann::json& config, std::filesystem::path file)
-      : config_(config), file_(std::move(file)) {}
-
-  [[noreturn]] void fail(const std::string& field, const std::string& what) const {
-    throw Error(ErrorCode::kInvalidModel, file_.string() + ": field '" + field + "' " + what);
-  }
-  const std::filesystem::path& file() const { return file_; }
-  bool present(const char* field) const { return config_.contains(field) && !config_[field].is_null(); }
-  std::int64_t positive_int(const char* field) const {
-    if (!present(field)) fail(field, "is missing");
-    return checked_int(field, 1);
-  }
-  std::int64_t positive_int(const char* field, std::int64_t fallback) const {
-    return present(field) ? checked_int(field, 1) : fallback;
-  }
-  std::int64_t non_negative_int(const char* field, std::int64_t fallback) const {
-    return present(field) ? checked_int(field, 0) : fallback;
-  }
-  double number(const char* field, double fallback) const {
-    if (!present(field)) return fallback;
-    if (!config_[field].is_number()) fail(field, "must be a number, got " + config_[field].dump());
-    return config_[field].get<double>();
-  }
-  bool boolean(const char* field, bool fallback) const {
-    if (!present(field)) return fallback;
-    if (!config_[field].is_boolean()) fail(field, "must be true or false, got " + config_[field].dump());
-    return config_[field].get<bool>();
-  }
-  std::string text(const char* field, const std::string& fallback) const {
-    if (!present(field)) return fallback;
-    if (!config_[field].is_string()) fail(field, "must be a string, got " + config_[field].dump());
-    return config_[field].get<std::string>();
-  }
-
- private:
-  std::int64_t checked_int(const char* field, std::int64_t minimum) const {
-    const nlohmann::json& value = config_[field];
-    if (!value.is_number_integer() || value.get<std::int64_t>() < minimum) {
-      fail(field, std::string("must be an integer >= ") + std::to_string(minimum) + ", got " + value.dump());
-    }
-    return value.get<std::int64_t>();
-  }
-  const nlohmann::json& config_;
-  std::filesystem::path file_;
-};
-
-YarnScaling parse_yarn(const nlohmann::json& scaling, const FieldReader& read) {
+YarnScaling parse_yarn(const nlohmann::json& scaling, const HfConfigFields& read) {
   YarnScaling yarn;
   const auto number = [&](const char* key, double fallback) {
     if (!scaling.contains(key) || scaling[key].is_null()) return fallback;
@@ -78,7 +31,7 @@ YarnScaling parse_yarn(const nlohmann::json& scaling, const FieldReader& read) {
   return yarn;
 }
 
-void parse_rope(const nlohmann::json& json, const FieldReader& read, DeepseekConfig& config) {
+void parse_rope(const nlohmann::json& json, const HfConfigFields& read, DeepseekConfig& config) {
   config.rope_theta = read.number("rope_theta", 10000.0);
   config.rope_interleave = read.boolean("rope_interleave", true);
   if (!read.present("rope_scaling")) return;
@@ -92,7 +45,7 @@ void parse_rope(const nlohmann::json& json, const FieldReader& read, DeepseekCon
   config.yarn = parse_yarn(scaling, read);
 }
 
-void parse_mla(const FieldReader& read, DeepseekConfig& config) {
+void parse_mla(const HfConfigFields& read, DeepseekConfig& config) {
   config.q_lora_rank = read.positive_int("q_lora_rank", 0);
   config.kv_lora_rank = read.positive_int("kv_lora_rank");
   config.qk_nope_head_dim = read.positive_int("qk_nope_head_dim");
@@ -101,7 +54,7 @@ void parse_mla(const FieldReader& read, DeepseekConfig& config) {
   if (config.qk_rope_head_dim % 2 != 0) read.fail("qk_rope_head_dim", "must be even for rotary embeddings");
 }
 
-void parse_router(const FieldReader& read, DeepseekConfig& config, bool v2) {
+void parse_router(const HfConfigFields& read, DeepseekConfig& config, bool v2) {
   const std::string scoring = read.text("scoring_func", v2 ? "softmax" : "sigmoid");
   if (scoring != "softmax" && scoring != "sigmoid") {
     read.fail("scoring_func", "'" + scoring + "' is not supported (softmax, sigmoid)");
@@ -124,7 +77,7 @@ void parse_router(const FieldReader& read, DeepseekConfig& config, bool v2) {
   config.topk_group = read.positive_int("topk_group", 1);
 }
 
-void check_router(const FieldReader& read, const DeepseekConfig& config) {
+void check_router(const HfConfigFields& read, const DeepseekConfig& config) {
   const auto text = [](std::int64_t value) { return std::to_string(value); };
   if (config.n_routed_experts % config.n_group != 0) {
     read.fail("n_group", "(" + text(config.n_group) + ") must divide n_routed_experts (" +
@@ -147,7 +100,7 @@ void check_router(const FieldReader& read, const DeepseekConfig& config) {
   }
 }
 
-void parse_moe(const FieldReader& read, DeepseekConfig& config, bool v2) {
+void parse_moe(const HfConfigFields& read, DeepseekConfig& config, bool v2) {
   config.n_routed_experts = read.non_negative_int("n_routed_experts", 0);
   if (config.n_routed_experts == 0) return;
   config.n_shared_experts = read.non_negative_int("n_shared_experts", 0);
@@ -185,7 +138,7 @@ double softmax_scale(const DeepseekConfig& config) {
 }
 
 DeepseekConfig parse_deepseek_config(const nlohmann::json& json, const std::filesystem::path& model_dir) {
-  const FieldReader read(json, model_dir / "config.json");
+  const HfConfigFields read(json, model_dir / "config.json");
   DeepseekConfig config;
   config.model_type = json.value("model_type", "deepseek_v3");
   const bool v2 = config.model_type == "deepseek_v2";

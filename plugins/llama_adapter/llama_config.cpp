@@ -1,49 +1,12 @@
 #include "llama_config.hpp"
 
 #include "modelslim/error.hpp"
+#include "modelslim/hf_config_fields.hpp"
 
 namespace modelslim::llama {
-namespace {
-
-class FieldReader {
- public:
-  FieldReader(const nlohmann::json& config, std::filesystem::path file)
-      : config_(config), file_(std::move(file)) {}
-
-  [[noreturn]] void fail(const std::string& field, const std::string& what) const {
-    throw Error(ErrorCode::kInvalidModel, file_.string() + ": field '" + field + "' " + what);
-  }
-  bool present(const char* field) const { return config_.contains(field) && !config_[field].is_null(); }
-  std::int64_t positive_int(const char* field) const {
-    if (!present(field)) fail(field, "is missing");
-    if (!config_[field].is_number_integer() || config_[field].get<std::int64_t>() <= 0) {
-      fail(field, "must be a positive integer, got " + config_[field].dump());
-    }
-    return config_[field].get<std::int64_t>();
-  }
-  std::int64_t positive_int(const char* field, std::int64_t fallback) const {
-    return present(field) ? positive_int(field) : fallback;
-  }
-  double number(const char* field, double fallback) const {
-    if (!present(field)) return fallback;
-    if (!config_[field].is_number()) fail(field, "must be a number, got " + config_[field].dump());
-    return config_[field].get<double>();
-  }
-  bool boolean(const char* field, bool fallback) const {
-    if (!present(field)) return fallback;
-    if (!config_[field].is_boolean()) fail(field, "must be true or false, got " + config_[field].dump());
-    return config_[field].get<bool>();
-  }
-
- private:
-  const nlohmann::json& config_;
-  std::filesystem::path file_;
-};
-
-}  // namespace
 
 LlamaConfig parse_llama_config(const nlohmann::json& json, const std::filesystem::path& model_dir) {
-  const FieldReader read(json, model_dir / "config.json");
+  const HfConfigFields read(json, model_dir / "config.json");
   LlamaConfig config;
   config.model_type = json.value("model_type", "llama");
   config.hidden_size = read.positive_int("hidden_size");

@@ -3,57 +3,10 @@
 #include <algorithm>
 
 #include "modelslim/error.hpp"
+#include "modelslim/hf_config_fields.hpp"
 
 namespace modelslim::moe {
 namespace {
-
-class FieldReader {
- public:
-  FieldReader(const nlohmann::json& config, std::filesystem::path file)
-      : config_(config), file_(std::move(file)) {}
-
-  [[noreturn]] void fail(const std::string& field, const std::string& what) const {
-    throw Error(ErrorCode::kInvalidModel, file_.string() + ": field '" + field + "' " + what);
-  }
-  bool present(const char* field) const { return config_.contains(field) && !config_[field].is_null(); }
-  std::int64_t positive_int(const char* field) const {
-    if (!present(field)) fail(field, "is missing");
-    if (!config_[field].is_number_integer() || config_[field].get<std::int64_t>() <= 0) {
-      fail(field, "must be a positive integer, got " + config_[field].dump());
-    }
-    return config_[field].get<std::int64_t>();
-  }
-  std::int64_t positive_int(const char* field, std::int64_t fallback) const {
-    return present(field) ? positive_int(field) : fallback;
-  }
-  double number(const char* field, double fallback) const {
-    if (!present(field)) return fallback;
-    if (!config_[field].is_number()) fail(field, "must be a number, got " + config_[field].dump());
-    return config_[field].get<double>();
-  }
-  bool boolean(const char* field, bool fallback) const {
-    if (!present(field)) return fallback;
-    if (!config_[field].is_boolean()) fail(field, "must be true or false, got " + config_[field].dump());
-    return config_[field].get<bool>();
-  }
-  std::vector<std::int64_t> int_list(const char* field) const {
-    std::vector<std::int64_t> values;
-    if (!present(field)) return values;
-    if (!config_[field].is_array())
-      fail(field, "must be a list of layer indices, got " + config_[field].dump());
-    for (const auto& item : config_[field]) {
-      if (!item.is_number_integer() || item.get<std::int64_t>() < 0) {
-        fail(field, "must hold layer indices >= 0, got " + item.dump());
-      }
-      values.push_back(item.get<std::int64_t>());
-    }
-    return values;
-  }
-
- private:
-  const nlohmann::json& config_;
-  std::filesystem::path file_;
-};
 
 MoeFamily family_of(const std::string& model_type, const std::filesystem::path& file) {
   if (model_type == "qwen3_moe") return MoeFamily::kQwen3Moe;
@@ -64,7 +17,7 @@ MoeFamily family_of(const std::string& model_type, const std::filesystem::path& 
               "it handles qwen3_moe, qwen2_moe and mixtral");
 }
 
-void read_attention(const FieldReader& read, MoeConfig& config) {
+void read_attention(const HfConfigFields& read, MoeConfig& config) {
   config.hidden_size = read.positive_int("hidden_size");
   config.num_layers = read.positive_int("num_hidden_layers");
   config.num_heads = read.positive_int("num_attention_heads");
@@ -86,7 +39,7 @@ void read_attention(const FieldReader& read, MoeConfig& config) {
   if (config.head_dim % 2 != 0) read.fail("head_dim", "must be even for rotary embeddings");
 }
 
-void read_sliding_window(const FieldReader& read, MoeConfig& config) {
+void read_sliding_window(const HfConfigFields& read, MoeConfig& config) {
   if (config.family == MoeFamily::kMixtral) {  // every layer slides when sliding_window is set
     config.sliding_window = read.present("sliding_window") ? read.positive_int("sliding_window") : 0;
     return;
@@ -99,7 +52,7 @@ void read_sliding_window(const FieldReader& read, MoeConfig& config) {
   }
 }
 
-void read_rope(const nlohmann::json& json, const FieldReader& read) {
+void read_rope(const nlohmann::json& json, const HfConfigFields& read) {
   if (!read.present("rope_scaling")) return;
   const auto& scaling = json["rope_scaling"];
   const std::string type =
@@ -110,7 +63,7 @@ void read_rope(const nlohmann::json& json, const FieldReader& read) {
   }
 }
 
-void read_experts(const FieldReader& read, MoeConfig& config) {
+void read_experts(const HfConfigFields& read, MoeConfig& config) {
   if (config.family == MoeFamily::kMixtral) {
     config.intermediate_size = read.positive_int("intermediate_size");
     config.num_experts = read.positive_int("num_local_experts", 8);
@@ -131,7 +84,7 @@ void read_experts(const FieldReader& read, MoeConfig& config) {
     config.shared_expert_intermediate_size = read.positive_int("shared_expert_intermediate_size", 5632);
   }
   const std::int64_t step = read.positive_int("decoder_sparse_step", 1);
-  const std::vector<std::int64_t> dense = read.int_list("mlp_only_layers");
+  const std::vector<std::int64_t> dense = read.layer_indices("mlp_only_layers");
   for (std::int64_t layer = 0; layer < config.num_layers; ++layer) {
     const bool listed = std::find(dense.begin(), dense.end(), layer) != dense.end();
     config.sparse_layers.push_back(!listed && (layer + 1) % step == 0);
@@ -149,7 +102,7 @@ const std::vector<std::string>& moe_model_types() {
 
 MoeConfig parse_moe_config(const nlohmann::json& json, const std::filesystem::path& model_dir) {
   const std::filesystem::path file = model_dir / "config.json";
-  const FieldReader read(json, file);
+  const HfConfigFields read(json, file);
   MoeConfig config;
   config.model_type = json.value("model_type", "");
   config.family = family_of(config.model_type, file);
