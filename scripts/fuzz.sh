@@ -13,7 +13,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build-fuzz"
 run="$build/run"
 all_targets=(safetensors_fuzz tokenizer_fuzz practice_yaml_fuzz tune_plan_fuzz dataset_fuzz
-             quant_description_fuzz tune_history_fuzz chat_template_fuzz)
+             quant_description_fuzz tune_history_fuzz chat_template_fuzz hf_config_fuzz)
 read -r -a targets <<<"${MODELSLIM_FUZZ_TARGETS:-${all_targets[*]}}"
 
 # The fuzz-only toolchain: Debian bookworm's clang 16 with its libFuzzer/sanitizer runtimes.
@@ -38,6 +38,7 @@ done
 shared="$root/../shared/data"
 for f in "$root"/practice_lab/*/*.yaml; do cp "$f" "$run/seeds/practice_yaml_fuzz/"; done
 cp "$root"/data/tune/*.yaml "$run/seeds/tune_plan_fuzz/"
+for f in "$root"/data/*/config.json; do cp "$f" "$run/seeds/hf_config_fuzz/$(basename "$(dirname "$f")").json"; done
 for f in "$root"/data/datasets/*.jsonl "$shared"/msmodelslim_lab_calib/*.jsonl; do
   [ -f "$f" ] && head -n 20 "$f" >"$run/seeds/dataset_fuzz/$(basename "$f")"
 done

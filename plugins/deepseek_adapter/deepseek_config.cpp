@@ -34,15 +34,12 @@ YarnScaling parse_yarn(const nlohmann::json& scaling, const HfConfigFields& read
 void parse_rope(const nlohmann::json& json, const HfConfigFields& read, DeepseekConfig& config) {
   config.rope_theta = read.number("rope_theta", 10000.0);
   config.rope_interleave = read.boolean("rope_interleave", true);
-  if (!read.present("rope_scaling")) return;
-  const auto& scaling = json["rope_scaling"];
-  if (!scaling.is_object()) read.fail("rope_scaling", "must be an object or null");
-  const std::string type = scaling.value("rope_type", scaling.value("type", std::string("default")));
-  if (type == "default") return;
+  const std::string type = read.rope_scaling_type();  // rope_scaling is an object unless this is ""
+  if (type.empty() || type == "default") return;
   if (type != "yarn") {
     read.fail("rope_scaling", "type '" + type + "' is not supported for DeepSeek models (default, yarn)");
   }
-  config.yarn = parse_yarn(scaling, read);
+  config.yarn = parse_yarn(json["rope_scaling"], read);
 }
 
 void parse_mla(const HfConfigFields& read, DeepseekConfig& config) {
@@ -140,7 +137,7 @@ double softmax_scale(const DeepseekConfig& config) {
 DeepseekConfig parse_deepseek_config(const nlohmann::json& json, const std::filesystem::path& model_dir) {
   const HfConfigFields read(json, model_dir / "config.json");
   DeepseekConfig config;
-  config.model_type = json.value("model_type", "deepseek_v3");
+  config.model_type = read.text("model_type", "deepseek_v3");
   const bool v2 = config.model_type == "deepseek_v2";
   config.hidden_size = read.positive_int("hidden_size");
   config.intermediate_size = read.positive_int("intermediate_size");

@@ -8,7 +8,7 @@ namespace modelslim::llama {
 LlamaConfig parse_llama_config(const nlohmann::json& json, const std::filesystem::path& model_dir) {
   const HfConfigFields read(json, model_dir / "config.json");
   LlamaConfig config;
-  config.model_type = json.value("model_type", "llama");
+  config.model_type = read.text("model_type", "llama");
   config.hidden_size = read.positive_int("hidden_size");
   config.intermediate_size = read.positive_int("intermediate_size");
   config.num_layers = read.positive_int("num_hidden_layers");
@@ -28,7 +28,7 @@ LlamaConfig parse_llama_config(const nlohmann::json& json, const std::filesystem
                                          std::to_string(config.num_heads) + ")");
   }
   if (config.head_dim % 2 != 0) read.fail("head_dim", "must be even for rotary embeddings");
-  const std::string act = json.value("hidden_act", "silu");
+  const std::string act = read.text("hidden_act", "silu");
   if (act != "silu") read.fail("hidden_act", "'" + act + "' is not supported (expected silu)");
   // Mistral slides every layer. Qwen2-style configs slide only when use_sliding_window is true, and then the
   // layers from max_window_layers on (transformers Qwen2Config.layer_types, default 28). One mask serves
@@ -58,10 +58,9 @@ LlamaConfig parse_llama_config(const nlohmann::json& json, const std::filesystem
   }
 
   if (read.present("rope_scaling")) {
-    const auto& scaling = json["rope_scaling"];
-    if (!scaling.is_object()) read.fail("rope_scaling", "must be an object or null");
     RopeScaling& rope = config.rope_scaling;
-    rope.type = scaling.value("rope_type", scaling.value("type", std::string("default")));
+    rope.type = read.rope_scaling_type();  // rope_scaling is an object from here
+    const auto& scaling = json["rope_scaling"];
     const auto number = [&](const char* key, double fallback) {
       if (!scaling.contains(key)) return fallback;
       if (!scaling[key].is_number()) read.fail(std::string("rope_scaling.") + key, "must be a number");

@@ -54,12 +54,10 @@ void read_sliding_window(const HfConfigFields& read, MoeConfig& config) {
 
 void read_rope(const nlohmann::json& json, const HfConfigFields& read) {
   if (!read.present("rope_scaling")) return;
-  const auto& scaling = json["rope_scaling"];
-  const std::string type =
-      scaling.is_object() ? scaling.value("rope_type", scaling.value("type", std::string("default"))) : "";
+  const std::string type = read.rope_scaling_type();
   if (type != "default") {
-    read.fail("rope_scaling",
-              "is not supported by the moe adapter (only null or type default), got " + scaling.dump());
+    read.fail("rope_scaling", "is not supported by the moe adapter (only null or type default), got " +
+                                  json["rope_scaling"].dump());
   }
 }
 
@@ -104,7 +102,7 @@ MoeConfig parse_moe_config(const nlohmann::json& json, const std::filesystem::pa
   const std::filesystem::path file = model_dir / "config.json";
   const HfConfigFields read(json, file);
   MoeConfig config;
-  config.model_type = json.value("model_type", "");
+  config.model_type = read.text("model_type", "");
   config.family = family_of(config.model_type, file);
   read_attention(read, config);
   read_sliding_window(read, config);
@@ -115,7 +113,7 @@ MoeConfig parse_moe_config(const nlohmann::json& json, const std::filesystem::pa
                                          ") exceeds the number of experts (" +
                                          std::to_string(config.num_experts) + ")");
   }
-  const std::string act = json.value("hidden_act", "silu");
+  const std::string act = read.text("hidden_act", "silu");
   if (act != "silu") read.fail("hidden_act", "'" + act + "' is not supported (expected silu)");
   return config;
 }

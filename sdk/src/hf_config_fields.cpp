@@ -5,7 +5,14 @@
 namespace modelslim {
 
 HfConfigFields::HfConfigFields(const nlohmann::json& config, std::filesystem::path file)
-    : config_(config), file_(std::move(file)) {}
+    : config_(config), file_(std::move(file)) {
+  if (!config_.is_object()) {
+    throw Error(
+        ErrorCode::kInvalidModel,
+        file_.string() + ": expected a JSON object of fields, got " + std::string(config_.type_name()),
+        "config.json of a Hugging Face checkpoint is one {...} object");
+  }
+}
 
 void HfConfigFields::fail(const std::string& field, const std::string& what) const {
   throw Error(ErrorCode::kInvalidModel, file_.string() + ": field '" + field + "' " + what);
@@ -67,6 +74,20 @@ std::vector<std::int64_t> HfConfigFields::layer_indices(const char* field) const
     values.push_back(item.get<std::int64_t>());
   }
   return values;
+}
+
+std::string HfConfigFields::rope_scaling_type() const {
+  if (!present("rope_scaling")) return "";
+  const nlohmann::json& scaling = config_["rope_scaling"];
+  if (!scaling.is_object()) fail("rope_scaling", "must be an object or null, got " + scaling.dump());
+  for (const char* key : {"rope_type", "type"}) {
+    if (!scaling.contains(key)) continue;
+    if (!scaling[key].is_string()) {
+      fail(std::string("rope_scaling.") + key, "must be a string, got " + scaling[key].dump());
+    }
+    return scaling[key].get<std::string>();
+  }
+  return "default";
 }
 
 }  // namespace modelslim

@@ -77,3 +77,25 @@ TEST_CASE(
   CHECK(refusal([&] { read.fail("rope_scaling", "must be an object or null"); }) ==
         "/m/config.json: field 'rope_scaling' must be an object or null");
 }
+
+TEST_CASE("config fields: rope_scaling's type, and a config that is no object") {
+  const nlohmann::json plain = nlohmann::json::parse(R"({"hidden_size": 8})");
+  CHECK(HfConfigFields(plain, "c.json").rope_scaling_type().empty());
+  const nlohmann::json legacy = nlohmann::json::parse(R"({"rope_scaling": {"type": "linear", "factor": 2}})");
+  CHECK(HfConfigFields(legacy, "c.json").rope_scaling_type() == "linear");
+  const nlohmann::json both =
+      nlohmann::json::parse(R"({"rope_scaling": {"rope_type": "yarn", "type": "x"}})");
+  CHECK(HfConfigFields(both, "c.json").rope_scaling_type() == "yarn");
+  const nlohmann::json untyped = nlohmann::json::parse(R"({"rope_scaling": {"factor": 2}})");
+  CHECK(HfConfigFields(untyped, "c.json").rope_scaling_type() == "default");
+  const nlohmann::json listed = nlohmann::json::parse(R"({"rope_scaling": [1]})");
+  CHECK(refusal([&] { HfConfigFields(listed, "c.json").rope_scaling_type(); }) ==
+        "c.json: field 'rope_scaling' must be an object or null, got [1]");
+  const nlohmann::json numbered = nlohmann::json::parse(R"({"rope_scaling": {"rope_type": 3}})");
+  CHECK(refusal([&] { HfConfigFields(numbered, "c.json").rope_scaling_type(); }) ==
+        "c.json: field 'rope_scaling.rope_type' must be a string, got 3");
+  // The fuzzer's first finding: a config.json holding one string.
+  const nlohmann::json text = nlohmann::json::parse(R"("aUchitw")");
+  CHECK(refusal([&] { HfConfigFields(text, "c.json"); }) ==
+        "c.json: expected a JSON object of fields, got string");
+}

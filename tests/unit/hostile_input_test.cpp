@@ -6,8 +6,11 @@
 #include <cmath>
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <string>
 
+#include "deepseek_config.hpp"
+#include "llama_config.hpp"
 #include "modelslim/config_node.hpp"
 #include "modelslim/core/practice_config.hpp"
 #include "modelslim/core/tune_history.hpp"
@@ -15,8 +18,10 @@
 #include "modelslim/dataset.hpp"
 #include "modelslim/deployed_model.hpp"
 #include "modelslim/error.hpp"
+#include "modelslim/json_file.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/tokenizer.hpp"
+#include "moe_config.hpp"
 #include "support/test_support.hpp"
 
 using namespace modelslim;
@@ -236,4 +241,45 @@ TEST_CASE(
   test::write_text(dir / "d.jsonl", "{\"inputs_pretokenized\": \"x\", \"n\": 1e99999}\n");
   CHECK(read_text_dataset(dir / "d.jsonl") ==
         std::vector<std::string>{"{\"inputs_pretokenized\": \"x\", \"n\": 1e99999}"});
+}
+
+TEST_CASE(
+    "config.json: no object, or a text field of another type, is a model error (fuzz: hf_config_fuzz)") {
+  const fs::path root = test::source_dir();
+  struct Family {
+    const char* name;
+    fs::path config;
+    std::function<void(const nlohmann::json&)> parse;
+  };
+  const std::vector<Family> families = {
+      {"llama", root / "data" / "demo" / "config.json",
+       [](const nlohmann::json& c) { llama::parse_llama_config(c, "/m"); }},
+      {"moe", root / "data" / "demo-moe-model" / "config.json",
+       [](const nlohmann::json& c) { moe::parse_moe_config(c, "/m"); }},
+      {"deepseek", root / "fuzz" / "corpus" / "hf_config" / "deepseek_v3.json",
+       [](const nlohmann::json& c) { deepseek::parse_deepseek_config(c, "/m"); }}};
+  for (const Family& family : families) {
+    CAPTURE(family.name);
+    const nlohmann::json good = read_json_file(family.config);
+    CHECK_NOTHROW(family.parse(good));
+    std::vector<nlohmann::json> bad = {nlohmann::json("aUchitw"), nlohmann::json::array()};
+    for (const char* field : {"model_type", "hidden_act"}) {
+      nlohmann::json changed = good;
+      changed[field] = 5;
+      bad.push_back(changed);
+    }
+    nlohmann::json rope = good;
+    rope["rope_scaling"] = {{"rope_type", 3}};
+    bad.push_back(rope);
+    for (const nlohmann::json& config : bad) {
+      CAPTURE(config.dump().substr(0, 80));
+      try {
+        family.parse(config);
+        FAIL("accepted");
+      } catch (const Error& error) {
+        CHECK(error.code() == ErrorCode::kInvalidModel);
+        CHECK(std::string(error.what()).find("/m/config.json") != std::string::npos);
+      }
+    }
+  }
 }

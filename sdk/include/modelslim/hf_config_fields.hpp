@@ -17,7 +17,8 @@ namespace modelslim {
 
 class MODELSLIM_SDK_API HfConfigFields {
  public:
-  // `config` is kept by reference and must outlive this reader; `file` only names it in messages.
+  // `config` is kept by reference and must outlive this reader; `file` only names it in messages. A config
+  // that is not a JSON object is refused here.
   HfConfigFields(const nlohmann::json& config, std::filesystem::path file);
 
   // Error(kInvalidModel): "<file>: field '<field>' <what>".
@@ -33,6 +34,9 @@ class MODELSLIM_SDK_API HfConfigFields {
   std::string text(const char* field, const std::string& fallback) const;
   // A list of layer indices (each >= 0); empty when missing.
   std::vector<std::int64_t> layer_indices(const char* field) const;
+  // rope_scaling's "rope_type" (or the older "type"; "default" when neither is given), "" when rope_scaling
+  // is missing; rope_scaling must be an object and the type a string.
+  std::string rope_scaling_type() const;
 
  private:
   std::int64_t checked_int(const char* field, std::int64_t minimum) const;
