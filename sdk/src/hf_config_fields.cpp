@@ -1,5 +1,7 @@
 #include "modelslim/hf_config_fields.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include "modelslim/error.hpp"
 
 namespace modelslim {
