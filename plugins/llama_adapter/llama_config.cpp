@@ -36,16 +36,7 @@ LlamaConfig parse_llama_config(const nlohmann::json& json, const std::filesystem
   const bool mistral = config.model_type == "mistral";
   const bool sliding = read.boolean("use_sliding_window", mistral);
   if (sliding && read.present("sliding_window")) {
-    std::int64_t first_sliding = 0;
-    if (!mistral) {
-      first_sliding = 28;
-      if (read.present("max_window_layers")) {
-        if (!json["max_window_layers"].is_number_integer() ||
-            json["max_window_layers"].get<std::int64_t>() < 0)
-          read.fail("max_window_layers", "must be an integer >= 0, got " + json["max_window_layers"].dump());
-        first_sliding = json["max_window_layers"].get<std::int64_t>();
-      }
-    }
+    const std::int64_t first_sliding = mistral ? 0 : read.non_negative_int("max_window_layers", 28);
     if (first_sliding == 0) {
       config.sliding_window = read.positive_int("sliding_window");
     } else if (first_sliding < config.num_layers) {
