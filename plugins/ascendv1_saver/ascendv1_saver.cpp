@@ -75,7 +75,7 @@ at::ScalarType AscendV1Saver::stored_dtype(const std::string& name) const {
 }
 
 void AscendV1Saver::add(const std::string& key, const at::Tensor& tensor, const std::string& type) {
-  writer_->add(key, tensor);
+  writer_->enqueue(key, tensor);
   description_[key] = type;
   if (quant_type_rank(type) > quant_type_rank(model_quant_type_)) model_quant_type_ = type;
 }

@@ -99,7 +99,7 @@ void CompressedTensorsSaver::save_block(Block& block) {
   for (const NamedTensor& parameter : block.other_parameters()) add_float(parameter.name, parameter.tensor);
   writer_->expect(guess_rest_of_model(*model_, block.name(), std::move(specs), tail_specs_));
   for (const Output& output : outputs) {
-    writer_->add(output.key, output.to_float ? output.tensor.to(float_dtype_).contiguous() : output.tensor);
+    writer_->enqueue(output.key, output.to_float ? output.tensor.to(float_dtype_).contiguous() : output.tensor);
   }
 }
 
@@ -134,7 +134,7 @@ nlohmann::json CompressedTensorsSaver::build_quantization_config() const {
 void CompressedTensorsSaver::finish(const std::vector<NamedTensor>& non_block_parameters) {
   const std::vector<NamedTensor> tail = saver_rules::saved_tail(non_block_parameters, float_dtype_, false);
   writer_->expect(specs_of(tail));
-  for (const NamedTensor& entry : tail) writer_->add(entry.name, entry.tensor);
+  for (const NamedTensor& entry : tail) writer_->enqueue(entry.name, entry.tensor);
   // lm_head is saved in float. HF's compressed-tensors matches `Linear` targets by class, so a tied lm_head
   // (no tensor of its own) must be named in `ignore` too, or it is replaced by an empty quantized layer.
   ignored_.push_back("lm_head");

@@ -46,8 +46,13 @@ class LlamaAdapter final : public ModelAdapter,
         tokenizer_(Tokenizer::from_file(request.model_dir / "tokenizer.json")),
         reader_(request.model_dir, config_.model_type,
                 fp8_block_size(hf_config_, model_dir_ / "config.json")),
-        head_{config_.vocab_size, config_.hidden_size, config_.tie_word_embeddings,
-              load(kEmbedTokensWeight, {config_.vocab_size, config_.hidden_size}, false)} {}
+        head_{config_.vocab_size,
+              config_.hidden_size,
+              config_.tie_word_embeddings,
+              load(kEmbedTokensWeight, {config_.vocab_size, config_.hidden_size}, false),
+              /*modified=*/false,
+              /*final_norm=*/{},
+              /*lm_head=*/{}} {}
 
   std::string model_type() const override { return config_.model_type; }
   const Tokenizer& tokenizer() const override { return tokenizer_; }

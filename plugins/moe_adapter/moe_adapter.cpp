@@ -31,8 +31,13 @@ class MoeAdapter final : public ModelAdapter,
         config_(parse_moe_config(request.hf_config, request.model_dir)),
         tokenizer_(Tokenizer::from_file(request.model_dir / "tokenizer.json")),
         checkpoint_(SafetensorsCheckpoint::open_dir(request.model_dir)),
-        head_{config_.vocab_size, config_.hidden_size, config_.tie_word_embeddings,
-              load(kEmbedTokensWeight, {config_.vocab_size, config_.hidden_size}, false)} {}
+        head_{config_.vocab_size,
+              config_.hidden_size,
+              config_.tie_word_embeddings,
+              load(kEmbedTokensWeight, {config_.vocab_size, config_.hidden_size}, false),
+              /*modified=*/false,
+              /*final_norm=*/{},
+              /*lm_head=*/{}} {}
 
   std::string model_type() const override { return config_.model_type; }
   const Tokenizer& tokenizer() const override { return tokenizer_; }

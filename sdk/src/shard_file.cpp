@@ -80,10 +80,7 @@ ShardFile::~ShardFile() {
   }
 }
 
-void ShardFile::add(const std::string& name, const at::Tensor& tensor) {
-  detail::PendingTensor pending =
-      detail::pending_tensor(temp_, name, tensor, fd_<0, names_.count(name)> 0, data_bytes_);
-  names_.insert(name);
+void ShardFile::add(const PendingTensor& pending) {
   const auto* bytes = static_cast<const char*>(pending.data.data_ptr());
   if (direct_) {
     direct_->append(bytes, pending.bytes);
@@ -91,7 +88,7 @@ void ShardFile::add(const std::string& name, const at::Tensor& tensor) {
     pwrite_all(fd_, bytes, pending.bytes, reserved_ + data_bytes_, temp_);
   }
   data_bytes_ += pending.bytes;
-  entries_.push_back(std::move(pending.info));
+  entries_.push_back(pending.info);
 }
 
 bool ShardFile::finish(const fs::path& path, const std::map<std::string, std::string>& metadata) {

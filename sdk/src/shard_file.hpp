@@ -11,10 +11,10 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 #include "modelslim/safetensors.hpp"
+#include "safetensors_header.hpp"
 
 namespace modelslim::detail {
 
@@ -28,7 +28,9 @@ class ShardFile {
   ShardFile(const ShardFile&) = delete;
   ShardFile& operator=(const ShardFile&) = delete;
 
-  void add(const std::string& name, const at::Tensor& tensor);
+  // A tensor checked and laid out by the caller (pending_tensor at offset data_bytes(), a name new to the
+  // file): its bytes are written here.
+  void add(const PendingTensor& pending);
   std::uint64_t data_bytes() const { return data_bytes_; }
   std::size_t tensor_count() const { return entries_.size(); }
   // Publishes the file as `path`. Returns whether the data had to be moved (the reservation was wrong).
@@ -40,7 +42,6 @@ class ShardFile {
   int fd_ = -1;
   std::unique_ptr<DirectAppender> direct_;  // the data region's writer; null: pwrite through fd_
   std::vector<TensorInfo> entries_;
-  std::unordered_set<std::string> names_;
   std::uint64_t data_bytes_ = 0;
   bool finished_ = false;
 };

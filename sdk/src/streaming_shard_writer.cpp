@@ -1,10 +1,12 @@
 #include "modelslim/streaming_shard_writer.hpp"
 
+#include <atomic>
 #include <cstdlib>
 #include <deque>
 #include <map>
 #include <optional>
 #include <string_view>
+#include <unordered_set>
 
 #include <spdlog/spdlog.h>
 
@@ -15,6 +17,7 @@
 #include "modelslim/sharded_writer.hpp"
 #include "shard_file.hpp"
 #include "shard_naming.hpp"
+#include "write_queue.hpp"
 
 namespace modelslim {
 namespace {
@@ -32,6 +35,11 @@ bool same_spec(const TensorSpec& a, const TensorSpec& b) {
 }
 
 constexpr const char* kWriterEnv = env::kShardWriter;
+
+// How many bytes of enqueued tensors may wait for the disk: a Llama-2-7B block's quantized tensors (193
+// MiB) fit, so a saver's save_block returns at once and the block's writes overlap the next block's work.
+// Bounds how long the queue may keep tensors alive when the disk is slower than the compute.
+constexpr std::uint64_t kQueueBudgetBytes = std::uint64_t{256} << 20;
 
 // MODELSLIM_SHARD_WRITER: unset, empty or "stream" (default) / "spill"; anything else is refused.
 bool spill_requested() {
@@ -57,6 +65,7 @@ class StreamingShardWriter::Impl {
   }
 
   ~Impl() {
+    queue_.stop();     // no job touches the files below any more
     current_.reset();  // removes its temp file
     for (std::size_t i = 0; i < shard_keys_.size(); ++i) {
       std::error_code ignored;
@@ -69,6 +78,13 @@ class StreamingShardWriter::Impl {
   }
 
   void add(const std::string& key, const at::Tensor& tensor) {
+    enqueue(key, tensor);
+    queue_.drain();
+  }
+
+  // The layout (which shard, which offset) is decided here, in call order; the bytes are written by the
+  // queue's thread. Checks that need no I/O (name, dtype) throw here and leave the writer usable.
+  void enqueue(const std::string& key, const at::Tensor& tensor) {
     if (spill_) return spill_->add(key, tensor);
     const TensorSpec spec = tensor_spec(key, tensor);
     if (!expected_.empty() && same_spec(expected_.front(), spec)) {
@@ -79,26 +95,60 @@ class StreamingShardWriter::Impl {
     const std::uint64_t bytes = byte_size(spec);
     // Same rule as ShardedWriter: flush before a tensor would push the shard past the limit; an oversized
     // tensor gets a shard of its own.
-    if (!current_ ||
-        (part_bytes_ > 0 && current_->tensor_count() > 0 && current_->data_bytes() + bytes > part_bytes_)) {
+    const bool new_shard =
+        !open_ || (part_bytes_ > 0 && open_count_ > 0 && open_bytes_ + bytes > part_bytes_);
+    const std::size_t shard = new_shard ? shard_keys_.size() : shard_keys_.size() - 1;
+    detail::PendingTensor pending = detail::pending_tensor(temp_path(shard), key, tensor, false,
+                                                           keys_.count(key) > 0, new_shard ? 0 : open_bytes_);
+    if (new_shard) {
       close_shard();
       open_shard(&spec);
     }
-    current_->add(key, tensor);
+    keys_.insert(key);
     shard_keys_.back().push_back(key);
-    total_bytes_ += bytes;
+    open_bytes_ += pending.bytes;
+    ++open_count_;
+    total_bytes_ += pending.bytes;
+    const std::uint64_t queued = pending.bytes;
+    const std::int64_t version = tensor_version(pending.data);
+    queue_.submit(
+        [this, pending = std::move(pending), version] {
+          if (tensor_version(pending.data) != version) changed_after_enqueue(pending.info.name);
+          current_->add(pending);
+        },
+        queued);
   }
 
   std::vector<std::string> finish() {
     if (spill_) return spill_->finish();
-    if (!current_) open_shard(nullptr);
+    if (!open_) open_shard(nullptr);
     close_shard();
+    queue_.drain();
     return detail::publish_shards(dir_, stem_, part_bytes_ > 0, shard_keys_, total_bytes_);
   }
 
   std::size_t moved_shards() const { return moved_; }
 
  private:
+  std::filesystem::path temp_path(std::size_t shard) const {
+    std::filesystem::path temp = detail::shard_temp_path(dir_, stem_, shard);
+    temp += ".tmp";
+    return temp;
+  }
+
+  // Inference tensors keep no version counter; nothing changes them in place.
+  static std::int64_t tensor_version(const at::Tensor& tensor) {
+    return tensor.is_inference() ? 0 : tensor._version();
+  }
+
+  [[noreturn]] static void changed_after_enqueue(const std::string& name) {
+    throw Error(ErrorCode::kUnexpected,
+                "tensor '" + name +
+                    "' was changed in place after it was handed to the shard writer and before "
+                    "its bytes were written",
+                "keep a tensor given to StreamingShardWriter::enqueue unchanged, or pass it to add()");
+  }
+
   // The header length of the shard that starts with `first`, if the guessed tensors follow: the shard
   // rule applied to them until one would not fit.
   std::uint64_t guessed_header_bytes(const TensorSpec* first) const {
@@ -125,31 +175,46 @@ class StreamingShardWriter::Impl {
     } catch (const Error&) {
       reserved = 0;  // a guessed dtype safetensors cannot store: add() reports the real one
     }
-    std::filesystem::path temp = detail::shard_temp_path(dir_, stem_, shard_keys_.size());
-    temp += ".tmp";
-    current_ = std::make_unique<detail::ShardFile>(std::move(temp), reserved);
+    queue_.submit([this, temp = temp_path(shard_keys_.size()),
+                   reserved] { current_ = std::make_unique<detail::ShardFile>(temp, reserved); },
+                  0);
     shard_keys_.emplace_back();
+    open_ = true;
+    open_bytes_ = 0;
+    open_count_ = 0;
   }
 
   void close_shard() {
-    if (!current_) return;
-    const std::filesystem::path closed = detail::shard_temp_path(dir_, stem_, shard_keys_.size() - 1);
-    if (current_->finish(closed, kShardMetadata)) {
-      ++moved_;
-      spdlog::debug("{}: the layout guess was off; its data was moved once", closed.filename().string());
-    }
-    current_.reset();
+    if (!open_) return;
+    queue_.submit(
+        [this, closed = detail::shard_temp_path(dir_, stem_, shard_keys_.size() - 1)] {
+          if (current_->finish(closed, kShardMetadata)) {
+            ++moved_;
+            spdlog::debug("{}: the layout guess was off; its data was moved once",
+                          closed.filename().string());
+          }
+          current_.reset();
+        },
+        0);
+    open_ = false;
   }
 
   std::filesystem::path dir_;
   std::string stem_;
   std::uint64_t part_bytes_;
   std::optional<ShardedWriter> spill_;  // MODELSLIM_SHARD_WRITER=spill
-  std::unique_ptr<detail::ShardFile> current_;
+  // The caller's view of the layout.
   std::deque<TensorSpec> expected_;
   std::vector<std::vector<std::string>> shard_keys_;
+  std::unordered_set<std::string> keys_;
+  bool open_ = false;  // a shard is open (its file is created by the queue)
+  std::uint64_t open_bytes_ = 0;
+  std::size_t open_count_ = 0;
   std::uint64_t total_bytes_ = 0;
-  std::size_t moved_ = 0;
+  // Used by the queue's thread only (after finish(): by anyone).
+  std::unique_ptr<detail::ShardFile> current_;
+  std::atomic<std::size_t> moved_{0};
+  detail::WriteQueue queue_{kQueueBudgetBytes};
 };
 
 StreamingShardWriter::StreamingShardWriter(std::filesystem::path dir, std::string stem,
@@ -164,6 +229,9 @@ void StreamingShardWriter::expect(std::vector<TensorSpec> upcoming) {
 }
 void StreamingShardWriter::add(const std::string& key, const at::Tensor& tensor) {
   impl_->add(key, tensor);
+}
+void StreamingShardWriter::enqueue(const std::string& key, const at::Tensor& tensor) {
+  impl_->enqueue(key, tensor);
 }
 std::vector<std::string> StreamingShardWriter::finish() {
   return impl_->finish();

@@ -302,9 +302,9 @@ TEST_CASE("the example plugin built against earlier minor releases' headers load
     directory = "sdk40_example";
     abi = "4.0";
   }
-  SUBCASE("4.5, the previous minor release") {
-    directory = "sdk45_example";
-    abi = "4.5";
+  SUBCASE("4.6, the previous minor release") {
+    directory = "sdk46_example";
+    abi = "4.6";
   }
   CAPTURE(abi);
   PluginRegistry registry;

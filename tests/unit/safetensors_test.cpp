@@ -10,11 +10,13 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <thread>
 #include <vector>
 
 #include "modelslim/error.hpp"
@@ -68,15 +70,24 @@ extern "C" int close(int fd) {
 }
 
 // While armed, a pwrite through a descriptor opened with O_DIRECT fails with EINVAL, as on a file system
-// that accepts O_DIRECT at open() but not the writes; every other pwrite goes through unchanged.
+// that accepts O_DIRECT at open() but not the writes; every other pwrite goes through unchanged. While
+// writes are held (a slow disk, on demand), every pwrite waits until they are released; one that fails with
+// ENOSPC reports a full disk.
 namespace {
 std::atomic<bool> g_refuse_direct_writes{false};
 std::atomic<int> g_refused_direct_writes{0};
+std::atomic<bool> g_hold_writes{false};
+std::atomic<bool> g_disk_full{false};
 }  // namespace
 
 extern "C" ssize_t pwrite(int fd, const void* data, size_t size, off_t offset) {
   using Pwrite = ssize_t (*)(int, const void*, size_t, off_t);
   static const auto real = reinterpret_cast<Pwrite>(::dlsym(RTLD_NEXT, "pwrite"));
+  while (g_hold_writes.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (g_disk_full.load()) {
+    errno = ENOSPC;
+    return -1;
+  }
   if (g_refuse_direct_writes.load() && (::fcntl(fd, F_GETFL) & O_DIRECT) != 0) {
     ++g_refused_direct_writes;
     errno = EINVAL;
@@ -575,4 +586,82 @@ TEST_CASE("StreamingShardWriter: direct writes the file system refuses fall back
   const int probe_fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_DIRECT | O_CLOEXEC, 0644);
   if (probe_fd >= 0) ::close(probe_fd);
   CHECK(g_refused_direct_writes == (probe_fd >= 0 ? 1 : 0));
+}
+
+// StreamingShardWriter::enqueue returns before the bytes are written; a writer thread writes them in order.
+namespace {
+
+// Writes the disk holds back until release() (or the end of the scope).
+struct HeldWrites {
+  HeldWrites() { g_hold_writes = true; }
+  ~HeldWrites() { release(); }
+  void release() { g_hold_writes = false; }
+};
+
+// 20 MiB: more than two of the direct writer's 8 MiB staging buffers, so the writer thread is stuck in
+// this tensor's writes while they are held, direct I/O or not.
+at::Tensor blocking_tensor() {
+  return at::full({5 << 20}, 1.5f);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "StreamingShardWriter::enqueue: an in-place change before the write is an Error naming the tensor") {
+  test::TempDir dir("enqueue-changed");
+  {
+    StreamingShardWriter writer(dir.path(), "w", 0);
+    at::Tensor changed = at::arange(8, at::kFloat);
+    {
+      HeldWrites held;
+      writer.enqueue("first", blocking_tensor());
+      writer.enqueue("changed", changed);  // queued behind "first", whose writes are held
+      changed.add_(1);                     // through ATen: the version counter moves
+    }
+    CHECK_THROWS_WITH_AS(writer.finish(), doctest::Contains("tensor 'changed' was changed in place"), Error);
+  }
+  CHECK(fs::is_empty(dir.path()));  // nothing published, no temp file left
+}
+
+TEST_CASE("StreamingShardWriter::enqueue: a failed write surfaces at the next call, nothing is published") {
+  test::TempDir dir("enqueue-full");
+  ::setenv("MODELSLIM_DIRECT_IO", "0", 1);  // every tensor is its own pwrite
+  {
+    StreamingShardWriter writer(dir.path(), "w", 64);
+    g_disk_full = true;
+    writer.enqueue("a", at::ones({16}));  // returns: the failure happens on the writer thread
+    const auto later_calls = [&] {
+      for (int i = 0; i < 1000; ++i) writer.enqueue("b" + std::to_string(i), at::ones({16}));
+      writer.finish();
+    };
+    CHECK_THROWS_WITH_AS(later_calls(), doctest::Contains("write failed"), Error);
+    g_disk_full = false;
+  }
+  ::unsetenv("MODELSLIM_DIRECT_IO");
+  CHECK(fs::is_empty(dir.path()));
+}
+
+TEST_CASE("StreamingShardWriter::enqueue: at most 256 MiB wait for the disk") {
+  test::TempDir dir("enqueue-budget");
+  StreamingShardWriter writer(dir.path(), "w", 0);
+  // Never written to before the writer reads them: untouched pages, no resident memory to speak of.
+  const at::Tensor first = at::empty({150 << 20}, at::kByte);
+  const at::Tensor second = at::empty({150 << 20}, at::kByte);
+  std::atomic<bool> returned{false};
+  {
+    HeldWrites held;
+    writer.enqueue("first", first);  // 150 MiB waiting: within the budget, returns
+    std::thread caller([&] {
+      writer.enqueue("second", second);  // 300 MiB would wait: blocks until "first" is written
+      returned = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK_FALSE(returned.load());
+    held.release();
+    caller.join();
+  }
+  CHECK(returned.load());
+  CHECK(writer.finish().size() == 1);
+  const SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint::open_dir(dir.path());
+  CHECK(checkpoint.info("second").data_end - checkpoint.info("second").data_begin == (150u << 20));
 }

@@ -72,14 +72,20 @@ std::map<std::string, std::string> golden(const test::TempDir& dir,
 }
 
 // How the streaming writer is told what comes: before each tensor, `guess(i)` (nullopt: no expect() call).
+// `queued`: through enqueue() (written by the writer thread) instead of add().
 template <typename Guess>
 std::pair<std::map<std::string, std::string>, std::size_t> streamed(
-    const fs::path& out, const StreamingShardWriterTensors& tensors, std::uint64_t part_bytes, Guess guess) {
+    const fs::path& out, const StreamingShardWriterTensors& tensors, std::uint64_t part_bytes, Guess guess,
+    bool queued = false) {
   fs::create_directory(out);
   StreamingShardWriter writer(out, "w", part_bytes);
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     if (auto upcoming = guess(i)) writer.expect(std::move(*upcoming));
-    writer.add(tensors[i].first, tensors[i].second);
+    if (queued) {
+      writer.enqueue(tensors[i].first, tensors[i].second);
+    } else {
+      writer.add(tensors[i].first, tensors[i].second);
+    }
   }
   writer.finish();
   return {streaming_shard_writer_files_in(out), writer.moved_shards()};
@@ -121,6 +127,18 @@ TEST_CASE("StreamingShardWriter: byte-identical to ShardedWriter with an exact, 
     check_same_files(none, expected);
     if (part_bytes != 1) CHECK(none_moved > 0);  // one tensor a shard: the first tensor is the whole guess
 
+    // The same two through enqueue(): the writer thread writes the same bytes.
+    const auto [queued_exact, queued_exact_moved] = streamed(
+        dir / "queued-exact", tensors, part_bytes,
+        [&](std::size_t i) { return i == 0 ? std::optional(all) : std::nullopt; }, true);
+    check_same_files(queued_exact, expected);
+    CHECK(queued_exact_moved == 0);
+    const auto [queued_none, queued_none_moved] = streamed(
+        dir / "queued-none", tensors, part_bytes,
+        [](std::size_t) { return std::optional<std::vector<TensorSpec>>(); }, true);
+    check_same_files(queued_none, expected);
+    CHECK(queued_none_moved == none_moved);
+
     // Wrong guesses: longer names (reservation too large), and a guess that drops every other tensor
     // (reservation too small); refreshed before every tensor like a saver's per-block guess.
     for (const bool longer : {true, false}) {
@@ -137,7 +155,8 @@ TEST_CASE("StreamingShardWriter: byte-identical to ShardedWriter with an exact, 
       check_same_files(wrong, expected);
       if (part_bytes != 1) CHECK(wrong_moved > 0);  // one tensor a shard: only the first tensor counts
     }
-    for (const char* sub : {"golden", "exact", "none", "long", "short"}) fs::remove_all(dir / sub);
+    for (const char* sub : {"golden", "exact", "none", "long", "short", "queued-exact", "queued-none"})
+      fs::remove_all(dir / sub);
   }
 }
 

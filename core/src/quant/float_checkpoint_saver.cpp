@@ -46,7 +46,7 @@ void FloatCheckpointSaver::save_block(Block& block) {
   std::vector<TensorSpec> specs;
   for (const auto& [key, tensor] : sources) specs.push_back({key, dtype_, tensor.sizes().vec()});
   writer_->expect(guess_rest_of_model(*model_, block.name(), std::move(specs), tail_specs_));
-  for (const auto& [key, tensor] : sources) writer_->add(key, tensor.to(dtype_).contiguous());
+  for (const auto& [key, tensor] : sources) writer_->enqueue(key, tensor.to(dtype_).contiguous());
 }
 
 std::vector<std::pair<std::string, at::Tensor>> FloatCheckpointSaver::tail_tensors(
@@ -61,7 +61,7 @@ std::vector<std::pair<std::string, at::Tensor>> FloatCheckpointSaver::tail_tenso
 void FloatCheckpointSaver::finish(const std::vector<NamedTensor>& non_block_parameters) {
   const auto tail = tail_tensors(non_block_parameters);
   writer_->expect(specs_of(tail));
-  for (const auto& [key, tensor] : tail) writer_->add(key, tensor);
+  for (const auto& [key, tensor] : tail) writer_->enqueue(key, tensor);
   writer_->finish();
   writer_.reset();
   nlohmann::json config = model_->hf_config();

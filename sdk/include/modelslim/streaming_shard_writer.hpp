@@ -49,9 +49,18 @@ class MODELSLIM_SDK_API StreamingShardWriter {
   // The tensors the next add() calls will bring, in order (replaces the previous guess). Optional and
   // allowed to be wrong or short; a shard opened without a matching guess has its data moved once.
   void expect(std::vector<TensorSpec> upcoming);
+  // Writes `tensor` (its bytes are on their way to the file when add() returns).
   void add(const std::string& key, const at::Tensor& tensor);
-  // Closes the last shard, renames shards and writes the index when sharded. Returns the file names. A
-  // failed write, fsync, close or rename is an Error naming the file.
+  // Like add(), but returns at once (since SDK 4.7): the writer keeps a reference to `tensor` and a
+  // background thread writes it, in call order, while the caller goes on (a saver's save_block, so that
+  // a block's writes overlap the next block's calibration). The caller must not change `tensor` in place
+  // until finish(); a change made through ATen before the bytes are written is caught (an Error naming the
+  // tensor), one made through a raw pointer is not. At most 256 MiB of tensors wait: beyond that enqueue()
+  // blocks until the disk catches up. Name and dtype errors throw here; write errors at a later enqueue(),
+  // add() or finish().
+  void enqueue(const std::string& key, const at::Tensor& tensor);
+  // Waits for enqueued tensors, closes the last shard, renames shards and writes the index when sharded.
+  // Returns the file names. A failed write, fsync, close or rename is an Error naming the file.
   std::vector<std::string> finish();
   // Shards whose data had to be moved because the guess gave another header length (benchmarks, tests).
   std::size_t moved_shards() const;

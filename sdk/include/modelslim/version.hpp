@@ -14,7 +14,7 @@
 #include "modelslim/export.hpp"
 
 #define MODELSLIM_SDK_ABI_MAJOR 4
-#define MODELSLIM_SDK_ABI_MINOR 6
+#define MODELSLIM_SDK_ABI_MINOR 7
 #define MODELSLIM_VERSION_STRING "0.1.0"
 
 namespace modelslim {
