@@ -10,6 +10,7 @@
 #include "engine_rules.hpp"
 #include "modelslim/error.hpp"
 #include "modelslim/quant_math.hpp"
+#include "row_sums.hpp"
 
 namespace modelslim::ascendv1 {
 namespace {
@@ -26,22 +27,6 @@ bool name_has_any(const std::string& name, std::initializer_list<const char*> pa
 }
 
 constexpr const char* kSaver = "ascendv1_saver";
-
-// Σ_j q[i, j] per row, exact in int64. A reduction to int64 converts its whole input first (a 4096×11008
-// weight: 344 MiB of fresh pages per linear, most of a 7B block's page faults); a few rows at a time the
-// conversion stays in a small heap buffer that the next chunk reuses.
-at::Tensor exact_row_sums(const at::Tensor& q) {
-  constexpr std::int64_t kChunkBytes = std::int64_t{1} << 20;
-  const std::int64_t rows = q.size(0);
-  const std::int64_t chunk =
-      std::max<std::int64_t>(1, kChunkBytes / std::max<std::int64_t>(1, 8 * q.size(1)));
-  at::Tensor sums = at::empty({rows}, at::kLong);
-  for (std::int64_t row = 0; row < rows; row += chunk) {
-    const std::int64_t count = std::min(chunk, rows - row);
-    sums.narrow(0, row, count).copy_(q.narrow(0, row, count).sum(1, false, at::kLong));
-  }
-  return sums;
-}
 
 // The tensor-parallel degree the reference's W4A8 kernels assume when splitting row-parallel inputs.
 constexpr std::int64_t kW4A8TensorParallel = 16;

@@ -8,6 +8,7 @@
 #include "modelslim/json_file.hpp"
 #include "modelslim/safetensors.hpp"
 #include "modelslim/sharded_writer.hpp"
+#include "row_sums.hpp"
 #include "support/largest_allocation.hpp"
 #include "support/saver_rules_support.hpp"
 #include "support/test_support.hpp"
@@ -619,4 +620,21 @@ TEST_CASE("vllm-ascend rules at save time: a dropped bias or a split fused modul
       block.linear(part).set_quantized(std::make_shared<QuantizedLinear>(q));
     CHECK_NOTHROW(run(block, test::llama_config(), "{type: ascendv1_saver}"));
   }
+}
+
+// quant_bias's Σ_j Wq[i, j]: a vectorized int32 loop, checked against ATen's float64 sums (exact: every
+// partial sum is an integer far below 2^53) on rows that reach the extremes and a length that leaves a
+// remainder after any vector width; a transposed (non-contiguous) view sums its own rows.
+TEST_CASE("exact_row_sums: equals float64 sums at the int8 extremes, any row length, any layout") {
+  at::manual_seed(5);
+  const std::int64_t columns = 11008 + 13;
+  at::Tensor q = at::randint(-128, 128, {6, columns}).to(at::kChar);
+  q[0].fill_(-128);
+  q[1].fill_(127);
+  const auto reference = [](const at::Tensor& t) { return t.to(at::kDouble).sum(1).to(at::kLong); };
+  CHECK(at::equal(ascendv1::exact_row_sums(q), reference(q)));
+  CHECK(ascendv1::exact_row_sums(q)[0].item<std::int64_t>() == -128 * columns);
+  const at::Tensor transposed = at::randint(-128, 128, {37, 5}).to(at::kChar).t();
+  CHECK(at::equal(ascendv1::exact_row_sums(transposed), reference(transposed)));
+  CHECK_THROWS_AS(ascendv1::exact_row_sums(at::zeros({2, 2}, at::kInt)), Error);
 }
