@@ -25,9 +25,9 @@ at::Tensor exact_row_sums(const at::Tensor& q) {
   const std::int64_t rows = rows_major.size(0);
   const std::int64_t columns = rows_major.size(1);
   if (columns >= kMaxInt32Columns) return rows_major.sum(1, false, at::kLong);
-  const std::int8_t* data = rows_major.data_ptr<std::int8_t>();
+  const auto* data = rows_major.data_ptr<std::int8_t>();
   at::Tensor sums = at::empty({rows}, at::kLong);
-  std::int64_t* out = sums.data_ptr<std::int64_t>();
+  auto* out = sums.data_ptr<std::int64_t>();
   for (std::int64_t row = 0; row < rows; ++row) {
     const std::int8_t* values = data + row * columns;
     std::int32_t sum = 0;

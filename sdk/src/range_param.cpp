@@ -20,9 +20,9 @@ at::Tensor shifted_by(const at::Tensor& x, const at::Tensor& shift) {
   const std::int64_t rows = x.size(0);
   const std::int64_t columns = x.size(1);
   at::Tensor out = pooled_empty({rows, columns}, at::kDouble);
-  const T* in = x.data_ptr<T>();
-  const double* by = shift.data_ptr<double>();
-  double* result = out.data_ptr<double>();
+  const auto* in = x.data_ptr<T>();
+  const auto* by = shift.data_ptr<double>();
+  auto* result = out.data_ptr<double>();
   for (std::int64_t row = 0; row < rows; ++row) {
     const T* values = in + row * columns;
     double* target = result + row * columns;

@@ -252,6 +252,16 @@ bool can_reuse_blocks(const Pipeline& pipeline, RunnerKind runner, const Practic
   return true;
 }
 
+// Destroys a run's savers when it ends (run_quant: before its staging directories are removed).
+struct SaverTeardown {
+  Pipeline& pipeline;
+  std::vector<PriorStage>& prior;
+  ~SaverTeardown() {
+    pipeline.savers.clear();
+    for (PriorStage& stage : prior) stage.pipeline.savers.clear();
+  }
+};
+
 }  // namespace
 
 std::size_t requested_devices(const std::string& device) {
@@ -334,6 +344,11 @@ QuantSummary run_quant(const QuantOptions& options, PluginRegistry& registry) {
   QuantSummary summary;
   RunArtifacts artifacts;  // carried from the prior stages to the final savers (e.g. QuaRot's rotation)
   std::vector<std::unique_ptr<StagingDir>> scratch;  // intermediate checkpoints, removed at the end
+  // A saver's shard writer may still be writing into a staging directory on its own thread
+  // (StreamingShardWriter::enqueue). On an error the savers go first — their destructors stop the writer
+  // and remove its files — and only then are the directories removed; otherwise a file created meanwhile
+  // could leave a half-removed directory behind. Declared after the directories, so destroyed before them.
+  const SaverTeardown teardown{pipeline, prior};
   for (std::size_t i = 0; i < prior.size(); ++i) {
     PriorStage& stage = prior[i];
     spdlog::info("{}: running {} processor(s) over the whole model", stage.label,
