@@ -99,7 +99,8 @@ void CompressedTensorsSaver::save_block(Block& block) {
   for (const NamedTensor& parameter : block.other_parameters()) add_float(parameter.name, parameter.tensor);
   writer_->expect(guess_rest_of_model(*model_, block.name(), std::move(specs), tail_specs_));
   for (const Output& output : outputs) {
-    writer_->enqueue(output.key, output.to_float ? output.tensor.to(float_dtype_).contiguous() : output.tensor);
+    writer_->enqueue(output.key,
+                     output.to_float ? output.tensor.to(float_dtype_).contiguous() : output.tensor);
   }
 }
 
