@@ -28,11 +28,9 @@ class ShardFile {
   ShardFile(const ShardFile&) = delete;
   ShardFile& operator=(const ShardFile&) = delete;
 
-  // A tensor checked and laid out by the caller (pending_tensor at offset data_bytes(), a name new to the
-  // file): its bytes are written here.
+  // A tensor checked and laid out by the caller (pending_tensor at the end of the data written so far, a name
+  // new to the file): its bytes are written here.
   void add(const PendingTensor& pending);
-  std::uint64_t data_bytes() const { return data_bytes_; }
-  std::size_t tensor_count() const { return entries_.size(); }
   // Publishes the file as `path`. Returns whether the data had to be moved (the reservation was wrong).
   bool finish(const std::filesystem::path& path, const std::map<std::string, std::string>& metadata);
 

@@ -96,7 +96,7 @@ class StreamingShardWriter::Impl {
     // Same rule as ShardedWriter: flush before a tensor would push the shard past the limit; an oversized
     // tensor gets a shard of its own.
     const bool new_shard =
-        !open_ || (part_bytes_ > 0 && open_count_ > 0 && open_bytes_ + bytes > part_bytes_);
+        !open_ || (part_bytes_ > 0 && !shard_keys_.back().empty() && open_bytes_ + bytes > part_bytes_);
     const std::size_t shard = new_shard ? shard_keys_.size() : shard_keys_.size() - 1;
     detail::PendingTensor pending = detail::pending_tensor(temp_path(shard), key, tensor, false,
                                                            keys_.count(key) > 0, new_shard ? 0 : open_bytes_);
@@ -107,7 +107,6 @@ class StreamingShardWriter::Impl {
     keys_.insert(key);
     shard_keys_.back().push_back(key);
     open_bytes_ += pending.bytes;
-    ++open_count_;
     total_bytes_ += pending.bytes;
     const std::uint64_t queued = pending.bytes;
     const std::int64_t version = tensor_version(pending.data);
@@ -181,7 +180,6 @@ class StreamingShardWriter::Impl {
     shard_keys_.emplace_back();
     open_ = true;
     open_bytes_ = 0;
-    open_count_ = 0;
   }
 
   void close_shard() {
@@ -207,9 +205,8 @@ class StreamingShardWriter::Impl {
   std::deque<TensorSpec> expected_;
   std::vector<std::vector<std::string>> shard_keys_;
   std::unordered_set<std::string> keys_;
-  bool open_ = false;  // a shard is open (its file is created by the queue)
-  std::uint64_t open_bytes_ = 0;
-  std::size_t open_count_ = 0;
+  bool open_ = false;             // a shard is open (its file is created by the queue)
+  std::uint64_t open_bytes_ = 0;  // data in the open shard (its keys: shard_keys_.back())
   std::uint64_t total_bytes_ = 0;
   // Used by the queue's thread only (after finish(): by anyone).
   std::unique_ptr<detail::ShardFile> current_;
